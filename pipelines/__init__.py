@@ -1,0 +1,198 @@
+"""mmhub pipelines: thin, validated wrappers over pretrained Hugging Face Hub models.
+
+>>> from pipelines import load
+>>> clf = load("sentiment")                      # cardiffnlp/twitter-xlm-roberta-base-sentiment
+>>> clf(["Świetny produkt!", "Terrible."])[0].label
+'positive'
+
+The registry below is plain data: importing this package imports neither torch nor any model library,
+so `python -m pipelines list` is instant. Each task's class is imported on first `load`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.errors import InputError, ModelLoadError
+
+__all__ = ["TASKS", "ModelInfo", "TaskSpec", "load", "resolve_task", "InputError", "ModelLoadError"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A Hub model the registry knows: id, pinned revision (None = the repo's main), licence, languages."""
+
+    id: str
+    licence: str
+    languages: tuple[str, ...]
+    revision: str | None = None
+    commercial_use: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: where its class lives ("module:Class"), its models (the first is the default), aliases."""
+
+    name: str
+    target: str
+    models: tuple[ModelInfo, ...]
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    tiny_variants: tuple[str, ...] = field(default=("tiny",))
+
+    @property
+    def default(self) -> ModelInfo:
+        return self.models[0]
+
+    def model_info(self, model_id: str) -> ModelInfo | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+_SD_TURBO = ModelInfo(
+    "stabilityai/sd-turbo", "stabilityai-ai-community (free below USD 1M revenue; read LICENSE.md)", ("en",),
+    revision="b261bac6fd2cf515557d5d0707481eafa0485ec2", commercial_use=False, note="1-4 steps, guidance 0, 512 px",
+)
+_SD_15 = ModelInfo("stable-diffusion-v1-5/stable-diffusion-v1-5", "creativeml-openrail-m", ("en",),
+                   note="20-50 steps, guidance 7.5, 512 px")
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec(
+            "text-generation", "pipelines.text_generation:TextGenerationPipeline",
+            (
+                ModelInfo("openai-community/gpt2", "mit", ("en",),
+                          revision="607a30d783dfa663caf39e06633721c8d4cfcd7e", note="124M, CPU-friendly"),
+                ModelInfo("speakleash/Bielik-1.5B-v3.0-Instruct", "apache-2.0 (+ Bielik terms of use)", ("pl", "en"),
+                          note="Polish chat model, 1.6B"),
+                ModelInfo("speakleash/Bielik-4.5B-v3.0-Instruct", "apache-2.0 (+ Bielik terms of use)", ("pl", "en"),
+                          note="Polish chat model, 4.6B: GPU"),
+                ModelInfo("speakleash/Bielik-11B-v2.6-Instruct", "apache-2.0 (+ Bielik terms of use)", ("pl", "en"),
+                          note="Polish chat model, 11B: GPU, or 4-bit"),
+            ),
+            aliases=("generate", "text-gen", "llm", "chat"),
+            description="Text continuation and chat, streamed or batched.",
+            tiny_variants=("tiny", "tiny-chat"),
+        ),
+        TaskSpec(
+            "sentiment", "pipelines.sentiment:SentimentPipeline",
+            (
+                ModelInfo("cardiffnlp/twitter-xlm-roberta-base-sentiment", "not stated on the model card",
+                          ("multilingual", "pl", "en"), revision="f3e34b6c30bf27b6649f72eca85d0bbe79df1e55",
+                          note="XLM-R base, 3 classes"),
+                ModelInfo("bardsai/twitter-sentiment-pl-base", "not stated on the model card", ("pl",),
+                          note="HerBERT base, 3 classes"),
+                ModelInfo("cardiffnlp/twitter-roberta-base-sentiment-latest", "not stated on the model card", ("en",),
+                          note="RoBERTa base, 3 classes"),
+                ModelInfo("tabularisai/multilingual-sentiment-analysis", "cc-by-nc-4.0", ("multilingual", "pl", "en"),
+                          commercial_use=False, note="5 classes, folded to 3"),
+            ),
+            aliases=("sentiment-analysis", "text-classification", "sentyment"),
+            description="Positive / neutral / negative with a score for each.",
+        ),
+        TaskSpec(
+            "text-to-image", "pipelines.image_generation:TextToImagePipeline", (_SD_TURBO, _SD_15),
+            aliases=("stable-diffusion", "txt2img", "t2i"),
+            description="Stable Diffusion: an image from a prompt.",
+        ),
+        TaskSpec(
+            "image-to-image", "pipelines.image_generation:ImageToImagePipeline", (_SD_TURBO, _SD_15),
+            aliases=("img2img", "i2i"),
+            description="Stable Diffusion: an image redrawn from a prompt.",
+        ),
+        TaskSpec(
+            "style-transfer", "pipelines.style_transfer:StyleTransferPipeline",
+            (ModelInfo("timm/vgg19.tv_in1k", "bsd-3-clause", ("any",), note="VGG-19 features only"),),
+            aliases=("neural-style", "gatys"),
+            description="Gatys et al. neural style transfer over VGG-19 features.",
+        ),
+        TaskSpec(
+            "separation", "pipelines.separation:SeparationPipeline",
+            (
+                ModelInfo("htdemucs", "mit", ("music",), note="Hub adefossez/HTDemucs; 4 stems"),
+                ModelInfo("htdemucs_ft", "mit", ("music",), note="Hub adefossez/HTDemucs-ft; 4x slower, best quality"),
+                ModelInfo("htdemucs_6s", "mit", ("music",), note="Hub adefossez/HTDemucs-6s; + guitar, piano"),
+            ),
+            aliases=("source-separation", "music-separation", "demucs"),
+            description="Music source separation: vocals / drums / bass / other.",
+        ),
+        TaskSpec(
+            "voice-cloning", "pipelines.voice_cloning:VoiceCloningPipeline",
+            (
+                ModelInfo("eustlb/pocket-tts", "cc-by-4.0 (speaker consent required)",
+                          ("en", "fr", "de", "it", "es", "pt"), note="Pocket TTS, clones from the clip"),
+                ModelInfo("facebook/mms-tts-pol", "cc-by-nc-4.0", ("pl",), commercial_use=False,
+                          note="MMS TTS + kNN-VC conversion to the reference voice"),
+            ),
+            aliases=("tts", "text-to-speech", "voice-clone"),
+            description="Speech from text in the voice of a short reference clip.",
+        ),
+        TaskSpec(
+            "voice-conversion", "pipelines.voice_cloning:VoiceConversionPipeline",
+            (ModelInfo("microsoft/wavlm-large", "mit", ("any",), note="kNN-VC: WavLM-Large layer 6 + HiFi-GAN"),),
+            aliases=("knn-vc", "vc"),
+            description="The same speech, in the voice of a reference clip.",
+        ),
+    )
+}
+
+# Import name -> pip requirement, for the "missing dependency" message.
+_PIP_NAMES = {"demucs": "'demucs>=4.1'", "lm_eval": "lm-eval", "soundfile": "soundfile", "soxr": "soxr",
+              "diffusers": "diffusers", "peft": "peft", "sklearn": "scikit-learn", "Levenshtein": "levenshtein"}
+
+_ALIASES: dict[str, str] = {alias: spec.name for spec in TASKS.values() for alias in spec.aliases}
+
+
+def resolve_task(task: str) -> TaskSpec:
+    """The TaskSpec for a task name or alias; KeyError with the known names and a did-you-mean otherwise."""
+    key = task.strip().lower().replace("_", "-")
+    name = key if key in TASKS else _ALIASES.get(key)
+    if name is None:
+        known = sorted(TASKS)
+        close = difflib.get_close_matches(key, known + sorted(_ALIASES), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"Unknown task {task!r}.{hint} Known tasks: {', '.join(known)}.")
+    return TASKS[name]
+
+
+def load(task: str, model: str | None = None, device: str | None = None, dtype: Any = None,
+         **options: Any):
+    """Load the pipeline for `task` with `model` (a Hub id, a local folder, or ``"tiny"``; default: the registry's).
+
+    Args:
+        task (`str`): a task name or alias, e.g. ``"sentiment"`` or ``"sentiment-analysis"``.
+        model (`str`, *optional*): Hub id, local path, or the reserved ``"tiny"`` (a tiny random model, offline).
+        device (`str`, *optional*): ``"cuda"``, ``"cpu"``, ``"cuda:1"``...; default CUDA when present, else CPU.
+        dtype (`str` or `torch.dtype`, *optional*): default float16/bfloat16 on GPU, float32 on CPU.
+        options: passed to the pipeline's ``from_pretrained`` (e.g. ``revision``, ``trust_remote_code``).
+
+    >>> gen = load("text-generation", model="tiny")
+    """
+    spec = resolve_task(task)
+    if model is not None and not isinstance(model, str):
+        raise InputError("model", model, "a Hub model id, a local folder or 'tiny'")
+    model = (model or spec.default.id).strip()
+    if model.startswith("tiny"):
+        if model not in spec.tiny_variants:
+            raise InputError("model", model, f"one of {list(spec.tiny_variants)} for task {spec.name!r}")
+        from pipelines import tiny
+
+        model = str(tiny.build(spec.name, model))
+    else:
+        info = spec.model_info(model)
+        if info is not None and info.revision and "revision" not in options:
+            options["revision"] = info.revision
+    module_name, class_name = spec.target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and not err.name.startswith("pipelines"):
+            package = _PIP_NAMES.get(err.name.split(".")[0], err.name.split(".")[0])
+            raise ModelLoadError(model, "missing_dependency",
+                                 f"task {spec.name!r} needs {err.name!r}: pip install {package}") from err
+        raise
+    return getattr(module, class_name).from_pretrained(model, device=device, dtype=dtype, **options)

@@ -1,0 +1,192 @@
+"""The reserved model name ``tiny``: tiny randomly initialised models of each task's architecture family.
+
+`build(task)` writes one into a cache folder (once; later calls reuse it) and returns the folder, which the
+pipeline then loads through the very same ``from_pretrained`` path as a Hub model. Tests, CI, benchmarks and
+``make run MODELS=tiny`` use them; their output is noise. Precedents: diffusers' ``get_dummy_components`` and
+demucs' ``demucs_unittest``. Tokenizers are built in memory (transformers 5 silently builds an empty tokenizer
+from ``vocab_file=``), so nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+Builder = Callable[[Path], None]
+_BUILDERS: dict[tuple[str, str], tuple[Builder, int]] = {}
+
+# A few sentences in both languages the project speaks, to train the tiny tokenizers on.
+CORPUS = [
+    "Ala ma kota, a kot ma Alę. Świetny produkt, polecam! Okropna jakość, nie polecam.",
+    "Zażółć gęślą jaźń. Bardzo dobra książka, ale dostawa była wolna. Nic specjalnego.",
+    "The quick brown fox jumps over the lazy dog. Great product, works perfectly! Terrible, it broke.",
+    "This is an average film. I love it. I hate it. Not bad at all. What a waste of money.",
+]
+
+
+def cache_dir() -> Path:
+    """Where tiny models live: ``$MMHUB_CACHE/tiny`` (default ``~/.cache/mmhub/tiny``)."""
+    return Path(os.environ.get("MMHUB_CACHE", "~/.cache/mmhub")).expanduser() / "tiny"
+
+
+def builder(task: str, variant: str = "tiny", version: int = 1) -> Callable[[Builder], Builder]:
+    """Register `fn(folder)` as the builder of `variant` for `task`; bump `version` when its output changes."""
+
+    def register(fn: Builder) -> Builder:
+        _BUILDERS[(task, variant)] = (fn, version)
+        return fn
+
+    return register
+
+
+def build(task: str, variant: str = "tiny") -> Path:
+    """The folder of the tiny model `variant` for `task`, built on first use (atomically: safe across processes)."""
+    try:
+        fn, version = _BUILDERS[(task, variant)]
+    except KeyError:
+        known = sorted(f"{t}:{v}" for t, v in _BUILDERS)
+        raise KeyError(f"No tiny model {variant!r} for task {task!r}; known: {', '.join(known)}") from None
+    target = cache_dir() / f"{task}--{variant}--v{version}"
+    if (target / ".complete").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        fn(staging)
+        (staging / ".complete").write_text("built by pipelines.tiny\n")
+        try:
+            os.rename(staging, target)
+        except OSError:  # another process won the race, or a stale incomplete folder is in the way
+            if not (target / ".complete").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def is_tiny_path(model: str | os.PathLike) -> bool:
+    try:
+        return Path(model).expanduser().resolve().is_relative_to(cache_dir().resolve())
+    except (OSError, ValueError):
+        return False
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# shared pieces
+
+
+def byte_level_tokenizer(vocab_size: int = 400, special_tokens: tuple[str, ...] = (), roberta_style: bool = False,
+                         **named_tokens: str):
+    """A byte-level BPE `PreTrainedTokenizerFast` trained in memory on `CORPUS` (Polish diacritics included).
+
+    ``named_tokens`` (e.g. ``eos_token="</s>"``) become the tokenizer's named special tokens; with
+    ``roberta_style`` every sequence is wrapped as ``<s> ... </s>``.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = list(dict.fromkeys([*special_tokens, *named_tokens.values()]))
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS, trainer=trainer)
+    if roberta_style:
+        tok.post_processor = processors.RobertaProcessing(
+            ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")), add_prefix_space=False)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **named_tokens)
+
+
+def _seed() -> None:
+    import torch
+
+    torch.manual_seed(0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# text-generation (issue 2)
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@builder("text-generation", "tiny")
+def _tiny_gpt2(folder: Path) -> None:
+    """GPT-2 family, byte-level BPE, 2 layers of width 32 (the transformers model testers' sizes)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    _seed()
+    tok = byte_level_tokenizer(eos_token="<|endoftext|>", bos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    tok.model_max_length = 128
+    eos = tok.convert_tokens_to_ids("<|endoftext|>")
+    config = GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=eos, eos_token_id=eos)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+
+@builder("text-generation", "tiny-chat")
+def _tiny_chat(folder: Path) -> None:
+    """A Bielik stand-in: Mistral family with a ChatML template whose end-of-turn token differs from the EOS."""
+    from transformers import GenerationConfig, MistralConfig, MistralForCausalLM
+
+    _seed()
+    tok = byte_level_tokenizer(special_tokens=("<|im_start|>", "<|im_end|>"), bos_token="<s>", eos_token="</s>",
+                               unk_token="<unk>", pad_token="<pad>")
+    tok.chat_template = CHATML_TEMPLATE
+    tok.model_max_length = 256
+    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<s>", "</s>", "<pad>")}
+    config = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+                           bos_token_id=ids["<s>"], eos_token_id=ids["</s>"], pad_token_id=ids["<pad>"])
+    model = MistralForCausalLM(config)
+    model.generation_config = GenerationConfig(bos_token_id=ids["<s>"], eos_token_id=ids["</s>"],
+                                               pad_token_id=ids["<pad>"])
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# sentiment (issue 2)
+
+
+@builder("sentiment", "tiny")
+def _tiny_xlm_roberta(folder: Path) -> None:
+    """XLM-RoBERTa family classifier with the default model's labels (negative / neutral / positive)."""
+    from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
+
+    _seed()
+    tok = byte_level_tokenizer(roberta_style=True, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
+                               unk_token="<unk>", cls_token="<s>", sep_token="</s>", mask_token="<mask>")
+    tok.model_max_length = 128
+    labels = {0: "negative", 1: "neutral", 2: "positive"}
+    config = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=37, max_position_embeddings=130,
+                              pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                              eos_token_id=tok.eos_token_id, id2label=labels,
+                              label2id={v: k for k, v in labels.items()})
+    XLMRobertaForSequenceClassification(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# text-to-image / image-to-image (issue 3)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# style-transfer (issue 3)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# separation (issue 4)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# voice-cloning / voice-conversion (issue 4)
