@@ -180,8 +180,89 @@ def _tiny_xlm_roberta(folder: Path) -> None:
 # text-to-image / image-to-image (issue 3)
 
 
+def clip_byte_tokenizer(model_max_length: int = 77):
+    """A `CLIPTokenizer` built in memory: the 256 byte-level symbols, each also with ``</w>``, plus BOS/EOS."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTokenizer
+
+    alphabet = sorted(ByteLevel.alphabet())
+    symbols = [*alphabet, *(s + "</w>" for s in alphabet), "<|startoftext|>", "<|endoftext|>"]
+    return CLIPTokenizer(vocab={s: i for i, s in enumerate(symbols)}, merges=[], model_max_length=model_max_length)
+
+
+def _tiny_stable_diffusion(folder: Path) -> None:
+    """Stable Diffusion family, diffusers' ``get_dummy_components`` sizes: 64 px native, no safety checker."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    _seed()
+    unet = UNet2DConditionModel(block_out_channels=(4, 8), layers_per_block=1, sample_size=32, in_channels=4,
+                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=8,
+                                norm_num_groups=2)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    _seed()
+    vae = AutoencoderKL(block_out_channels=[4, 8], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+                        latent_channels=4, norm_num_groups=2)
+    _seed()
+    tokenizer = clip_byte_tokenizer()
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        hidden_size=8, intermediate_size=16, layer_norm_eps=1e-05, num_attention_heads=2, num_hidden_layers=2,
+        vocab_size=len(tokenizer), max_position_embeddings=77))
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   image_encoder=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder, safe_serialization=True)
+
+
+builder("text-to-image", "tiny")(_tiny_stable_diffusion)
+builder("image-to-image", "tiny")(_tiny_stable_diffusion)
+
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # style-transfer (issue 3)
+
+# VGG-19 "features" layout: conv widths per block; a max-pool ends each block (torchvision / timm indices).
+VGG19_BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def vgg_features_state_dict(blocks=VGG19_BLOCKS, seed: int = 0) -> dict:
+    """Random ``features.<idx>.weight/bias`` tensors in the layout of ``timm/vgg19.tv_in1k`` (Kaiming init)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    state, index, in_channels = {}, 0, 3
+    for block in blocks:
+        for out_channels in block:
+            weight = torch.randn(out_channels, in_channels, 3, 3, generator=generator)
+            state[f"features.{index}.weight"] = weight * (2.0 / (in_channels * 9)) ** 0.5
+            state[f"features.{index}.bias"] = torch.zeros(out_channels)
+            index, in_channels = index + 2, out_channels  # conv, relu
+        index += 1  # max-pool
+    return state
+
+
+@builder("style-transfer", "tiny")
+def _tiny_vgg(folder: Path) -> None:
+    """VGG-19 with the same layer indices and a handful of channels, saved like the Hub's timm checkpoint."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    blocks = tuple(tuple(min(c // 16, 8) for c in block) for block in VGG19_BLOCKS)
+    state = vgg_features_state_dict(blocks)
+    state["head.fc.weight"] = torch.zeros(10, 8)  # the real file also holds the classifier; the loader skips it
+    save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))
+    config = {"architecture": "vgg19", "num_classes": 10,
+              "pretrained_cfg": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "input_size": [3, 224, 224]}}
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+
 
 
 # ----------------------------------------------------------------------------------------------------------------

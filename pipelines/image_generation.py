@@ -1,0 +1,367 @@
+"""Stable Diffusion: text-to-image and image-to-image over diffusers' AutoPipelines.
+
+>>> from pipelines import load
+>>> t2i = load("text-to-image")                                  # stabilityai/sd-turbo: 1 step, guidance 0
+>>> result = t2i("a watercolor fox in a snowy forest", seed=42)
+>>> result.images[0].save("fox.png"); result.seed
+42
+>>> from pipelines.image_generation import ImageToImagePipeline
+>>> i2i = ImageToImagePipeline.from_pipe(t2i)                     # shares the loaded weights, no second copy
+>>> i2i("the same fox, oil painting", image="fox.png", strength=0.5, seed=42).images[0].size
+(512, 512)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+
+from pipelines.base import Pipeline, Result, resolve_device, resolve_dtype, translating_load_errors
+from pipelines.errors import InputError
+from pipelines.images import fit_within, load_image
+
+logger = logging.getLogger(__name__)
+
+# Short scheduler names -> diffusers classes; any class in `pipe.scheduler.compatibles` is accepted by name too.
+SCHEDULERS = {
+    "ddim": "DDIMScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "euler-ancestral": "EulerAncestralDiscreteScheduler",
+    "dpm++": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+    "pndm": "PNDMScheduler",
+    "lms": "LMSDiscreteScheduler",
+    "heun": "HeunDiscreteScheduler",
+    "lcm": "LCMScheduler",
+}
+MAX_IMAGES = 8
+LOW_MEMORY_BYTES = 3 * 2**30  # below this much free memory after loading, attention slicing and VAE tiling switch on
+
+#: ``progress(step, total, info)``: ``step`` counts finished denoising steps from 1, ``total`` is the number of steps
+#: this call runs, ``info`` is ``{"timestep": int}``. Return ``False`` to stop early (the result says
+#: ``interrupted``); any other return value is ignored.
+ProgressCallback = Callable[[int, int, dict[str, Any]], Any]
+
+
+@dataclasses.dataclass
+class ImageResult(Result):
+    """Generated images (PIL) and the settings that reproduce them: the same seed gives the same images."""
+
+    images: list[Any]
+    seed: int
+    num_inference_steps: int
+    guidance_scale: float
+    width: int
+    height: int
+    strength: float | None = None
+    nsfw_content_detected: list[bool] | None = None  # None when the checkpoint has no safety checker
+    interrupted: bool = False
+
+
+class _StableDiffusion(Pipeline):
+    """Shared loading, validation and calling of the two Stable Diffusion tasks."""
+
+    auto_class: ClassVar[str] = ""
+
+    def __init__(self, pipe: Any, model_id: str, device: Any, dtype: Any, turbo: bool):
+        super().__init__(model_id, device, dtype)
+        self.pipe, self.turbo = pipe, turbo
+
+    # ------------------------------------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(cls, model: str, *, device: Any = None, dtype: Any = None, revision: str | None = None,
+                        scheduler: str | None = None, safety_checker: bool = True,
+                        attention_slicing: bool | None = None, vae_tiling: bool | None = None,
+                        cpu_offload: bool | None = None, turbo: bool | None = None, variant: str | None = None,
+                        progress_bar: bool = False, **options: Any) -> _StableDiffusion:
+        """Load a diffusers Stable Diffusion checkpoint (Hub id or local folder).
+
+        Args:
+            model (`str`): ``"stabilityai/sd-turbo"``, ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``, a folder.
+            device (`str`, *optional*): default CUDA when present, else CPU.
+            dtype (`str` or `torch.dtype`, *optional*): default float16 on GPU, float32 on CPU.
+            revision (`str`, *optional*): a Hub revision (the registry pins the defaults').
+            scheduler (`str`, *optional*): a name from `SCHEDULERS` or a compatible diffusers class name;
+                default: the checkpoint's own.
+            safety_checker (`bool`, *optional*, defaults to `True`): keep the checkpoint's NSFW checker (if it has
+                one). ``False`` removes it, and says so in the log.
+            attention_slicing, vae_tiling (`bool`, *optional*): memory savers; ``None`` switches them on when
+                less than 3 GiB stays free after loading.
+            cpu_offload (`bool`, *optional*): model CPU offload (CUDA only); ``None`` switches it on when the
+                weights do not fit the free GPU memory with 3 GiB to spare.
+            turbo (`bool`, *optional*): an adversarially distilled model (1-4 steps, guidance 0); default: the id
+                contains "turbo".
+            variant (`str`, *optional*): a weights variant, e.g. ``"fp16"`` (a smaller download).
+            progress_bar (`bool`, *optional*, defaults to `False`): show diffusers' tqdm bar.
+            options: passed on to diffusers' ``from_pretrained``.
+        """
+        import diffusers
+
+        device = resolve_device(device)
+        dtype = torch.float16 if dtype is None and device.type == "cuda" else resolve_dtype(dtype, device)
+        if cpu_offload and device.type != "cuda":
+            raise InputError("cpu_offload", cpu_offload, "False or None on a CPU device",
+                             "Model CPU offload moves weights to a GPU only while they run.")
+        kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": True, **options}
+        if revision is not None:
+            kwargs["revision"] = revision
+        if variant is not None:
+            kwargs["variant"] = variant
+        if not safety_checker:
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        with translating_load_errors(model, cls.task):
+            pipe = getattr(diffusers, cls.auto_class).from_pretrained(model, **kwargs)
+        if not safety_checker:
+            logger.warning("Safety checker disabled by the caller for %s: NSFW images will not be blacked out.", model)
+        elif getattr(pipe, "safety_checker", None) is None:
+            logger.info("%s has no safety checker: images are returned unfiltered.", model)
+        turbo = "turbo" in model.lower() if turbo is None else turbo
+        pipeline = cls(pipe, model, device, dtype, turbo)
+        if scheduler is not None:
+            pipeline.set_scheduler(scheduler)
+        pipeline._place(attention_slicing, vae_tiling, cpu_offload)
+        pipe.set_progress_bar_config(disable=not progress_bar)
+        return pipeline
+
+    @classmethod
+    def from_pipe(cls, other: _StableDiffusion) -> _StableDiffusion:
+        """The other task on the same loaded components (diffusers' ``from_pipe``): no second copy of the weights.
+
+        >>> i2i = ImageToImagePipeline.from_pipe(load("text-to-image"))
+        """
+        import diffusers
+
+        if not isinstance(other, _StableDiffusion):
+            raise InputError("other", other, "a TextToImagePipeline or ImageToImagePipeline")
+        pipe = getattr(diffusers, cls.auto_class).from_pipe(other.pipe)
+        pipe.set_progress_bar_config(**getattr(other.pipe, "_progress_bar_config", {}))
+        return cls(pipe, other.model_id, other.device, other.dtype, other.turbo)
+
+    def set_scheduler(self, name: str) -> None:
+        """Swap the scheduler (its config kept): a `SCHEDULERS` name or a compatible diffusers class name."""
+        compatible = {c.__name__: c for c in self.pipe.scheduler.compatibles}
+        class_name = SCHEDULERS.get(str(name).lower(), name)
+        if class_name not in compatible:
+            allowed = sorted(k for k, v in SCHEDULERS.items() if v in compatible) + sorted(compatible)
+            raise InputError("scheduler", name, f"one of {allowed}")
+        extra = {"timestep_spacing": "trailing"} if self.turbo else {}  # what distilled few-step models need
+        self.pipe.scheduler = compatible[class_name].from_config(self.pipe.scheduler.config, **extra)
+        logger.info("Scheduler: %s%s", class_name, " (trailing timesteps, turbo)" if self.turbo else "")
+
+    def _place(self, attention_slicing: bool | None, vae_tiling: bool | None, cpu_offload: bool | None) -> None:
+        weights = sum(p.numel() * p.element_size() for m in self.pipe.components.values()
+                      if isinstance(m, torch.nn.Module) for p in m.parameters())
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            if cpu_offload is None:
+                cpu_offload = free < weights + LOW_MEMORY_BYTES
+            if cpu_offload:
+                logger.info("Model CPU offload on (%.1f GiB free on the GPU)", free / 2**30)
+                self.pipe.enable_model_cpu_offload(device=self.device)
+            else:
+                self.pipe.to(self.device)
+            free, _ = torch.cuda.mem_get_info(self.device)
+        else:
+            import psutil
+
+            self.pipe.to(self.device)
+            free = psutil.virtual_memory().available
+        low = free < LOW_MEMORY_BYTES
+        if attention_slicing or (attention_slicing is None and low):
+            logger.info("Attention slicing on (%.1f GiB free)", free / 2**30)
+            self.pipe.enable_attention_slicing()
+        if vae_tiling or (vae_tiling is None and low):
+            logger.info("VAE tiling on (%.1f GiB free)", free / 2**30)
+            self.pipe.vae.enable_tiling()
+
+    # ------------------------------------------------------------------------------------------------ validation
+
+    @property
+    def native_size(self) -> int:
+        """The side the checkpoint was trained at (512 for SD 1.5 and sd-turbo)."""
+        return int(self.pipe.unet.config.sample_size) * int(self.pipe.vae_scale_factor)
+
+    @property
+    def size_limits(self) -> tuple[int, int]:
+        """`(smallest, largest)` height/width accepted: 8 latent pixels per UNet level, and twice the native size."""
+        levels = len(self.pipe.unet.config.block_out_channels) - 1
+        smallest = max(8, self.pipe.vae_scale_factor * 2**levels)
+        return -(-smallest // 8) * 8, 2 * self.native_size
+
+    def _defaults(self, num_inference_steps: int | None, guidance_scale: float | None) -> tuple[int, float]:
+        steps = num_inference_steps if num_inference_steps is not None else (1 if self.turbo else 25)
+        guidance = guidance_scale if guidance_scale is not None else (0.0 if self.turbo else 7.5)
+        return steps, guidance
+
+    def _check_common(self, prompt: Any, negative_prompt: Any, steps: Any, guidance: Any, num_images: Any,
+                      seed: Any, progress: Any) -> int:
+        if not isinstance(prompt, str):
+            raise InputError("prompt", prompt, "a string")
+        if negative_prompt is not None and not isinstance(negative_prompt, str):
+            raise InputError("negative_prompt", negative_prompt, "a string or None")
+        if not _is_int(steps) or steps < 1:
+            raise InputError("num_inference_steps", steps, "an integer >= 1")
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0:
+            raise InputError("guidance_scale", guidance, "a number >= 0", "0 turns classifier-free guidance off.")
+        if not _is_int(num_images) or not 1 <= num_images <= MAX_IMAGES:
+            raise InputError("num_images", num_images, f"an integer from 1 to {MAX_IMAGES}")
+        if seed is not None and (not _is_int(seed) or not 0 <= seed < 2**63):
+            raise InputError("seed", seed, "an integer from 0 to 2**63 - 1, or None (random)")
+        if progress is not None and not callable(progress):
+            raise InputError("progress", progress, "a callable progress(step, total, info), or None")
+        if self.turbo and (guidance > 0 or steps > 4):
+            logger.warning("%s is a turbo model: use 1-4 steps and guidance_scale=0 (got %s steps, guidance %s); "
+                           "other settings give noise.", self.model_id, steps, guidance)
+        if negative_prompt and guidance <= 1:
+            logger.warning("negative_prompt has no effect with guidance_scale <= 1 (got %s).", guidance)
+        return secrets.randbelow(2**31) if seed is None else int(seed)
+
+    def _check_size(self, name: str, value: Any) -> int:
+        smallest, largest = self.size_limits
+        if not _is_int(value) or value % 8 or not smallest <= value <= largest:
+            raise InputError(name, value, f"a multiple of 8 from {smallest} to {largest} for this model",
+                             f"It was trained at {self.native_size} px.")
+        return int(value)
+
+    # ------------------------------------------------------------------------------------------------ forward
+
+    def _run(self, seed: int, progress: ProgressCallback | None, **call: Any) -> tuple[Any, bool]:
+        generator = torch.Generator("cpu").manual_seed(seed)  # CPU noise: the same seed gives the same image anywhere
+        stopped = []
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+            if progress(step + 1, pipe.num_timesteps, {"timestep": int(timestep)}) is False:
+                pipe._interrupt = True
+                stopped.append(step + 1)
+            return callback_kwargs
+
+        with torch.inference_mode():
+            output = self.pipe(generator=generator, output_type="pil",
+                               callback_on_step_end=on_step_end if progress is not None else None, **call)
+        if stopped:
+            logger.info("Stopped by the progress callback after %d steps.", stopped[0])
+        return output, bool(stopped)
+
+
+class TextToImagePipeline(_StableDiffusion):
+    """Text-to-image with Stable Diffusion (diffusers ``AutoPipelineForText2Image``).
+
+    >>> from pipelines import load
+    >>> t2i = load("text-to-image", model="stabilityai/sd-turbo")
+    >>> t2i("a lighthouse at dawn, 35mm photo", seed=0).images[0].size
+    (512, 512)
+    """
+
+    task = "text-to-image"
+    auto_class = "AutoPipelineForText2Image"
+
+    def __call__(self, prompt: str, negative_prompt: str | None = None, num_inference_steps: int | None = None,
+                 guidance_scale: float | None = None, height: int | None = None, width: int | None = None,
+                 num_images: int = 1, seed: int | None = None, progress: ProgressCallback | None = None,
+                 ) -> ImageResult:
+        """Generate `num_images` images for `prompt`.
+
+        Args:
+            prompt (`str`): what to draw.
+            negative_prompt (`str`, *optional*): what to avoid (needs guidance_scale > 1).
+            num_inference_steps (`int`, *optional*): default 1 for turbo models, else 25.
+            guidance_scale (`float`, *optional*): default 0.0 for turbo models, else 7.5.
+            height, width (`int`, *optional*): multiples of 8 up to twice the native size; default native (512).
+            num_images (`int`, *optional*, defaults to 1): 1 to 8.
+            seed (`int`, *optional*): default a random one, reported in the result.
+            progress (`ProgressCallback`, *optional*): ``progress(step, total, info)`` after each denoising step.
+        """
+        steps, guidance = self._defaults(num_inference_steps, guidance_scale)
+        seed = self._check_common(prompt, negative_prompt, steps, guidance, num_images, seed, progress)
+        height = self._check_size("height", self.native_size if height is None else height)
+        width = self._check_size("width", self.native_size if width is None else width)
+        output, interrupted = self._run(seed, progress, prompt=prompt, negative_prompt=negative_prompt,
+                                        num_inference_steps=steps, guidance_scale=guidance, height=height,
+                                        width=width, num_images_per_prompt=num_images)
+        return ImageResult(list(output.images), seed, steps, float(guidance), width, height,
+                           nsfw_content_detected=_flags(output), interrupted=interrupted)
+
+
+class ImageToImagePipeline(_StableDiffusion):
+    """Image-to-image with Stable Diffusion (diffusers ``AutoPipelineForImage2Image``).
+
+    >>> from pipelines import load
+    >>> i2i = load("image-to-image", model="stabilityai/sd-turbo")
+    >>> i2i("a cat, watercolor", image="cat.jpg", num_inference_steps=2, strength=0.5, seed=0).images[0]
+    <PIL.Image.Image image mode=RGB size=512x384>
+    """
+
+    task = "image-to-image"
+    auto_class = "AutoPipelineForImage2Image"
+
+    def __call__(self, prompt: str, image: Any = None, strength: float | None = None,
+                 negative_prompt: str | None = None, num_inference_steps: int | None = None,
+                 guidance_scale: float | None = None, height: int | None = None, width: int | None = None,
+                 num_images: int = 1, seed: int | None = None, progress: ProgressCallback | None = None,
+                 ) -> ImageResult:
+        """Redraw `image` following `prompt`; `strength` says how far from the image it may go.
+
+        Args:
+            prompt (`str`): what to draw.
+            image (path, `PIL.Image.Image` or array): the starting image.
+            strength (`float`, *optional*): in (0, 1]; default 0.5 for turbo models, else 0.75. Only
+                ``int(num_inference_steps * strength)`` steps run, so that product must be at least 1.
+            num_inference_steps (`int`, *optional*): default 2 for turbo models, else 25.
+            height, width (`int`, *optional*): resize the image to this (multiples of 8; give one and the other
+                keeps the aspect ratio); default the image's size scaled down to fit the native size, rounded down
+                to multiples of 8.
+            negative_prompt, guidance_scale, num_images, seed, progress: as for `TextToImagePipeline`.
+        """
+        steps, guidance = self._defaults(num_inference_steps if num_inference_steps is not None
+                                         else (2 if self.turbo else None), guidance_scale)
+        seed = self._check_common(prompt, negative_prompt, steps, guidance, num_images, seed, progress)
+        strength = (0.5 if self.turbo else 0.75) if strength is None else strength
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+            raise InputError("strength", strength, "a number in (0, 1]")
+        if int(steps * strength) < 1:
+            raise InputError("strength", strength, f"at least {1 / steps:g} with num_inference_steps={steps}",
+                             "Only int(num_inference_steps * strength) steps run; raise either.")
+        if image is None:
+            raise InputError("image", None, "an image to start from: a path, a PIL.Image or an array")
+        picture = load_image(image, "image")
+        if height is None and width is None:
+            width, height = fit_within(picture.size, self.native_size, multiple=8)
+            if min(width, height) < self.size_limits[0]:
+                raise InputError("image", f"{picture.width}x{picture.height} image",
+                                 f"an image at least {self.size_limits[0]} px on each side",
+                                 "Pass height= and width= to upscale it.")
+        else:  # one side given: the other keeps the image's aspect ratio
+            aspect = picture.width / picture.height
+            height = self._check_size("height", max(8, round(width / aspect / 8) * 8) if height is None else height)
+            width = self._check_size("width", max(8, round(height * aspect / 8) * 8) if width is None else width)
+        if picture.size != (width, height):
+            from PIL import Image
+
+            picture = picture.resize((width, height), Image.Resampling.LANCZOS)
+        output, interrupted = self._run(seed, progress, prompt=prompt, image=picture, strength=float(strength),
+                                        negative_prompt=negative_prompt, num_inference_steps=steps,
+                                        guidance_scale=guidance, num_images_per_prompt=num_images)
+        return ImageResult(list(output.images), seed, steps, float(guidance), width, height, float(strength),
+                           nsfw_content_detected=_flags(output), interrupted=interrupted)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _flags(output: Any) -> list[bool] | None:
+    flags = getattr(output, "nsfw_content_detected", None)
+    if flags is None:
+        return None
+    if any(flags):
+        logger.warning("The safety checker blacked out %d of %d images.", sum(map(bool, flags)), len(flags))
+    return [bool(f) for f in flags]
+
+
+__all__ = ["ImageResult", "ImageToImagePipeline", "ProgressCallback", "SCHEDULERS", "TextToImagePipeline"]
