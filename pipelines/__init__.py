@@ -53,7 +53,7 @@ class TaskSpec:
 
 
 _SD_TURBO = ModelInfo(
-    "stabilityai/sd-turbo", "stabilityai-ai-community (free below USD 1M revenue; read LICENSE.md)", ("en",),
+    "stabilityai/sd-turbo", "stabilityai-community (free below USD 1M revenue; read LICENSE.md)", ("en",),
     revision="b261bac6fd2cf515557d5d0707481eafa0485ec2", commercial_use=False, note="1-4 steps, guidance 0, 512 px",
 )
 _SD_15 = ModelInfo("stable-diffusion-v1-5/stable-diffusion-v1-5", "creativeml-openrail-m", ("en",),

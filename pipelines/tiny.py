@@ -117,16 +117,16 @@ CHATML_TEMPLATE = (
 )
 
 
-@builder("text-generation", "tiny")
+@builder("text-generation", "tiny", version=2)
 def _tiny_gpt2(folder: Path) -> None:
-    """GPT-2 family, byte-level BPE, 2 layers of width 32 (the transformers model testers' sizes)."""
+    """GPT-2 family, byte-level BPE, 2 layers of width 32 (the transformers model testers' sizes), 512 positions."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     _seed()
     tok = byte_level_tokenizer(eos_token="<|endoftext|>", bos_token="<|endoftext|>", unk_token="<|endoftext|>")
-    tok.model_max_length = 128
+    tok.model_max_length = 512
     eos = tok.convert_tokens_to_ids("<|endoftext|>")
-    config = GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=2,
+    config = GPT2Config(vocab_size=len(tok), n_positions=512, n_embd=32, n_layer=2, n_head=2,
                         bos_token_id=eos, eos_token_id=eos)
     GPT2LMHeadModel(config).save_pretrained(folder)
     tok.save_pretrained(folder)
@@ -267,6 +267,25 @@ def _tiny_vgg(folder: Path) -> None:
 
 # ----------------------------------------------------------------------------------------------------------------
 # separation (issue 4)
+
+
+@builder("separation", "tiny")
+def _tiny_htdemucs(folder: Path) -> None:
+    """HTDemucs family (4 stems, 44.1 kHz stereo), ~25k parameters, in demucs' local repository format.
+
+    ``<sig>.th`` holds ``{"klass", "args", "kwargs", "state"}`` as demucs' ``LocalRepo`` reads it and
+    ``tiny_htdemucs.yaml`` is the bag naming it; ``Separator(model="tiny_htdemucs", repo=folder)`` loads it.
+    """
+    import torch
+    from demucs.htdemucs import HTDemucs
+
+    _seed()
+    model = HTDemucs(sources=["drums", "bass", "other", "vocals"], channels=8, dconv_comp=4, depth=2, nfft=512,
+                     t_layers=1, t_heads=2, segment=2)
+    args, kwargs = model._init_args_kwargs
+    torch.save({"klass": HTDemucs, "args": args, "kwargs": kwargs, "state": model.state_dict()},
+               folder / "0tiny000.th")
+    (folder / "tiny_htdemucs.yaml").write_text("models: ['0tiny000']\n")
 
 
 # ----------------------------------------------------------------------------------------------------------------

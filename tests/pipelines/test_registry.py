@@ -1,0 +1,70 @@
+"""The registry: plain data, aliases, did-you-mean, and every entry loading as `tiny` through its normal path."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pipelines import TASKS, InputError, ModelLoadError, load, resolve_task
+
+
+def test_aliases_resolve_to_their_task():
+    assert resolve_task("sentiment-analysis").name == "sentiment"
+    assert resolve_task("Text_Generation").name == "text-generation"
+    assert resolve_task("img2img").name == "image-to-image"
+
+
+def test_unknown_task_lists_known_ones_and_suggests():
+    with pytest.raises(KeyError) as info:
+        resolve_task("sentimnet")
+    message = info.value.args[0]
+    assert "Did you mean 'sentiment'?" in message
+    assert all(name in message for name in TASKS)
+
+
+def test_every_entry_has_a_default_model_with_a_licence():
+    for spec in TASKS.values():
+        assert spec.models and all(m.id and m.licence for m in spec.models)
+        assert "tiny" in spec.tiny_variants
+
+
+def test_listing_imports_no_model_library():
+    code = "import sys, pipelines.cli as c; c.main(['list']); assert 'torch' not in sys.modules, 'torch imported'"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "text-generation" in out and "cc-by-nc-4.0" in out
+
+
+@pytest.mark.parametrize(("task", "variant"), [(t, v) for t, spec in TASKS.items() for v in spec.tiny_variants])
+def test_every_entry_loads_as_tiny(task, variant):
+    pipe = load(task, model=variant, device="cpu")
+    assert pipe.task == task
+    assert pipe.is_tiny
+
+
+def test_unknown_tiny_variant_and_bad_model_argument():
+    with pytest.raises(InputError, match="model"):
+        load("sentiment", model="tiny-chat")
+    with pytest.raises(InputError, match="model"):
+        load("sentiment", model=42)
+
+
+def test_unknown_model_with_the_hub_unreachable_says_so():
+    with pytest.raises(ModelLoadError) as info:
+        load("sentiment", model="nobody/no-such-sentiment-model")
+    assert info.value.reason == "offline"
+    assert "cannot be reached" in str(info.value)
+
+
+def test_missing_local_folder_is_not_found(tmp_path):
+    with pytest.raises(ModelLoadError) as info:
+        load("text-generation", model=str(tmp_path / "nowhere"))
+    assert info.value.reason == "not_found"
+
+
+@pytest.mark.parametrize(("task", "other"), [("sentiment", "text-generation"), ("text-generation", "sentiment")])
+def test_model_of_the_wrong_task(task, other):
+    from pipelines import tiny
+
+    with pytest.raises(ModelLoadError) as info:
+        load(task, model=str(tiny.build(other)))
+    assert info.value.reason == "wrong_task"
