@@ -1,0 +1,567 @@
+"""Fine-tune a sentiment classifier on Amazon reviews (a Hub dataset or the Kaggle fastText files), resumably.
+
+The result loads straight into the sentiment pipeline: ``load("sentiment", model="runs/amazon")``.
+
+Commands (run from the repository root)::
+
+    # smoke run on CPU, a few minutes: 2000 reviews streamed from the Hub
+    python -m finetune.sentiment --output-dir runs/smoke --streaming --max-samples 2000 --validation-size 200 \\
+        --max-eval-samples 200 --eval-steps 20 --save-steps 20 --model distilbert/distilbert-base-multilingual-cased
+
+    # the Kaggle download (fastText format, .bz2 as downloaded; streamed line by line, never all in memory)
+    python -m finetune.sentiment --train-file data/train.ft.txt.bz2 --test-file data/test.ft.txt.bz2 \\
+        --output-dir runs/amazon-kaggle
+
+    # the Hub dataset, full run on one GPU (bf16 / fp16 are chosen automatically), then after a crash or a kill:
+    python -m finetune.sentiment --dataset fancyzhx/amazon_polarity --output-dir runs/amazon
+    python -m finetune.sentiment --dataset fancyzhx/amazon_polarity --output-dir runs/amazon --resume
+
+    # several GPUs (accelerate underneath the Trainer)
+    accelerate launch -m finetune.sentiment --dataset fancyzhx/amazon_polarity --output-dir runs/amazon
+
+    # 5-star reviews folded to 3 classes (1-2 negative, 3 neutral, 4-5 positive); a LoRA adapter instead of all weights
+    python -m finetune.sentiment --dataset Yelp/yelp_review_full --output-dir runs/yelp3 --lora
+    python -m finetune.sentiment --dataset mteb/amazon_reviews_multi --dataset-config en --label-scheme stars0 \\
+        --output-dir runs/amazon-stars
+
+    # offline test run on the tiny random model
+    python -m finetune.sentiment --model tiny --train-file reviews.ft.txt --output-dir /tmp/tiny-run \\
+        --max-steps 30 --validation-size 50
+
+Checkpoints go to ``<output-dir>.partial/checkpoints`` every ``--save-steps``; the finished folder (model, tokenizer,
+label mapping, README.md model card, metrics.json, training_curve.png) is assembled there and moved to
+``<output-dir>`` only when complete, so a killed run never leaves a half-written output folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finetune.data import SCHEMES, DataError, SentimentData, load_sentiment_data
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"
+METRIC_FOR_BEST = "macro_f1"
+# Arguments that may change between a run and its --resume without changing what is trained.
+_RESUME_FREE = {"resume", "overwrite", "push_to_hub", "hub_model_id", "hub_private", "cache_dir",
+                "dataloader_num_workers", "eval_batch_size"}
+
+
+class UsageError(ValueError):
+    """The arguments contradict each other, or the folders do not allow the run; the message says what to pass."""
+
+
+@dataclass
+class FinetuneArguments:
+    """Everything `python -m finetune.sentiment` takes; each field is a flag (``--max-samples`` = ``--max_samples``).
+
+    Args:
+        output_dir (`str`): the folder to create (model, tokenizer, README.md, metrics.json, training_curve.png).
+        model (`str`, defaults to ``"FacebookAI/xlm-roberta-base"``): any sequence-classification checkpoint, a
+            local folder, or ``"tiny"`` (the tiny random model of `pipelines.tiny`, for offline tests).
+        dataset (`str`, defaults to ``"fancyzhx/amazon_polarity"``): a Hub dataset id or a local dataset folder.
+        train_file (`str`, *optional*): a fastText-format file (``__label__2 Title: text``), plain or ``.bz2``;
+            replaces `dataset`.
+    """
+
+    output_dir: str = field(metadata={"help": "Folder to create with the fine-tuned model, tokenizer, README.md model "
+                                              "card, metrics.json and training_curve.png."})
+    # model
+    model: str = field(default=DEFAULT_MODEL, metadata={
+        "help": "Sequence-classification checkpoint to start from: a Hub id, a local folder, or 'tiny' (a tiny random "
+                "model, offline, for tests). Default: XLM-RoBERTa base (multilingual, Polish included, MIT)."})
+    model_revision: str | None = field(default=None, metadata={"help": "Hub revision (branch, tag or commit)."})
+    max_length: int = field(default=256, metadata={"help": "Truncate reviews to this many tokens."})
+    # data
+    dataset: str = field(default="fancyzhx/amazon_polarity", metadata={
+        "help": "Hub dataset id (or local dataset folder). Ignored when --train-file is given."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration, e.g. 'en'."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Hub dataset revision."})
+    train_file: str | None = field(default=None, metadata={
+        "help": "fastText-format training file (Kaggle 'train.ft.txt.bz2'; plain, .bz2 or .gz); replaces --dataset."})
+    validation_file: str | None = field(default=None, metadata={"help": "fastText-format validation file."})
+    test_file: str | None = field(default=None, metadata={
+        "help": "fastText-format test file (Kaggle 'test.ft.txt.bz2'), evaluated once at the end."})
+    text_column: str | None = field(default=None, metadata={
+        "help": "Hub dataset text column (default: the first of text, content, review_body, review, sentence)."})
+    title_column: str | None = field(default=None, metadata={
+        "help": "Hub dataset title column, joined as 'title: text' like the fastText files (default: 'title' when "
+                "present; pass '' for none)."})
+    label_column: str = field(default="label", metadata={"help": "Hub dataset label column."})
+    label_scheme: str = field(default="auto", metadata={
+        "help": "What the labels mean: auto (fastText files: fasttext; Hub: from the ClassLabel names), "
+                "fasttext (__label__1/2), polarity (0/1), stars (1-5 -> 3 classes), stars0 (0-4 -> 3 classes), "
+                "three (0/1/2) or names (negative/neutral/positive strings)."})
+    streaming: bool = field(default=False, metadata={
+        "help": "Read the training data lazily (Hub streaming, or the fastText file line by line) instead of "
+                "converting it to Arrow first; needs --max-steps or --max-samples; no length grouping."})
+    max_samples: int | None = field(default=None, metadata={"help": "Use at most this many training examples "
+                                                                    "(smoke runs)."})
+    max_eval_samples: int | None = field(default=5000, metadata={
+        "help": "Evaluate on at most this many validation (and test) examples, a seeded random subset."})
+    validation_size: int = field(default=5000, metadata={
+        "help": "Examples held out from the training data for validation when the source has no validation split."})
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets' cache folder."})
+    # training
+    seed: int = field(default=42, metadata={"help": "Random seed (model head, data order, dropout)."})
+    learning_rate: float | None = field(default=None, metadata={
+        "help": "Peak learning rate (default 2e-5, or 2e-4 with --lora)."})
+    batch_size: int = field(default=32, metadata={"help": "Training batch size per device."})
+    eval_batch_size: int | None = field(default=None, metadata={"help": "Evaluation batch size (default 2x)."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs (ignored when --max-steps > 0)."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: epochs)."})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "Linear warm-up, as a fraction of all steps."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    eval_steps: int = field(default=500, metadata={"help": "Evaluate (accuracy, macro-F1) every N steps."})
+    save_steps: int = field(default=500, metadata={"help": "Checkpoint every N steps (a multiple of --eval-steps)."})
+    save_total_limit: int = field(default=2, metadata={"help": "Keep at most this many checkpoints (+ the best)."})
+    logging_steps: int = field(default=50, metadata={"help": "Log the training loss every N steps."})
+    early_stopping_patience: int = field(default=3, metadata={
+        "help": "Stop after this many evaluations without a better macro-F1, and keep the best checkpoint "
+                "(0: train to the end, keep the last)."})
+    group_by_length: bool = field(default=True, metadata={
+        "help": "Batch reviews of similar length together (less padding; --no-group-by-length to turn off)."})
+    precision: str = field(default="auto", metadata={
+        "help": "auto (bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU), fp32, fp16 or bf16."})
+    dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    # LoRA
+    lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter (peft) instead of all weights; it is "
+                                                       "merged into the saved model."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
+    lora_target_modules: str | None = field(default=None, metadata={
+        "help": "Comma-separated module names to adapt (default: peft's choice for the architecture)."})
+    # run control
+    resume: bool = field(default=False, metadata={
+        "help": "Continue from the last checkpoint in <output-dir>.partial after a crash or a kill."})
+    overwrite: bool = field(default=False, metadata={
+        "help": "Replace an existing output folder and discard the checkpoints of an earlier run."})
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload the finished folder to the Hub."})
+    hub_model_id: str | None = field(default=None, metadata={"help": "Hub repo for --push-to-hub "
+                                                                     "(default: the output folder's name)."})
+    hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
+
+    def __post_init__(self) -> None:
+        if self.label_scheme != "auto" and self.label_scheme not in SCHEMES:
+            raise UsageError(f"--label-scheme must be auto or one of {', '.join(SCHEMES)}; got {self.label_scheme!r}.")
+        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise UsageError(f"--precision must be auto, fp32, fp16 or bf16; got {self.precision!r}.")
+        for name in ("batch_size", "gradient_accumulation_steps", "eval_steps", "save_steps", "logging_steps",
+                     "max_length", "validation_size"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}.")
+        for name in ("max_samples", "max_eval_samples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}.")
+        if self.early_stopping_patience > 0 and self.save_steps % self.eval_steps:
+            raise UsageError(f"--save-steps ({self.save_steps}) must be a multiple of --eval-steps "
+                             f"({self.eval_steps}) so that the best checkpoint can be kept (or pass "
+                             f"--early-stopping-patience 0).")
+        if self.streaming and self.max_steps <= 0 and self.max_samples is None:
+            raise UsageError("--streaming needs --max-steps (or --max-samples): a stream has no length to count "
+                             "epochs by.")
+        if self.resume and self.overwrite:
+            raise UsageError("--resume and --overwrite contradict each other: pick one.")
+
+
+def make_parser():
+    """The `HfArgumentParser` of `FinetuneArguments` (``--help`` lists every flag with its help text)."""
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser(FinetuneArguments, description=__doc__.split("\n")[0])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# folders
+
+
+@dataclass
+class RunFolders:
+    """``output`` (final); ``work`` = ``<output>.partial``, holding ``checkpoints/`` and the ``output/`` staging."""
+
+    output: Path
+
+    @property
+    def work(self) -> Path:
+        return self.output.with_name(self.output.name + ".partial")
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.work / "checkpoints"
+
+    @property
+    def staging(self) -> Path:
+        return self.work / "output"
+
+    @property
+    def run_args(self) -> Path:
+        return self.work / "run_args.json"
+
+    def last_checkpoint(self) -> str | None:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        if not self.checkpoints.is_dir():
+            return None
+        return get_last_checkpoint(str(self.checkpoints))
+
+
+def prepare_folders(args: FinetuneArguments) -> tuple[RunFolders, str | None]:
+    """Check the output folder and an earlier run's checkpoints; return the folders and the checkpoint to resume."""
+    folders = RunFolders(Path(args.output_dir).expanduser().resolve())
+    if folders.output.exists() and any(folders.output.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"the output folder {folders.output} exists and is not empty; pass --overwrite to "
+                              f"replace it, or choose another --output-dir.")
+    last = folders.last_checkpoint()
+    recorded = _training_args(args)
+    if args.resume:
+        if last is None:
+            logger.warning("--resume: no checkpoint in %s yet; starting from the beginning.", folders.checkpoints)
+        elif folders.run_args.exists():
+            before = json.loads(folders.run_args.read_text())
+            changed = {k: (before.get(k), v) for k, v in recorded.items() if before.get(k) != v}
+            if changed:
+                detail = "; ".join(f"--{k.replace('_', '-')} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
+                raise UsageError(f"--resume must repeat the interrupted run's arguments: {detail}.")
+    elif last is not None and not args.overwrite:
+        raise FileExistsError(f"an earlier run left checkpoints in {folders.checkpoints} (last: "
+                              f"{Path(last).name}); pass --resume to continue it, or --overwrite to start over.")
+    elif folders.work.exists():
+        shutil.rmtree(folders.work)
+    folders.checkpoints.mkdir(parents=True, exist_ok=True)
+    folders.run_args.write_text(json.dumps(recorded, indent=1, sort_keys=True))
+    return folders, last if args.resume else None
+
+
+def _training_args(args: FinetuneArguments) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(args).items() if k not in _RESUME_FREE}
+
+
+def _publish(staging: Path, output: Path) -> None:
+    """Move the finished `staging` folder to `output` (replacing an old one only once the new one is complete)."""
+    old = None
+    if output.exists():
+        old = output.with_name(f"{output.name}.old-{os.getpid()}")
+        os.replace(output, old)
+    os.replace(staging, output)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# model, data, trainer
+
+
+def resolve_model(model: str) -> str:
+    """A Hub id or folder as given; ``"tiny"`` -> the tiny random sentiment model of `pipelines.tiny`."""
+    if model == "tiny":
+        from pipelines import tiny
+
+        return str(tiny.build("sentiment"))
+    return model
+
+
+def tokenize(data: SentimentData, tokenizer, max_length: int, padding: bool | str = False) -> SentimentData:
+    """Tokenise every split in batches with the fast tokenizer; adds ``length`` (tokens) for length grouping."""
+    import datasets
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        enc = tokenizer(batch["text"], truncation=True, max_length=max_length, padding=padding)
+        enc["length"] = [sum(mask) for mask in enc["attention_mask"]]
+        return enc
+
+    def run(ds, name: str):
+        kwargs: dict[str, Any] = {"batched": True, "batch_size": 1000, "remove_columns": ["text"]}
+        if isinstance(ds, datasets.Dataset):
+            kwargs["desc"] = f"Tokenising {name}"
+        return ds.map(encode, **kwargs)
+
+    return dataclasses.replace(data, train=run(data.train, "train"), validation=run(data.validation, "validation"),
+                               test=run(data.test, "test") if data.test is not None else None)
+
+
+class DropLengthCollator:
+    """Dynamic padding (`DataCollatorWithPadding`) that drops the ``length`` column the length sampler reads.
+
+    The Trainer's column pruning would drop ``length`` *before* its sampler looks for it, and the sampler would then
+    measure every example again; so the Trainer keeps all columns and this collator drops the extra one.
+    """
+
+    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None):
+        from transformers import DataCollatorWithPadding
+
+        self.collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.collator([{k: v for k, v in f.items() if k != "length"} for f in features])
+
+
+def compute_metrics(eval_pred) -> dict[str, float]:
+    """Accuracy and macro-F1 from the Trainer's ``(logits, labels)``."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+
+    logits, labels = eval_pred
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    preds = np.asarray(logits).argmax(-1)
+    return {"accuracy": float(accuracy_score(labels, preds)),
+            "macro_f1": float(f1_score(labels, preds, average="macro", zero_division=0))}
+
+
+def load_model(args: FinetuneArguments, model_path: str, labels: tuple[str, ...]):
+    """Tokenizer and classifier with our label mapping (a new head when the class count differs); LoRA if asked."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pipelines.base import translating_load_errors
+
+    id2label = dict(enumerate(labels))
+    with translating_load_errors(args.model, "sentiment"):
+        tokenizer = AutoTokenizer.from_pretrained(model_path, revision=args.model_revision)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_path, revision=args.model_revision, num_labels=len(labels), id2label=id2label,
+            label2id={v: k for k, v in id2label.items()}, ignore_mismatched_sizes=True)
+    if not getattr(tokenizer, "is_fast", False):
+        logger.warning("%s has no fast tokenizer; tokenisation will be slow.", args.model)
+    if tokenizer.pad_token is None:  # GPT-2-style checkpoints
+        tokenizer.pad_token = tokenizer.eos_token
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if args.lora:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        targets = [m.strip() for m in args.lora_target_modules.split(",")] if args.lora_target_modules else None
+        config = LoraConfig(task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha,
+                            lora_dropout=args.lora_dropout, target_modules=targets)
+        model = get_peft_model(model, config)
+        trainable, total = model.get_nb_trainable_parameters()
+        logger.info("LoRA: training %d of %d parameters (%.2f %%)", trainable, total, 100 * trainable / total)
+    return tokenizer, model
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """TrainingArguments' ``fp16`` / ``bf16`` for ``auto`` / ``fp32`` / ``fp16`` / ``bf16`` on this machine."""
+    import torch
+
+    from pipelines.base import resolve_device, resolve_dtype
+
+    if precision == "auto":
+        dtype = resolve_dtype(None, resolve_device(None))
+    else:
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        if dtype == torch.float16 and not torch.cuda.is_available():
+            raise UsageError("--precision fp16 needs a CUDA GPU; use fp32 or bf16 on CPU.")
+    return {"fp16": dtype == torch.float16, "bf16": dtype == torch.bfloat16}
+
+
+def training_arguments(args: FinetuneArguments, folders: RunFolders, data: SentimentData):
+    """The Trainer's `TrainingArguments` for this run."""
+    from transformers import TrainingArguments
+
+    max_steps = args.max_steps
+    if data.streaming and max_steps <= 0:  # --max-samples given (checked in __post_init__): count the steps
+        per_step = args.batch_size * args.gradient_accumulation_steps * max(1, int(os.environ.get("WORLD_SIZE", 1)))
+        max_steps = math.ceil(args.max_samples / per_step) * math.ceil(args.num_train_epochs)
+    learning_rate = args.learning_rate or (2e-4 if args.lora else 2e-5)
+    early = args.early_stopping_patience > 0
+    return TrainingArguments(
+        output_dir=str(folders.checkpoints),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size or 2 * args.batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        learning_rate=learning_rate,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_ratio,
+        lr_scheduler_type="linear",
+        num_train_epochs=args.num_train_epochs,
+        max_steps=max_steps,
+        eval_strategy="steps",
+        eval_steps=args.eval_steps,
+        save_strategy="steps",
+        save_steps=args.save_steps,
+        save_total_limit=args.save_total_limit,
+        load_best_model_at_end=early,
+        metric_for_best_model=METRIC_FOR_BEST,
+        greater_is_better=True,
+        logging_steps=args.logging_steps,
+        logging_first_step=True,
+        seed=args.seed,
+        data_seed=args.seed,
+        train_sampling_strategy="group_by_length" if args.group_by_length and not data.streaming else "random",
+        length_column_name="length",
+        remove_unused_columns=False,  # DropLengthCollator drops `length` after the sampler has read it
+        dataloader_num_workers=args.dataloader_num_workers,
+        report_to="none",
+        **precision_flags(args.precision),
+    )
+
+
+def build_trainer(args: FinetuneArguments, folders: RunFolders, data: SentimentData, tokenizer, model):
+    """A `transformers.Trainer` with dynamic padding, accuracy / macro-F1 and (optionally) early stopping."""
+    import torch
+    from transformers import EarlyStoppingCallback, Trainer
+
+    training_args = training_arguments(args, folders, data)
+    callbacks = [EarlyStoppingCallback(args.early_stopping_patience)] if args.early_stopping_patience > 0 else []
+    collator = DropLengthCollator(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+    return Trainer(model=model, args=training_args, train_dataset=data.train, eval_dataset=data.validation,
+                   processing_class=tokenizer, data_collator=collator, compute_metrics=compute_metrics,
+                   callbacks=callbacks)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# main
+
+
+def main(args: FinetuneArguments) -> dict[str, Any]:
+    """Fine-tune, evaluate, and write the output folder; returns the metrics written to ``metrics.json``."""
+    from accelerate import PartialState
+    from transformers import set_seed
+
+    from finetune.report import model_card, plot_training_curve
+
+    started = time.perf_counter()
+    state = PartialState()
+    if state.is_main_process:
+        folders, resume_from = prepare_folders(args)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        folders = RunFolders(Path(args.output_dir).expanduser().resolve())
+        resume_from = folders.last_checkpoint() if args.resume else None
+    set_seed(args.seed)
+    model_path = resolve_model(args.model)
+    data_args = {k: getattr(args, k) for k in (
+        "dataset", "dataset_config", "dataset_revision", "train_file", "validation_file", "test_file", "text_column",
+        "title_column", "label_column", "label_scheme", "streaming", "max_samples", "max_eval_samples",
+        "validation_size", "seed", "cache_dir")}
+    with state.main_process_first():
+        data = load_sentiment_data(**data_args)
+    tokenizer, model = load_model(args, model_path, data.labels)
+    with state.main_process_first():
+        data = tokenize(data, tokenizer, args.max_length)
+    trainer = build_trainer(args, folders, data, tokenizer, model)
+    logger.info("Training %s on %s (labels %s)%s", args.model, data.source, ", ".join(data.labels),
+                f", resuming from {resume_from}" if resume_from else "")
+    try:
+        result = trainer.train(resume_from_checkpoint=resume_from)
+    except KeyboardInterrupt:
+        last = folders.last_checkpoint()
+        logger.error("interrupted; %s", f"rerun with --resume to continue from {Path(last).name}" if last
+                     else "no checkpoint was written yet")
+        raise
+    from transformers import EarlyStoppingCallback
+
+    trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations are reports, not training signals
+    validation = _evaluate(trainer, data.validation, "validation")
+    test = _evaluate(trainer, data.test, "test") if data.test is not None else None
+    train_seconds = time.perf_counter() - started
+
+    metrics: dict[str, Any] = {
+        "base_model": args.model,
+        "labels": list(data.labels),
+        "global_step": trainer.state.global_step,
+        "epoch": trainer.state.epoch,
+        "train_loss": result.training_loss,
+        "train_runtime_s": round(train_seconds, 2),
+        "best_step": _step_of(trainer.state.best_model_checkpoint),
+        "validation": validation,
+        "test": test,
+        "data": {
+            "source": data.source,
+            "hub_dataset": None if args.train_file else args.dataset,
+            "train_samples": None if data.streaming else len(data.train),
+            "label_scheme": data.scheme.name,
+            "validation_source": data.validation_source,
+            "test_source": (args.test_file or f"{data.source} split 'test'") if data.test is not None else None,
+        },
+    }
+    if trainer.is_world_process_zero():
+        hyperparameters = {k: v for k, v in _training_args(args).items() if not k.startswith(("output", "hub"))}
+        hyperparameters.update(learning_rate=trainer.args.learning_rate, max_steps=trainer.args.max_steps,
+                               fp16=trainer.args.fp16, bf16=trainer.args.bf16)
+        _save(trainer, tokenizer, folders.staging, args.lora)
+        (folders.staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        plot_training_curve(trainer.state.log_history, folders.staging / "training_curve.png",
+                            title=f"{Path(args.model).name} on {Path(data.source).name}")
+        (folders.staging / "README.md").write_text(model_card(metrics, hyperparameters, repo_id=args.hub_model_id))
+        _publish(folders.staging, folders.output)
+        shutil.rmtree(folders.work, ignore_errors=True)
+        if args.push_to_hub:
+            _push(folders.output, args)
+    state.wait_for_everyone()
+    return metrics
+
+
+def _evaluate(trainer, dataset, prefix: str) -> dict[str, Any]:
+    raw = trainer.evaluate(dataset, metric_key_prefix=prefix)
+    out = {k[len(prefix) + 1:]: v for k, v in raw.items() if k.startswith(prefix + "_")}
+    out["samples"] = len(dataset)
+    return out
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def _save(trainer, tokenizer, staging: Path, lora: bool) -> None:
+    """Plain transformers weights (LoRA merged in) + tokenizer, loadable by `load("sentiment", model=...)`."""
+    model = trainer.model
+    if lora:
+        model = model.merge_and_unload()
+    if staging.exists():
+        shutil.rmtree(staging)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+
+
+def _push(folder: Path, args: FinetuneArguments) -> None:
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    repo = api.create_repo(args.hub_model_id or folder.name, private=args.hub_private, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=repo.repo_id,
+                      commit_message=f"Fine-tuned {args.model} with mmhub finetune.sentiment")
+    logger.info("pushed to https://huggingface.co/%s", repo.repo_id)
+
+
+def summary_line(metrics: dict[str, Any], output_dir: str) -> str:
+    """One line: samples, time, final metrics, where the model is."""
+    samples = metrics["data"]["train_samples"]
+    val, test = metrics["validation"], metrics.get("test")
+    line = (f"Fine-tuned {metrics['base_model']} on {samples if samples is not None else 'a stream of'} samples, "
+            f"{metrics['global_step']} steps in {metrics['train_runtime_s']:.1f} s: validation accuracy "
+            f"{val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}")
+    if test:
+        line += f"; test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"
+    return line + f" -> {output_dir}"
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Parse `argv`, run `main`, print the one-line summary; clean one-line errors for bad data or folders."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from pipelines.errors import ModelLoadError
+
+    try:
+        (args,) = make_parser().parse_args_into_dataclasses(args=argv)
+        metrics = main(args)
+    except (DataError, UsageError, FileExistsError, ModelLoadError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(summary_line(metrics, args.output_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
