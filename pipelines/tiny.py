@@ -269,9 +269,9 @@ def _tiny_vgg(folder: Path) -> None:
 # separation (issue 4)
 
 
-@builder("separation", "tiny")
+@builder("separation", "tiny", version=2)
 def _tiny_htdemucs(folder: Path) -> None:
-    """HTDemucs family (4 stems, 44.1 kHz stereo), ~25k parameters, in demucs' local repository format.
+    """HTDemucs family (4 stems, 44.1 kHz stereo, 1 s segments), ~95k parameters, in demucs' local repo format.
 
     ``<sig>.th`` holds ``{"klass", "args", "kwargs", "state"}`` as demucs' ``LocalRepo`` reads it and
     ``tiny_htdemucs.yaml`` is the bag naming it; ``Separator(model="tiny_htdemucs", repo=folder)`` loads it.
@@ -280,8 +280,8 @@ def _tiny_htdemucs(folder: Path) -> None:
     from demucs.htdemucs import HTDemucs
 
     _seed()
-    model = HTDemucs(sources=["drums", "bass", "other", "vocals"], channels=8, dconv_comp=4, depth=2, nfft=512,
-                     t_layers=1, t_heads=2, segment=2)
+    model = HTDemucs(sources=["drums", "bass", "other", "vocals"], channels=8, dconv_comp=4, depth=3, nfft=512,
+                     t_layers=1, t_heads=2, segment=1)
     args, kwargs = model._init_args_kwargs
     torch.save({"klass": HTDemucs, "args": args, "kwargs": kwargs, "state": model.state_dict()},
                folder / "0tiny000.th")
@@ -290,3 +290,95 @@ def _tiny_htdemucs(folder: Path) -> None:
 
 # ----------------------------------------------------------------------------------------------------------------
 # voice-cloning / voice-conversion (issue 4)
+
+# Pocket TTS' named special tokens (the processor finds them as `tokenizer.<name>`).
+POCKET_TOKENS = {"audio_prompt_bos_token": "<|voice_bos|>", "audio_prompt_token": "<|voice|>",
+                 "audio_latent_token": "<|latent|>", "audio_bos_token": "<|audio_bos|>"}
+POCKET_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'audio' -%}{{ '<|voice_bos|><|voice|>' }}"
+    "{%- elif item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endfor -%}{{ '<|audio_bos|>' }}"
+)
+VITS_CHARS = " abcdefghijklmnopqrstuvwxyząćęłńóśźż.,!?'-"
+
+
+def _tiny_pocket_tts(folder: Path) -> None:
+    """Pocket TTS LM (1 layer of width 32) + its audio tokenizer (Mimi-style codec, 1920-sample frames at 24 kHz).
+
+    The codec goes to ``audio_tokenizer/``: the processor config would only record its absolute path.
+    """
+    from transformers import (
+        PocketTTSAudioTokenizerConfig,
+        PocketTTSAudioTokenizerModel,
+        PocketTTSConfig,
+        PocketTTSFeatureExtractor,
+        PocketTTSForConditionalGeneration,
+        PocketTTSProcessor,
+    )
+
+    _seed()
+    tok = byte_level_tokenizer(pad_token="<pad>", unk_token="<unk>", **POCKET_TOKENS)
+    codec = PocketTTSAudioTokenizerConfig(hidden_size=32, num_filters=4, upsampling_ratios=[6, 5, 4], latent_stride=16,
+                                          latent_dim=8, upsample_groups=32, num_hidden_layers=1, intermediate_size=32,
+                                          num_attention_heads=2, num_key_value_heads=2, sliding_window=32)
+    PocketTTSAudioTokenizerModel(codec).save_pretrained(folder / "audio_tokenizer")
+    ids = {name: tok.convert_tokens_to_ids(token) for name, token in POCKET_TOKENS.items()}
+    config = PocketTTSConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=64, latent_dim=8, pad_token_id=tok.pad_token_id,
+                             **{name + "_id": value for name, value in ids.items()},
+                             flow_head_config=dict(hidden_size=32, num_hidden_layers=1, latent_dim=8, condition_dim=32,
+                                                   frequency_embedding_size=16))
+    model = PocketTTSForConditionalGeneration(config)
+    model.generation_config.return_dict_in_generate = True
+    model.generation_config.max_new_tokens = 12  # ~1 s: a random model rarely emits its end-of-speech frame
+    model.save_pretrained(folder)
+    extractor = PocketTTSFeatureExtractor(frame_size=codec.frame_size, pad_to_multiple_of=codec.frame_size)
+    PocketTTSProcessor(extractor, tok, chat_template=POCKET_CHAT_TEMPLATE).save_pretrained(folder)
+
+
+def _tiny_vits(folder: Path) -> None:
+    """VITS / MMS-TTS family at the transformers model tester's sizes, 16 kHz, with a Polish character vocabulary."""
+    import json
+
+    from transformers import VitsConfig, VitsModel, VitsTokenizer
+
+    _seed()
+    vocab = {"<pad>": 0, **{c: i + 1 for i, c in enumerate(VITS_CHARS)}, "<unk>": len(VITS_CHARS) + 1}
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    VitsTokenizer(vocab_file=str(folder / "vocab.json"), language="pol", phonemize=False).save_pretrained(folder)
+    config = VitsConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, ffn_dim=32, flow_size=16, spectrogram_bins=8,
+                        duration_predictor_num_flows=2, duration_predictor_filter_channels=16,
+                        prior_encoder_num_flows=2, upsample_initial_channel=16, upsample_rates=[8, 2],
+                        upsample_kernel_sizes=[16, 4], resblock_kernel_sizes=[3, 7],
+                        resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5]], sampling_rate=16000)
+    VitsModel(config).save_pretrained(folder)
+
+
+@builder("voice-conversion", "tiny")
+def _tiny_knn_vc(folder: Path) -> None:
+    """kNN-VC: a 6-layer WavLM of width 32 (pre-norm like WavLM-Large, 320-sample hop) + ``vocoder/``, a tiny
+    kNN-VC HiFi-GAN (``lin_pre`` 32 -> 16, upsampling 10 x 8 x 2 x 2 = 320) in mmhub's converted format."""
+    import torch
+    from transformers import SpeechT5HifiGan, WavLMConfig, WavLMModel
+
+    from pipelines.knn_vc import KnnVcVocoder, hifigan_config
+
+    _seed()
+    config = WavLMConfig(hidden_size=32, num_hidden_layers=6, num_attention_heads=2, intermediate_size=37,
+                         conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                         feat_extract_norm="layer", do_stable_layer_norm=True, num_buckets=32, max_bucket_distance=64)
+    WavLMModel(config).save_pretrained(folder)
+    hifigan = SpeechT5HifiGan(hifigan_config({"hifi_dim": 16, "hubert_dim": 32, "upsample_initial_channel": 16,
+                                              "upsample_kernel_sizes": [20, 16, 4, 4], "resblock_kernel_sizes": [3],
+                                              "resblock_dilation_sizes": [[1, 3, 5]]}))
+    KnnVcVocoder(torch.nn.Linear(32, 16), hifigan).save_pretrained(folder / "vocoder")
+
+
+@builder("voice-cloning", "tiny")
+def _tiny_voice_cloning(folder: Path) -> None:
+    """The bundle the cloning pipeline loads: ``pocket/`` (en...), ``mms-tts-pol/`` and ``voice-conversion/`` (pl)."""
+    for name, fn in (("pocket", _tiny_pocket_tts), ("mms-tts-pol", _tiny_vits), ("voice-conversion", _tiny_knn_vc)):
+        (folder / name).mkdir()
+        fn(folder / name)
