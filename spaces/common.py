@@ -8,6 +8,7 @@ ZeroGPU package, which gradio imports).
 from __future__ import annotations
 
 import collections
+import contextvars
 import functools
 import gc
 import inspect
@@ -249,6 +250,10 @@ class Context:
             if err.name and err.name.startswith("pipelines"):
                 raise gr.Error(self.t("not_available", task=task)) from err
             raise
+        except KeyError as err:  # no tiny model for this task in this copy of pipelines/tiny.py
+            if model.startswith("tiny"):
+                raise gr.Error(self.t("not_available", task=task) + f" ({err.args[0] if err.args else err})") from err
+            raise
 
     def banner(self) -> gr.Markdown | None:
         """The "tiny model: output is noise" banner, when the app runs tiny models."""
@@ -293,7 +298,9 @@ def run_with_updates(fn: Callable[[Callable[..., Any]], Any]) -> Iterator[tuple[
     """Run `fn(report)` in a thread; yield ``("update", args)`` for each `report(*args)`, then ``("result", r)``.
 
     For pipelines whose progress callback carries intermediate results (style transfer's images), so that a
-    generator handler can show them while the work goes on. An exception in `fn` is raised here.
+    generator handler can show them while the work goes on. An exception in `fn` is raised here. The thread
+    runs in a copy of the caller's context, so `gr.Progress` (which finds its event through context variables)
+    still works from it.
     """
     updates: queue.Queue = queue.Queue()
     outcome: dict[str, Any] = {}
@@ -309,7 +316,8 @@ def run_with_updates(fn: Callable[[Callable[..., Any]], Any]) -> Iterator[tuple[
         finally:
             updates.put(_DONE)
 
-    thread = threading.Thread(target=work, daemon=True, name="mmhub-space-work")
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(work,), daemon=True, name="mmhub-space-work")
     thread.start()
     while (item := updates.get()) is not _DONE:
         yield "update", item

@@ -1,0 +1,161 @@
+"""Image generation Space: Stable Diffusion text-to-image and image-to-image, a gallery and the seed used.
+
+    python -m spaces.image_generation                  # sd-turbo by default (1-4 steps, guidance 0)
+    python -m spaces.image_generation --models tiny    # offline, tiny random UNet (noise)
+
+API (gradio_client): ``/text_to_image`` (prompt, negative_prompt, steps, guidance, width, height, num_images, seed,
+model) -> gallery, seed; ``/image_to_image`` (prompt, image, strength, negative_prompt, steps, guidance, num_images,
+seed, model) -> gallery, seed. Width / height 0 mean the model's own size.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+
+from .common import Context, SpaceSpec, parse_seed, user_errors
+
+logger = logging.getLogger(__name__)
+
+TEXTS = {
+    "en": {
+        "t2i": "Text to image", "i2i": "Image to image", "prompt": "Prompt", "negative_prompt": "Negative prompt",
+        "steps": "Steps", "guidance": "Guidance scale (0 = off)", "width": "Width (0 = the model's size)",
+        "height": "Height (0 = the model's size)", "num_images": "Images", "generate": "Generate",
+        "gallery": "Images", "image": "Start image", "strength": "Strength (how far from the image)",
+        "step": "Step {step}/{total}",
+    },
+    "pl": {
+        "t2i": "Tekst na obraz", "i2i": "Obraz na obraz", "prompt": "Opis", "negative_prompt": "Czego unikać",
+        "steps": "Kroki", "guidance": "Skala prowadzenia (0 = wył.)", "width": "Szerokość (0 = rozmiar modelu)",
+        "height": "Wysokość (0 = rozmiar modelu)", "num_images": "Liczba obrazów", "generate": "Generuj",
+        "gallery": "Obrazy", "image": "Obraz wejściowy", "strength": "Siła (jak daleko od obrazu)",
+        "step": "Krok {step}/{total}",
+    },
+}
+
+EXAMPLES = [
+    "a lighthouse on the Baltic coast at dawn, 35mm photo",
+    "zamek w Malborku zimą, obraz olejny",  # SD understands English best; Polish prompts work less well
+    "a red fox in a snowy forest, watercolor",
+]
+
+
+def step_defaults(model: str, task: str) -> tuple[int, float]:
+    """Steps and guidance a model needs: turbo models 1-2 steps without guidance, others 25 steps at 7.5."""
+    if "turbo" in (model or "").lower():
+        return (1 if task == "text-to-image" else 2), 0.0
+    if (model or "").startswith("tiny"):
+        return 2, 7.5
+    return 25, 7.5
+
+
+def _size(value: Any) -> int | None:
+    return int(value) if value else None
+
+
+def build(ctx: Context) -> None:
+    t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+
+    def step_progress(progress: gr.Progress):
+        def report(step: int, total: int, info: dict[str, Any]) -> None:
+            progress((step, total), desc=t("step", step=step, total=total))
+
+        return report
+
+    @user_errors
+    def text_to_image(prompt: str, negative_prompt: str, steps: float, guidance: float, width: float,
+                      height: float, num_images: float, seed: float | None, model: str,
+                      progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+        t2i = ctx.pipeline("text-to-image", model, progress)
+        result = t2i(prompt, negative_prompt=negative_prompt or None, num_inference_steps=int(steps),
+                     guidance_scale=float(guidance), width=_size(width), height=_size(height),
+                     num_images=int(num_images), seed=parse_seed(seed), progress=step_progress(progress))
+        return result.images, result.seed
+
+    @user_errors
+    def image_to_image(prompt: str, image: Any, strength: float, negative_prompt: str, steps: float,
+                       guidance: float, num_images: float, seed: float | None, model: str,
+                       progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+        i2i = ctx.pipeline("image-to-image", model, progress)
+        result = i2i(prompt, image=image, strength=float(strength), negative_prompt=negative_prompt or None,
+                     num_inference_steps=int(steps), guidance_scale=float(guidance), num_images=int(num_images),
+                     seed=parse_seed(seed), progress=step_progress(progress))
+        return result.images, result.seed
+
+    def settings(task: str) -> tuple[gr.Dropdown, gr.Slider, gr.Slider]:
+        model = ctx.model_dropdown(task)
+        steps_value, guidance_value = step_defaults(model.value, task)
+        with gr.Row():
+            steps = gr.Slider(1, 100, value=steps_value, step=1, label=t("steps"))
+            guidance = gr.Slider(0.0, 20.0, value=guidance_value, step=0.5, label=t("guidance"))
+        model.change(lambda m: step_defaults(m, task), inputs=model, outputs=[steps, guidance],
+                     api_visibility="private", queue=False)
+        return model, steps, guidance
+
+    with gr.Tab(t("t2i")):
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Textbox(label=t("prompt"), lines=2, value=EXAMPLES[0])
+                negative = gr.Textbox(label=t("negative_prompt"))
+                with gr.Accordion(ctx.t("settings"), open=False):
+                    model, steps, guidance = settings("text-to-image")
+                    with gr.Row():
+                        width = gr.Slider(0, 1024, value=0, step=64, label=t("width"))
+                        height = gr.Slider(0, 1024, value=0, step=64, label=t("height"))
+                    with gr.Row():
+                        num_images = gr.Slider(1, 4, value=1, step=1, label=t("num_images"))
+                        seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
+                button = gr.Button(t("generate"), variant="primary")
+            with gr.Column():
+                gallery = gr.Gallery(label=t("gallery"), columns=2, format="png")
+                seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
+        gr.Examples([[e] for e in EXAMPLES], inputs=[prompt], label=ctx.t("examples"))
+        button.click(text_to_image, [prompt, negative, steps, guidance, width, height, num_images, seed, model],
+                     [gallery, seed_used], api_name="text_to_image", **SPACE.queue)
+
+    with gr.Tab(t("i2i")):
+        with gr.Row():
+            with gr.Column():
+                image = gr.Image(label=t("image"), type="pil", sources=["upload", "clipboard", "webcam"])
+                prompt2 = gr.Textbox(label=t("prompt"), lines=2, value="the same scene as a watercolor painting")
+                strength = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=t("strength"))
+                with gr.Accordion(ctx.t("settings"), open=False):
+                    negative2 = gr.Textbox(label=t("negative_prompt"))
+                    model2, steps2, guidance2 = settings("image-to-image")
+                    with gr.Row():
+                        num_images2 = gr.Slider(1, 4, value=1, step=1, label=t("num_images"))
+                        seed2 = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
+                button2 = gr.Button(t("generate"), variant="primary")
+            with gr.Column():
+                gallery2 = gr.Gallery(label=t("gallery"), columns=2, format="png")
+                seed_used2 = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
+        button2.click(image_to_image,
+                      [prompt2, image, strength, negative2, steps2, guidance2, num_images2, seed2, model2],
+                      [gallery2, seed_used2], api_name="image_to_image", **SPACE.queue)
+
+
+SPACE = SpaceSpec(
+    name="image_generation",
+    title={"en": "Image generation", "pl": "Generowanie obrazów"},
+    tasks=("text-to-image", "image-to-image"),
+    build=build,
+    concurrency_limit=1,
+    requirements=("torch", "diffusers", "transformers", "tokenizers", "safetensors", "huggingface-hub",
+                  "accelerate", "numpy", "psutil"),
+    emoji="🎨",
+    description="Stable Diffusion (sd-turbo, SD 1.5): text to image and image to image, with the seed used.",
+    order=30,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .launcher import run
+
+    run([SPACE], argv, prog="python -m spaces.image_generation", title="mmhub · image generation")
+
+
+if __name__ == "__main__":
+    main()

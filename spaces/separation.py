@@ -1,0 +1,98 @@
+"""Separation Space: a song split into stems (vocals, drums, bass, other…), a player and a download for each.
+
+    python -m spaces.separation                  # HTDemucs
+    python -m spaces.separation --models tiny    # offline, tiny random Demucs (noise)
+
+API (gradio_client): ``/separate`` (audio file, two_stems, shifts, seed, model) -> one file per stem slot
+(``MAX_STEMS`` slots, unused ones None) and the list of all stem files.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from .common import Context, SpaceSpec, parse_seed, user_errors
+
+logger = logging.getLogger(__name__)
+
+TASK = "separation"
+MAX_STEMS = 6  # htdemucs_6s: drums, bass, other, vocals, guitar, piano
+TWO_STEMS = ("vocals", "drums", "bass", "other")
+
+TEXTS = {
+    "en": {
+        "audio": "Music (upload or record)", "two_stems": "Split into", "all_stems": "all stems",
+        "only": "{stem} + the rest", "shifts": "Shifts (more = slower, slightly better)", "run": "Separate",
+        "downloads": "Download the stems", "stem": "Stem {i}", "progress": "Separating…",
+    },
+    "pl": {
+        "audio": "Muzyka (wgraj lub nagraj)", "two_stems": "Podziel na", "all_stems": "wszystkie ścieżki",
+        "only": "{stem} + reszta", "shifts": "Przesunięcia (więcej = wolniej, trochę lepiej)", "run": "Rozdziel",
+        "downloads": "Pobierz ścieżki", "stem": "Ścieżka {i}", "progress": "Rozdzielanie…",
+    },
+}
+
+
+def build(ctx: Context) -> None:
+    t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+
+    @user_errors
+    def separate(audio: str | None, two_stems: str, shifts: float, seed: float | None, model: str,
+                 progress: gr.Progress = gr.Progress()) -> list[Any]:
+        sep = ctx.pipeline(TASK, model, progress)  # a missing audio is the pipeline's InputError
+
+        def on_progress(fraction: float, info: str) -> None:
+            progress(fraction, desc=t("progress"))
+
+        result = sep(audio, two_stems=two_stems or None, shifts=int(shifts), seed=parse_seed(seed),
+                     progress=on_progress)
+        folder = Path(tempfile.mkdtemp(prefix="mmhub-stems-"))
+        paths = result.save(folder)
+        players = [gr.update(value=str(path), label=name, visible=True) for name, path in paths.items()]
+        players += [gr.update(value=None, visible=False)] * (MAX_STEMS - len(players))
+        return players[:MAX_STEMS] + [[str(p) for p in paths.values()]]
+
+    model = ctx.model_dropdown(TASK)
+    with gr.Row():
+        with gr.Column():
+            audio = gr.Audio(label=t("audio"), type="filepath", sources=["upload", "microphone"])
+            choices = [(t("all_stems"), "")] + [(t("only", stem=s), s) for s in TWO_STEMS]
+            two_stems = gr.Dropdown(choices, value="", label=t("two_stems"))
+            with gr.Row():
+                shifts = gr.Slider(0, 5, value=1, step=1, label=t("shifts"))
+                seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
+            button = gr.Button(t("run"), variant="primary")
+        with gr.Column():
+            players = [gr.Audio(label=t("stem", i=i + 1), type="filepath", interactive=False, visible=i < 4)
+                       for i in range(MAX_STEMS)]
+            downloads = gr.File(label=t("downloads"), file_count="multiple", interactive=False)
+    button.click(separate, [audio, two_stems, shifts, seed, model], players + [downloads], api_name="separate",
+                 **SPACE.queue)
+
+
+SPACE = SpaceSpec(
+    name="separation",
+    title={"en": "Music separation", "pl": "Separacja muzyki"},
+    tasks=(TASK,),
+    build=build,
+    concurrency_limit=1,
+    requirements=("torch", "demucs", "huggingface-hub", "numpy", "soundfile", "soxr"),
+    emoji="🎚️",
+    description="HTDemucs music source separation: vocals, drums, bass and other, each to play and download.",
+    order=50,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .launcher import run
+
+    run([SPACE], argv, prog="python -m spaces.separation", title="mmhub · separation")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Voice Space: text read in the voice of a reference clip (cloning), or a recording re-voiced (conversion).
+
+    python -m spaces.voice_cloning                  # Pocket TTS / MMS Polish + kNN-VC
+    python -m spaces.voice_cloning --models tiny    # offline, tiny random models (noise)
+
+API (gradio_client): ``/clone_voice`` (text, reference audio, language, model) -> audio file;
+``/convert_voice`` (speech audio, reference audio, model) -> audio file.
+Clone only voices whose owner agreed: the models' licences require the speaker's consent.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from .common import Context, SpaceSpec, user_errors
+
+logger = logging.getLogger(__name__)
+
+CLONE, CONVERT = "voice-cloning", "voice-conversion"
+LANGUAGES = ("pl", "en", "de", "fr", "es", "it", "pt")
+
+TEXTS = {
+    "en": {
+        "clone": "Clone a voice", "convert": "Convert a voice", "text": "Text to speak",
+        "reference": "Reference voice (record or upload 5-30 s)", "language": "Language", "run": "Speak",
+        "speech": "Speech to re-voice", "run_convert": "Convert", "result": "Result",
+        "consent": "Use only voices whose owner agreed to it.",
+    },
+    "pl": {
+        "clone": "Klonowanie głosu", "convert": "Konwersja głosu", "text": "Tekst do wypowiedzenia",
+        "reference": "Głos wzorcowy (nagraj lub wgraj 5-30 s)", "language": "Język", "run": "Mów",
+        "speech": "Nagranie do przegłosowania", "run_convert": "Konwertuj", "result": "Wynik",
+        "consent": "Używaj tylko głosów osób, które się na to zgodziły.",
+    },
+}
+
+EXAMPLES = [
+    ["Dzień dobry! To jest test klonowania głosu.", "pl"],
+    ["Hello! This sentence is spoken in a cloned voice.", "en"],
+]
+
+
+def audio_file(result: Any) -> str:
+    """Write a pipeline's audio result (``.audio``, ``.sample_rate``) to a WAV file for the player."""
+    from pipelines.audio import save_audio
+
+    folder = Path(tempfile.mkdtemp(prefix="mmhub-voice-"))
+    return str(save_audio(folder / "voice.wav", result.audio, result.sample_rate))
+
+
+def build(ctx: Context) -> None:
+    t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+
+    @user_errors
+    def clone(text: str, reference: str | None, language: str, model: str,
+              progress: gr.Progress = gr.Progress()) -> str:
+        vc = ctx.pipeline(CLONE, model, progress)
+        return audio_file(vc(text, reference=reference, language=language or None))
+
+    @user_errors
+    def convert(speech: str | None, reference: str | None, model: str,
+                progress: gr.Progress = gr.Progress()) -> str:
+        conv = ctx.pipeline(CONVERT, model, progress)
+        return audio_file(conv(speech, reference=reference))
+
+    gr.Markdown(f"ℹ️ {t('consent')}")
+    with gr.Tab(t("clone")):
+        model = ctx.model_dropdown(CLONE)
+        with gr.Row():
+            with gr.Column():
+                text = gr.Textbox(label=t("text"), lines=3, value=EXAMPLES[0][0])
+                reference = gr.Audio(label=t("reference"), type="filepath", sources=["microphone", "upload"])
+                language = gr.Dropdown(list(LANGUAGES), value="pl", label=t("language"), allow_custom_value=True)
+                button = gr.Button(t("run"), variant="primary")
+            result = gr.Audio(label=t("result"), type="filepath", interactive=False)
+        gr.Examples(EXAMPLES, inputs=[text, language], label=ctx.t("examples"))
+        button.click(clone, [text, reference, language, model], result, api_name="clone_voice", **SPACE.queue)
+    with gr.Tab(t("convert")):
+        model2 = ctx.model_dropdown(CONVERT)
+        with gr.Row():
+            with gr.Column():
+                speech = gr.Audio(label=t("speech"), type="filepath", sources=["microphone", "upload"])
+                reference2 = gr.Audio(label=t("reference"), type="filepath", sources=["microphone", "upload"])
+                button2 = gr.Button(t("run_convert"), variant="primary")
+            result2 = gr.Audio(label=t("result"), type="filepath", interactive=False)
+        button2.click(convert, [speech, reference2, model2], result2, api_name="convert_voice", **SPACE.queue)
+
+
+SPACE = SpaceSpec(
+    name="voice_cloning",
+    title={"en": "Voice cloning", "pl": "Klonowanie głosu"},
+    tasks=(CLONE, CONVERT),
+    build=build,
+    concurrency_limit=1,
+    requirements=("torch", "transformers", "tokenizers", "safetensors", "huggingface-hub", "numpy", "soundfile",
+                  "soxr", "sentencepiece"),
+    emoji="🗣️",
+    description="Speech from text in the voice of a short reference clip, and voice conversion (kNN-VC).",
+    order=60,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .launcher import run
+
+    run([SPACE], argv, prog="python -m spaces.voice_cloning", title="mmhub · voice cloning")
+
+
+if __name__ == "__main__":
+    main()
