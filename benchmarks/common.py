@@ -1,0 +1,50 @@
+"""Timing helpers shared by the benchmarks: warm up, repeat, report medians and ratios."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def median_seconds(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> float:
+    """Median wall time of `fn()` over `repeat` runs, after `warmup` untimed runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare(fns: dict[str, Callable[[], Any]], repeat: int = 5, warmup: int = 1) -> list[tuple[str, float]]:
+    """Median wall time of each function, measured round-robin so that a drifting machine load hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return [(name, statistics.median(t)) for name, t in times.items()]
+
+
+def print_table(title: str, rows: list[tuple[str, float]], baseline: str | None = None) -> None:
+    """Print `name  seconds  ratio-to-baseline` (ratio > 1 means slower than the baseline)."""
+    reference = dict(rows).get(baseline) if baseline else None
+    print(f"\n## {title}")
+    for name, seconds in rows:
+        ratio = f"  {seconds / reference:5.2f}x {baseline}" if reference else ""
+        print(f"  {name:<44} {seconds * 1000:9.1f} ms{ratio}")
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="fewer repeats, smaller inputs: a smoke run")
+    return p
