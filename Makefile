@@ -1,8 +1,10 @@
-# `make run` starts the app, `make test` runs the offline test suite; each sets up .venv when missing.
+# `make run` starts the app (MODELS=tiny: offline, LANG_UI=pl: Polish UI), `make test` runs the offline test
+# suite, `make bench` the benchmarks; each sets up .venv from requirements.txt when missing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 MODELS ?=
+LANG_UI ?=
 PORT ?= 7860
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
@@ -15,7 +17,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 run: $(VENV)/.installed
-	$(PY) -m pipelines demo $(if $(MODELS),--models $(MODELS))
+	$(PY) -m spaces --port $(PORT) $(if $(MODELS),--models $(MODELS)) $(if $(LANG_UI),--lang $(LANG_UI))
 
 test: $(VENV)/.installed
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS)
