@@ -138,7 +138,8 @@ class StyleTransferPipeline(Pipeline):
     """Gatys et al. style transfer: optimise the pixels so VGG-19 sees the content of one image, the style of another.
 
     Content: conv4_2 activations (MSE). Style: Gram matrices, normalised by size, of conv1_1 ... conv5_1 (MSE,
-    per-layer weights). Plus a total-variation term. L-BFGS by default, or Adam.
+    per-layer weights). Plus a total-variation term. L-BFGS (strong-Wolfe line search) by default, or Adam; the
+    losses are computed on the image clamped to [0, 1], so what is optimised is what is returned.
 
     >>> from pipelines import load
     >>> st = load("style-transfer", model="timm/vgg19.tv_in1k")
@@ -242,7 +243,7 @@ class StyleTransferPipeline(Pipeline):
             # Cap the L-BFGS history at about 1 GiB of vector pairs (large images), 100 pairs otherwise.
             history_size = max(5, min(100, 2**30 // (2 * x.numel() * x.element_size())))
             opt = torch.optim.LBFGS([x], lr=learning_rate or 1.0, max_iter=steps, max_eval=steps,
-                                    history_size=history_size)
+                                    history_size=history_size, line_search_fn="strong_wolfe")
         else:
             opt = torch.optim.Adam([x], lr=learning_rate or 0.02)
         layers = tuple(dict.fromkeys((content_layer, *style_layers)))
@@ -250,13 +251,12 @@ class StyleTransferPipeline(Pipeline):
         losses: list[float] = []
 
         def closure() -> torch.Tensor:
-            with torch.no_grad():
-                x.clamp_(0, 1)
             opt.zero_grad(set_to_none=True)
-            feats = self.vgg(x, layers, pooling)
+            image = x.clamp(0, 1)  # the loss sees the image as it will be saved
+            feats = self.vgg(image, layers, pooling)
             content_loss = F.mse_loss(feats[content_layer], content_target)
             style_loss = sum(w * F.mse_loss(gram_matrix(feats[k]), grams[k]) for k, w in layer_weights.items())
-            tv_loss = total_variation(x)
+            tv_loss = total_variation(image)
             loss = content_weight * content_loss + style_weight * style_loss + tv_weight * tv_loss
             loss.backward()
             values = torch.stack([loss, content_loss, style_loss, tv_loss]).detach().tolist()
@@ -280,13 +280,13 @@ class StyleTransferPipeline(Pipeline):
                 for _ in range(steps):
                     closure()
                     opt.step()
+                    with torch.no_grad():
+                        x.clamp_(0, 1)
         except _Stop:
             interrupted = True
             logger.info("Stopped by the progress callback after %d steps.", len(losses))
 
         # postprocess
-        with torch.no_grad():
-            x.clamp_(0, 1)
         image = _to_image(x)
         if preserve_colors:
             image = _luminance_transfer(image, content_image)
