@@ -3,7 +3,7 @@
     python -m spaces.voice_cloning                  # Pocket TTS / MMS Polish + kNN-VC
     python -m spaces.voice_cloning --models tiny    # offline, tiny random models (noise)
 
-API (gradio_client): ``/clone_voice`` (text, reference audio, language, model) -> audio file;
+API (gradio_client): ``/clone_voice`` (text, reference audio, language, seed, model) -> audio file;
 ``/convert_voice`` (speech audio, reference audio, model) -> audio file.
 Clone only voices whose owner agreed: the models' licences require the speaker's consent.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, user_errors
+from .common import Context, SpaceSpec, parse_seed, user_errors
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +27,13 @@ LANGUAGES = ("pl", "en", "de", "fr", "es", "it", "pt")
 TEXTS = {
     "en": {
         "clone": "Clone a voice", "convert": "Convert a voice", "text": "Text to speak",
-        "reference": "Reference voice (record or upload 5-30 s)", "language": "Language", "run": "Speak",
+        "reference": "Reference voice (record or upload 3-30 s)", "language": "Language", "run": "Speak",
         "speech": "Speech to re-voice", "run_convert": "Convert", "result": "Result",
         "consent": "Use only voices whose owner agreed to it.",
     },
     "pl": {
         "clone": "Klonowanie głosu", "convert": "Konwersja głosu", "text": "Tekst do wypowiedzenia",
-        "reference": "Głos wzorcowy (nagraj lub wgraj 5-30 s)", "language": "Język", "run": "Mów",
+        "reference": "Głos wzorcowy (nagraj lub wgraj 3-30 s)", "language": "Język", "run": "Mów",
         "speech": "Nagranie do przegłosowania", "run_convert": "Konwertuj", "result": "Wynik",
         "consent": "Używaj tylko głosów osób, które się na to zgodziły.",
     },
@@ -56,17 +56,24 @@ def audio_file(result: Any) -> str:
 def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
 
+    def reporter(progress: gr.Progress):
+        def report(fraction: float, info: str) -> None:
+            progress(fraction, desc=info)
+
+        return report
+
     @user_errors
-    def clone(text: str, reference: str | None, language: str, model: str,
+    def clone(text: str, reference: str | None, language: str, seed: float | None, model: str,
               progress: gr.Progress = gr.Progress()) -> str:
         vc = ctx.pipeline(CLONE, model, progress)
-        return audio_file(vc(text, reference=reference, language=language or None))
+        result = vc(text, reference=reference, language=language, seed=parse_seed(seed), progress=reporter(progress))
+        return audio_file(result)
 
     @user_errors
     def convert(speech: str | None, reference: str | None, model: str,
                 progress: gr.Progress = gr.Progress()) -> str:
         conv = ctx.pipeline(CONVERT, model, progress)
-        return audio_file(conv(speech, reference=reference))
+        return audio_file(conv(speech, reference=reference, progress=reporter(progress)))
 
     gr.Markdown(f"ℹ️ {t('consent')}")
     with gr.Tab(t("clone")):
@@ -75,11 +82,13 @@ def build(ctx: Context) -> None:
             with gr.Column():
                 text = gr.Textbox(label=t("text"), lines=3, value=EXAMPLES[0][0])
                 reference = gr.Audio(label=t("reference"), type="filepath", sources=["microphone", "upload"])
-                language = gr.Dropdown(list(LANGUAGES), value="pl", label=t("language"), allow_custom_value=True)
+                with gr.Row():
+                    language = gr.Dropdown(list(LANGUAGES), value=ctx.lang, label=t("language"))
+                    seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
                 button = gr.Button(t("run"), variant="primary")
             result = gr.Audio(label=t("result"), type="filepath", interactive=False)
         gr.Examples(EXAMPLES, inputs=[text, language], label=ctx.t("examples"))
-        button.click(clone, [text, reference, language, model], result, api_name="clone_voice", **SPACE.queue)
+        button.click(clone, [text, reference, language, seed, model], result, api_name="clone_voice", **SPACE.queue)
     with gr.Tab(t("convert")):
         model2 = ctx.model_dropdown(CONVERT)
         with gr.Row():

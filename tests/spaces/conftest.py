@@ -1,0 +1,98 @@
+"""Fixtures for the Spaces tests: a real app server (subprocess, tiny models, loopback only) and small media files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 180  # seconds: importing torch + gradio on a busy 2-core machine is slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(args: list[str], cwd: Path = ROOT, timeout: float = START_TIMEOUT) -> Iterator[str]:
+    """Run ``python <args> --port P`` in `cwd` until the page answers; yield its URL; stop it afterwards."""
+    port = free_port()
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+                        "PYTHONUNBUFFERED": "1"}
+    env.pop("GRADIO_SERVER_NAME", None)
+    log = (Path(os.environ.get("TMPDIR", "/tmp")) / f"mmhub-space-{port}.log").open("w+")
+    process = subprocess.Popen([sys.executable, *args, "--host", "127.0.0.1", "--port", str(port)], cwd=cwd,
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"the app exited with {process.returncode}:\n{log.read()[-4000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"the app did not answer within {timeout} s:\n{log.read()[-4000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url() -> Iterator[str]:
+    """The whole tabbed app with tiny models, started once for every Spaces test module."""
+    with serving(["-m", "spaces", "--models", "tiny", "--max-models", "3"]) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def client(app_url: str):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 64x48 PNG, a 4 s stereo 44.1 kHz tone (music), a 4 s mono 16 kHz chirp (speech), a CSV of reviews."""
+    import soundfile as sf
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("media")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(folder / "image.png")
+    t = np.arange(4 * 44100) / 44100
+    music = 0.3 * np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], axis=1)
+    sf.write(folder / "music.wav", music.astype(np.float32), 44100)
+    t = np.arange(4 * 16000) / 16000
+    speech = 0.3 * np.sin(2 * np.pi * (150 + 100 * t) * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    sf.write(folder / "speech.wav", speech.astype(np.float32), 16000)
+    (folder / "reviews.csv").write_text('id,review\n1,"Świetny produkt, polecam!"\n2,Terrible quality.\n3,OK\n')
+    return {"image": folder / "image.png", "music": folder / "music.wav", "speech": folder / "speech.wav",
+            "csv": folder / "reviews.csv"}
