@@ -118,10 +118,10 @@ def build(ctx: Context) -> None:
         with gr.Row():
             lines = gr.Textbox(label=t("lines"), lines=8, value="\n".join(EXAMPLES))
             csv_file = gr.File(label=t("csv"), file_types=[".csv", ".tsv", ".txt"], type="filepath")
-        batch_button = gr.Button(t("analyse"), variant="primary")
-        table = gr.Dataframe(label=t("table"), wrap=True)
+        batch_button = gr.Button(t("analyse"), variant="primary", elem_id="sentiment-batch-run")
+        table = gr.Dataframe(label=t("table"), wrap=True, elem_id="sentiment-batch-table")
         chart = gr.BarPlot(x="label", y="count", label=t("chart"), x_title=t("label"), y_title=t("count"),
-                           sort=list(LABEL_ORDER))
+                           sort=list(LABEL_ORDER), elem_id="sentiment-batch-chart")
         batch_button.click(classify_batch, inputs=[lines, csv_file, model], outputs=[table, chart],
                            api_name="sentiment_batch", **SPACE.queue)
 

@@ -1,0 +1,67 @@
+"""A real browser: headless Chromium (Debian's, driven by Playwright) uses the sentiment tab; saves screenshots.
+
+The screenshots land in docs/screenshots/ for the README. `.ci/run` installs Debian's chromium.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install "
+                                                                    "chromium; .ci/run does it)")
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=ARGS,
+            viewport={"width": 1280, "height": 900}, locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        context.close()
+
+
+def test_type_a_review_click_and_see_a_label(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    page.get_by_role("tab", name="Sentiment").click()
+    text = page.locator("#sentiment-text textarea")
+    text.fill("Świetny produkt, działa bez zarzutu. Polecam!")
+    page.locator("#sentiment-run").click()
+    label = page.locator("#sentiment-label")
+    expect(label.get_by_text("positive").first).to_be_visible(timeout=90_000)
+    expect(label.get_by_text("negative").first).to_be_visible()
+    expect(label.get_by_text("neutral").first).to_be_visible()
+    expect(page.get_by_text("Tiny random models")).to_be_visible()  # the noise banner
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "sentiment.png"), full_page=True)
+    assert (SCREENSHOTS / "sentiment.png").stat().st_size > 10_000
+
+
+def test_batch_mode_shows_a_table_and_a_chart(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    page.get_by_role("tab", name="Sentiment").click()
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#sentiment-batch-run").click()
+    table = page.locator("#sentiment-batch-table")
+    expect(table.get_by_text("Great value for money, I would buy it again.").first).to_be_visible(timeout=90_000)
+    expect(page.locator("#sentiment-batch-chart canvas, #sentiment-batch-chart svg").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "sentiment-batch.png"), full_page=True)
