@@ -153,3 +153,28 @@ def test_chat_history_becomes_messages_and_transcripts():
                         {"role": "assistant", "content": "Yo"}, {"role": "user", "content": "How are you?"}]
     assert to_transcript(messages) == "Be brief.\nUser: Hi\nAssistant: Yo\nUser: How are you?\nAssistant:"
     assert message_text({"text": "a"}) == "a" and message_text(3) == ""
+
+
+def test_launch_options_default_to_loopback_and_check_auth(monkeypatch):
+    import argparse
+
+    from spaces.launcher import add_launch_arguments, parse_auth
+
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    monkeypatch.delenv("MMHUB_MODELS", raising=False)
+    args = add_launch_arguments(argparse.ArgumentParser()).parse_args([])
+    assert (args.host, args.port, args.models, args.lang, args.share) == ("127.0.0.1", 7860, None, "en", False)
+    args = add_launch_arguments(argparse.ArgumentParser()).parse_args(
+        ["--models", "tiny", "--lang", "pl", "--auth", "ala:ma:kota", "--max-file-size", "5mb"])
+    assert (args.models, args.lang, args.max_file_size) == ("tiny", "pl", "5mb")
+    assert parse_auth(args.auth) == ("ala", "ma:kota")
+    for bad in ("nopassword", ":x", "x:"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_auth(bad)
+
+
+def test_polish_ui_has_polish_tab_titles():
+    demo = build_app(Context(lang="pl", models="tiny"))
+    labels = {getattr(block, "label", None) for block in demo.blocks.values()}
+    assert {"💬 Sentyment", "✍️ Czat", "🎨 Generowanie obrazów"} <= labels
