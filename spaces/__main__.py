@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .app import discover_spaces
     from .launcher import run
 
-    run(discover_spaces(), argv, prog="python -m spaces", title="mmhub")
+    run(discover_spaces(), argv, prog="python -m spaces", title="mmhub", description=__doc__)
 
 
 if __name__ == "__main__":

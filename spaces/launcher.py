@@ -85,9 +85,10 @@ def launch(demo: gr.Blocks, args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def run(specs: Sequence[SpaceSpec], argv: Sequence[str] | None = None, prog: str | None = None,
-        title: str = "mmhub") -> None:
+        title: str = "mmhub", description: str | None = None) -> None:
     """Parse the launch options from `argv` and serve `specs` (what `python -m spaces.<task>` calls)."""
-    parser = add_launch_arguments(argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0]))
+    parser = add_launch_arguments(argparse.ArgumentParser(
+        prog=prog, description=description or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     args = parser.parse_args(argv)
     try:
         parse_auth(args.auth)
