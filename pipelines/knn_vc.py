@@ -196,6 +196,9 @@ def hifigan_config(hparams: dict | None = None):
 def convert_generator_state_dict(state: dict, hparams: dict | None = None) -> KnnVcVocoder:
     """A `KnnVcVocoder` from the state dict of kNN-VC's original ``hifigan.models.Generator``.
 
+    Widths and kernel sizes are read from the weights; strides and dilations are the published ones unless
+    `hparams` (keys of `KNNVC_HIFIGAN`) says otherwise.
+
     Weight-normed layers (``weight_g`` / ``weight_v``, or ``parametrizations.weight.original0/1``) are folded into
     plain weights exactly as `torch.nn.utils.weight_norm` computes them; ``ups.*`` becomes ``upsampler.*``;
     ``lin_pre`` is kept as its own `torch.nn.Linear`.
@@ -220,16 +223,41 @@ def convert_generator_state_dict(state: dict, hparams: dict | None = None) -> Kn
     if set(lin_keys) != {"lin_pre.weight", "lin_pre.bias"}:
         raise ModelLoadError("knn-vc vocoder", "incompatible", "the checkpoint has no `lin_pre` projection: it is not "
                                                                "a kNN-VC generator.")
+    config = hifigan_config({**_geometry(folded), **(hparams or {})})
     hifi_dim, hubert_dim = lin_keys["lin_pre.weight"].shape
-    config = hifigan_config({**(hparams or {}), "hifi_dim": hifi_dim, "hubert_dim": hubert_dim})
     renamed = {("upsampler." + k[len("ups."):] if k.startswith("ups.") else k): v
                for k, v in folded.items() if not k.startswith("lin_pre.")}
     hifigan = SpeechT5HifiGan(config)
     renamed["mean"], renamed["scale"] = hifigan.mean, hifigan.scale  # unused: normalize_before=False
-    hifigan.load_state_dict(renamed, strict=True)
+    try:
+        hifigan.load_state_dict(renamed, strict=True)
+    except RuntimeError as err:
+        raise ModelLoadError("knn-vc vocoder", "incompatible", f"the weights do not fit ({err})") from err
     lin_pre = torch.nn.Linear(hubert_dim, hifi_dim)
     lin_pre.load_state_dict({"weight": lin_keys["lin_pre.weight"], "bias": lin_keys["lin_pre.bias"]})
     return KnnVcVocoder(lin_pre.eval(), hifigan.eval())
+
+
+def _geometry(state: dict) -> dict:
+    """The hyper-parameters the weights' shapes tell (widths, kernel sizes, block counts); strides and dilations
+    cannot be read from shapes and stay the published ones."""
+    ups = sorted({int(k.split(".")[1]) for k in state if k.startswith("ups.")})
+    blocks = sorted({int(k.split(".")[1]) for k in state if k.startswith("resblocks.")})
+    if not ups or not blocks or len(blocks) % len(ups):
+        raise ModelLoadError("knn-vc vocoder", "incompatible", "the checkpoint is not a HiFi-GAN generator")
+    per_stage = len(blocks) // len(ups)
+    dilations = len({k.split(".")[3] for k in state if k.startswith("resblocks.0.convs1.")})
+    published = KNNVC_HIFIGAN
+    if len(ups) != len(published["upsample_rates"]) or dilations != len(published["resblock_dilation_sizes"][0]):
+        logger.warning("the generator's upsampling stages or dilations differ from kNN-VC's published ones: pass "
+                       "`hparams` with its upsample_rates and resblock_dilation_sizes")
+    return {
+        "hifi_dim": state["lin_pre.weight"].shape[0], "hubert_dim": state["lin_pre.weight"].shape[1],
+        "upsample_initial_channel": state["conv_pre.weight"].shape[0],
+        "upsample_kernel_sizes": [state[f"ups.{i}.weight"].shape[-1] for i in ups],
+        "resblock_kernel_sizes": [state[f"resblocks.{j}.convs1.0.weight"].shape[-1] for j in range(per_stage)],
+        "resblock_dilation_sizes": published["resblock_dilation_sizes"][:1] * per_stage,
+    }
 
 
 def cache_dir() -> Path:

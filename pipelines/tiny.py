@@ -356,7 +356,7 @@ def _tiny_vits(folder: Path) -> None:
     VitsModel(config).save_pretrained(folder)
 
 
-@builder("voice-conversion", "tiny")
+@builder("voice-conversion", "tiny", version=2)
 def _tiny_knn_vc(folder: Path) -> None:
     """kNN-VC: a 6-layer WavLM of width 32 (pre-norm like WavLM-Large, 320-sample hop) + ``vocoder/``, a tiny
     kNN-VC HiFi-GAN (``lin_pre`` 32 -> 16, upsampling 10 x 8 x 2 x 2 = 320) in mmhub's converted format."""
@@ -373,10 +373,13 @@ def _tiny_knn_vc(folder: Path) -> None:
     hifigan = SpeechT5HifiGan(hifigan_config({"hifi_dim": 16, "hubert_dim": 32, "upsample_initial_channel": 16,
                                               "upsample_kernel_sizes": [20, 16, 4, 4], "resblock_kernel_sizes": [3],
                                               "resblock_dilation_sizes": [[1, 3, 5]]}))
+    for module in hifigan.modules():  # PyTorch's default init: transformers' std 0.02 makes the output ~1e-10
+        if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
+            module.reset_parameters()
     KnnVcVocoder(torch.nn.Linear(32, 16), hifigan).save_pretrained(folder / "vocoder")
 
 
-@builder("voice-cloning", "tiny")
+@builder("voice-cloning", "tiny", version=2)
 def _tiny_voice_cloning(folder: Path) -> None:
     """The bundle the cloning pipeline loads: ``pocket/`` (en...), ``mms-tts-pol/`` and ``voice-conversion/`` (pl)."""
     for name, fn in (("pocket", _tiny_pocket_tts), ("mms-tts-pol", _tiny_vits), ("voice-conversion", _tiny_knn_vc)):

@@ -186,9 +186,18 @@ class VoiceConversionPipeline(Pipeline):
             if progress:
                 progress(0.0, "reading the reference voice")
             pool = self.reference_features(reference, reference_sample_rate)
+        return self._convert(source.audio[0], pool, k, match_loudness, progress)
+
+    def _convert(self, speech, pool, k: int = 4, match_loudness: bool = True,
+                 progress: Progress | None = None) -> AudioResult:
+        """Convert validated mono 16 kHz `speech` (1-D float32 array) with the matching set `pool`."""
+        import torch
+
+        from pipelines import knn_vc
+
         if progress:
             progress(0.3, "reading the speech")
-        wav = torch.from_numpy(source.audio[0])
+        wav = torch.from_numpy(np.ascontiguousarray(speech, dtype=np.float32))
         query = knn_vc.wavlm_features(self.wavlm, wav)
         if progress:
             progress(0.6, "matching frames")
@@ -197,7 +206,7 @@ class VoiceConversionPipeline(Pipeline):
             progress(0.7, "vocoding")
         out = self.vocoder(matched).float().cpu().numpy()[: wav.shape[0]]
         if match_loudness:
-            out = _match_rms(out, source.audio[0])
+            out = _match_rms(out, speech)
         if progress:
             progress(1.0, "done")
         licence, commercial = _licence(self.task, self.model_id, "see the WavLM model card; kNN-VC vocoder: mit")
@@ -224,6 +233,8 @@ class _PocketTTS:
 
         self.model_id = model_id
         with translating_load_errors(model_id, "voice-cloning"):
+            # the model first: its loader's errors say "offline" / "not found" plainly, the processor's do not
+            self.model = PocketTTSForConditionalGeneration.from_pretrained(model_id, dtype=dtype, **options)
             self.processor = PocketTTSProcessor.from_pretrained(model_id, **options)
             if audio_tokenizer is not None or getattr(self.processor, "audio_tokenizer", None) is None:
                 # the codec may live in its own repo, or in an ``audio_tokenizer/`` subfolder (mmhub's tiny bundle)
@@ -231,7 +242,6 @@ class _PocketTTS:
                 self.processor.audio_tokenizer = PocketTTSAudioTokenizerModel.from_pretrained(
                     source, subfolder=sub, dtype=dtype, **options)
             self.processor.audio_tokenizer.to(device).eval()
-            self.model = PocketTTSForConditionalGeneration.from_pretrained(model_id, dtype=dtype, **options)
         self.model.to(device).eval()
         self.model.generation_config.return_dict_in_generate = True
         self.sample_rate = int(self.processor.feature_extractor.sampling_rate)
@@ -278,8 +288,8 @@ class _MmsTTS:
 
         self.model_id = model_id
         with translating_load_errors(model_id, "voice-cloning"):
-            self.tokenizer = AutoTokenizer.from_pretrained(model_id, **options)
             self.model = VitsModel.from_pretrained(model_id, dtype=dtype, **options)
+            self.tokenizer = AutoTokenizer.from_pretrained(model_id, **options)
         self.model.to(device).eval()
         self.sample_rate = int(self.model.config.sampling_rate)
 
@@ -465,9 +475,13 @@ class VoiceCloningPipeline(Pipeline):
             if progress:
                 progress(0.0, "loading MMS-TTS and kNN-VC")
             tts, conversion = self._part(f"mms:{lang}"), self._part("conversion")
-            speech = tts(text.strip(), seed, _stage(progress, 0.05, 0.4))
-            converted = conversion(speech, reference=voice, sample_rate=tts.sample_rate,
-                                   reference_sample_rate=clip.sample_rate, progress=_stage(progress, 0.4, 1.0))
+            from pipelines import knn_vc
+            from pipelines.audio import resample
+
+            speech = resample(tts(text.strip(), seed, _stage(progress, 0.05, 0.4)), tts.sample_rate,
+                              knn_vc.SAMPLE_RATE)
+            pool = conversion.reference_features(voice, clip.sample_rate, min_seconds=low, max_seconds=high)
+            converted = conversion._convert(speech, pool, progress=_stage(progress, 0.45, 1.0))
             audio, rate, model_id = converted.audio, converted.sample_rate, tts.model_id
             tts_licence, commercial = _licence(self.task, model_id, "see the model card (MMS-TTS: cc-by-nc-4.0)")
             licence = tts_licence if tts_licence == TINY_LICENCE else \

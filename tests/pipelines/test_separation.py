@@ -1,0 +1,135 @@
+"""Separation on the tiny HTDemucs: parity with demucs' own Separator, shapes, modes, progress, errors."""
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pipelines import load
+from pipelines.errors import InputError, ModelLoadError
+
+RATE = 44100
+
+
+@pytest.fixture(scope="module")
+def sep():
+    return load("separation", model="tiny")
+
+
+@pytest.fixture(scope="module")
+def music():
+    rng = np.random.default_rng(0)
+    t = np.arange(int(1.6 * RATE)) / RATE
+    left = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size)
+    right = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)
+    return np.stack([left, right]).astype(np.float32)
+
+
+def raw_separator(sep, shifts):
+    from demucs.api import Separator
+
+    return Separator(model="tiny_htdemucs", repo=Path(sep.model_id), device="cpu", shifts=shifts)
+
+
+@pytest.mark.parametrize("shifts", [0, 1])
+def test_equals_demucs_separator(sep, music, shifts):
+    import torch
+
+    ours = sep(music, sample_rate=RATE, shifts=shifts, seed=3)
+    random.seed(3)
+    _, theirs = raw_separator(sep, shifts).separate_tensor(torch.from_numpy(music), RATE)
+    assert list(ours.stems) == sep.sources == ["drums", "bass", "other", "vocals"]
+    for name, stem in ours.stems.items():
+        assert stem.dtype == np.float32 and stem.shape == music.shape
+        np.testing.assert_array_equal(stem, theirs[name].numpy())
+    assert ours.sample_rate == RATE
+
+
+def test_mono_22k_and_two_stems(sep, music):
+    full = sep(music, sample_rate=RATE, shifts=0)
+    two = sep(music, sample_rate=RATE, two_stems="vocals", shifts=0)
+    assert set(two.stems) == {"vocals", "no_vocals"}
+    np.testing.assert_array_equal(two.stems["vocals"], full.stems["vocals"])
+    np.testing.assert_allclose(two.stems["no_vocals"], full.stems["drums"] + full.stems["bass"] + full.stems["other"],
+                               atol=1e-6)
+    mono = music[0, ::2].copy()  # ~1.6 s at 22.05 kHz
+    out = sep(mono, sample_rate=22050, stems=["bass"], shifts=0)
+    assert list(out.stems) == ["bass"] and out.sample_rate == RATE
+    assert out.stems["bass"].shape == (2, 2 * mono.size)
+
+
+def test_file_input_progress_and_save(sep, music, tmp_path):
+    path = tmp_path / "song.flac"
+    sf.write(str(path), music.T, RATE)
+    calls = []
+    result = sep(path, shifts=0, progress=lambda fraction, info: calls.append(fraction))
+    assert calls and calls[-1] == 1.0 and all(b >= a for a, b in zip(calls, calls[1:], strict=False))
+    assert all(s.shape == music.shape for s in result.stems.values())
+    files = result.save(tmp_path / "stems", format="flac")
+    assert sorted(files) == sorted(result.stems)
+    assert sf.info(str(files["vocals"])).samplerate == RATE
+
+
+def test_progress_can_interrupt(sep, music):
+    def stop(fraction, info):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sep(music, sample_rate=RATE, shifts=0, progress=stop)
+    assert sep.separator._callback is None  # the next call is not interrupted
+    assert sep(music[:, :RATE], sample_rate=RATE, shifts=0).stems
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    (dict(two_stems="guitar"), "two_stems"),
+    (dict(stems=["vocals"], two_stems="vocals"), "stems"),
+    (dict(stems=["voice"]), "stems"),
+    (dict(stems=[]), "stems"),
+    (dict(shifts=-1), "shifts"),
+    (dict(shifts=1.5), "shifts"),
+    (dict(overlap=1.0), "overlap"),
+    (dict(progress="yes"), "progress"),
+])
+def test_bad_parameters(sep, music, kwargs, argument):
+    with pytest.raises(InputError) as info:
+        sep(music, sample_rate=RATE, **kwargs)
+    assert info.value.argument == argument
+
+
+def test_bad_audio(sep, tmp_path):
+    with pytest.raises(InputError, match="between 0.5 and 1800 seconds"):
+        sep(np.ones((2, 1000), np.float32) * 0.1, sample_rate=RATE)
+    with pytest.raises(InputError, match="silent"):
+        sep(np.zeros((2, RATE), np.float32), sample_rate=RATE)
+    text = tmp_path / "song.mp3"
+    text.write_text("not music")
+    with pytest.raises(InputError, match="soundfile can decode"):
+        sep(text)
+    with pytest.raises(InputError, match="sample_rate"):
+        sep(np.ones((2, RATE), np.float32) * 0.1)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ModelLoadError) as info:
+        load("separation", model=str(tmp_path / "nowhere"))
+    assert info.value.reason == "not_found"
+    with pytest.raises(ModelLoadError) as info:
+        load("separation", model=str(tmp_path))  # a folder with no demucs model
+    assert info.value.reason == "wrong_task"
+    with pytest.raises(ModelLoadError) as info:  # HF_HUB_OFFLINE=1: the Hub is not asked, AWS is not tried
+        load("separation", model="htdemucs_not_cached_here")
+    assert info.value.reason in ("offline", "not_found")
+    with pytest.raises(InputError):
+        load("separation", model="tiny", dtype="float16")
+
+
+@pytest.mark.slow
+def test_real_htdemucs(tmp_path):
+    sep = load("separation")
+    t = np.arange(5 * RATE) / RATE
+    mix = np.stack([np.sin(2 * np.pi * 110 * t), np.sin(2 * np.pi * 440 * t)]).astype(np.float32) * 0.3
+    result = sep(mix, sample_rate=RATE, shifts=0)
+    assert sorted(result.stems) == ["bass", "drums", "other", "vocals"]
+    assert all(s.shape == mix.shape and np.isfinite(s).all() for s in result.stems.values())
