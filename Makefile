@@ -8,7 +8,7 @@ LANG_UI ?=
 PORT ?= 7860
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean chromium
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ $(VENV)/.installed: requirements.txt
 run: $(VENV)/.installed
 	$(PY) -m spaces --port $(PORT) $(if $(MODELS),--models $(MODELS)) $(if $(LANG_UI),--lang $(LANG_UI))
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed chromium
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The Spaces' browser test drives Debian's chromium through Playwright (never `playwright install`);
+# without root or sudo it is skipped.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  s=""; [ "$$(id -u)" -eq 0 ] || s="sudo -n"; \
+	  { $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq chromium \
+	    fonts-noto-color-emoji >/dev/null; } || echo "chromium not installed: the browser test will be skipped"; }
 
 bench: $(VENV)/.installed
 	$(OFFLINE) $(PY) -m benchmarks $(BENCH_ARGS)
