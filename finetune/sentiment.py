@@ -210,12 +210,25 @@ class RunFolders:
     def run_args(self) -> Path:
         return self.work / "run_args.json"
 
-    def last_checkpoint(self) -> str | None:
-        from transformers.trainer_utils import get_last_checkpoint
+    def last_checkpoint(self, remove_incomplete: bool = False) -> str | None:
+        """The newest *complete* checkpoint (its ``trainer_state.json``, written last, parses), or None.
 
+        The Trainer writes checkpoints in place, so a kill during a save leaves a half-written newest folder; it is
+        skipped (and, with `remove_incomplete`, deleted so that checkpoint rotation cannot count it).
+        """
         if not self.checkpoints.is_dir():
             return None
-        return get_last_checkpoint(str(self.checkpoints))
+        found = [(int(p.name.rsplit("-", 1)[1]), p) for p in self.checkpoints.glob("checkpoint-*")
+                 if p.is_dir() and p.name.rsplit("-", 1)[1].isdigit()]
+        for _, path in sorted(found, reverse=True):
+            try:
+                json.loads((path / "trainer_state.json").read_text())
+                return str(path)
+            except (OSError, ValueError):
+                logger.warning("skipping the incomplete checkpoint %s (the run was stopped while saving it)", path)
+                if remove_incomplete:
+                    shutil.rmtree(path, ignore_errors=True)
+        return None
 
 
 def prepare_folders(args: FinetuneArguments) -> tuple[RunFolders, str | None]:
@@ -224,7 +237,7 @@ def prepare_folders(args: FinetuneArguments) -> tuple[RunFolders, str | None]:
     if folders.output.exists() and any(folders.output.iterdir()) and not args.overwrite:
         raise FileExistsError(f"the output folder {folders.output} exists and is not empty; pass --overwrite to "
                               f"replace it, or choose another --output-dir.")
-    last = folders.last_checkpoint()
+    last = folders.last_checkpoint(remove_incomplete=args.resume)
     recorded = _training_args(args)
     if args.resume:
         if last is None:
@@ -343,7 +356,13 @@ def load_model(args: FinetuneArguments, model_path: str, labels: tuple[str, ...]
         targets = [m.strip() for m in args.lora_target_modules.split(",")] if args.lora_target_modules else None
         config = LoraConfig(task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha,
                             lora_dropout=args.lora_dropout, target_modules=targets)
-        model = get_peft_model(model, config)
+        try:
+            model = get_peft_model(model, config)
+        except ValueError as err:
+            if "target_modules" not in str(err):
+                raise
+            raise UsageError(f"peft does not know which modules of a {model.config.model_type} model to adapt; "
+                             f"name them with --lora-target-modules (e.g. q_lin,v_lin for DistilBERT).") from err
         trainable, total = model.get_nb_trainable_parameters()
         logger.info("LoRA: training %d of %d parameters (%.2f %%)", trainable, total, 100 * trainable / total)
     return tokenizer, model
@@ -426,9 +445,6 @@ def build_trainer(args: FinetuneArguments, folders: RunFolders, data: SentimentD
 def main(args: FinetuneArguments) -> dict[str, Any]:
     """Fine-tune, evaluate, and write the output folder; returns the metrics written to ``metrics.json``."""
     from accelerate import PartialState
-    from transformers import set_seed
-
-    from finetune.report import model_card, plot_training_curve
 
     started = time.perf_counter()
     state = PartialState()
@@ -438,6 +454,19 @@ def main(args: FinetuneArguments) -> dict[str, Any]:
     if not state.is_main_process:
         folders = RunFolders(Path(args.output_dir).expanduser().resolve())
         resume_from = folders.last_checkpoint() if args.resume else None
+    try:
+        return _run(args, folders, resume_from, state, started)
+    except BaseException:
+        if state.is_main_process and folders.last_checkpoint() is None:
+            shutil.rmtree(folders.work, ignore_errors=True)  # nothing worth resuming: leave no trace
+        raise
+
+
+def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, state, started: float):
+    from transformers import EarlyStoppingCallback, set_seed
+
+    from finetune.report import model_card, plot_training_curve
+
     set_seed(args.seed)
     model_path = resolve_model(args.model)
     data_args = {k: getattr(args, k) for k in (
@@ -453,14 +482,12 @@ def main(args: FinetuneArguments) -> dict[str, Any]:
     logger.info("Training %s on %s (labels %s)%s", args.model, data.source, ", ".join(data.labels),
                 f", resuming from {resume_from}" if resume_from else "")
     try:
-        result = trainer.train(resume_from_checkpoint=resume_from)
+        trainer.train(resume_from_checkpoint=resume_from)
     except KeyboardInterrupt:
         last = folders.last_checkpoint()
         logger.error("interrupted; %s", f"rerun with --resume to continue from {Path(last).name}" if last
                      else "no checkpoint was written yet")
         raise
-    from transformers import EarlyStoppingCallback
-
     trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations are reports, not training signals
     validation = _evaluate(trainer, data.validation, "validation")
     test = _evaluate(trainer, data.test, "test") if data.test is not None else None
@@ -471,9 +498,9 @@ def main(args: FinetuneArguments) -> dict[str, Any]:
         "labels": list(data.labels),
         "global_step": trainer.state.global_step,
         "epoch": trainer.state.epoch,
-        "train_loss": result.training_loss,
+        "final_train_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
         "train_runtime_s": round(train_seconds, 2),
-        "best_step": _step_of(trainer.state.best_model_checkpoint),
+        "best_step": _step_of(trainer.state.best_model_checkpoint) if trainer.args.load_best_model_at_end else None,
         "validation": validation,
         "test": test,
         "data": {
@@ -484,6 +511,7 @@ def main(args: FinetuneArguments) -> dict[str, Any]:
             "validation_source": data.validation_source,
             "test_source": (args.test_file or f"{data.source} split 'test'") if data.test is not None else None,
         },
+        "log_history": trainer.state.log_history,
     }
     if trainer.is_world_process_zero():
         hyperparameters = {k: v for k, v in _training_args(args).items() if not k.startswith(("output", "hub"))}
