@@ -11,6 +11,7 @@ seed, model) -> gallery, seed. Width / height 0 mean the model's own size.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 import gradio as gr
@@ -58,6 +59,7 @@ def _size(value: Any) -> int | None:
 
 def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+    image_to_image_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lives as long as the cached t2i
 
     def step_progress(progress: gr.Progress):
         def report(step: int, total: int, info: dict[str, Any]) -> None:
@@ -79,7 +81,13 @@ def build(ctx: Context) -> None:
     def image_to_image(prompt: str, image: Any, strength: float, negative_prompt: str, steps: float,
                        guidance: float, num_images: float, seed: float | None, model: str,
                        progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
-        i2i = ctx.pipeline("image-to-image", model, progress)
+        # Image-to-image runs on the text-to-image model's loaded components: one copy of the weights.
+        t2i = ctx.pipeline("text-to-image", model, progress)
+        if t2i not in image_to_image_of:
+            from pipelines.image_generation import ImageToImagePipeline
+
+            image_to_image_of[t2i] = ImageToImagePipeline.from_pipe(t2i)
+        i2i = image_to_image_of[t2i]
         result = i2i(prompt, image=image, strength=float(strength), negative_prompt=negative_prompt or None,
                      num_inference_steps=int(steps), guidance_scale=float(guidance), num_images=int(num_images),
                      seed=parse_seed(seed), progress=step_progress(progress))
