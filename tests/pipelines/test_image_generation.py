@@ -13,7 +13,7 @@ from pipelines.image_generation import ImageResult, ImageToImagePipeline, TextTo
 
 @pytest.fixture(scope="module")
 def t2i():
-    return load("text-to-image", model="tiny")
+    return load("text-to-image", model="tiny", device="cpu")  # pixel parity: fp32 on CPU
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_image_to_image_input_forms_and_sizes(i2i):
     assert result.images[0].size == (32, 64) == (result.width, result.height)
     result = i2i("x", image=(array * 255).astype(np.uint8), width=48, num_inference_steps=2, seed=0)
     assert result.images[0].size == (48, 80)  # one side given: the other keeps the aspect ratio
-    assert load("image-to-image", model="tiny")("x", image=array, num_inference_steps=2, seed=0).images
+    assert load("image-to-image", model="tiny", device="cpu")("x", image=array, num_inference_steps=2, seed=0).images
 
 
 def test_progress_fires_once_per_step_and_can_stop(t2i, i2i):
@@ -170,12 +170,14 @@ def test_image_to_image_rejects_files_that_are_not_images(i2i, tmp_path):
 
 
 def test_scheduler_choice(t2i):
-    pipeline = TextToImagePipeline.from_pretrained(str(tiny.build("text-to-image")), scheduler="euler-ancestral")
+    pipeline = TextToImagePipeline.from_pretrained(str(tiny.build("text-to-image")), device="cpu",
+                                                   scheduler="euler-ancestral")
     assert type(pipeline.pipe.scheduler).__name__ == "EulerAncestralDiscreteScheduler"
     assert pipeline("x", num_inference_steps=2, seed=0).images[0].size == (64, 64)
     with pytest.raises(InputError, match="scheduler"):
         pipeline.set_scheduler("no-such-scheduler")
-    turbo = TextToImagePipeline.from_pretrained(str(tiny.build("text-to-image")), turbo=True, scheduler="euler")
+    turbo = TextToImagePipeline.from_pretrained(str(tiny.build("text-to-image")), device="cpu", turbo=True,
+                                                scheduler="euler")
     assert turbo.pipe.scheduler.config.timestep_spacing == "trailing"
     result = turbo("x", seed=0)
     assert (result.num_inference_steps, result.guidance_scale) == (1, 0.0)  # turbo defaults
@@ -184,7 +186,8 @@ def test_scheduler_choice(t2i):
 def test_memory_options(caplog):
     folder = str(tiny.build("text-to-image"))
     with caplog.at_level(logging.INFO, logger="pipelines.image_generation"):
-        pipeline = TextToImagePipeline.from_pretrained(folder, attention_slicing=True, vae_tiling=True)
+        pipeline = TextToImagePipeline.from_pretrained(folder, device="cpu", attention_slicing=True,
+                                                       vae_tiling=True)
     assert "Attention slicing on" in caplog.text and "VAE tiling on" in caplog.text
     assert pipeline.pipe.vae.use_tiling
     assert pipeline("x", num_inference_steps=1, seed=0).images[0].size == (64, 64)
@@ -213,11 +216,12 @@ def _with_safety_checker(folder):
 
 def test_safety_checker_stays_on_and_turning_it_off_is_logged(tmp_path, caplog):
     folder = _with_safety_checker(tmp_path / "sd-with-checker")
-    checked = TextToImagePipeline.from_pretrained(folder)("x", num_inference_steps=1, num_images=2, seed=0)
+    checked = TextToImagePipeline.from_pretrained(folder, device="cpu")("x", num_inference_steps=1, num_images=2,
+                                                                        seed=0)
     assert checked.nsfw_content_detected == [True, True]
     assert all(pixels(im).max() == 0 for im in checked.images)  # blacked out
     with caplog.at_level(logging.WARNING, logger="pipelines.image_generation"):
-        unchecked = TextToImagePipeline.from_pretrained(folder, safety_checker=False)
+        unchecked = TextToImagePipeline.from_pretrained(folder, device="cpu", safety_checker=False)
     assert "Safety checker disabled" in caplog.text and unchecked.pipe.safety_checker is None
     result = unchecked("x", num_inference_steps=1, seed=0)
     assert result.nsfw_content_detected is None and pixels(result.images[0]).max() > 0
@@ -232,6 +236,27 @@ def test_load_errors(tmp_path):
     assert err.value.reason in ("offline", "not_found")
     with pytest.raises(ModelLoadError):
         load("text-to-image", model=str(tiny.build("style-transfer")))  # a VGG folder, not a diffusers one
+
+
+@pytest.mark.gpu
+def test_cuda_defaults_fp16_and_offload(tmp_path):
+    t2i = load("text-to-image", model="tiny")  # default device and dtype: CUDA, float16
+    assert t2i.device.type == "cuda" and t2i.dtype == torch.float16 and t2i.pipe.unet.dtype == torch.float16
+    first, again = (t2i("a cat", num_inference_steps=3, seed=5) for _ in range(2))
+    assert np.array_equal(pixels(first.images[0]), pixels(again.images[0]))
+    assert pixels(first.images[0]).std() > 0  # not a blank (NaN) image
+    calls = []
+    i2i = ImageToImagePipeline.from_pipe(t2i)
+    result = i2i("a dog", image=first.images[0], strength=0.5, num_inference_steps=4, seed=5,
+                 progress=lambda step, total, info: calls.append(step))
+    assert result.images[0].size == (64, 64) and calls == [1, 2] and i2i.pipe.unet is t2i.pipe.unet
+    folder = str(tiny.build("text-to-image"))
+    offloaded = TextToImagePipeline.from_pretrained(folder, cpu_offload=True)
+    assert offloaded("a cat", num_inference_steps=2, seed=5).images[0].size == (64, 64)
+    # The noise comes from a CPU generator: in float32 the GPU image is the CPU image up to rounding.
+    gpu = TextToImagePipeline.from_pretrained(folder, dtype="float32")("a cat", num_inference_steps=3, seed=5)
+    cpu = TextToImagePipeline.from_pretrained(folder, device="cpu")("a cat", num_inference_steps=3, seed=5)
+    assert np.abs(pixels(gpu.images[0]) - pixels(cpu.images[0])).max() <= 3
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ VGG19_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34
 
 @pytest.fixture(scope="module")
 def st():
-    return load("style-transfer", model="tiny")
+    return load("style-transfer", model="tiny", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +200,17 @@ def test_load_errors(tmp_path):
     with pytest.raises(ModelLoadError) as err:
         load("style-transfer", model=str(tmp_path))
     assert err.value.reason == "wrong_task"
+
+
+@pytest.mark.gpu
+def test_cuda(st, images):
+    content, style = images
+    gpu = load("style-transfer", model="tiny")
+    assert gpu.device.type == "cuda" and gpu.dtype == torch.float32 and gpu.vgg.convs[0].weight.is_cuda
+    result = gpu(content, style, steps=15, seed=0)
+    assert result.image.size == (48, 40) and result.losses[-1] < 0.5 * result.losses[0]
+    on_cpu = st(content, style, steps=1, seed=0)
+    assert result.losses[0] == pytest.approx(on_cpu.losses[0], rel=1e-3)
 
 
 @pytest.mark.slow
