@@ -55,7 +55,7 @@ DEFAULT_MODEL = "FacebookAI/xlm-roberta-base"
 METRIC_FOR_BEST = "macro_f1"
 # Arguments that may change between a run and its --resume without changing what is trained.
 _RESUME_FREE = {"resume", "overwrite", "push_to_hub", "hub_model_id", "hub_private", "cache_dir",
-                "dataloader_num_workers", "eval_batch_size"}
+                "dataloader_num_workers", "eval_batch_size", "preprocessing_num_workers"}
 
 
 class UsageError(ValueError):
@@ -136,6 +136,8 @@ class FinetuneArguments:
     precision: str = field(default="auto", metadata={
         "help": "auto (bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU), fp32, fp16 or bf16."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={
+        "help": "Processes that tokenise the (non-streamed) data in parallel (default: one)."})
     # LoRA
     lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter (peft) instead of all weights; it is "
                                                        "merged into the saved model."})
@@ -286,8 +288,12 @@ def resolve_model(model: str) -> str:
     return model
 
 
-def tokenize(data: SentimentData, tokenizer, max_length: int, padding: bool | str = False) -> SentimentData:
-    """Tokenise every split in batches with the fast tokenizer; adds ``length`` (tokens) for length grouping."""
+def tokenize(data: SentimentData, tokenizer, max_length: int, padding: bool | str = False,
+             num_proc: int | None = None) -> SentimentData:
+    """Tokenise every split in batches with the fast tokenizer; adds ``length`` (tokens) for length grouping.
+
+    Map-style splits are tokenised once into datasets' Arrow cache (a rerun or a ``--resume`` reads it back).
+    """
     import datasets
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
@@ -298,7 +304,7 @@ def tokenize(data: SentimentData, tokenizer, max_length: int, padding: bool | st
     def run(ds, name: str):
         kwargs: dict[str, Any] = {"batched": True, "batch_size": 1000, "remove_columns": ["text"]}
         if isinstance(ds, datasets.Dataset):
-            kwargs["desc"] = f"Tokenising {name}"
+            kwargs.update(desc=f"Tokenising {name}", num_proc=num_proc if num_proc and len(ds) > 10_000 else None)
         return ds.map(encode, **kwargs)
 
     return dataclasses.replace(data, train=run(data.train, "train"), validation=run(data.validation, "validation"),
@@ -477,7 +483,7 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
         data = load_sentiment_data(**data_args)
     tokenizer, model = load_model(args, model_path, data.labels)
     with state.main_process_first():
-        data = tokenize(data, tokenizer, args.max_length)
+        data = tokenize(data, tokenizer, args.max_length, num_proc=args.preprocessing_num_workers)
     trainer = build_trainer(args, folders, data, tokenizer, model)
     logger.info("Training %s on %s (labels %s)%s", args.model, data.source, ", ".join(data.labels),
                 f", resuming from {resume_from}" if resume_from else "")
@@ -514,7 +520,10 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
         "log_history": trainer.state.log_history,
     }
     if trainer.is_world_process_zero():
-        hyperparameters = {k: v for k, v in _training_args(args).items() if not k.startswith(("output", "hub"))}
+        source_keys = ("dataset", "dataset_config", "dataset_revision", "text_column", "title_column", "label_column")
+        skip = source_keys if args.train_file else ()
+        hyperparameters = {k: v for k, v in _training_args(args).items()
+                           if v is not None and not k.startswith("output") and k not in skip}
         hyperparameters.update(learning_rate=trainer.args.learning_rate, max_steps=trainer.args.max_steps,
                                fp16=trainer.args.fp16, bf16=trainer.args.bf16)
         _save(trainer, tokenizer, folders.staging, args.lora)
