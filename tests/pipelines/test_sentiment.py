@@ -103,3 +103,13 @@ def test_real_default_model():
     clf = load("sentiment")
     good, bad = clf(["Świetny produkt, polecam!", "This is terrible, it broke after one day."])
     assert good.label == "positive" and bad.label == "negative"
+
+
+@pytest.mark.gpu
+def test_cuda_half_precision_classification():
+    import torch
+
+    clf = load("sentiment", model="tiny")
+    assert clf.device.type == "cuda" and clf.dtype in (torch.bfloat16, torch.float16)
+    results = clf(REVIEWS + ["słowo " * 5000])
+    assert all(sum(r.scores.values()) == pytest.approx(1.0, abs=1e-3) for r in results)

@@ -154,3 +154,13 @@ def test_real_models(model):
     assert result.text.strip() and 0 < result.new_tokens <= 24
     if gen.has_chat_template:
         assert "Warszaw" in result.text
+
+
+@pytest.mark.gpu
+def test_cuda_half_precision_generation():
+    gen = load("text-generation", model="tiny-chat")  # device and dtype chosen automatically
+    assert gen.device.type == "cuda" and gen.dtype in (torch.bfloat16, torch.float16)
+    single = gen(CHAT, max_new_tokens=12, temperature=0)
+    assert single.new_tokens > 0
+    assert "".join(gen(CHAT, max_new_tokens=12, temperature=0, stream=True)) == single.text
+    assert len(gen([CHAT, "Ala ma kota"], max_new_tokens=6, temperature=1.0, seed=1)) == 2
