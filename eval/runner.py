@@ -236,11 +236,12 @@ def _load_model(model, backend, batch_size, max_batch_size, device, dtype, revis
     model_id = model.strip()
     path = model_id
     if model_id.startswith("tiny"):
-        from pipelines import tiny
+        from pipelines import TASKS, tiny
 
-        if model_id != "tiny":
-            raise InputError("model", model_id, "'tiny' (the tiny test GPT-2), a Hub id or a local folder")
-        path = str(tiny.build("text-generation"))
+        variants = TASKS["text-generation"].tiny_variants
+        if model_id not in variants:
+            raise InputError("model", model_id, f"one of {list(variants)} (tiny test models), a Hub id or a folder")
+        path = str(tiny.build("text-generation", model_id))
     if backend == "vllm":
         return _vllm(path, model_id, batch_size, max_batch_size, dtype, revision, trust_remote_code)
 
