@@ -331,7 +331,6 @@ def _tiny_pocket_tts(folder: Path) -> None:
                                                    frequency_embedding_size=16))
     model = PocketTTSForConditionalGeneration(config)
     model.generation_config.return_dict_in_generate = True
-    model.generation_config.max_new_tokens = 12  # ~1 s: a random model rarely emits its end-of-speech frame
     model.save_pretrained(folder)
     extractor = PocketTTSFeatureExtractor(frame_size=codec.frame_size, pad_to_multiple_of=codec.frame_size)
     PocketTTSProcessor(extractor, tok, chat_template=POCKET_CHAT_TEMPLATE).save_pretrained(folder)
@@ -379,7 +378,7 @@ def _tiny_knn_vc(folder: Path) -> None:
     KnnVcVocoder(torch.nn.Linear(32, 16), hifigan).save_pretrained(folder / "vocoder")
 
 
-@builder("voice-cloning", "tiny", version=2)
+@builder("voice-cloning", "tiny", version=3)
 def _tiny_voice_cloning(folder: Path) -> None:
     """The bundle the cloning pipeline loads: ``pocket/`` (en...), ``mms-tts-pol/`` and ``voice-conversion/`` (pl)."""
     for name, fn in (("pocket", _tiny_pocket_tts), ("mms-tts-pol", _tiny_vits), ("voice-conversion", _tiny_knn_vc)):

@@ -256,7 +256,8 @@ class _PocketTTS:
         voice_bos = getattr(tok, "audio_prompt_bos_token", None) or ""
         return f"{voice_bos}{tok.audio_prompt_token}{text}{tok.audio_bos_token}"
 
-    def __call__(self, text: str, reference: np.ndarray, seed: int | None, progress: Progress | None) -> np.ndarray:
+    def __call__(self, text: str, reference: np.ndarray, seed: int | None, progress: Progress | None,
+                 max_new_tokens: int | None = None) -> np.ndarray:
         import torch
 
         chunks = self.processor.split_text(text) or [text]
@@ -273,7 +274,7 @@ class _PocketTTS:
             if seed is not None:
                 torch.manual_seed(seed + i)
             with torch.inference_mode():
-                out = self.model.generate(**inputs)
+                out = self.model.generate(**inputs, max_new_tokens=max_new_tokens)
             pieces.append(self.processor.decode(out.audio_latents, out.audio_latents_mask)[0].numpy())
             if progress:
                 progress((i + 1) / len(chunks), f"speaking: {i + 1}/{len(chunks)}")
@@ -420,7 +421,8 @@ class VoiceCloningPipeline(Pipeline):
         return self._loaded[role]
 
     def __call__(self, text: str, reference: Any = None, reference_sample_rate: int | None = None,
-                 language: str = "en", seed: int | None = None, progress: Progress | None = None) -> AudioResult:
+                 language: str = "en", seed: int | None = None, max_new_tokens: int | None = None,
+                 progress: Progress | None = None) -> AudioResult:
         """Speak `text` in the voice of `reference`.
 
         Args:
@@ -432,6 +434,8 @@ class VoiceCloningPipeline(Pipeline):
             language (`str`, defaults to ``"en"``): ``en``, ``fr``, ``de``, ``it``, ``es``, ``pt`` (Pocket TTS) or
                 ``pl`` (MMS-TTS + kNN-VC).
             seed (`int`, *optional*): for repeatable output.
+            max_new_tokens (`int`, *optional*): Pocket TTS only: at most this many audio frames per text chunk
+                (12.5 frames = 1 s); default the model's own budget, ``(text tokens / 3 + 2) * 12.5``.
             progress (*optional*): ``progress(fraction, info)``.
 
         Returns:
@@ -450,6 +454,9 @@ class VoiceCloningPipeline(Pipeline):
             raise InputError("reference", reference, "a 3-30 s clip of the voice to clone")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise InputError("seed", seed, "an integer or None")
+        if max_new_tokens is not None and (isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int)
+                                           or max_new_tokens < 1):
+            raise InputError("max_new_tokens", max_new_tokens, "an integer >= 1 (audio frames, 12.5 per second)")
         _check_progress(progress)
         clip = read_audio(reference, reference_sample_rate, channels=1, min_seconds=0.1,
                           max_seconds=MAX_RAW_REFERENCE_SECONDS, argument="reference",
@@ -468,7 +475,7 @@ class VoiceCloningPipeline(Pipeline):
             from pipelines.audio import resample
 
             audio = tts(text.strip(), resample(voice, clip.sample_rate, tts.sample_rate), seed,
-                        _stage(progress, 0.05, 1.0))
+                        _stage(progress, 0.05, 1.0), max_new_tokens)
             rate, model_id = tts.sample_rate, tts.model_id
             licence, commercial = _licence(self.task, model_id, "see the model card (Pocket TTS weights: cc-by-4.0)")
         else:
