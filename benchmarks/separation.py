@@ -82,12 +82,12 @@ def overhead(name: str, folder: Path, bag: str, seconds: float, repeat: int, war
           "(compute s per audio s)")
 
 
-def real_time_factor(folder: Path, seconds: float) -> None:
+def real_time_factor(folder: Path, seconds: float, device: str = "cpu") -> None:
     from pipelines import load
 
-    sep = load("separation", model=str(folder), device="cpu")
+    sep = load("separation", model=str(folder), device=device)
     audio = music(seconds)
-    print(f"\n## full-size HTDemucs geometry, real-time factor on this CPU ({seconds:g} s of audio)")
+    print(f"\n## full-size HTDemucs geometry, real-time factor on {device} ({seconds:g} s of audio)")
     for shifts in (0, 1):
         start = time.perf_counter()
         sep(audio, sample_rate=RATE, shifts=shifts, seed=0)

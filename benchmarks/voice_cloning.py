@@ -84,12 +84,12 @@ def build_full_geometry(folder: Path) -> None:
     KnnVcVocoder(torch.nn.Linear(1024, 512), hifigan).save_pretrained(conv / "vocoder")
 
 
-def english(folder: Path, reference: np.ndarray, frames: int, repeat: int) -> None:
+def english(folder: Path, reference: np.ndarray, frames: int, repeat: int, device: str = "cpu") -> None:
     import torch
 
     from pipelines import load
 
-    vc = load("voice-cloning", model=str(folder), device="cpu")
+    vc = load("voice-cloning", model=str(folder), device=device)
     tts = vc._part("pocket")
     tts.model.generation_config.eos_threshold = 1e9  # never stop early: a fixed amount of audio to time
     conversation = [{"role": "user", "content": [{"type": "audio", "audio": reference},
@@ -98,6 +98,7 @@ def english(folder: Path, reference: np.ndarray, frames: int, repeat: int) -> No
     def raw():
         inputs = tts.processor.apply_chat_template(conversation, tokenize=True, return_dict=True,
                                                    return_tensors="pt", processor_kwargs={"sampling_rate": 24000})
+        inputs = inputs.to(tts.model.device)
         torch.manual_seed(0)
         with torch.inference_mode():
             out = tts.model.generate(**inputs, max_new_tokens=frames)
@@ -120,11 +121,11 @@ def english(folder: Path, reference: np.ndarray, frames: int, repeat: int) -> No
     print(f"  overhead: {ours_s / raw_s:.3f}x (target <= 1.05x); real-time factor {ours_s / seconds:.2f}")
 
 
-def polish(folder: Path, reference: np.ndarray, repeat: int) -> None:
+def polish(folder: Path, reference: np.ndarray, repeat: int, device: str = "cpu") -> None:
     from pipelines import knn_vc, load
     from pipelines.audio import resample
 
-    vc = load("voice-cloning", model=str(folder), device="cpu")
+    vc = load("voice-cloning", model=str(folder), device=device)
     tts, conv = vc._part("mms:pl"), vc._part("conversion")
     speech = resample(tts(TEXT_PL, 0, None), tts.sample_rate, knn_vc.SAMPLE_RATE)
     seconds = len(speech) / knn_vc.SAMPLE_RATE
