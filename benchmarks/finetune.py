@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps timed per repeat (default 20; quick 4)")
     p.add_argument("--repeats", type=int, default=None, help="repeats per method (default 3; quick 2)")
     p.add_argument("--batch-size", type=int, default=None, help="training batch size (default 32; quick 16)")
+    p.add_argument("--only", choices=("all", "loader", "training"), default="all", help="run one part only")
     args = p.parse_args(argv)
     quick = args.quick
     layers, hidden = (4, 256) if quick else (12, 768)
@@ -224,11 +225,14 @@ def main(argv: list[str] | None = None) -> None:
         folder = work / "model"
         build_model(folder, layers, hidden, train_file)
 
-        rates = loader_rates(folder, train_file, work, repeats)
-        print(f"\n## Data loader: {lines} fastText lines (lines per second, median of {repeats})")
-        base = rates["per-line loop, one tokenizer call per review"]
-        for name, rate in rates.items():
-            print(f"  {name:<52} {rate:12,.0f} lines/s  {rate / base:6.2f}x per-line")
+        if args.only in ("all", "loader"):
+            rates = loader_rates(folder, train_file, work, repeats)
+            print(f"\n## Data loader: {lines} fastText lines (lines per second, median of {repeats})")
+            base = rates["per-line loop, one tokenizer call per review"]
+            for name, rate in rates.items():
+                print(f"  {name:<52} {rate:12,.0f} lines/s  {rate / base:6.2f}x per-line")
+        if args.only == "loader":
+            return
 
         naive, ours = [], []
         for run in range(repeats):

@@ -135,7 +135,9 @@ class FinetuneArguments:
         "help": "Batch reviews of similar length together (less padding; --no-group-by-length to turn off)."})
     precision: str = field(default="auto", metadata={
         "help": "auto (bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU), fp32, fp16 or bf16."})
-    dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    dataloader_num_workers: int | None = field(default=None, metadata={
+        "help": "DataLoader worker processes that collate batches while the GPU computes (default: 2 with a GPU, "
+                "0 on CPU)."})
     preprocessing_num_workers: int | None = field(default=None, metadata={
         "help": "Processes that tokenise the (non-streamed) data in parallel (default: one)."})
     # LoRA
@@ -398,6 +400,11 @@ def training_arguments(args: FinetuneArguments, folders: RunFolders, data: Senti
         per_step = args.batch_size * args.gradient_accumulation_steps * max(1, int(os.environ.get("WORLD_SIZE", 1)))
         max_steps = math.ceil(args.max_samples / per_step) * math.ceil(args.num_train_epochs)
     learning_rate = args.learning_rate or (2e-4 if args.lora else 2e-5)
+    workers = args.dataloader_num_workers
+    if workers is None:
+        import torch
+
+        workers = 2 if torch.cuda.is_available() else 0
     early = args.early_stopping_patience > 0
     return TrainingArguments(
         output_dir=str(folders.checkpoints),
@@ -425,7 +432,9 @@ def training_arguments(args: FinetuneArguments, folders: RunFolders, data: Senti
         train_sampling_strategy="group_by_length" if args.group_by_length and not data.streaming else "random",
         length_column_name="length",
         remove_unused_columns=False,  # DropLengthCollator drops `length` after the sampler has read it
-        dataloader_num_workers=args.dataloader_num_workers,
+        dataloader_num_workers=workers,
+        logging_nan_inf_filter=False,  # its per-step NaN check makes the CPU wait for the GPU at every step
+        restore_callback_states_from_checkpoint=True,  # --resume restores early stopping's patience count too
         report_to="none",
         **precision_flags(args.precision),
     )
@@ -511,7 +520,7 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
         "test": test,
         "data": {
             "source": data.source,
-            "hub_dataset": None if args.train_file else args.dataset,
+            "hub_dataset": None if args.train_file or Path(args.dataset).exists() else args.dataset,
             "train_samples": None if data.streaming else len(data.train),
             "label_scheme": data.scheme.name,
             "validation_source": data.validation_source,
