@@ -38,7 +38,8 @@ CONTENT_CONV, STYLE_CONVS = 10, (1, 3, 5, 9, 13)  # conv4_2; conv1_1, conv2_1, c
 class Normalization(nn.Module):
     def __init__(self, mean, std):
         super().__init__()
-        self.mean, self.std = torch.tensor(mean).view(-1, 1, 1), torch.tensor(std).view(-1, 1, 1)
+        self.register_buffer("mean", torch.tensor(mean).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(-1, 1, 1))
 
     def forward(self, img):
         return (img - self.mean) / self.std
@@ -81,7 +82,7 @@ def tutorial_features(state: dict[str, torch.Tensor]) -> nn.Sequential:
 
 
 def get_style_model_and_losses(cnn, style_img, content_img):
-    model = nn.Sequential(Normalization(IMAGENET_MEAN, IMAGENET_STD))
+    model = nn.Sequential(Normalization(IMAGENET_MEAN, IMAGENET_STD).to(content_img.device))
     content_losses, style_losses, i = [], [], 0
     for layer in cnn.children():
         if isinstance(layer, nn.Conv2d):
@@ -174,25 +175,30 @@ def main(argv: list[str] | None = None) -> None:
         sync()
         return time.perf_counter() - start, done
 
-    def ours(content: np.ndarray, style: np.ndarray, n: int) -> tuple[float, int]:
+    def ours(content: np.ndarray, style: np.ndarray, n: int, **options) -> tuple[float, int]:
         start = time.perf_counter()
-        result = st(content, style, steps=n, tv_weight=0.0, seed=0, max_size=max(content.shape[:2]))
+        result = st(content, style, steps=n, tv_weight=0.0, seed=0, max_size=max(content.shape[:2]), **options)
         sync()
         return time.perf_counter() - start, result.steps
 
+    def ours_line_search(content: np.ndarray, style: np.ndarray, n: int) -> tuple[float, int]:
+        return ours(content, style, n, line_search=True)
+
     content, style = pictures(compare_size)
     ours(content, style, 2), tutorial(content, style, 2)  # warm-up
-    rates: dict[str, list[float]] = {"tutorial loop": [], "mmhub st()": []}
-    for _ in range(repeat):  # interleaved, so a drifting machine load hits both alike
-        for name, fn in (("tutorial loop", tutorial), ("mmhub st()", ours)):
+    runs = {"tutorial loop": tutorial, "mmhub st()": ours, "mmhub st(line_search=True)": ours_line_search}
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):  # interleaved, so a drifting machine load hits all alike
+        for name, fn in runs.items():
             seconds, done = fn(content, style, compare_steps)
             rates[name].append(done / seconds)
-    reference, mine = (statistics.median(r) for r in rates.values())
+    reference, mine, searched = (statistics.median(r) for r in rates.values())
     torch_threads = torch.get_num_threads()
     print(f"\n## VGG-19 (random weights), {compare_size}x{compare_size * 3 // 4} px, {compare_steps} L-BFGS steps, "
           f"{device.type}, {torch_threads} torch threads")
     print(f"  {'tutorial loop (reference)':<44} {reference:8.2f} steps/s")
     print(f"  {'mmhub st()':<44} {mine:8.2f} steps/s  {mine / reference:5.2f}x reference (target >= 1.0x)")
+    print(f"  {'mmhub st(line_search=True)':<44} {searched:8.2f} steps/s  {searched / reference:5.2f}x reference")
 
     content, style = pictures(args.size)
     seconds, done = ours(content, style, steps)

@@ -68,9 +68,13 @@ def test_vgg_features_rejects_a_state_dict_that_is_not_vgg():
 
 def test_total_loss_falls(st, images):
     content, style = images
-    result = st(content, style, steps=15, seed=0)
-    assert isinstance(result, StyleTransferResult) and result.steps == len(result.losses) <= 15
+    # The tiny random VGG's Gram matrices are badly scaled for the default style weight: plain L-BFGS (the tutorial's)
+    # gets there with a milder one, the line search at the default.
+    result = st(content, style, steps=15, seed=0, style_weight=100.0)
+    assert isinstance(result, StyleTransferResult) and result.steps == len(result.losses) == 15
     assert result.losses[-1] < 0.5 * result.losses[0]
+    result = st(content, style, steps=15, seed=0, line_search=True)
+    assert result.steps == len(result.losses) == 15 and result.losses[-1] < 0.5 * result.losses[0]
     assert set(result.history) == {"content", "style", "tv"} and len(result.history["style"]) == result.steps
     assert result.history["content"][0] == 0.0  # initialised from the content image
     adam = st(content, style, steps=15, optimizer="adam", learning_rate=0.05, init="noise", seed=1)
@@ -164,6 +168,7 @@ def test_style_layer_weights(st, images):
     ({"preview_every": -1}, "preview_every"),
     ({"learning_rate": 0}, "learning_rate"),
     ({"seed": -5}, "seed"),
+    ({"line_search": "yes"}, "line_search"),
 ])
 def test_bad_parameters(st, images, kwargs, argument):
     content, style = images
@@ -207,7 +212,7 @@ def test_cuda(st, images):
     content, style = images
     gpu = load("style-transfer", model="tiny")
     assert gpu.device.type == "cuda" and gpu.dtype == torch.float32 and gpu.vgg.convs[0].weight.is_cuda
-    result = gpu(content, style, steps=15, seed=0)
+    result = gpu(content, style, steps=15, seed=0, line_search=True)
     assert result.image.size == (48, 40) and result.losses[-1] < 0.5 * result.losses[0]
     on_cpu = st(content, style, steps=1, seed=0)
     assert result.losses[0] == pytest.approx(on_cpu.losses[0], rel=1e-3)
