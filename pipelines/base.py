@@ -129,7 +129,9 @@ def _jsonable(value: Any) -> Any:
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy arrays and tensors
+    if getattr(value, "ndim", 0) > 0 and hasattr(value, "shape"):  # audio and other arrays: describe, don't inline
+        return {"array": {"shape": list(value.shape), "dtype": str(value.dtype)}}
+    if hasattr(value, "tolist"):  # numpy / torch scalars
         return value.tolist()
     if hasattr(value, "size") and hasattr(value, "mode"):  # PIL images: describe, don't inline
         return {"image": {"size": list(value.size), "mode": value.mode}}

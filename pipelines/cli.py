@@ -78,13 +78,9 @@ def save_outputs(result: Any, folder: Path) -> list[Path]:
     if getattr(result, "audio", None) is not None:
         audio["audio"] = result.audio
     if audio and rate:
-        import numpy as np
-        import soundfile
+        from pipelines.audio import save_audio
 
-        for name, samples in audio.items():
-            saved.append(folder / f"{name}.wav")
-            samples = np.asarray(samples)
-            soundfile.write(saved[-1], samples.T if samples.ndim == 2 else samples, rate)
+        saved.extend(save_audio(folder / f"{name}.wav", samples, rate) for name, samples in audio.items())
     return saved
 
 
