@@ -18,7 +18,6 @@ from transformers import BertConfig, BertForSequenceClassification, pipeline
 
 from benchmarks.common import compare, parser, print_table
 from pipelines import load
-from pipelines.tiny import byte_level_tokenizer
 
 WORDS = ("great product works perfectly terrible broke after one day battery quality price delivery fast slow "
          "świetny produkt polecam okropna jakość nie dostawa szybka wolna cena bardzo dobry zły").split()
@@ -26,15 +25,27 @@ GEOMETRIES = {"MiniLM-sized (6x384)": (6, 384, 12), "BERT-base-sized (12x768)": 
 
 
 def reviews(n: int, seed: int = 0) -> list[str]:
+    """Short product reviews: 4 to 30 words, like one-line Amazon titles and comments."""
     rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 40))).capitalize() + "." for _ in range(n)]
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 30))).capitalize() + "." for _ in range(n)]
 
 
 def build_classifier(folder: str, layers: int, hidden: int, heads: int) -> None:
+    """A randomly initialised BERT classifier with a byte-level BPE tokenizer trained on such reviews (as a real
+    checkpoint's tokenizer knows its language: about one token per word)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
     torch.manual_seed(0)
-    tok = byte_level_tokenizer(roberta_style=True, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
-                               unk_token="<unk>", cls_token="<s>", sep_token="</s>", mask_token="<mask>")
-    tok.model_max_length = 512
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+                                  show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(reviews(2000, seed=1), trainer=trainer)
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
+                                  unk_token="<unk>", cls_token="<s>", sep_token="</s>", model_max_length=512)
     labels = {0: "negative", 1: "neutral", 2: "positive"}
     config = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                         intermediate_size=4 * hidden, pad_token_id=tok.pad_token_id, id2label=labels,

@@ -75,7 +75,7 @@ def label_mapping(id2label: dict[int, str], model: str = "") -> dict[int, str]:
 
 
 class SentimentPipeline(Pipeline):
-    """A sequence classifier behind one call: `clf(text_or_texts, batch_size=32)`.
+    """A sequence classifier behind one call: `clf(text_or_texts, batch_size=None)`.
 
     Texts are tokenised together, sorted by length and run in batches padded to each batch's longest text
     (results come back in input order); texts longer than the model's maximum are truncated, never a crash.
@@ -109,7 +109,9 @@ class SentimentPipeline(Pipeline):
         clf.to(resolved_device).eval()
         return cls(clf, tokenizer, model)
 
-    def __call__(self, inputs: str | list[str], *, batch_size: int = 32) -> SentimentResult | list[SentimentResult]:
+    def __call__(self, inputs: str | list[str], *, batch_size: int | None = None,
+                 ) -> SentimentResult | list[SentimentResult]:
+        """Classify one text or a list of them (`batch_size` default: 16 on CPU, 64 on GPU)."""
         texts = [inputs] if isinstance(inputs, str) else inputs
         if not isinstance(texts, (list, tuple)) or not texts:
             raise InputError("inputs", inputs, "a text or a non-empty list of texts")
@@ -117,6 +119,9 @@ class SentimentPipeline(Pipeline):
             if not isinstance(text, str) or not text.strip():
                 name = "inputs" if isinstance(inputs, str) else f"inputs[{i}]"
                 raise InputError(name, text, "non-empty text")
+        if batch_size is None:
+            # Length-sorted batches leave little padding; on a CPU, small ones keep it smallest (measured best).
+            batch_size = 64 if self.model.device.type == "cuda" else 16
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise InputError("batch_size", batch_size, "an integer >= 1")
 
