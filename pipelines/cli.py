@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import inspect
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(chunk, end="", flush=True)
             print()
             return 0
-        result = pipe(args.input, **params)
+        with _progress_bar(pipe, params) as progress:
+            result = pipe(args.input, **params, **progress)
     except (KeyError, InputError, ModelLoadError) as err:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2
@@ -82,6 +86,30 @@ def save_outputs(result: Any, folder: Path) -> list[Path]:
 
         saved.extend(save_audio(folder / f"{name}.wav", samples, rate) for name, samples in audio.items())
     return saved
+
+
+@contextlib.contextmanager
+def _progress_bar(pipe: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A tqdm bar as the pipeline's ``progress`` callback, when it takes one (and the caller passed none).
+
+    Image pipelines call ``progress(step, total, info)``, audio pipelines ``progress(fraction, info)``.
+    """
+    if "progress" in params or "progress" not in inspect.signature(pipe.__call__).parameters:
+        yield {}
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]",
+              file=sys.stderr) as bar:
+
+        def progress(*args: Any) -> None:
+            if len(args) == 3:  # (step, total, info)
+                bar.total, done = args[1], args[0]
+            else:  # (fraction, info)
+                done = round(100 * float(args[0]), 1)
+            bar.update(done - bar.n)
+
+        yield {"progress": progress}
 
 
 def _task_table() -> str:

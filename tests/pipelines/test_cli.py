@@ -31,3 +31,17 @@ def test_errors_are_one_line_and_exit_2():
     assert bad_param.returncode == 2 and "`inputs` must be non-empty text" in bad_param.stderr
     offline = run_cli("run", "sentiment", "x", "--model", "nobody/nothing")
     assert offline.returncode == 2 and "cannot be reached" in offline.stderr
+
+
+def test_run_saves_outputs_and_shows_progress(tmp_path):
+    from PIL import Image
+
+    for name, size in (("content.png", (40, 32)), ("style.png", (24, 24))):
+        Image.new("RGB", size, (200, 30, 90) if name == "style.png" else (20, 120, 200)).save(tmp_path / name)
+    done = run_cli("run", "style-transfer", str(tmp_path / "content.png"), "--model", "tiny",
+                   "--param", f"style={tmp_path / 'style.png'}", "--param", "steps=3",
+                   "--output", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "3/3" in done.stderr  # the tqdm bar fed by the pipeline's progress callback
+    assert Image.open(tmp_path / "out" / "image_0.png").size == (40, 32)
+    assert json.loads(done.stdout)["image"] == {"image": {"size": [40, 32], "mode": "RGB"}}
