@@ -99,10 +99,20 @@ def test_bad_input_gets_an_input_error(clf, inputs, params, argument):
 
 
 @pytest.mark.slow
-def test_real_default_model():
-    clf = load("sentiment")
-    good, bad = clf(["Świetny produkt, polecam!", "This is terrible, it broke after one day."])
-    assert good.label == "positive" and bad.label == "negative"
+class TestRealModels:
+    """The registry's real sentiment models (RUN_SLOW=1, network or a warm cache): invariants only."""
+
+    @pytest.mark.parametrize("model", ["cardiffnlp/twitter-xlm-roberta-base-sentiment",
+                                       "bardsai/twitter-sentiment-pl-base"])
+    def test_clear_polish_reviews(self, model):
+        clf = load("sentiment", model=model)
+        good, bad = clf(["Świetny produkt, polecam każdemu!", "Okropna jakość, zepsuł się po tygodniu."])
+        assert good.label == "positive" and bad.label == "negative"
+
+    def test_english_and_a_long_review(self):
+        clf = load("sentiment")
+        assert clf("This is terrible, it broke after one day.").label == "negative"
+        assert clf("Great value. " * 2000).label in LABELS
 
 
 @pytest.mark.gpu
