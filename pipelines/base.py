@@ -93,14 +93,23 @@ def _classify(err: BaseException, model: str, task: str) -> BaseException:
             or "is not a local folder" in text):
         return ModelLoadError(model, "not_found", f"no repository {model!r} on the Hub and no such local folder. "
                                                   f"Check the id (e.g. `python -m pipelines list`).")
+    offline = ModelLoadError(model, "offline", "the Hugging Face Hub cannot be reached and the model is not in the "
+                                               "local cache. Download it once with network access "
+                                               f"(`hf download {model}`), or pass a local folder.")
     if ("couldn't connect" in text.lower() or "offline" in text.lower() or "LocalEntryNotFoundError" in names
             or "OfflineModeIsEnabled" in names or "connection" in text.lower()):
-        return ModelLoadError(model, "offline", "the Hugging Face Hub cannot be reached and the model is not in "
-                                                "the local cache. Download it once with network access "
-                                                f"(`hf download {model}`), or pass a local folder.")
+        return offline
     if "Unrecognized configuration class" in text or "Unrecognized model" in text:
         return ModelLoadError(model, "wrong_task", f"this checkpoint is not a {task} model ({chain[0]}).")
+    if isinstance(err, OSError) and not is_local_path(model) and _hub_offline():
+        return offline  # some loaders (feature extractors...) word "offline and not cached" as a generic OSError
     return ModelLoadError(model, "incompatible", str(err))
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def check_architecture(config: Any, model: str, task: str, suffixes: tuple[str, ...]) -> None:

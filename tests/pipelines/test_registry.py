@@ -68,3 +68,14 @@ def test_model_of_the_wrong_task(task, other):
     with pytest.raises(ModelLoadError) as info:
         load(task, model=str(tiny.build(other)))
     assert info.value.reason == "wrong_task"
+
+
+def test_every_loader_failing_offline_is_reported_as_offline():
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoTokenizer
+
+    from pipelines.base import translating_load_errors
+
+    for loader in (AutoConfig, AutoTokenizer, AutoFeatureExtractor):
+        with pytest.raises(ModelLoadError) as info, translating_load_errors("nobody/not-cached", "test"):
+            loader.from_pretrained("nobody/not-cached")
+        assert info.value.reason == "offline", loader.__name__
