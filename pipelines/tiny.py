@@ -54,8 +54,11 @@ def build(task: str, variant: str = "tiny") -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    import torch
+
     try:
-        fn(staging)
+        with torch.random.fork_rng(devices=[]):  # builders seed torch: leave the caller's random state as it was
+            fn(staging)
         (staging / ".complete").write_text("built by pipelines.tiny\n")
         try:
             os.rename(staging, target)

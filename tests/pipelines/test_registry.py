@@ -79,3 +79,16 @@ def test_every_loader_failing_offline_is_reported_as_offline():
         with pytest.raises(ModelLoadError) as info, translating_load_errors("nobody/not-cached", "test"):
             loader.from_pretrained("nobody/not-cached")
         assert info.value.reason == "offline", loader.__name__
+
+
+def test_building_a_tiny_model_leaves_the_random_state_alone(tmp_path, monkeypatch):
+    import torch
+
+    from pipelines import tiny
+
+    monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))  # a cold cache: this call really builds
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    tiny.build("sentiment")
+    assert torch.equal(torch.rand(3), expected)
