@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from eval import TASKS_DIR, leaderboard
+from pipelines import TASKS, TINY_NAMES
 from pipelines.errors import InputError, MmhubError, ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -235,8 +236,8 @@ def _load_model(model, backend, batch_size, max_batch_size, device, dtype, revis
             _params(model.model), _fingerprint(model_id, model.model.config, model.model.dtype)
     model_id = model.strip()
     path = model_id
-    if model_id.startswith("tiny"):
-        from pipelines import TASKS, tiny
+    if model_id in TINY_NAMES:
+        from pipelines import tiny
 
         variants = TASKS["text-generation"].tiny_variants
         if model_id not in variants:

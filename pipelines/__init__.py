@@ -18,7 +18,7 @@ from typing import Any
 
 from pipelines.errors import InputError, ModelLoadError
 
-__all__ = ["TASKS", "ModelInfo", "TaskSpec", "load", "resolve_task", "InputError", "ModelLoadError"]
+__all__ = ["TASKS", "TINY_NAMES", "ModelInfo", "TaskSpec", "load", "resolve_task", "InputError", "ModelLoadError"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,9 @@ _PIP_NAMES = {"demucs": "'demucs>=4.1'", "lm_eval": "lm-eval", "soundfile": "sou
 
 _ALIASES: dict[str, str] = {alias: spec.name for spec in TASKS.values() for alias in spec.aliases}
 
+#: The reserved model names (tiny random models); any other name is a Hub id or a folder, "tinyllama/..." too.
+TINY_NAMES: frozenset[str] = frozenset(v for spec in TASKS.values() for v in spec.tiny_variants)
+
 
 def resolve_task(task: str) -> TaskSpec:
     """The TaskSpec for a task name or alias; KeyError with the known names and a did-you-mean otherwise."""
@@ -176,7 +179,7 @@ def load(task: str, model: str | None = None, device: str | None = None, dtype: 
     if model is not None and not isinstance(model, str):
         raise InputError("model", model, "a Hub model id, a local folder or 'tiny'")
     model = (model or spec.default.id).strip()
-    if model.startswith("tiny"):
+    if model in TINY_NAMES:
         if model not in spec.tiny_variants:
             raise InputError("model", model, f"one of {list(spec.tiny_variants)} for task {spec.name!r}")
         from pipelines import tiny

@@ -41,6 +41,16 @@ def test_every_entry_loads_as_tiny(task, variant):
     assert pipe.is_tiny
 
 
+def test_only_the_reserved_names_are_tiny_models(tmp_path):
+    folder = tmp_path / "tiny-gpt2-of-mine"  # a local folder whose name merely starts with "tiny"
+    with pytest.raises(ModelLoadError) as info:
+        load("text-generation", model=str(folder))
+    assert info.value.reason == "not_found"
+    with pytest.raises(ModelLoadError) as info:
+        load("text-generation", model="tinyllama/not-cached")  # a Hub id, not a reserved name
+    assert info.value.reason == "offline"
+
+
 def test_unknown_tiny_variant_and_bad_model_argument():
     with pytest.raises(InputError, match="model"):
         load("sentiment", model="tiny-chat")
