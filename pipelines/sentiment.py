@@ -56,11 +56,12 @@ def label_mapping(id2label: dict[int, str], model: str = "") -> dict[int, str]:
     mapping: dict[int, str] = {}
     generic = len(id2label)
     for index, name in id2label.items():
-        key = str(name).strip().lower().replace("_", " ") if not str(name).startswith("__") else str(name).lower()
-        target = _LABEL_ALIASES.get(key) or _LABEL_ALIASES.get(key.replace(" ", "_"))
-        if target is None and (stars := _STARS.match(key)):
+        key = str(name).strip().lower()
+        spaced = key.replace("_", " ")  # "VERY_NEGATIVE", "1_star"
+        target = _LABEL_ALIASES.get(key) or _LABEL_ALIASES.get(spaced)
+        if target is None and (stars := _STARS.match(spaced)):
             target = ("negative", "negative", "neutral", "positive", "positive")[int(stars.group(1)) - 1]
-        if target is None and (match := _GENERIC.match(key.replace(" ", "_"))) and generic in (2, 3):
+        if target is None and (match := _GENERIC.match(key)) and generic in (2, 3):
             target = (("negative", "positive") if generic == 2 else LABELS)[int(match.group(1))]
         if target is None:
             raise ModelLoadError(model, "incompatible",
