@@ -20,39 +20,53 @@ AMAZON_POLARITY_ANCHORS = (
 )
 
 
+#: Metrics drawn on the right-hand axis, in [0, 1]; the logged losses go on the left.
+FRACTION_METRICS = ("accuracy", "macro_f1", "f1")
+
+
 def curves(log_history: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
-    """``{"loss": [(step, value)...], "eval_loss": [...], "eval_accuracy": [...], "eval_macro_f1": [...]}``."""
-    out: dict[str, list[tuple[int, float]]] = {"loss": [], "eval_loss": [], "eval_accuracy": [], "eval_macro_f1": []}
+    """Every logged loss and fraction metric as ``{"loss": [(step, value)...], "eval_accuracy": [...], ...}``.
+
+    Losses are the keys with a ``loss`` part (``loss``, ``eval_loss``, a GAN's ``loss_d`` / ``loss_g``...); fractions
+    the ``eval_<name>`` keys for `FRACTION_METRICS`. Keys appear in the order first logged.
+    """
+    out: dict[str, list[tuple[int, float]]] = {}
     for entry in log_history:
-        for key, points in out.items():
-            if key in entry and "step" in entry:
-                points.append((int(entry["step"]), float(entry[key])))
+        if "step" not in entry:
+            continue
+        for key, value in entry.items():
+            loss = "loss" in key.split("_") and not key.startswith("train_")  # train_loss: the run's mean
+            plotted = loss or key.removeprefix("eval_") in FRACTION_METRICS
+            if plotted and isinstance(value, (int, float)) and not isinstance(value, bool):
+                out.setdefault(key, []).append((int(entry["step"]), float(value)))
     return out
 
 
 def plot_training_curve(log_history: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Write a PNG: training and validation loss (left axis), validation accuracy and macro-F1 (right axis)."""
+    """Write a PNG: the losses (left axis) and the validation fractions such as accuracy and macro-F1 (right axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    data = curves(log_history)
     fig, loss_ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    for key, style, label in (("loss", "-", "training loss"), ("eval_loss", "o--", "validation loss")):
-        if data[key]:
-            steps, values = zip(*data[key], strict=True)
-            loss_ax.plot(steps, values, style, label=label, color="tab:blue" if key == "loss" else "tab:cyan")
+    acc_ax = None
+    for i, (key, points) in enumerate(curves(log_history).items()):
+        steps, values = zip(*points, strict=True)
+        label = key.replace("eval_", "validation ").replace("_", " ")
+        if "loss" in key.split("_"):
+            loss_ax.plot(steps, values, "o--" if key.startswith("eval_") else "-", label=label, color=f"C{i}")
+        else:
+            acc_ax = acc_ax or loss_ax.twinx()
+            acc_ax.plot(steps, values, "s:" if "f1" in key else "o-", label=label, color=f"C{i}")
     loss_ax.set_xlabel("step")
     loss_ax.set_ylabel("loss")
-    acc_ax = loss_ax.twinx()
-    for key, style, label in (("eval_accuracy", "o-", "validation accuracy"), ("eval_macro_f1", "s:", "macro-F1")):
-        if data[key]:
-            steps, values = zip(*data[key], strict=True)
-            acc_ax.plot(steps, values, style, label=label, color="tab:orange" if "acc" in key else "tab:red")
-    acc_ax.set_ylabel("validation accuracy / macro-F1")
-    acc_ax.set_ylim(0.0, 1.0)
-    handles = loss_ax.get_legend_handles_labels()[0] + acc_ax.get_legend_handles_labels()[0]
+    handles = loss_ax.get_legend_handles_labels()[0]
+    if acc_ax is not None:
+        acc_ax.set_ylabel("validation " + " / ".join(line.get_label().removeprefix("validation ")
+                                                     for line in acc_ax.lines))
+        acc_ax.set_ylim(0.0, 1.0)
+        handles += acc_ax.get_legend_handles_labels()[0]
     if handles:
         loss_ax.legend(handles=handles, loc="center right")
     loss_ax.set_title(title or "training curve")

@@ -36,7 +36,6 @@ label mapping, README.md model card, metrics.json, training_curve.png) is assemb
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -48,6 +47,18 @@ from pathlib import Path
 from typing import Any
 
 from finetune.data import SCHEMES, DataError, SentimentData, load_sentiment_data
+from finetune.run import (
+    RunFolders,
+    UsageError,
+    cli_main,
+    precision_flags,
+    publish,
+    push_to_hub,
+    recorded_arguments,
+    resolve_model,
+    run_in_folders,
+    write_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +67,6 @@ METRIC_FOR_BEST = "macro_f1"
 # Arguments that may change between a run and its --resume without changing what is trained.
 _RESUME_FREE = {"resume", "overwrite", "push_to_hub", "hub_model_id", "hub_private", "cache_dir",
                 "dataloader_num_workers", "eval_batch_size", "preprocessing_num_workers"}
-
-
-class UsageError(ValueError):
-    """The arguments contradict each other, or the folders do not allow the run; the message says what to pass."""
 
 
 @dataclass
@@ -177,8 +184,6 @@ class FinetuneArguments:
         if self.streaming and self.max_steps <= 0 and self.max_samples is None:
             raise UsageError("--streaming needs --max-steps (or --max-samples): a stream has no length to count "
                              "epochs by.")
-        if self.resume and self.overwrite:
-            raise UsageError("--resume and --overwrite contradict each other: pick one.")
 
 
 def make_parser():
@@ -189,105 +194,7 @@ def make_parser():
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# folders
-
-
-@dataclass
-class RunFolders:
-    """``output`` (final); ``work`` = ``<output>.partial``, holding ``checkpoints/`` and the ``output/`` staging."""
-
-    output: Path
-
-    @property
-    def work(self) -> Path:
-        return self.output.with_name(self.output.name + ".partial")
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.work / "checkpoints"
-
-    @property
-    def staging(self) -> Path:
-        return self.work / "output"
-
-    @property
-    def run_args(self) -> Path:
-        return self.work / "run_args.json"
-
-    def last_checkpoint(self, remove_incomplete: bool = False) -> str | None:
-        """The newest *complete* checkpoint (its ``trainer_state.json``, written last, parses), or None.
-
-        The Trainer writes checkpoints in place, so a kill during a save leaves a half-written newest folder; it is
-        skipped (and, with `remove_incomplete`, deleted so that checkpoint rotation cannot count it).
-        """
-        if not self.checkpoints.is_dir():
-            return None
-        found = [(int(p.name.rsplit("-", 1)[1]), p) for p in self.checkpoints.glob("checkpoint-*")
-                 if p.is_dir() and p.name.rsplit("-", 1)[1].isdigit()]
-        for _, path in sorted(found, reverse=True):
-            try:
-                json.loads((path / "trainer_state.json").read_text())
-                return str(path)
-            except (OSError, ValueError):
-                logger.warning("skipping the incomplete checkpoint %s (the run was stopped while saving it)", path)
-                if remove_incomplete:
-                    shutil.rmtree(path, ignore_errors=True)
-        return None
-
-
-def prepare_folders(args: FinetuneArguments) -> tuple[RunFolders, str | None]:
-    """Check the output folder and an earlier run's checkpoints; return the folders and the checkpoint to resume."""
-    folders = RunFolders(Path(args.output_dir).expanduser().resolve())
-    if folders.output.exists() and any(folders.output.iterdir()) and not args.overwrite:
-        raise FileExistsError(f"the output folder {folders.output} exists and is not empty; pass --overwrite to "
-                              f"replace it, or choose another --output-dir.")
-    last = folders.last_checkpoint(remove_incomplete=args.resume)
-    recorded = _training_args(args)
-    if args.resume:
-        if last is None:
-            logger.warning("--resume: no checkpoint in %s yet; starting from the beginning.", folders.checkpoints)
-        elif folders.run_args.exists():
-            before = json.loads(folders.run_args.read_text())
-            changed = {k: (before.get(k), v) for k, v in recorded.items() if before.get(k) != v}
-            if changed:
-                detail = "; ".join(f"--{k.replace('_', '-')} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
-                raise UsageError(f"--resume must repeat the interrupted run's arguments: {detail}.")
-    elif last is not None and not args.overwrite:
-        raise FileExistsError(f"an earlier run left checkpoints in {folders.checkpoints} (last: "
-                              f"{Path(last).name}); pass --resume to continue it, or --overwrite to start over.")
-    elif folders.work.exists():
-        shutil.rmtree(folders.work)
-    folders.checkpoints.mkdir(parents=True, exist_ok=True)
-    folders.run_args.write_text(json.dumps(recorded, indent=1, sort_keys=True))
-    return folders, last if args.resume else None
-
-
-def _training_args(args: FinetuneArguments) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(args).items() if k not in _RESUME_FREE}
-
-
-def _publish(staging: Path, output: Path) -> None:
-    """Move the finished `staging` folder to `output` (replacing an old one only once the new one is complete)."""
-    old = None
-    if output.exists():
-        old = output.with_name(f"{output.name}.old-{os.getpid()}")
-        os.replace(output, old)
-    os.replace(staging, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # model, data, trainer
-
-
-def resolve_model(model: str) -> str:
-    """A Hub id or folder as given; ``"tiny"`` -> the tiny random sentiment model of `pipelines.tiny`."""
-    if model == "tiny":
-        from pipelines import tiny
-
-        return str(tiny.build("sentiment"))
-    return model
 
 
 def tokenize(data: SentimentData, tokenizer, max_length: int, padding: bool | str = False,
@@ -376,21 +283,6 @@ def load_model(args: FinetuneArguments, model_path: str, labels: tuple[str, ...]
     return tokenizer, model
 
 
-def precision_flags(precision: str) -> dict[str, bool]:
-    """TrainingArguments' ``fp16`` / ``bf16`` for ``auto`` / ``fp32`` / ``fp16`` / ``bf16`` on this machine."""
-    import torch
-
-    from pipelines.base import resolve_device, resolve_dtype
-
-    if precision == "auto":
-        dtype = resolve_dtype(None, resolve_device(None))
-    else:
-        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-        if dtype == torch.float16 and not torch.cuda.is_available():
-            raise UsageError("--precision fp16 needs a CUDA GPU; use fp32 or bf16 on CPU.")
-    return {"fp16": dtype == torch.float16, "bf16": dtype == torch.bfloat16}
-
-
 def training_arguments(args: FinetuneArguments, folders: RunFolders, data: SentimentData):
     """The Trainer's `TrainingArguments` for this run."""
     from transformers import TrainingArguments
@@ -462,28 +354,17 @@ def main(args: FinetuneArguments) -> dict[str, Any]:
     from accelerate import PartialState
 
     started = time.perf_counter()
-    state = PartialState()
-    if state.is_main_process:
-        folders, resume_from = prepare_folders(args)
-    state.wait_for_everyone()
-    if not state.is_main_process:
-        folders = RunFolders(Path(args.output_dir).expanduser().resolve())
-        resume_from = folders.last_checkpoint() if args.resume else None
-    try:
-        return _run(args, folders, resume_from, state, started)
-    except BaseException:
-        if state.is_main_process and folders.last_checkpoint() is None:
-            shutil.rmtree(folders.work, ignore_errors=True)  # nothing worth resuming: leave no trace
-        raise
+    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite,
+                          lambda folders, resume_from: _run(args, folders, resume_from, PartialState(), started))
 
 
 def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, state, started: float):
     from transformers import EarlyStoppingCallback, set_seed
 
-    from finetune.report import model_card, plot_training_curve
+    from finetune.report import model_card
 
     set_seed(args.seed)
-    model_path = resolve_model(args.model)
+    model_path = resolve_model("sentiment", args.model)
     data_args = {k: getattr(args, k) for k in (
         "dataset", "dataset_config", "dataset_revision", "train_file", "validation_file", "test_file", "text_column",
         "title_column", "label_column", "label_scheme", "streaming", "max_samples", "max_eval_samples",
@@ -531,19 +412,17 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
     if trainer.is_world_process_zero():
         source_keys = ("dataset", "dataset_config", "dataset_revision", "text_column", "title_column", "label_column")
         skip = source_keys if args.train_file else ()
-        hyperparameters = {k: v for k, v in _training_args(args).items()
+        hyperparameters = {k: v for k, v in recorded_arguments(args, _RESUME_FREE).items()
                            if v is not None and not k.startswith("output") and k not in skip}
         hyperparameters.update(learning_rate=trainer.args.learning_rate, max_steps=trainer.args.max_steps,
                                fp16=trainer.args.fp16, bf16=trainer.args.bf16)
         _save(trainer, tokenizer, folders.staging, args.lora)
-        (folders.staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        plot_training_curve(trainer.state.log_history, folders.staging / "training_curve.png",
-                            title=f"{Path(args.model).name} on {Path(data.source).name}")
-        (folders.staging / "README.md").write_text(model_card(metrics, hyperparameters, repo_id=args.hub_model_id))
-        _publish(folders.staging, folders.output)
-        shutil.rmtree(folders.work, ignore_errors=True)
+        write_report(folders.staging, metrics, model_card(metrics, hyperparameters, repo_id=args.hub_model_id),
+                     trainer.state.log_history, title=f"{Path(args.model).name} on {Path(data.source).name}")
+        publish(folders)
         if args.push_to_hub:
-            _push(folders.output, args)
+            push_to_hub(folders.output, args.hub_model_id, args.hub_private,
+                        f"Fine-tuned {args.model} with mmhub finetune.sentiment")
     state.wait_for_everyone()
     return metrics
 
@@ -570,16 +449,6 @@ def _save(trainer, tokenizer, staging: Path, lora: bool) -> None:
     tokenizer.save_pretrained(staging)
 
 
-def _push(folder: Path, args: FinetuneArguments) -> None:
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    repo = api.create_repo(args.hub_model_id or folder.name, private=args.hub_private, exist_ok=True)
-    api.upload_folder(folder_path=str(folder), repo_id=repo.repo_id,
-                      commit_message=f"Fine-tuned {args.model} with mmhub finetune.sentiment")
-    logger.info("pushed to https://huggingface.co/%s", repo.repo_id)
-
-
 def summary_line(metrics: dict[str, Any], output_dir: str) -> str:
     """One line: samples, time, final metrics, where the model is."""
     samples = metrics["data"]["train_samples"]
@@ -594,19 +463,8 @@ def summary_line(metrics: dict[str, Any], output_dir: str) -> str:
 
 def cli(argv: list[str] | None = None) -> int:
     """Parse `argv`, run `main`, print the one-line summary; clean one-line errors for bad data or folders."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from pipelines.errors import ModelLoadError
-
-    try:
-        (args,) = make_parser().parse_args_into_dataclasses(args=argv)
-        metrics = main(args)
-    except (DataError, UsageError, FileExistsError, ModelLoadError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    print(summary_line(metrics, args.output_dir))
-    return 0
+    return cli_main(argv, FinetuneArguments, main, lambda metrics, args: summary_line(metrics, args.output_dir),
+                    __doc__.split("\n")[0], expected=(DataError,))
 
 
 if __name__ == "__main__":

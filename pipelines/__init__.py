@@ -151,14 +151,16 @@ TINY_NAMES: frozenset[str] = frozenset(v for spec in TASKS.values() for v in spe
 
 
 def resolve_task(task: str) -> TaskSpec:
-    """The TaskSpec for a task name or alias; KeyError with the known names and a did-you-mean otherwise."""
+    """The TaskSpec for a task name or alias; `InputError` with the known names and a did-you-mean otherwise."""
+    known = sorted(TASKS)
+    if not isinstance(task, str):
+        raise InputError("task", task, f"a task name, one of {', '.join(known)}")
     key = task.strip().lower().replace("_", "-")
     name = key if key in TASKS else _ALIASES.get(key)
     if name is None:
-        known = sorted(TASKS)
         close = difflib.get_close_matches(key, known + sorted(_ALIASES), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"Unknown task {task!r}.{hint} Known tasks: {', '.join(known)}.")
+        hint = f"Did you mean {close[0]!r}?" if close else "See `python -m pipelines list`."
+        raise InputError("task", task, f"one of the known tasks ({', '.join(known)}) or an alias", hint)
     return TASKS[name]
 
 
@@ -171,14 +173,28 @@ def load(task: str, model: str | None = None, device: str | None = None, dtype: 
         model (`str`, *optional*): Hub id, local path, or the reserved ``"tiny"`` (a tiny random model, offline).
         device (`str`, *optional*): ``"cuda"``, ``"cpu"``, ``"cuda:1"``...; default CUDA when present, else CPU.
         dtype (`str` or `torch.dtype`, *optional*): default float16/bfloat16 on GPU, float32 on CPU.
-        options: passed to the pipeline's ``from_pretrained`` (e.g. ``revision``, ``trust_remote_code``).
+        options: passed to the pipeline's ``from_pretrained`` (e.g. ``revision``, ``trust_remote_code``); an option
+            it does not take is an `InputError`.
 
     >>> gen = load("text-generation", model="tiny")
     """
     spec = resolve_task(task)
-    if model is not None and not isinstance(model, str):
+    if model is not None and (not isinstance(model, str) or not model.strip()):
         raise InputError("model", model, "a Hub model id, a local folder or 'tiny'")
     model = (model or spec.default.id).strip()
+    module_name, class_name = spec.target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and not err.name.startswith("pipelines"):
+            package = _PIP_NAMES.get(err.name.split(".")[0], err.name.split(".")[0])
+            raise ModelLoadError(model, "missing_dependency",
+                                 f"task {spec.name!r} needs {err.name!r}: pip install {package}") from err
+        raise
+    pipeline_class = getattr(module, class_name)
+    from pipelines.base import check_keywords
+
+    check_keywords(pipeline_class.from_pretrained, options, f"load({spec.name!r})", skip=1)
     if model in TINY_NAMES:
         if model not in spec.tiny_variants:
             raise InputError("model", model, f"one of {list(spec.tiny_variants)} for task {spec.name!r}")
@@ -189,13 +205,4 @@ def load(task: str, model: str | None = None, device: str | None = None, dtype: 
         info = spec.model_info(model)
         if info is not None and info.revision and "revision" not in options:
             options["revision"] = info.revision
-    module_name, class_name = spec.target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name and not err.name.startswith("pipelines"):
-            package = _PIP_NAMES.get(err.name.split(".")[0], err.name.split(".")[0])
-            raise ModelLoadError(model, "missing_dependency",
-                                 f"task {spec.name!r} needs {err.name!r}: pip install {package}") from err
-        raise
-    return getattr(module, class_name).from_pretrained(model, device=device, dtype=dtype, **options)
+    return pipeline_class.from_pretrained(model, device=device, dtype=dtype, **options)

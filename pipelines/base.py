@@ -4,16 +4,66 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
+import functools
+import inspect
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipelines.errors import ModelLoadError
+from pipelines.errors import InputError, ModelLoadError
 
 logger = logging.getLogger(__name__)
+
+#: The one progress-callback shape of every pipeline: ``progress(step, total, info)`` after each unit of work
+#: (a denoising step, an optimisation step, a separated segment, a spoken sentence...), ``1 <= step <= total``;
+#: ``info`` is a dict (``"stage"``, ``"loss"``, a ``"preview"`` image...). Returning ``False`` asks the pipeline to
+#: stop early (it then returns what it has and says so in its result). The CLI feeds a tqdm bar from it, the Spaces
+#: a ``gr.Progress``.
+ProgressCallback = Callable[[int, int, dict[str, Any]], Any]
+
+
+def report_progress(progress: ProgressCallback | None, step: int, total: int, **info: Any) -> bool:
+    """Call ``progress(step, total, info)`` if there is one; False when it asked to stop."""
+    return progress is None or progress(step, total, info) is not False
+
+
+def check_keywords(func: Callable[..., Any], kwargs: dict[str, Any], where: str, skip: int = 0) -> None:
+    """`InputError` for a keyword `func` does not take (with a did-you-mean), instead of Python's `TypeError`.
+
+    `skip` leading positional parameters (``self``, ``model``) are not offered as keywords.
+    """
+    parameters = list(inspect.signature(func).parameters.values())[skip:]
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    known = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for name, value in kwargs.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise InputError(name, value, f"a parameter {where} takes ({', '.join(known)})",
+                             f"Did you mean {close[0]!r}?" if close else None)
+
+
+def _checked_call(call: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a pipeline's ``__call__`` so that unknown, missing or doubled arguments raise `InputError`."""
+    signature = inspect.signature(call)
+
+    @functools.wraps(call)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            signature.bind(self, *args, **kwargs)
+        except TypeError as err:
+            check_keywords(call, kwargs, f"the {self.task or type(self).__name__} pipeline", skip=1)
+            raise InputError("arguments", f"{len(args)} positional, keywords {sorted(kwargs)}",
+                             f"a valid call of {type(self).__name__}{str(signature).replace('(self, ', '(', 1)}",
+                             f"({err})") from None
+        return call(self, *args, **kwargs)
+
+    checked._mmhub_checked = True  # type: ignore[attr-defined]
+    return checked
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "float": "float32", "float16": "float16", "fp16": "float16",
            "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
@@ -28,12 +78,8 @@ def resolve_device(device: Any = None):
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        from pipelines.errors import InputError
-
         raise InputError("device", device, "'cpu', 'cuda', 'cuda:N' or None (auto)") from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        from pipelines.errors import InputError
-
         raise InputError("device", device, "a device this machine has", "No CUDA GPU is visible; use 'cpu'.")
     return resolved
 
@@ -50,8 +96,6 @@ def resolve_dtype(dtype: Any, device) -> Any:
         return torch.float32
     name = _DTYPES.get(str(dtype).replace("torch.", "").lower())
     if name is None:
-        from pipelines.errors import InputError
-
         raise InputError("dtype", dtype, "one of float32, float16, bfloat16 (or a torch.dtype), or None (auto)")
     return getattr(torch, name)
 
@@ -154,6 +198,12 @@ class Pipeline:
     """
 
     task: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "_mmhub_checked", False):
+            cls.__call__ = _checked_call(call)  # type: ignore[method-assign]
 
     def __init__(self, model_id: str, device: Any, dtype: Any):
         self.model_id, self.device, self.dtype = model_id, device, dtype

@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         with _progress_bar(pipe, params) as progress:
             result = pipe(args.input, **params, **progress)
-    except (KeyError, InputError, ModelLoadError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+    except (InputError, ModelLoadError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     if args.output is not None:
         for path in save_outputs(result, args.output):
@@ -90,24 +90,20 @@ def save_outputs(result: Any, folder: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def _progress_bar(pipe: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """A tqdm bar as the pipeline's ``progress`` callback, when it takes one (and the caller passed none).
-
-    Image pipelines call ``progress(step, total, info)``, audio pipelines ``progress(fraction, info)``.
-    """
+    """A tqdm bar as the pipeline's ``progress(step, total, info)`` callback, when it takes one (and the caller
+    passed none)."""
     if "progress" in params or "progress" not in inspect.signature(pipe.__call__).parameters:
         yield {}
         return
     from tqdm import tqdm
 
-    with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]",
-              file=sys.stderr) as bar:
+    with tqdm(total=None, file=sys.stderr, dynamic_ncols=True) as bar:
 
-        def progress(*args: Any) -> None:
-            if len(args) == 3:  # (step, total, info)
-                bar.total, done = args[1], args[0]
-            else:  # (fraction, info)
-                done = round(100 * float(args[0]), 1)
-            bar.update(done - bar.n)
+        def progress(step: int, total: int, info: dict[str, Any]) -> None:
+            bar.total = total
+            if info.get("stage"):
+                bar.set_description(str(info["stage"]), refresh=False)
+            bar.update(step - bar.n)
 
         yield {"progress": progress}
 

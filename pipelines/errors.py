@@ -25,6 +25,10 @@ class InputError(MmhubError, ValueError):
         super().__init__(message)
 
 
+class Cancelled(MmhubError):
+    """The progress callback returned False and the pipeline has no partial result to return."""
+
+
 class ModelLoadError(MmhubError, RuntimeError):
     """A model could not be loaded. `reason` says which case it is:
 

@@ -23,9 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.audio import Progress, read_audio, save_audio
-from pipelines.base import Pipeline, Result, is_local_path, resolve_device, translating_load_errors
-from pipelines.errors import InputError, ModelLoadError
+from pipelines.audio import read_audio, save_audio
+from pipelines.base import (
+    Pipeline,
+    ProgressCallback,
+    Result,
+    is_local_path,
+    report_progress,
+    resolve_device,
+    translating_load_errors,
+)
+from pipelines.errors import Cancelled, InputError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +118,7 @@ class SeparationPipeline(Pipeline):
 
     def __call__(self, audio: Any, sample_rate: int | None = None, stems: list[str] | None = None,
                  two_stems: str | None = None, shifts: int = 1, overlap: float = 0.25, seed: int | None = None,
-                 progress: Progress | None = None) -> SeparationResult:
+                 progress: ProgressCallback | None = None) -> SeparationResult:
         """Separate `audio` into stems.
 
         Args:
@@ -123,8 +131,8 @@ class SeparationPipeline(Pipeline):
                 little better, 0 disables them.
             overlap (`float`, defaults to 0.25): overlap between segments.
             seed (`int`, *optional*): seeds the random shifts, for repeatable output.
-            progress (*optional*): ``progress(fraction, info)`` called as segments finish; raise
-                `KeyboardInterrupt` from it to stop.
+            progress (*optional*): ``progress(step, total, info)`` as segments finish (``total``: segments x
+                shifts x models in the bag); returning False stops the separation with `Cancelled`.
 
         Returns:
             `SeparationResult` with ``stems`` (name -> float32 ``(2, samples)``) at the model's ``sample_rate``
@@ -147,7 +155,7 @@ class SeparationPipeline(Pipeline):
         if not isinstance(overlap, (int, float)) or not 0.0 <= overlap < 1.0:
             raise InputError("overlap", overlap, "a number in [0, 1)")
         if progress is not None and not callable(progress):
-            raise InputError("progress", progress, "a callable progress(fraction, info) or None")
+            raise InputError("progress", progress, "a callable progress(step, total, info) or None")
         clip = read_audio(audio, sample_rate, target_rate=self.sample_rate, channels=self.separator.audio_channels,
                           min_seconds=MIN_SECONDS, max_seconds=MAX_SECONDS)
 
@@ -164,8 +172,8 @@ class SeparationPipeline(Pipeline):
             if seed is not None:
                 random.setstate(state)
             self.separator.update_parameter(callback=None)
-        if progress is not None:
-            progress(1.0, "done")
+        if callback is not None:
+            report_progress(progress, callback.total, callback.total, stage="done")
 
         out = {name: t.numpy() for name, t in separated.items()}
         if two_stems is not None:
@@ -178,25 +186,31 @@ class SeparationPipeline(Pipeline):
 
 
 class _ProgressAdapter:
-    """Turns demucs' per-segment callback dicts into ``progress(fraction, info)`` calls (monotone)."""
+    """Counts demucs' finished segments into ``progress(step, total, info)`` calls.
 
-    def __init__(self, progress: Progress, separator: Any, shifts: int, overlap: float):
-        self.progress, self.done = progress, 0.0
+    demucs' `apply_model` walks each model of the bag, each random shift, and each ``stride``-spaced offset of the
+    (shift-padded) track, reporting ``state == "end"`` per segment; ``total`` is that count, computed from the first
+    report's ``audio_length``. The last step is held back until the stems are ready.
+    """
+
+    def __init__(self, progress: ProgressCallback, separator: Any, shifts: int, overlap: float):
+        self.progress, self.step, self.total = progress, 0, 1
         model = separator.model
         self.passes = max(shifts, 1)
         self.models = len(getattr(model, "models", [model]))
         segment = separator._segment or min(float(m.segment) for m in getattr(model, "models", [model]))
-        self.stride = int((1 - overlap) * int(model.samplerate * segment))
+        self.stride = max(1, int((1 - overlap) * int(model.samplerate * segment)))
         self.pad = int(0.5 * model.samplerate) if shifts else 0
 
     def __call__(self, info: dict) -> None:
         if info.get("state") != "end":
             return
-        length = info["audio_length"] + self.pad
-        within = min(1.0, (info["segment_offset"] + self.stride) / max(length, 1))
-        fraction = (info["model_idx_in_bag"] + (info["shift_idx"] + within) / self.passes) / self.models
-        self.done = max(self.done, min(fraction, 1.0))
-        self.progress(self.done, f"separating: {100 * self.done:.0f}%")
+        if self.step == 0:
+            segments = -(-(info["audio_length"] + self.pad) // self.stride)
+            self.total = self.models * self.passes * segments + 1
+        self.step = min(self.step + 1, self.total - 1)
+        if not report_progress(self.progress, self.step, self.total, stage="separating"):
+            raise Cancelled("separation stopped by the progress callback")
 
 
 def _bag_name(folder: Path, name: str | None) -> str:

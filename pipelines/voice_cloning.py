@@ -30,8 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.audio import AudioResult, Progress, read_audio, trim_silence
-from pipelines.base import Pipeline, is_local_path, resolve_device, resolve_dtype, translating_load_errors
+from pipelines.audio import AudioResult, Progress, percent_progress, read_audio, trim_silence
+from pipelines.base import (
+    Pipeline,
+    ProgressCallback,
+    is_local_path,
+    resolve_device,
+    resolve_dtype,
+    translating_load_errors,
+)
 from pipelines.errors import InputError, ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -68,7 +75,7 @@ def _licence(task: str, model_id: str, fallback: str) -> tuple[str, bool]:
 
 def _check_progress(progress: Any) -> None:
     if progress is not None and not callable(progress):
-        raise InputError("progress", progress, "a callable progress(fraction, info) or None")
+        raise InputError("progress", progress, "a callable progress(step, total, info) or None")
 
 
 def _stage(progress: Progress | None, start: float, end: float) -> Progress | None:
@@ -151,7 +158,7 @@ class VoiceConversionPipeline(Pipeline):
 
     def __call__(self, speech: Any, reference: Any = None, sample_rate: int | None = None,
                  reference_sample_rate: int | None = None, k: int = 4, match_loudness: bool = True,
-                 progress: Progress | None = None) -> AudioResult:
+                 progress: ProgressCallback | None = None) -> AudioResult:
         """Convert `speech` to the voice of `reference`.
 
         Args:
@@ -162,7 +169,7 @@ class VoiceConversionPipeline(Pipeline):
             sample_rate, reference_sample_rate (`int`, *optional*): the rates of array inputs.
             k (`int`, defaults to 4): neighbours averaged per frame.
             match_loudness (`bool`, defaults to True): scale the output to the RMS level of `speech`.
-            progress (*optional*): ``progress(fraction, info)``.
+            progress (*optional*): ``progress(step, total, info)``, in percent (``total`` = 100).
 
         Returns:
             `AudioResult`: float32 mono audio at 16 kHz, as long as `speech`.
@@ -177,6 +184,7 @@ class VoiceConversionPipeline(Pipeline):
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 64:
             raise InputError("k", k, "an integer between 1 and 64")
         _check_progress(progress)
+        progress = percent_progress(progress)
         source = read_audio(speech, sample_rate, target_rate=knn_vc.SAMPLE_RATE, channels=1,
                             min_seconds=SOURCE_SECONDS[0], max_seconds=SOURCE_SECONDS[1], argument="speech")
         if isinstance(reference, torch.Tensor) and reference.ndim == 2 \
@@ -422,7 +430,7 @@ class VoiceCloningPipeline(Pipeline):
 
     def __call__(self, text: str, reference: Any = None, reference_sample_rate: int | None = None,
                  language: str = "en", seed: int | None = None, max_new_tokens: int | None = None,
-                 progress: Progress | None = None) -> AudioResult:
+                 progress: ProgressCallback | None = None) -> AudioResult:
         """Speak `text` in the voice of `reference`.
 
         Args:
@@ -436,7 +444,7 @@ class VoiceCloningPipeline(Pipeline):
             seed (`int`, *optional*): for repeatable output.
             max_new_tokens (`int`, *optional*): Pocket TTS only: at most this many audio frames per text chunk
                 (12.5 frames = 1 s); default the model's own budget, ``(text tokens / 3 + 2) * 12.5``.
-            progress (*optional*): ``progress(fraction, info)``.
+            progress (*optional*): ``progress(step, total, info)``, in percent (``total`` = 100).
 
         Returns:
             `AudioResult`: float32 mono audio (24 kHz from Pocket TTS, 16 kHz for Polish) and the licence of the
@@ -458,6 +466,7 @@ class VoiceCloningPipeline(Pipeline):
                                            or max_new_tokens < 1):
             raise InputError("max_new_tokens", max_new_tokens, "an integer >= 1 (audio frames, 12.5 per second)")
         _check_progress(progress)
+        progress = percent_progress(progress)
         clip = read_audio(reference, reference_sample_rate, channels=1, min_seconds=0.1,
                           max_seconds=MAX_RAW_REFERENCE_SECONDS, argument="reference",
                           rate_argument="reference_sample_rate")

@@ -327,6 +327,16 @@ def run_with_updates(fn: Callable[[Callable[..., Any]], Any]) -> Iterator[tuple[
     yield "result", outcome["result"]
 
 
+def step_progress(progress: gr.Progress, describe: Callable[[int, int, dict[str, Any]], str]):
+    """A pipeline ``progress(step, total, info)`` callback that drives `progress` (a `gr.Progress`) with the text
+    ``describe(step, total, info)``."""
+
+    def report(step: int, total: int, info: dict[str, Any]) -> None:
+        progress((step, total), desc=describe(step, total, info))
+
+    return report
+
+
 def parse_seed(value: Any) -> int | None:
     """A seed from a `gr.Number`: None / empty means random; anything else goes to the pipeline as an int."""
     if value is None or value == "":

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, user_errors
+from .common import Context, SpaceSpec, parse_seed, step_progress, user_errors
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +61,8 @@ def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     image_to_image_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lives as long as the cached t2i
 
-    def step_progress(progress: gr.Progress):
-        def report(step: int, total: int, info: dict[str, Any]) -> None:
-            progress((step, total), desc=t("step", step=step, total=total))
-
-        return report
+    def step_report(progress: gr.Progress):
+        return step_progress(progress, lambda step, total, _: t("step", step=step, total=total))
 
     @user_errors
     def text_to_image(prompt: str, negative_prompt: str, steps: float, guidance: float, width: float,
@@ -74,7 +71,7 @@ def build(ctx: Context) -> None:
         t2i = ctx.pipeline("text-to-image", model, progress)
         result = t2i(prompt, negative_prompt=negative_prompt or None, num_inference_steps=int(steps),
                      guidance_scale=float(guidance), width=_size(width), height=_size(height),
-                     num_images=int(num_images), seed=parse_seed(seed), progress=step_progress(progress))
+                     num_images=int(num_images), seed=parse_seed(seed), progress=step_report(progress))
         return result.images, result.seed
 
     @user_errors
@@ -90,7 +87,7 @@ def build(ctx: Context) -> None:
         i2i = image_to_image_of[t2i]
         result = i2i(prompt, image=image, strength=float(strength), negative_prompt=negative_prompt or None,
                      num_inference_steps=int(steps), guidance_scale=float(guidance), num_images=int(num_images),
-                     seed=parse_seed(seed), progress=step_progress(progress))
+                     seed=parse_seed(seed), progress=step_report(progress))
         return result.images, result.seed
 
     def settings(task: str) -> tuple[gr.Dropdown, gr.Slider, gr.Slider]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, user_errors
+from .common import Context, SpaceSpec, parse_seed, step_progress, user_errors
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,8 @@ def build(ctx: Context) -> None:
                  progress: gr.Progress = gr.Progress()) -> list[Any]:
         sep = ctx.pipeline(TASK, model, progress)  # a missing audio is the pipeline's InputError
 
-        def on_progress(fraction: float, info: str) -> None:
-            progress(fraction, desc=t("progress"))
-
         result = sep(audio, two_stems=two_stems or None, shifts=int(shifts), seed=parse_seed(seed),
-                     progress=on_progress)
+                     progress=step_progress(progress, lambda *_: t("progress")))
         folder = Path(tempfile.mkdtemp(prefix="mmhub-stems-"))
         paths = result.save(folder)
         players = [gr.update(value=str(path), label=name, visible=True) for name, path in paths.items()]

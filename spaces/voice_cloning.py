@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, user_errors
+from .common import Context, SpaceSpec, parse_seed, step_progress, user_errors
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +57,7 @@ def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
 
     def reporter(progress: gr.Progress):
-        def report(fraction: float, info: str) -> None:
-            progress(fraction, desc=info)
-
-        return report
+        return step_progress(progress, lambda step, total, info: info.get("stage", ""))
 
     @user_errors
     def clone(text: str, reference: str | None, language: str, seed: float | None, model: str,

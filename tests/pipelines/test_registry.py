@@ -15,11 +15,38 @@ def test_aliases_resolve_to_their_task():
 
 
 def test_unknown_task_lists_known_ones_and_suggests():
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(InputError) as info:
         resolve_task("sentimnet")
-    message = info.value.args[0]
-    assert "Did you mean 'sentiment'?" in message
+    message = str(info.value)
+    assert info.value.argument == "task" and "Did you mean 'sentiment'?" in message
     assert all(name in message for name in TASKS)
+
+
+@pytest.mark.parametrize(("args", "kwargs", "argument"), [
+    ((None,), {}, "task"),
+    ((123,), {}, "task"),
+    (("no-such-task",), {}, "task"),
+    (("sentiment",), {"model": 123}, "model"),
+    (("sentiment",), {"model": "   "}, "model"),
+    (("sentiment",), {"model": "tiny-chat"}, "model"),
+    (("sentiment",), {"model": "tiny", "revison": "main"}, "revison"),  # a misspelt option: did-you-mean
+])
+def test_load_refuses_bad_arguments_with_input_error(args, kwargs, argument):
+    with pytest.raises(InputError) as info:
+        load(*args, **kwargs)
+    assert info.value.argument == argument
+
+
+def test_unknown_call_arguments_are_input_errors():
+    clf = load("sentiment", model="tiny", device="cpu")
+    with pytest.raises(InputError, match="Did you mean 'batch_size'") as info:
+        clf("Świetny produkt!", batch_sise=4)
+    assert info.value.argument == "batch_sise"
+    with pytest.raises(InputError, match="arguments"):
+        clf()  # the text is missing
+    with pytest.raises(InputError, match="arguments"):
+        clf("a", "b", "c", "d", "e", "f")
+    assert clf("Świetny produkt!").label in {"negative", "neutral", "positive"}  # still serving
 
 
 def test_every_entry_has_a_default_model_with_a_licence():

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from pipelines import load
-from pipelines.errors import InputError, ModelLoadError
+from pipelines.errors import Cancelled, InputError, ModelLoadError
 
 RATE = 44100
 
@@ -64,8 +64,10 @@ def test_file_input_progress_and_save(sep, music, tmp_path):
     path = tmp_path / "song.flac"
     sf.write(str(path), music.T, RATE)
     calls = []
-    result = sep(path, shifts=0, progress=lambda fraction, info: calls.append(fraction))
-    assert calls and calls[-1] == 1.0 and all(b >= a for a, b in zip(calls, calls[1:], strict=False))
+    result = sep(path, shifts=0, progress=lambda step, total, info: calls.append((step, total, info["stage"])))
+    steps = [step for step, _, _ in calls]
+    assert calls[-1] == (calls[-1][1], calls[-1][1], "done") and len(calls) == calls[-1][1]  # one call per segment
+    assert steps == list(range(1, len(calls) + 1))
     assert all(s.shape == music.shape for s in result.stems.values())
     files = result.save(tmp_path / "stems", format="flac")
     assert sorted(files) == sorted(result.stems)
@@ -73,11 +75,8 @@ def test_file_input_progress_and_save(sep, music, tmp_path):
 
 
 def test_progress_can_interrupt(sep, music):
-    def stop(fraction, info):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        sep(music, sample_rate=RATE, shifts=0, progress=stop)
+    with pytest.raises(Cancelled):
+        sep(music, sample_rate=RATE, shifts=0, progress=lambda step, total, info: False)
     assert sep.separator._callback is None  # the next call is not interrupted
     assert sep(music[:, :RATE], sample_rate=RATE, shifts=0).stems
 

@@ -220,7 +220,8 @@ def test_english_pocket_tts_matches_the_raw_model(vc):
 def test_polish_mms_plus_knn_vc(vc):
     calls = []
     out = vc("Zażółć gęślą jaźń. Dzień dobry!", reference=noise(4.0, 44100, seed=4, channels=2),
-             reference_sample_rate=44100, language="pl", seed=0, progress=lambda f, i: calls.append(f))
+             reference_sample_rate=44100, language="pl", seed=0,
+             progress=lambda step, total, info: calls.append(step / total))
     assert out.audio.dtype == np.float32 and out.audio.ndim == 1 and out.audio.size > 0 and out.sample_rate == 16000
     assert out.language == "pl" and calls[-1] == 1.0
     again = vc("Zażółć gęślą jaźń. Dzień dobry!", reference=noise(4.0, 44100, seed=4, channels=2),

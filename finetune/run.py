@@ -1,0 +1,228 @@
+"""What every training script shares: the run folders, resuming, atomic publishing, the CLI shell, the Hub push.
+
+A run writes checkpoints to ``<output>.partial/checkpoints`` and assembles its finished folder (model, card,
+``metrics.json``, ``training_curve.png``) in ``<output>.partial/output``; only a complete folder is moved to
+``<output>``, so a killed run never leaves a half-written output, and ``--resume`` continues from the newest
+complete checkpoint.
+
+>>> from finetune.run import run_in_folders
+>>> metrics = run_in_folders(args.output_dir, recorded_args, args.resume, args.overwrite,
+...                          lambda folders, resume_from: train(args, folders, resume_from))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class UsageError(ValueError):
+    """The arguments contradict each other, or the folders do not allow the run; the message says what to pass."""
+
+
+@dataclass
+class RunFolders:
+    """``output`` (final); ``work`` = ``<output>.partial``, holding ``checkpoints/`` and the ``output/`` staging.
+
+    A checkpoint is a ``checkpoint-<step>`` folder whose `marker` file (written last) parses as JSON: the
+    Trainer's ``trainer_state.json`` by default.
+    """
+
+    output: Path
+    marker: str = "trainer_state.json"
+
+    @property
+    def work(self) -> Path:
+        return self.output.with_name(self.output.name + ".partial")
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.work / "checkpoints"
+
+    @property
+    def staging(self) -> Path:
+        return self.work / "output"
+
+    @property
+    def run_args(self) -> Path:
+        return self.work / "run_args.json"
+
+    def last_checkpoint(self, remove_incomplete: bool = False) -> str | None:
+        """The newest *complete* checkpoint, or None.
+
+        Checkpoints are written in place, so a kill during a save leaves a half-written newest folder; it is
+        skipped (and, with `remove_incomplete`, deleted so that checkpoint rotation cannot count it).
+        """
+        if not self.checkpoints.is_dir():
+            return None
+        found = [(int(p.name.rsplit("-", 1)[1]), p) for p in self.checkpoints.glob("checkpoint-*")
+                 if p.is_dir() and p.name.rsplit("-", 1)[1].isdigit()]
+        for _, path in sorted(found, reverse=True):
+            try:
+                json.loads((path / self.marker).read_text())
+                return str(path)
+            except (OSError, ValueError):
+                logger.warning("skipping the incomplete checkpoint %s (the run was stopped while saving it)", path)
+                if remove_incomplete:
+                    shutil.rmtree(path, ignore_errors=True)
+        return None
+
+
+def recorded_arguments(args: Any, resume_free: set[str]) -> dict[str, Any]:
+    """The dataclass `args` as a dict, without the fields that may change between a run and its ``--resume``."""
+    return {k: v for k, v in dataclasses.asdict(args).items() if k not in resume_free}
+
+
+def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, overwrite: bool,
+                    marker: str = "trainer_state.json") -> tuple[RunFolders, str | None]:
+    """Check the output folder and an earlier run's checkpoints; return the folders and the checkpoint to resume.
+
+    `recorded` are the arguments that define what is trained: a ``--resume`` must repeat them.
+    """
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite contradict each other: pick one.")
+    folders = RunFolders(Path(output_dir).expanduser().resolve(), marker)
+    if folders.output.exists() and not folders.output.is_dir():
+        raise UsageError(f"--output-dir {folders.output} is a file; choose a folder path.")
+    if folders.output.exists() and any(folders.output.iterdir()) and not overwrite:
+        raise FileExistsError(f"the output folder {folders.output} exists and is not empty; pass --overwrite to "
+                              f"replace it, or choose another --output-dir.")
+    last = folders.last_checkpoint(remove_incomplete=resume)
+    if resume:
+        if last is None:
+            logger.warning("--resume: no checkpoint in %s yet; starting from the beginning.", folders.checkpoints)
+        elif folders.run_args.exists():
+            before = json.loads(folders.run_args.read_text())
+            changed = {k: (before.get(k), v) for k, v in recorded.items() if before.get(k) != v}
+            if changed:
+                detail = "; ".join(f"--{k.replace('_', '-')} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
+                raise UsageError(f"--resume must repeat the interrupted run's arguments: {detail}.")
+    elif last is not None and not overwrite:
+        raise FileExistsError(f"an earlier run left checkpoints in {folders.checkpoints} (last: "
+                              f"{Path(last).name}); pass --resume to continue it, or --overwrite to start over.")
+    elif folders.work.exists():
+        shutil.rmtree(folders.work)
+    folders.checkpoints.mkdir(parents=True, exist_ok=True)
+    folders.run_args.write_text(json.dumps(recorded, indent=1, sort_keys=True, default=str))
+    return folders, last if resume else None
+
+
+def run_in_folders(output_dir: str, recorded: dict[str, Any], resume: bool, overwrite: bool,
+                   train: Callable[[RunFolders, str | None], T], marker: str = "trainer_state.json") -> T:
+    """Prepare the folders (on the main process; the others wait), run ``train(folders, resume_from)``.
+
+    A run that fails before its first checkpoint leaves no trace; one that fails later keeps its checkpoints for
+    ``--resume``. Works in one process and under ``accelerate launch`` / ``torchrun``.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process:
+        folders, resume_from = prepare_folders(output_dir, recorded, resume, overwrite, marker)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        folders = RunFolders(Path(output_dir).expanduser().resolve(), marker)
+        resume_from = folders.last_checkpoint() if resume else None
+    try:
+        return train(folders, resume_from)
+    except BaseException:
+        if state.is_main_process and folders.last_checkpoint() is None:
+            shutil.rmtree(folders.work, ignore_errors=True)  # nothing worth resuming: leave no trace
+        raise
+
+
+def publish(folders: RunFolders) -> None:
+    """Move the finished staging folder to the output (replacing an old one only once the new one is complete),
+    then drop the work folder."""
+    output, old = folders.output, None
+    if output.exists():
+        old = output.with_name(f"{output.name}.old-{os.getpid()}")
+        os.replace(output, old)
+    os.replace(folders.staging, output)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(folders.work, ignore_errors=True)
+
+
+def write_report(staging: Path, metrics: dict[str, Any], card: str, log_history: list[dict[str, Any]],
+                 title: str) -> None:
+    """``metrics.json``, ``training_curve.png`` and the ``README.md`` model card into the staging folder."""
+    from finetune.report import plot_training_curve
+
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    plot_training_curve(log_history, staging / "training_curve.png", title=title)
+    (staging / "README.md").write_text(card)
+
+
+def push_to_hub(folder: Path, repo_id: str | None, private: bool, message: str) -> str:
+    """Upload a finished output folder to the Hub (``repo_id`` defaults to the folder's name); returns the repo."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    repo = api.create_repo(repo_id or folder.name, private=private, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=repo.repo_id, commit_message=message)
+    logger.info("pushed to https://huggingface.co/%s", repo.repo_id)
+    return repo.repo_id
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """TrainingArguments' ``fp16`` / ``bf16`` for ``auto`` / ``fp32`` / ``fp16`` / ``bf16`` on this machine."""
+    import torch
+
+    from pipelines.base import resolve_device, resolve_dtype
+
+    if precision not in ("auto", "fp32", "fp16", "bf16"):
+        raise UsageError(f"--precision must be auto, fp32, fp16 or bf16; got {precision!r}.")
+    if precision == "auto":
+        dtype = resolve_dtype(None, resolve_device(None))
+    else:
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        if dtype == torch.float16 and not torch.cuda.is_available():
+            raise UsageError("--precision fp16 needs a CUDA GPU; use fp32 or bf16 on CPU.")
+    return {"fp16": dtype == torch.float16, "bf16": dtype == torch.bfloat16}
+
+
+def resolve_model(task: str, model: str, variant: str | None = None) -> str:
+    """A Hub id or folder as given; a reserved tiny name (``"tiny"``...) -> the folder of that tiny model."""
+    from pipelines import TINY_NAMES
+
+    if model in TINY_NAMES:
+        from pipelines import tiny
+
+        return str(tiny.build(task, variant or model))
+    return model
+
+
+def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any], T], summary: Callable[[T, Any], str],
+             description: str, expected: tuple[type[BaseException], ...] = ()) -> int:
+    """The shell of every training CLI: parse `argv` into `dataclass_type` (`HfArgumentParser`), run ``main(args)``,
+    print ``summary(result, args)``. Bad arguments, data or folders print one ``error: ...`` line and exit 2."""
+    from transformers import HfArgumentParser
+
+    from pipelines.errors import InputError, ModelLoadError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = HfArgumentParser(dataclass_type, description=description)
+    try:
+        (args,) = parser.parse_args_into_dataclasses(args=argv)
+        result = main(args)
+    except (UsageError, FileExistsError, ModelLoadError, InputError, *expected) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(summary(result, args))
+    return 0
