@@ -147,13 +147,13 @@ def run(
 
     rows, results, adjusted = [], {}, {}
     for n in shots:
-        loaded = _load_tasks(manager, tasks)["tasks"]
-        order = [name for name in catalog.expand(tasks) if name in loaded]  # the harness' evaluation order
-        adjusted.update(_fit_generation(loaded, lm.max_length))
-        if limit is not None and limit_mode == "random":
-            shuffle_like_the_leaderboard([loaded[name] for name in order])
-        logger.info("%s: %d tasks, %d-shot", model_id, len(loaded), n)
         with quiet_lm_eval():
+            loaded = _load_tasks(manager, tasks)["tasks"]
+            order = [name for name in catalog.expand(tasks) if name in loaded]  # the harness' evaluation order
+            adjusted.update(_fit_generation(loaded, lm.max_length))
+            if limit is not None and limit_mode == "random":
+                shuffle_like_the_leaderboard([loaded[name] for name in order])
+            logger.info("%s: %d tasks, %d-shot", model_id, len(loaded), n)
             output = lm_eval.simple_evaluate(
                 model=lm, tasks=[loaded[name] for name in order], num_fewshot=n, limit=limit, use_cache=cache,
                 apply_chat_template=apply_chat_template, fewshot_as_multiturn=fewshot_as_multiturn,
