@@ -49,10 +49,12 @@ def tasks():
 
 
 def test_the_suite_has_the_leaderboard_tasks(tasks):
-    from eval import leaderboard
+    from eval import catalog, leaderboard
 
     assert sorted(tasks) == sorted(t.task for t in leaderboard.TASKS)
     manager = task_manager(pl_eval.FIXTURES_DIR)
+    assert sorted(manager.all_tasks) == catalog.names()  # the CLI's lm-eval-free index knows the same names
+    assert sorted(manager.load(["polish_other"])["tasks"]) == sorted(leaderboard.GROUPS["polish_other"])
     assert {"polish", "polish_mc", "polish_generate"} <= set(manager.all_groups)
     assert sorted(manager.load(["polish_mc"])["tasks"]) == sorted(leaderboard.GROUPS["polish_mc"])
     assert sorted(manager.load(["polish_generate"])["tasks"]) == sorted(leaderboard.GROUPS["polish_generate"])
