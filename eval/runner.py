@@ -5,8 +5,10 @@
 >>> report.rows[1].average          # the 5-shot Average, comparable with the published rows
 
 The engine is lm-eval's own `simple_evaluate` over mmhub's task configs (``eval/tasks``, loaded with
-``TaskManager(include_path=...)``), on lm-eval's HFLM (or its vLLM model); mmhub adds the model loading, the
-response cache, the scoring (`eval.leaderboard`) and the output files.
+``TaskManager(include_path=...)``), on lm-eval's HFLM (or its vLLM model); mmhub adds the model loading (one
+backend registry, `BACKEND_LOADERS`), option checks before anything loads (`validate`), the leaderboard harness'
+``--limit`` subset (`shuffle_like_the_leaderboard`), quiet lm-eval logs, the response cache, the scoring
+(`eval.leaderboard`) and the output files.
 """
 
 from __future__ import annotations
@@ -127,8 +129,8 @@ def run(
         published (`bool`): rank the rows against the published leaderboard rows. plot (`bool`): write the PNG.
     """
     started = time.perf_counter()
-    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
-    shots = [num_fewshot] if isinstance(num_fewshot, int) and not isinstance(num_fewshot, bool) else list(num_fewshot)
+    tasks = list(tasks) if isinstance(tasks, (list, tuple)) else [tasks]
+    shots = list(num_fewshot) if isinstance(num_fewshot, (list, tuple)) else [num_fewshot]
     limit = validate(tasks=tasks, num_fewshot=shots, limit=limit, limit_mode=limit_mode, batch_size=batch_size,
                      max_batch_size=max_batch_size, backend=backend, data_dir=data_dir, output_dir=output_dir)
     manager = task_manager(data_dir)
@@ -199,13 +201,14 @@ def validate(*, tasks: Sequence[str] = ("polish",), num_fewshot: Sequence[int] =
 
     Shared by `run` and ``python -m eval`` (which names the flags), so a bad option never costs a model load.
     """
-    if not tasks or not all(isinstance(t, str) and t for t in tasks):
+    if not isinstance(tasks, (list, tuple)) or not tasks or not all(isinstance(t, str) and t for t in tasks):
         raise InputError("tasks", tasks, "a non-empty list of task or group names, e.g. ['polish']")
     for name, close in catalog.unknown(tasks):
         raise InputError("tasks", name, "a Polish task or group (polish, polish_mc, polish_generate, polish_other, "
                                         "or a task such as polemo2_in)",
                          f"Did you mean {close!r}?" if close else "`python -m eval --list-tasks` lists them.")
-    if not num_fewshot or not all(_is_int(n) and 0 <= n <= MAX_FEWSHOT for n in num_fewshot):
+    if not isinstance(num_fewshot, (list, tuple)) or not num_fewshot or not all(
+            _is_int(n) and 0 <= n <= MAX_FEWSHOT for n in num_fewshot):
         raise InputError("num_fewshot", list(num_fewshot), f"integers from 0 to {MAX_FEWSHOT} "
                                                            "(the leaderboard uses 0 and 5)")
     if len(set(num_fewshot)) != len(num_fewshot):
