@@ -4,8 +4,10 @@
 >>> report = pl_eval.run("speakleash/Bielik-1.5B-v3.0-Instruct", tasks=["polish"], num_fewshot=[5])
 >>> print(report.markdown)
 
-`run` also takes a loaded mmhub text-generation pipeline (``pipelines.load("text-generation", ...)``). The package
-is light: torch and lm-eval are imported on the first call of `run` (see `eval.runner`).
+`run` also takes a loaded mmhub text-generation pipeline (``pipelines.load("text-generation", ...)``); add
+``"polish_other"`` to `tasks` for the leaderboard's four tasks outside every average. A base model against a
+fine-tune: ``eval.compare.compare(base, candidate, tasks=["polish"], num_fewshot=[5])``. The package is light: torch
+and lm-eval are imported on the first call of `run` (see `eval.runner`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ The task list, metric keys and majority-class baselines are the leaderboard's (`
 §1.0); the averages follow its ``read_evals.py``: each task's raw score is normalised as
 ``(score - baseline) / (100 - baseline) * 100`` (negative below the baseline), and Average / Avg g / Avg mc /
 Avg RAG are plain means of the normalised scores over 23 / 13 / 10 / 3 tasks; a missing task counts as raw 0.
-Only the averages are normalised: the per-task columns are raw scores x100. Plain Python: no torch, no lm-eval.
+Only the averages are normalised: the per-task columns are raw scores x100 (fractions) or as reported (EQ-Bench's
+0-100 score, perplexity; see `display_scale`). The leaderboard's "other" tasks (`OTHER_TASKS`: multi-turn EQ-Bench,
+poquad reranking, abstractive poquad RAG, PolEval 2018 perplexity) are shown in their own table section and left out
+of every average. Plain Python: no torch, no lm-eval.
 """
 
 from __future__ import annotations
@@ -26,16 +29,35 @@ logger = logging.getLogger(__name__)
 PUBLISHED_CSV = Path(__file__).with_name("leaderboard_rows.csv")
 
 
+def display_scale(metric: str) -> float:
+    """The factor from lm-eval's value of `metric` to the leaderboard column: 100 for fractions, 1 otherwise.
+
+    The leaderboard's rule (SPACE speakleash/open_pl_llm_leaderboard ``src/leaderboard/read_evals.py`` L118, commit
+    6a07d0b): ``if 'perplexity' in task.metric or 'eqbench' in task.metric: mean_acc = np.mean(accs)`` else ``* 100``.
+    EQ-Bench is already 0-100 in the fork (``polish_eq_bench/utils.py`` ``calculate_score``: ``final_score * 10``);
+    acc / f1 / exact_match / levenshtein are means of 0..1 values.
+
+    >>> display_scale("first_eqbench,none"), display_scale("acc,none"), display_scale("word_perplexity,none")
+    (1.0, 100.0, 1.0)
+    """
+    return 1.0 if ("perplexity" in metric or "eqbench" in metric) else 100.0
+
+
 @dataclasses.dataclass(frozen=True)
 class LeaderboardTask:
-    """One leaderboard column: its lm-eval task, the results key it reads, g or mc, the baseline (0..1)."""
+    """One leaderboard column: its lm-eval task, the results key it reads, g / mc / other, the baseline (0..1)."""
 
     column: str
     task: str
     metric: str
-    kind: str  # "g" (generate_until) or "mc" (multiple_choice)
+    kind: str  # "g" (generate_until), "mc" (multiple_choice) or "other" (shown, never averaged)
     baseline: float
     rag: bool = False
+    higher_is_better: bool = True
+
+    @property
+    def scale(self) -> float:
+        return display_scale(self.metric)
 
 
 TASKS: tuple[LeaderboardTask, ...] = (
@@ -64,14 +86,26 @@ TASKS: tuple[LeaderboardTask, ...] = (
     LeaderboardTask("poquad_open_book", "polish_poquad_open_book", "levenshtein,none", "g", 0.0, rag=True),
     LeaderboardTask("eq_bench_first_turn", "polish_eq_bench_first_turn", "first_eqbench,none", "g", 0.0),
 )
-BY_COLUMN = {t.column: t for t in TASKS}
-BY_TASK = {t.task: t for t in TASKS}
+# Type "other" on the leaderboard: shown, in no average. SPACE about.py commit c7cf816 (eq_bench / average_eqbench,
+# poleval2018_task3_test_10k / word_perplexity), d3a6318 (polish_eq_bench -> "other", poquad_reranking and
+# abstractive_poquad_rag as "other"); reference/pl_leaderboard_spec.md §1.0. Baselines are 0 there (none applies).
+OTHER_TASKS: tuple[LeaderboardTask, ...] = (
+    LeaderboardTask("eq_bench", "polish_eq_bench", "average_eqbench,none", "other", 0.0),
+    LeaderboardTask("poquad_reranking", "polish_poquad_reranking", "acc,none", "other", 0.0),
+    LeaderboardTask("abstractive_poquad_rag", "polish_abstractive_poquad_rag", "levenshtein,none", "other", 0.0),
+    LeaderboardTask("poleval2018_task3_test_10k", "polish_poleval2018_task3_test_10k", "word_perplexity,none",
+                    "other", 0.0, higher_is_better=False),
+)
+COLUMNS: tuple[LeaderboardTask, ...] = TASKS + OTHER_TASKS
+BY_COLUMN = {t.column: t for t in COLUMNS}
+BY_TASK = {t.task: t for t in COLUMNS}
 G_TASKS = tuple(t.column for t in TASKS if t.kind == "g")
 MC_TASKS = tuple(t.column for t in TASKS if t.kind == "mc")
 RAG_TASKS = tuple(t.column for t in TASKS if t.rag)
 ALL_TASKS = G_TASKS + MC_TASKS
+OTHER_COLUMNS = tuple(t.column for t in OTHER_TASKS)
 GROUPS = {"polish": [t.task for t in TASKS], "polish_generate": [BY_COLUMN[c].task for c in G_TASKS],
-          "polish_mc": [BY_COLUMN[c].task for c in MC_TASKS]}
+          "polish_mc": [BY_COLUMN[c].task for c in MC_TASKS], "polish_other": [t.task for t in OTHER_TASKS]}
 AVERAGES = ("average", "avg_g", "avg_mc", "avg_rag")
 AVERAGE_TITLES = {"average": "Average", "avg_g": "Avg g", "avg_mc": "Avg mc", "avg_rag": "Avg RAG"}
 
@@ -82,12 +116,15 @@ def normalise(score: float, baseline: float) -> float:
 
 
 def scores_from_results(results: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
-    """Leaderboard columns (raw score x100) from lm-eval's ``results["results"]``; tasks not run are left out."""
+    """Leaderboard columns from lm-eval's ``results["results"]``, scaled as the leaderboard does (`display_scale`).
+
+    Every column, the "other" ones included; tasks not run are left out.
+    """
     scores = {}
-    for task in TASKS:
+    for task in COLUMNS:
         value = results.get(task.task, {}).get(task.metric)
-        if isinstance(value, (int, float)):
-            scores[task.column] = float(value) * 100
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            scores[task.column] = float(value) * task.scale
     return scores
 
 
@@ -132,8 +169,8 @@ class Row:
         return cls(model, n_shot, params_b, **averages(scores), scores=dict(scores), missing=missing)
 
     def normalised(self) -> dict[str, float]:
-        """Per-task scores normalised against the baseline (what the averages are means of)."""
-        return {c: normalise(s, BY_COLUMN[c].baseline * 100) for c, s in self.scores.items()}
+        """Per-task scores normalised against the baseline (what the averages are means of; averaged tasks only)."""
+        return {c: normalise(s, BY_COLUMN[c].baseline * 100) for c, s in self.scores.items() if c in ALL_TASKS}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -189,13 +226,31 @@ def table(rows: Sequence[Row], published: Sequence[Row] = (), columns: Sequence[
         name = r.model if r.published else f"**{r.model}** (mmhub)"
         cells = [str(r.rank) if r.rank is not None else "", name, str(r.n_shot),
                  "" if r.params_b is None else f"{r.params_b:.3g}",
-                 *(_fmt(getattr(r, a)) for a in AVERAGES), *(_fmt(r.scores.get(c)) for c in columns)]
+                 *(fmt(getattr(r, a)) for a in AVERAGES), *(fmt(r.scores.get(c)) for c in columns)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + other_table(rows)
+
+
+def other_table(rows: Sequence[Row], columns: Sequence[str] = OTHER_COLUMNS) -> str:
+    """The leaderboard's "other" columns of `rows` as their own markdown section ("" when none was run)."""
+    shown = [r for r in rows if any(c in r.scores for c in columns)]
+    if not shown:
+        return ""
+    header = ["model", "n_shot", *columns]
+    lines = ["", "", "Other tasks (shown on the leaderboard, left out of every average; "
+                     "poleval2018_task3_test_10k is a word perplexity: lower is better):", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in shown:
+        cells = [f"**{r.model}** (mmhub)", str(r.n_shot), *(fmt(r.scores.get(c)) for c in columns)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+def fmt(value: float | None) -> str:
+    """A table cell: two decimals ("" for a missing value; 4 significant digits for huge perplexities)."""
+    if value is None:
+        return ""
+    return f"{value:.2f}" if abs(value) < 1e6 else f"{value:.4g}"  # perplexities of untrained models are huge
 
 
 def write_json(rows: Sequence[Row], published: Sequence[Row], path: str | Path, **extra: Any) -> Path:
@@ -203,7 +258,7 @@ def write_json(rows: Sequence[Row], published: Sequence[Row], path: str | Path, 
     for row in rows:
         row.rank = rank(row, published) if published else None
     payload = {"rows": [r.to_dict() for r in rows], "published": [r.to_dict() for r in published],
-               "tasks": [dataclasses.asdict(t) for t in TASKS], **extra}
+               "tasks": [dataclasses.asdict(t) for t in COLUMNS], **extra}
     Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
     return Path(path)
 
@@ -221,7 +276,7 @@ def plot(rows: Sequence[Row], path: str | Path) -> Path:
     for i, row in enumerate(rows):
         normalised = row.normalised()
         xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(columns))]
-        label = f"{row.model} {row.n_shot}-shot (Average {_fmt(row.average)})"
+        label = f"{row.model} {row.n_shot}-shot (Average {fmt(row.average)})"
         bars = ax.bar(xs, [normalised.get(c, 0.0) for c in columns], width, label=label)
         if row.average is not None:
             ax.axhline(row.average, color=bars.patches[0].get_facecolor() if bars.patches else None,

@@ -5,32 +5,45 @@
 >>> report.rows[1].average          # the 5-shot Average, comparable with the published rows
 
 The engine is lm-eval's own `simple_evaluate` over mmhub's task configs (``eval/tasks``, loaded with
-``TaskManager(include_path=...)``), on lm-eval's HFLM (or its vLLM model); mmhub adds the model loading, the
-response cache, the scoring (`eval.leaderboard`) and the output files.
+``TaskManager(include_path=...)``), on lm-eval's HFLM (or its vLLM model); mmhub adds the model loading (one
+backend registry, `BACKEND_LOADERS`), option checks before anything loads (`validate`), the leaderboard harness'
+``--limit`` subset (`shuffle_like_the_leaderboard`), quiet lm-eval logs, the response cache, the scoring
+(`eval.leaderboard`) and the output files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import difflib
 import hashlib
 import importlib.util
 import json
 import logging
+import math
 import os
+import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval import TASKS_DIR, leaderboard
+from eval import TASKS_DIR, catalog, leaderboard
 from pipelines import TASKS, TINY_NAMES
 from pipelines.errors import InputError, MmhubError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("hf", "vllm")
+MAX_FEWSHOT = 25  # the leaderboard runs 0 and 5; 25 is the most any common leaderboard uses (ARC 25-shot)
+MAX_LIMIT = 10**9
+MAX_BATCH = 4096
+LIMIT_MODES = ("random", "first")
+# FORK (speakleash/lm-evaluation-harness polish4_shuf, commit dac2087a "shuffle dataset if limit",
+# lm_eval/evaluator.py `evaluate`): with a limit, each task's documents are `random.shuffle`d, task after task in
+# evaluation order, from Python's global generator, which `simple_evaluate` seeded with random_seed=0; the first
+# `limit` documents of the shuffled list are evaluated (in that order). mmhub draws from random.Random(0) in the
+# same task order (`eval.catalog.expand`), which is the same stream.
+LIMIT_SEED = 0
 
 
 class DatasetLoadError(MmhubError, RuntimeError):
@@ -68,6 +81,7 @@ def run(
     num_fewshot: Sequence[int] | int = (5,),
     *,
     limit: int | float | None = None,
+    limit_mode: str = "random",
     batch_size: int | str = 1,
     max_batch_size: int = 64,
     device: str | None = None,
@@ -90,14 +104,21 @@ def run(
         model (`str` or pipeline): a Hub id, a local folder, ``"tiny"`` (offline test model), or a loaded mmhub
             text-generation pipeline (anything with ``.model`` and ``.tokenizer``).
         tasks (`list[str]`, defaults to ``["polish"]``): task or group names: ``polish`` (all 23 averaged tasks),
-            ``polish_mc``, ``polish_generate``, or single tasks such as ``polemo2_in``.
-        num_fewshot (`list[int]`, defaults to ``[5]``): n-shot settings, run one after the other on the same model.
-        limit (`int` or `float`, *optional*): the first N docs of each task (or a fraction): smoke runs only.
+            ``polish_mc``, ``polish_generate``, ``polish_other`` (the leaderboard's 4 tasks outside every average),
+            or single tasks such as ``polemo2_in``.
+        num_fewshot (`list[int]`, defaults to ``[5]``): n-shot settings (0-25), run one after the other on the same
+            model.
+        limit (`int` or `float`, *optional*): evaluate N documents of each task (1 <= N <= 10**9), or a fraction in
+            (0, 1) of them. Which ones: see `limit_mode`.
+        limit_mode (`str`, defaults to ``"random"``): ``"random"`` draws the leaderboard harness' seeded random
+            subset (each task's documents shuffled with seed 0, task after task in the harness' order, then the
+            first N); ``"first"`` takes the first N documents in dataset order.
         batch_size (`int` or ``"auto"``, defaults to 1), max_batch_size (`int`, defaults to 64): lm-eval's.
         device, dtype (`str`, *optional*): default CUDA + bfloat16 when present, else CPU + float32.
         revision, trust_remote_code: passed to ``from_pretrained`` (remote code stays off unless asked for).
         apply_chat_template (`bool`), fewshot_as_multiturn (`bool`): the leaderboard's ``,chat`` / ``,multiturn``.
-        backend (`str`, defaults to ``"hf"``): ``"hf"`` (transformers) or ``"vllm"`` (lm-eval's vLLM model, GPU).
+        backend (`str`, defaults to ``"hf"``): one of `BACKENDS`: ``"hf"`` (transformers) or ``"vllm"`` (lm-eval's
+            vLLM model, GPU).
         output_dir (`str`, defaults to ``"eval_results"``): results, table, plot and the response cache go here;
             None writes nothing (and caches nothing).
         data_dir (`str`, *optional*): read every dataset from ``DIR/<hub id>/<split>.jsonl`` (e.g. ``eval/fixtures``)
@@ -108,14 +129,16 @@ def run(
         published (`bool`): rank the rows against the published leaderboard rows. plot (`bool`): write the PNG.
     """
     started = time.perf_counter()
-    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
-    shots = [num_fewshot] if isinstance(num_fewshot, int) else list(num_fewshot)
-    _validate(tasks, shots, limit, batch_size, backend, data_dir)
+    tasks = list(tasks) if isinstance(tasks, (list, tuple)) else [tasks]
+    shots = list(num_fewshot) if isinstance(num_fewshot, (list, tuple)) else [num_fewshot]
+    limit = validate(tasks=tasks, num_fewshot=shots, limit=limit, limit_mode=limit_mode, batch_size=batch_size,
+                     max_batch_size=max_batch_size, backend=backend, data_dir=data_dir, output_dir=output_dir)
     manager = task_manager(data_dir)
-    _check_tasks(tasks, manager)
 
-    lm, model_id, params_b, fingerprint = _load_model(model, backend, batch_size, max_batch_size, device, dtype,
-                                                      revision, trust_remote_code)
+    loaded_model = load_model(model, backend, ModelOptions(batch_size, max_batch_size, device, dtype, revision,
+                                                           trust_remote_code))
+    lm, model_id, params_b, fingerprint = (loaded_model.lm, loaded_model.model_id, loaded_model.params_b,
+                                           loaded_model.fingerprint)
     out = Path(output_dir) if output_dir is not None else None
     cache = None
     if out is not None and use_cache:
@@ -126,14 +149,18 @@ def run(
 
     rows, results, adjusted = [], {}, {}
     for n in shots:
-        loaded = _load_tasks(manager, tasks)
-        adjusted.update(_fit_generation(loaded["tasks"], lm.max_length))
-        logger.info("%s: %d tasks, %d-shot", model_id, len(loaded["tasks"]), n)
-        output = lm_eval.simple_evaluate(
-            model=lm, tasks=list(loaded["tasks"].values()), num_fewshot=n, limit=limit, use_cache=cache,
-            apply_chat_template=apply_chat_template, fewshot_as_multiturn=fewshot_as_multiturn,
-            task_manager=manager, log_samples=log_samples,
-        )
+        with quiet_lm_eval():
+            loaded = _load_tasks(manager, tasks)["tasks"]
+            order = [name for name in catalog.expand(tasks) if name in loaded]  # the harness' evaluation order
+            adjusted.update(_fit_generation(loaded, lm.max_length))
+            if limit is not None and limit_mode == "random":
+                shuffle_like_the_leaderboard([loaded[name] for name in order])
+            logger.info("%s: %d tasks, %d-shot", model_id, len(loaded), n)
+            output = lm_eval.simple_evaluate(
+                model=lm, tasks=[loaded[name] for name in order], num_fewshot=n, limit=limit, use_cache=cache,
+                apply_chat_template=apply_chat_template, fewshot_as_multiturn=fewshot_as_multiturn,
+                task_manager=manager, log_samples=log_samples,
+            )
         results[n] = output
         rows.append(leaderboard.Row.from_scores(model_id, n, leaderboard.scores_from_results(output["results"]),
                                                 params_b))
@@ -150,7 +177,8 @@ def run(
             files[f"results_{n}shot"] = str(path)
         (folder / "leaderboard.md").write_text(markdown + "\n", encoding="utf-8")
         files["markdown"] = str(folder / "leaderboard.md")
-        settings = {"model": model_id, "tasks": tasks, "num_fewshot": shots, "limit": limit, "backend": backend,
+        settings = {"model": model_id, "tasks": tasks, "num_fewshot": shots, "limit": limit,
+                    "limit_mode": limit_mode if limit is not None else None, "backend": backend,
                     "apply_chat_template": apply_chat_template, "fewshot_as_multiturn": fewshot_as_multiturn,
                     "data_dir": str(data_dir) if data_dir else None, "adjusted": adjusted}
         files["json"] = str(leaderboard.write_json(rows, public, folder / "leaderboard.json", settings=settings))
@@ -162,32 +190,106 @@ def run(
 
 # ---------------------------------------------------------------------------------------------------- validation
 
-def _validate(tasks, shots, limit, batch_size, backend, data_dir) -> None:
-    if not tasks or not all(isinstance(t, str) and t for t in tasks):
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(*, tasks: Sequence[str] = ("polish",), num_fewshot: Sequence[int] = (5,), limit: Any = None,
+             limit_mode: str = "random", batch_size: Any = 1, max_batch_size: Any = 64, backend: str = "hf",
+             data_dir: Any = None, output_dir: Any = None) -> int | float | None:
+    """Check `run`'s options before anything loads; raise `InputError` naming the option. Returns the limit.
+
+    Shared by `run` and ``python -m eval`` (which names the flags), so a bad option never costs a model load.
+    """
+    if not isinstance(tasks, (list, tuple)) or not tasks or not all(isinstance(t, str) and t for t in tasks):
         raise InputError("tasks", tasks, "a non-empty list of task or group names, e.g. ['polish']")
-    if not shots or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shots):
-        raise InputError("num_fewshot", shots, "integers >= 0 (the leaderboard uses 0 and 5)")
-    if len(set(shots)) != len(shots):
-        raise InputError("num_fewshot", shots, "distinct n-shot settings")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
-        raise InputError("limit", limit, "None, a number of docs >= 1, or a fraction in (0, 1)")
-    if not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1) and not (
-            isinstance(batch_size, str) and re.fullmatch(r"auto(:\d+)?", batch_size)):
-        raise InputError("batch_size", batch_size, "an integer >= 1, 'auto' or 'auto:N'")
+    for name, close in catalog.unknown(tasks):
+        raise InputError("tasks", name, "a Polish task or group (polish, polish_mc, polish_generate, polish_other, "
+                                        "or a task such as polemo2_in)",
+                         f"Did you mean {close!r}?" if close else "`python -m eval --list-tasks` lists them.")
+    if not isinstance(num_fewshot, (list, tuple)) or not num_fewshot or not all(
+            _is_int(n) and 0 <= n <= MAX_FEWSHOT for n in num_fewshot):
+        raise InputError("num_fewshot", list(num_fewshot), f"integers from 0 to {MAX_FEWSHOT} "
+                                                           "(the leaderboard uses 0 and 5)")
+    if len(set(num_fewshot)) != len(num_fewshot):
+        raise InputError("num_fewshot", list(num_fewshot), "distinct n-shot settings")
+    if limit is not None:
+        if isinstance(limit, float) and math.isfinite(limit) and limit >= 1 and limit.is_integer():
+            limit = int(limit)
+        ok = (_is_int(limit) and 1 <= limit <= MAX_LIMIT) or (
+            isinstance(limit, float) and math.isfinite(limit) and 0 < limit < 1)
+        if not ok:
+            raise InputError("limit", limit, f"a number of documents from 1 to {MAX_LIMIT}, or a fraction in (0, 1)")
+    if limit_mode not in LIMIT_MODES:
+        raise InputError("limit_mode", limit_mode, f"one of {list(LIMIT_MODES)}")
+    if not (_is_int(batch_size) and 1 <= batch_size <= MAX_BATCH) and not (
+            isinstance(batch_size, str) and re.fullmatch(r"auto(:[1-9]\d{0,3})?", batch_size)):
+        raise InputError("batch_size", batch_size, f"an integer from 1 to {MAX_BATCH}, 'auto' or 'auto:N'")
+    if not (_is_int(max_batch_size) and 1 <= max_batch_size <= MAX_BATCH):
+        raise InputError("max_batch_size", max_batch_size, f"an integer from 1 to {MAX_BATCH}")
     if backend not in BACKENDS:
         raise InputError("backend", backend, f"one of {list(BACKENDS)}")
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise InputError("data_dir", str(data_dir), "an existing folder of <hub id>/<split>.jsonl files",
                          "mmhub ships one: eval/fixtures.")
+    out = Path(output_dir).expanduser() if output_dir is not None else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise InputError("output_dir", str(output_dir), "a folder (new or existing), not a file")
+    return limit
 
 
-def _check_tasks(tasks: Sequence[str], manager) -> None:
-    known = manager.all_tasks
-    for name in tasks:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            raise InputError("tasks", name, "a Polish task or group (polish, polish_mc, polish_generate, ...)",
-                             f"Did you mean {close[0]!r}?" if close else f"Known: {', '.join(sorted(known))}.")
+def shuffle_like_the_leaderboard(tasks: Sequence[Any], seed: int = LIMIT_SEED) -> None:
+    """Give each task its documents in the order the leaderboard's harness uses for ``--limit`` runs.
+
+    `tasks` in evaluation order (`eval.catalog.expand`); one `random.Random(seed)` stream shuffles each task's
+    documents in turn (see `LIMIT_SEED`); the run then takes the first N of each.
+    """
+    rng = random.Random(seed)
+    for task in tasks:
+        docs = list(task.eval_docs)
+        rng.shuffle(docs)
+        task.set_eval_docs(docs)
+
+
+# lm-eval logs these once per task or once per request; in mmhub they are by design (our own datasets loaders, our
+# num_fewshot, an already-loaded model), so they would only bury real warnings. Truncations are summed up instead.
+_BY_DESIGN = ("Custom kwargs can be passed", "Overwriting default num_fewshot", "`pretrained` model kwarg is not",
+              "Passed an already-initialized model")
+_LM_EVAL_LOGGERS = ("lm_eval.api.task", "lm_eval.evaluator", "lm_eval.models.huggingface")
+
+
+class _LmEvalNoise(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.truncated = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text.startswith("Left truncation applied"):
+            self.truncated += 1
+            return False
+        return not any(message in text for message in _BY_DESIGN)
+
+
+@contextlib.contextmanager
+def quiet_lm_eval() -> Iterator[_LmEvalNoise]:
+    """Drop lm-eval's by-design per-task warnings while lm-eval runs (library and CLI alike); restore afterwards.
+
+    Left truncations (a prompt longer than the model's context, cut from the left as lm-eval does) are counted
+    and reported once.
+    """
+    noise = _LmEvalNoise()
+    loggers = [logging.getLogger(name) for name in _LM_EVAL_LOGGERS]
+    for log in loggers:
+        log.addFilter(noise)
+    try:
+        yield noise
+    finally:
+        for log in loggers:
+            log.removeFilter(noise)
+        if noise.truncated:
+            logger.warning("%d prompt(s) longer than the model's context were cut from the left (lm-eval's left "
+                           "truncation)", noise.truncated)
 
 
 def _load_tasks(manager, tasks: Sequence[str]) -> dict[str, Any]:
@@ -223,18 +325,42 @@ def _fit_generation(tasks: dict[str, Any], max_length: int) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------------- models
 
-def _load_model(model, backend, batch_size, max_batch_size, device, dtype, revision, trust_remote_code):
-    """(lm-eval LM, model id, parameters in billions or None, cache fingerprint)."""
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """How to load a model, whatever the backend (each backend reads what it needs)."""
+
+    batch_size: int | str = 1
+    max_batch_size: int = 64
+    device: str | None = None
+    dtype: str | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """An lm-eval `LM` ready for `simple_evaluate`, with what the report needs about it."""
+
+    lm: Any
+    model_id: str
+    params_b: float | None
+    fingerprint: str  # names the response cache: changes with the weights and the settings
+
+
+def load_model(model: Any, backend: str, options: ModelOptions) -> LoadedModel:
+    """Load `model` (a Hub id, a folder, a tiny name, or a loaded text-generation pipeline) with `backend`."""
     if not isinstance(model, str):
         if not (hasattr(model, "model") and hasattr(model, "tokenizer")):
             raise InputError("model", model, "a Hub id, a local folder, 'tiny' or a text-generation pipeline")
         if backend != "hf":
             raise InputError("backend", backend, "'hf' when model is a loaded pipeline",
-                             "vLLM loads the weights itself: pass the model id or folder instead.")
+                             f"The {backend} backend loads the weights itself: pass the model id or folder instead.")
         model_id = str(getattr(model, "model_id", None) or model.model.name_or_path)
-        return _hflm(model.model, model.tokenizer, batch_size, max_batch_size), model_id, \
-            _params(model.model), _fingerprint(model_id, model.model.config, model.model.dtype)
+        return LoadedModel(_hflm(model.model, model.tokenizer, options), model_id, _params(model.model),
+                           _fingerprint(model_id, model.model.config, model.model.dtype))
     model_id = model.strip()
+    if not model_id:
+        raise InputError("model", model, "a Hub id, a local folder or 'tiny'")
     path = model_id
     if model_id in TINY_NAMES:
         from pipelines import tiny
@@ -243,32 +369,37 @@ def _load_model(model, backend, batch_size, max_batch_size, device, dtype, revis
         if model_id not in variants:
             raise InputError("model", model_id, f"one of {list(variants)} (tiny test models), a Hub id or a folder")
         path = str(tiny.build("text-generation", model_id))
-    if backend == "vllm":
-        return _vllm(path, model_id, batch_size, max_batch_size, dtype, revision, trust_remote_code)
+    return BACKEND_LOADERS[backend](path, model_id, options)
 
+
+def _load_hf(path: str, model_id: str, options: ModelOptions) -> LoadedModel:
+    """transformers' AutoModelForCausalLM on mmhub's device / dtype defaults, wrapped in lm-eval's HFLM."""
     import transformers
 
     from pipelines.base import resolve_device, resolve_dtype, translating_load_errors
 
-    resolved = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, resolved)
+    resolved = resolve_device(options.device)
+    torch_dtype = resolve_dtype(options.dtype, resolved)
     with translating_load_errors(path, "text-generation"):
         hf_model = transformers.AutoModelForCausalLM.from_pretrained(
-            path, revision=revision, dtype=torch_dtype, trust_remote_code=trust_remote_code)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path, revision=revision,
-                                                               trust_remote_code=trust_remote_code)
+            path, revision=options.revision, dtype=torch_dtype, trust_remote_code=options.trust_remote_code)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path, revision=options.revision,
+                                                               trust_remote_code=options.trust_remote_code)
     hf_model.to(resolved).eval()
-    return _hflm(hf_model, tokenizer, batch_size, max_batch_size), model_id, _params(hf_model), \
-        _fingerprint(path, hf_model.config, torch_dtype, revision)
+    return LoadedModel(_hflm(hf_model, tokenizer, options), model_id, _params(hf_model),
+                       _fingerprint(path, hf_model.config, torch_dtype, options.revision))
 
 
-def _hflm(hf_model, tokenizer, batch_size, max_batch_size):
+def _hflm(hf_model, tokenizer, options: ModelOptions):
     from lm_eval.models.huggingface import HFLM
 
-    return HFLM(pretrained=hf_model, tokenizer=tokenizer, batch_size=batch_size, max_batch_size=max_batch_size)
+    with quiet_lm_eval():
+        return HFLM(pretrained=hf_model, tokenizer=tokenizer, batch_size=options.batch_size,
+                    max_batch_size=options.max_batch_size)
 
 
-def _vllm(path, model_id, batch_size, max_batch_size, dtype, revision, trust_remote_code):
+def _load_vllm(path: str, model_id: str, options: ModelOptions) -> LoadedModel:
+    """lm-eval's vLLM model (a CUDA GPU and the vllm package)."""
     if importlib.util.find_spec("vllm") is None:
         raise ModelLoadError(model_id, "missing_dependency", "--backend vllm needs vLLM (a CUDA GPU): "
                                                              "pip install vllm, or use --backend hf")
@@ -277,9 +408,15 @@ def _vllm(path, model_id, batch_size, max_batch_size, dtype, revision, trust_rem
     from pipelines.base import translating_load_errors
 
     with translating_load_errors(path, "text-generation"):
-        lm = VLLM(pretrained=path, dtype=dtype or "auto", revision=revision, trust_remote_code=trust_remote_code,
-                  batch_size=batch_size, max_batch_size=max_batch_size)
-    return lm, model_id, None, _fingerprint(path, None, dtype, revision, "vllm")
+        lm = VLLM(pretrained=path, dtype=options.dtype or "auto", revision=options.revision,
+                  trust_remote_code=options.trust_remote_code, batch_size=options.batch_size,
+                  max_batch_size=options.max_batch_size)
+    return LoadedModel(lm, model_id, None, _fingerprint(path, None, options.dtype, options.revision, "vllm"))
+
+
+# The one place backends are chosen: name -> loader(path, model id, options). A new backend is one function here.
+BACKEND_LOADERS: dict[str, Callable[[str, str, ModelOptions], LoadedModel]] = {"hf": _load_hf, "vllm": _load_vllm}
+BACKENDS = tuple(BACKEND_LOADERS)
 
 
 def _params(hf_model) -> float:

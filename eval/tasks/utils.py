@@ -183,14 +183,22 @@ def accept(prediction: str, gold: str) -> bool:
     return distance(prediction, gold.lower()) < len(gold) / 2
 
 
-def polqa_levenshtein(prediction: str, golds: Sequence[str]) -> int:
-    """1 if any polqa gold answer accepts the generated `prediction`, else 0.
+# FORK polish4_shuf lm_eval/tasks/polish_polqa/utils.py `levenshtein`: re.sub('\.? ?(</s>)* ?$', '', prediction)
+# (a non-raw string, so the pattern is `\.? ?(</s>)* ?$`): an optional final ".", an optional space, any number of
+# "</s>", an optional space. The prediction is only lowercased: its leading space stays (and counts in the distance);
+# the gold answer is lowercased, not stripped.
+POLQA_TAIL = re.compile(r"\.? ?(</s>)* ?$")
 
-    The prediction is lowercased; a trailing ``". </s>"`` is removed (leading spaces stay, as on the leaderboard).
+
+def polqa_levenshtein(prediction: str, golds: Sequence[str]) -> int:
+    """1 if any polqa gold answer accepts the generated `prediction`, else 0 (the fork's rule, see `POLQA_TAIL`).
+
+    >>> polqa_levenshtein(" Odra.", ["Odra"])   # " odra" vs "odra": distance 1 < 4 / 2
+    1
     """
     text = prediction.lower()
-    number = get_number(text)
-    text = re.sub(r"\. ?(</s>) ?$", "", text)
+    number = get_number(text)  # taken before the tail strip, as in the fork
+    text = POLQA_TAIL.sub("", text)
     for gold in golds:
         gold_number = get_number(gold)
         if (gold_number is not None and gold_number == number) or (gold_number is None and accept(text, gold)):
@@ -216,17 +224,22 @@ def poquad_target(doc: dict) -> str:
     return " " + (texts[0] if len(texts) > 0 else NO_ANSWER)
 
 
-def poquad_levenshtein(prediction: str, golds: Sequence[str]) -> int:
-    """1 if a poquad gold answer accepts `prediction`: lowercased, left-stripped, then the leaderboard's tail strip.
+# FORK polish4_shuf lm_eval/tasks/polish_poquad/utils.py `levenshtein`: re.sub('.? ?(</s>)* ?$', '', prediction)
+# with an unescaped "." -- it removes the last character whatever it is (a final "." or the last letter).
+POQUAD_TAIL = re.compile(r".? ?(</s>)* ?$")
 
-    That strip (pattern ``.? ?(</s>)* ?$``) removes the last character whatever it is (a final "." — or the last
-    letter), so distances are one larger than a plain comparison; kept for identical scores.
+
+def poquad_levenshtein(prediction: str, golds: Sequence[str]) -> int:
+    """1 if a poquad gold answer accepts `prediction`: lowercased, left-stripped, then the fork's `POQUAD_TAIL`.
+
+    The gold answer is lowercased and left-stripped for the distance, but the threshold is half of its length with
+    the leading space (``len(reference) / 2`` on ``" " + answer``), as in the fork; kept for identical scores.
     """
     from Levenshtein import distance
 
     text = prediction.lower().lstrip()
     number = get_number(text)
-    text = re.sub(r".? ?(</s>)* ?$", "", text)
+    text = POQUAD_TAIL.sub("", text)
     for gold in golds:
         gold_number = get_number(gold)
         if gold_number is not None:
@@ -243,9 +256,45 @@ def process_results_poquad(doc: dict, results: Sequence[str]) -> dict[str, int]:
     return {"exact_match": int(results[0] == gold), "levenshtein": poquad_levenshtein(results[0], [gold])}
 
 
+# ------------------------------------------------------------------------------ enelpol/poquad (the "other" tasks)
+# FORK polish4_shuf lm_eval/tasks/polish_poquad/utils.py: process_docs_open, doc_to_target2; the yamls
+# poquad_reranking.yaml and poquad_abstractive_rag.yaml. Columns (enelpol/poquad poquad.py, HF commit 25e1f63):
+# id, title, context, question, is_impossible, answers {text, answer_start, generative_answer}.
+
+NO_INFORMATION = "Brak informacji"
+
+
+def process_poquad_open(dataset):
+    """Each (context, question) pair once; an impossible question's answers become "Brak informacji"."""
+
+    def impossible_to_no_information(doc: dict) -> dict:
+        if doc["is_impossible"]:
+            doc["answers"] = {"text": [NO_INFORMATION], "answer_start": [0], "generative_answer": [NO_INFORMATION]}
+        return doc
+
+    unique = _unique(dataset, lambda d: (d["context"], d["question"]))
+    return unique.map(impossible_to_no_information, load_from_cache_file=False)
+
+
+def abstractive_target(doc: dict) -> str:
+    """``" " + the first generative (abstractive) answer``, or ``" Brak informacji"`` when there is none."""
+    answers = doc["answers"]["generative_answer"]
+    return " " + (answers[0] if len(answers) > 0 else NO_INFORMATION)
+
+
+def process_results_abstractive(doc: dict, results: Sequence[str]) -> dict[str, int]:
+    """exact_match against the abstractive target and poquad's Levenshtein acceptance (the fork's metrics)."""
+    gold = abstractive_target(doc)
+    return {"exact_match": int(results[0] == gold), "levenshtein": poquad_levenshtein(results[0], [gold])}
+
+
 # -------------------------------------------------------------------------------------------------- EQ-Bench (PL)
+# FORK polish4_shuf lm_eval/tasks/polish_eq_bench/utils.py (doc_to_target, parse, score, score_first,
+# calculate_score), ported rule for rule. The fork reads the reference with eval(); a dict literal reads the same
+# with ast.literal_eval. Its print() on a mismatch is a debug log here.
 
 PAIR = re.compile(r"(\w+(?: \w+)*):\s+(\d+)")
+REVISED = "Zmienione oceny:"
 
 
 def _reference(doc: dict, field: str = "reference_answer") -> dict:
@@ -260,27 +309,66 @@ def eq_bench_target(doc: dict) -> str:
     return lines + "\n"
 
 
-def eq_bench_score(reference: dict, answers: dict[str, str]) -> float:
-    """EQ-Bench's score of one item (0 unless exactly the four reference emotions are rated).
+def eq_bench_score(reference: dict, answers: dict[str, str]) -> dict[str, float]:
+    """EQ-Bench's score of one answer: ``{"eqbench": 0-100, "percent_parseable": 0 or 100}``.
 
-    Each difference d is scaled: 0 stays 0, d <= 5 goes through 6.5/(1+e^(-1.2(d-4))), d > 5 stays d;
-    the score is (10 - 0.7477 * sum) * 10.
+    0 (and unparseable) unless exactly four emotions are rated and all four are reference emotions. Each difference
+    d from the reference is scaled -- 0 stays 0, d <= 5 becomes 6.5/(1+e^(-1.2(d-4))), d > 5 stays d -- and the
+    score is ``(10 - 0.7477 * sum) * 10`` (the constant makes random answers score 0; it can go below 0).
     """
-    emotions = {reference[f"emotion{i}"]: float(reference[f"emotion{i}_score"]) for i in range(1, 5)}
-    if len(answers) != 4 or set(answers) != set(emotions):
-        return 0.0
+    if len(answers) != 4:
+        logger.debug("EQ-Bench: %d emotions rated, not 4: %s", len(answers), answers)
+        return {"eqbench": 0, "percent_parseable": 0}
+    matched = {emotion for emotion in answers for i in range(1, 5) if emotion == reference[f"emotion{i}"]}
+    if len(matched) != 4:
+        logger.debug("EQ-Bench: emotions do not match the reference: %s", answers)
+        return {"eqbench": 0, "percent_parseable": 0}
     tally = 0.0
     for emotion, score in answers.items():
-        d = abs(float(score) - emotions[emotion])
-        if d == 0:
-            continue
-        tally += 6.5 / (1 + math.e ** (-1.2 * (d - 4))) if d <= 5 else d
-    return (10 - tally * 0.7477) * 10
+        for i in range(1, 5):  # as the fork: once per reference slot with this name
+            if emotion == reference[f"emotion{i}"]:
+                d = abs(float(score) - float(reference[f"emotion{i}_score"]))
+                if d == 0:
+                    scaled = 0.0
+                elif d <= 5:
+                    scaled = 6.5 * (1 / (1 + math.e ** (-1.2 * (d - 4))))
+                else:
+                    scaled = d
+                tally += scaled
+    return {"eqbench": (10 - tally * 0.7477) * 10, "percent_parseable": 100}
+
+
+def eq_bench_parse(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(first-pass ratings, revised ratings) of a multi-turn answer, split at "Zmienione oceny:".
+
+    First pass: every "emotion: N" pair before the marker; revised: the first four after it. Without the marker
+    both are empty (the answer scores 0), as in the fork.
+    """
+    first: dict[str, str] = {}
+    revised: dict[str, str] = {}
+    before = re.search(r"(.*?)" + REVISED, text, re.DOTALL)
+    if before:
+        first = dict(PAIR.findall(before.group(1)))
+    after = re.search(REVISED + r"(.*?)$", text, re.DOTALL)
+    if after:
+        revised = dict(PAIR.findall(after.group(1))[:4])
+    return first, revised
+
+
+def eq_bench_multi_turn(doc: dict, results: Sequence[str]) -> dict[str, float]:
+    """polish_eq_bench: first pass vs ``reference_answer``, revision vs ``reference_answer_fullscale``, their mean.
+
+    The fork's ``score``: ``average_eqbench = (first_eqbench + revised_eqbench) / 2`` (the leaderboard's column).
+    """
+    first, revised = eq_bench_parse(results[0])
+    scores = {f"first_{k}": v for k, v in eq_bench_score(_reference(doc), first).items()}
+    scores.update({f"revised_{k}": v for k, v in
+                   eq_bench_score(_reference(doc, "reference_answer_fullscale"), revised).items()})
+    scores["average_eqbench"] = (scores["first_eqbench"] + scores["revised_eqbench"]) / 2
+    return scores
 
 
 def eq_bench_first_turn(doc: dict, results: Sequence[str]) -> dict[str, float]:
-    """first_eqbench and first_percent_parseable from the first four "emotion: score" pairs generated."""
+    """polish_eq_bench_first_turn: first_eqbench and first_percent_parseable of the first four pairs generated."""
     answers = dict(PAIR.findall(results[0])[:4])
-    score = eq_bench_score(_reference(doc), answers)
-    parsed = len(answers) == 4 and set(answers) == {_reference(doc)[f"emotion{i}"] for i in range(1, 5)}
-    return {"first_eqbench": score, "first_percent_parseable": 100.0 if parsed else 0.0}
+    return {f"first_{k}": v for k, v in eq_bench_score(_reference(doc), answers).items()}

@@ -24,13 +24,6 @@ def test_cli_prints_the_table_and_writes_the_files(tmp_path, capsys):
     assert json.loads((tmp_path / "tiny" / "results_5shot.json").read_text())["config"]["limit"] == 3
 
 
-def test_cli_errors_exit_2_with_the_fix(capsys):
-    assert main(["--model", "tiny", "--tasks", "polish_mcc", "--data-dir", FIX]) == 2
-    assert "Did you mean 'polish_mc'" in capsys.readouterr().err
-    assert main(["--model", "tiny", "--num-fewshot", "-1", "--data-dir", FIX]) == 2
-    assert "`num_fewshot` must be integers >= 0" in capsys.readouterr().err
-
-
 def test_a_loaded_pipeline_scores_as_its_model_id(suite):
     report, _, _ = suite
     gen = load("text-generation", model="tiny", device="cpu")
@@ -39,7 +32,7 @@ def test_a_loaded_pipeline_scores_as_its_model_id(suite):
     assert mine.model == gen.model_id and mine.rows[0].params_b == report.rows[0].params_b
     key = "acc,none"
     assert mine.results[0]["polemo2_in_multiple_choice"][key] == report.results[0]["polemo2_in_multiple_choice"][key]
-    with pytest.raises(pl_eval.runner.InputError, match="vLLM loads the weights itself"):
+    with pytest.raises(pl_eval.runner.InputError, match="vllm backend loads the weights itself"):
         pl_eval.run(gen, backend="vllm", data_dir=FIX)
 
 

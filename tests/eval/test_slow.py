@@ -18,3 +18,15 @@ def test_gpt2_on_hub_data(tmp_path, monkeypatch):
             metric = leaderboard.BY_TASK[task].metric
             assert 0.0 <= report.results[n][task][metric] <= 1.0
     assert report.rows[1].rank is not None and 0.1 < report.rows[1].params_b < 0.2
+
+
+@pytest.mark.slow
+def test_other_tasks_on_hub_data(tmp_path, monkeypatch):
+    """The four "other" tasks on their real Hub datasets (enelpol/poquad through its parquet conversion)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    report = pl_eval.run("openai-community/gpt2", tasks=["polish_other"], num_fewshot=[0], limit=5,
+                         output_dir=tmp_path, batch_size="auto")
+    for task in leaderboard.OTHER_TASKS:
+        assert task.metric in report.results[0][task.task]
+    assert set(report.rows[0].scores) == set(leaderboard.OTHER_COLUMNS)

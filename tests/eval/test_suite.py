@@ -79,13 +79,26 @@ def test_an_interrupted_run_resumes_from_the_cache(tmp_path, caplog):
     ({"batch_size": "big"}, "batch_size"),
     ({"backend": "tgi"}, "backend"),
     ({"limit": 0}, "limit"),
+    ({"limit": float("nan")}, "limit"),
+    ({"limit": float("inf")}, "limit"),
+    ({"limit": -3}, "limit"),
+    ({"limit": 2**70}, "limit"),
+    ({"limit": True}, "limit"),
+    ({"limit": "10"}, "limit"),
+    ({"limit_mode": "shuffled"}, "limit_mode"),
+    ({"num_fewshot": 100000}, "num_fewshot"),
+    ({"num_fewshot": True}, "num_fewshot"),
+    ({"num_fewshot": [5, 5]}, "num_fewshot"),
+    ({"tasks": None}, "tasks"),
+    ({"max_batch_size": 0}, "max_batch_size"),
+    ({"output_dir": __file__}, "output_dir"),
     ({"data_dir": "/no/such/folder"}, "data_dir"),
 ])
 def test_bad_arguments_name_themselves(options, argument):
     with pytest.raises(InputError) as info:
-        pl_eval.run("tiny", **{"data_dir": pl_eval.FIXTURES_DIR, **options})
+        pl_eval.run("tiny", **{"data_dir": pl_eval.FIXTURES_DIR, "output_dir": None, **options})
     assert info.value.argument == argument
-    if argument == "tasks":
+    if options.get("tasks") == ["polish_mcc"]:
         assert "Did you mean 'polish_mc'" in str(info.value)
 
 
