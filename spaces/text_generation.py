@@ -13,6 +13,7 @@ notice saying so.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -127,6 +128,7 @@ def fit_to_context(gen: Any, messages: list[dict[str, str]], max_new_tokens: int
     return system + turns, dropped
 
 
+@functools.lru_cache(maxsize=256)  # every page load asks: read each config (maybe over the network) once
 def config_context_length(name: str, revision: str | None = None) -> int | None:
     """The context length a model's config states, read without loading the weights; None when unknown."""
     from transformers import AutoConfig
