@@ -371,10 +371,16 @@ def parse_seed(value: Any) -> int | None:
 def read_image(value: Any, argument: str) -> Any:
     """An uploaded image (`image_input` gives a PIL image, or the path of a file gradio could not read) as an RGB
     PIL image; missing, corrupt or not an image: `InputError` naming `argument`."""
+    from PIL import Image
+
     from pipelines.images import load_image
 
     require(value, argument, "an image (upload one)")
-    return load_image(value, argument)
+    try:
+        return load_image(value, argument)
+    except Image.DecompressionBombError as err:  # not an OSError: pipelines.images lets it through
+        raise InputError(argument, "an image too large to decode safely",
+                         f"an image of at most {Image.MAX_IMAGE_PIXELS} pixels", "Resize it first.") from err
 
 
 def image_input(**kwargs: Any) -> gr.Image:

@@ -169,13 +169,13 @@ def add_launch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--allow-local-models", type=local_models_dir, action="append", default=[], metavar="DIR",
                         help="let the model field load folders under DIR (repeatable; default: no local folders, "
                              "only Hub ids and the registry's models)")
-    parser.add_argument("--max-file-size", type=file_size, default="200mb",
+    parser.add_argument("--max-file-size", type=file_size, default="200mb", metavar="SIZE",
                         help="largest upload accepted, e.g. 50mb (default 200mb)")
-    parser.add_argument("--max-models", type=max_models, default="2",
+    parser.add_argument("--max-models", type=max_models, default="2", metavar="N",
                         help=f"models kept loaded at once, 1-{MAX_MODELS} (default 2)")
     parser.add_argument("--max-model-memory", type=memory_gb, default=None, metavar="GB",
                         help="weights kept loaded at most, in GB (default: half the machine's memory)")
-    parser.add_argument("--queue-size", type=queue_size, default="256",
+    parser.add_argument("--queue-size", type=queue_size, default="256", metavar="N",
                         help=f"requests waiting at most, 1-{MAX_QUEUE} (default 256)")
     parser.add_argument("--log-level", type=log_level, default="info", metavar="LEVEL",
                         help=f"logging level: {', '.join(LOG_LEVELS)} (default info)")

@@ -275,3 +275,20 @@ def test_polish_ui_has_polish_tab_titles():
     demo = build_app(Context(lang="pl", models="tiny"))
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
     assert {"💬 Sentyment", "✍️ Czat", "🎨 Generowanie obrazów"} <= labels
+
+
+def test_read_image_names_the_argument_for_every_bad_upload(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from spaces.common import read_image
+
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(tmp_path / "ok.png")
+    (tmp_path / "text.jpg").write_text("not a picture")
+    assert read_image(str(tmp_path / "ok.png"), "content").size == (64, 48)
+    for value, message in ((None, "upload one"), ("", "upload one"), (str(tmp_path / "text.jpg"), "cannot be read"),
+                           (str(tmp_path / "gone.png"), "No such file")):
+        with pytest.raises(InputError, match=f"`content` must be .*{message}"):
+            read_image(value, "content")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL's own limit, lowered: 64x48 is now a "bomb"
+    with pytest.raises(InputError, match="`content` must be an image of at most 1000 pixels"):
+        read_image(str(tmp_path / "ok.png"), "content")
