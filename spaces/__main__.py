@@ -3,13 +3,18 @@
     python -m spaces                                  # http://127.0.0.1:7860, all tabs
     python -m spaces --models tiny --lang pl          # offline, tiny random models (noise), Polish UI
     python -m spaces --host 0.0.0.0 --auth me:secret --max-file-size 50mb
+    python -m spaces --allow-local-models ~/models    # the model field may also load folders under ~/models
     python -m spaces export sentiment build/space-sentiment   # then: cd build/space-sentiment && python app.py
+
+A bad option is one ``error:`` line and exit code 2, before gradio or any model loads.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+
+PROG = "python -m spaces"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -19,10 +24,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         export_main(argv[1:])
         return
-    from .app import discover_spaces
-    from .launcher import run
+    from .options import fail, parse_launch_args, port_busy_message, port_free
 
-    run(discover_spaces(), argv, prog="python -m spaces", title="mmhub", description=__doc__)
+    args = parse_launch_args(argv, prog=PROG, description=__doc__)  # checked before gradio is imported
+    if not port_free(args.host, args.port):
+        fail(PROG, port_busy_message(args))
+    from .app import discover_spaces
+    from .launcher import serve
+
+    serve(discover_spaces(), args, prog=PROG, title="mmhub")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ import gradio as gr
 
 from .common import Context, SpaceSpec
 from .launcher import build_blocks
+from .options import NOT_SPACES
 
 logger = logging.getLogger(__name__)
-
-NOT_SPACES = frozenset({"__main__", "app", "common", "export", "launcher"})
 
 
 def discover_spaces() -> list[SpaceSpec]:

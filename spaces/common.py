@@ -1,4 +1,5 @@
-"""What every Space shares: the bounded model cache, error translation, the PL/EN strings and the tiny banner.
+"""What every Space shares: the bounded model cache, the model-field policy, input checks, error translation,
+the PL/EN strings and the tiny banner.
 
 Space modules import this relatively (``from .common import ...``) so that `python -m spaces export` can copy
 them into a Space folder under another package name (a folder named ``spaces`` would shadow Hugging Face's
@@ -15,18 +16,22 @@ import inspect
 import logging
 import os
 import queue
+import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio_client.exceptions import AppError
 
-from pipelines import TASKS, InputError, ModelLoadError, load
+from pipelines import TASKS, TINY_NAMES, InputError, load, validate
+from pipelines.errors import MmhubError
+
+from .options import LANGUAGES
 
 logger = logging.getLogger(__name__)
-
-LANGUAGES = ("en", "pl")
 
 # UI strings: English and Polish. A Space may add its own keys with `Context.t(key)`; missing Polish falls back.
 STRINGS: dict[str, dict[str, str]] = {
@@ -44,6 +49,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "seed_used": "Seed used",
         "settings": "Settings",
         "examples": "Examples",
+        "local_models_off": "{model!r} is a local folder, and this server loads no local folders. Pick a model "
+                            "from the list or type a Hub id (owner/name); the operator can allow folders with "
+                            "--allow-local-models DIR.",
+        "local_model_outside": "{model!r} is not inside a folder this server allows for local models (symlinks and "
+                               "'..' resolved). Use a folder under an --allow-local-models directory, a model from "
+                               "the list, or a Hub id (owner/name).",
+        "bad_model_id": "{model!r} is not a model id: type a Hub id such as 'owner/name' ({reason}), or pick a "
+                        "model from the list.",
+        "unexpected": "Unexpected error in {where} ({error}). The app is still running and the details are in "
+                      "the server log; please report it.",
     },
     "pl": {
         "tiny_banner": "⚠️ **Małe losowe modele** (`--models tiny`): aplikacja działa offline, a każdy wynik to "
@@ -59,6 +74,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "seed_used": "Użyte ziarno",
         "settings": "Ustawienia",
         "examples": "Przykłady",
+        "local_models_off": "{model!r} to folder lokalny, a ten serwer nie wczytuje folderów lokalnych. Wybierz model "
+                            "z listy albo wpisz identyfikator z Hub (właściciel/nazwa); operator może zezwolić na "
+                            "foldery opcją --allow-local-models DIR.",
+        "local_model_outside": "{model!r} nie leży w folderze, z którego ten serwer wczytuje modele lokalne (po "
+                               "rozwinięciu dowiązań i '..'). Użyj folderu w katalogu z --allow-local-models, modelu "
+                               "z listy albo identyfikatora z Hub (właściciel/nazwa).",
+        "bad_model_id": "{model!r} nie jest identyfikatorem modelu: wpisz identyfikator z Hub, np. 'właściciel/nazwa' "
+                        "({reason}), albo wybierz model z listy.",
+        "unexpected": "Nieoczekiwany błąd w {where} ({error}). Aplikacja działa dalej, szczegóły są w logu serwera; "
+                      "prosimy o zgłoszenie.",
     },
 }
 
@@ -109,6 +134,11 @@ class ModelCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def peek(self, task: str, model: str) -> Any | None:
+        """The cached pipeline for `(task, model)`, or None; never loads and does not count as a use."""
+        item = self._items.get((task, model))
+        return item[0] if item is not None else None
 
     @property
     def total_bytes(self) -> int:
@@ -188,20 +218,29 @@ class SpaceSpec:
         return {"concurrency_limit": self.concurrency_limit, "concurrency_id": self.name}
 
 
-
 @dataclass
 class Context:
-    """What a Space's `build` needs: the UI language, the model set (None = real models, "tiny"), the cache."""
+    """What a Space's `build` needs: the UI language, the model set (None = real models, "tiny"), the cache, and
+    the directories under which the model field may load local folders (``--allow-local-models``; none by default).
+    """
 
     lang: str = "en"
     models: str | None = None
     cache: ModelCache = field(default_factory=ModelCache)
+    local_model_dirs: Sequence[str | os.PathLike] = ()
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
             raise InputError("lang", self.lang, f"one of {list(LANGUAGES)}")
         if self.models not in (None, "tiny"):
             raise InputError("models", self.models, "'tiny' or None (the real models)")
+        dirs = []
+        for folder in self.local_model_dirs:
+            path = Path(folder).expanduser()
+            if not path.is_dir():
+                raise InputError("local_model_dirs", str(folder), "existing directories")
+            dirs.append(path.resolve())
+        self.local_model_dirs = tuple(dirs)
 
     @property
     def tiny(self) -> bool:
@@ -232,13 +271,51 @@ class Context:
         return choices
 
     def model_dropdown(self, task: str, tiny_variant: str = "tiny") -> gr.Dropdown:
-        """The model picker: default, alternatives, and a free field for any Hub id or local path."""
+        """The model picker: default, alternatives, and a free field for a Hub id (or an allowed local folder)."""
         return gr.Dropdown(self.model_choices(task, tiny_variant), value=self.default_model(task, tiny_variant),
                            label=self.t("model"), info=self.t("model_info"), allow_custom_value=True)
 
-    def pipeline(self, task: str, model: str | None, progress: Any = None) -> Any:
-        """The cached pipeline; a "loading model…" progress while it loads; load failures as `gr.Error`."""
-        model = (model or "").strip() or self.default_model(task)
+    def check_model(self, task: str, model: Any, tiny_variant: str = "tiny") -> str:
+        """What the model field may load for `task`, or `gr.Error` / `InputError` saying why not.
+
+        Empty means the default; a reserved tiny name or one of the registry's models is taken as it is; a local
+        path (or a name that exists as a folder here) only when it lies under one of `local_model_dirs` once
+        symlinks and ``..`` are resolved (the resolved path is returned); anything else must be a well-formed Hub
+        id, which the loader then finds or refuses (`ModelLoadError`: not found, offline, wrong task).
+        """
+        if model is None or isinstance(model, str) and not model.strip():
+            return self.default_model(task, tiny_variant)
+        name = validate.text("model", model).strip()
+        if name in TINY_NAMES or TASKS[task].model_info(name) is not None:
+            return name
+        from pipelines.base import is_local_path
+
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        expanded = os.path.expanduser(name)
+        if "\x00" not in name and (is_local_path(name) or os.path.lexists(expanded)):
+            try:
+                resolved = Path(expanded).resolve()
+            except (OSError, RuntimeError):  # a symlink loop, an unreadable parent
+                resolved = None
+            if resolved is not None and any(resolved.is_relative_to(folder) for folder in self.local_model_dirs):
+                return str(resolved)
+            logger.warning("refused local model path %r (resolves to %s)", name, resolved)
+            raise gr.Error(self.t("local_model_outside" if self.local_model_dirs else "local_models_off",
+                                  model=shown), print_exception=False)
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(name)
+        except HFValidationError as err:
+            reason = re.split(r"\.\s|:\s'", str(err))[0]  # the rule, without the echo of the id
+            raise gr.Error(self.t("bad_model_id", model=shown, reason=reason), print_exception=False) from None
+        return name
+
+    def pipeline(self, task: str, model: Any, progress: Any = None, tiny_variant: str = "tiny") -> Any:
+        """The cached pipeline; a "loading model…" progress while it loads; refusals and load failures as `gr.Error`
+        (raised from `check_model`, or `ModelLoadError` for `user_errors` to show)."""
+        model = self.check_model(task, model, tiny_variant)
 
         def on_load() -> None:
             if progress is not None:
@@ -251,7 +328,7 @@ class Context:
                 raise gr.Error(self.t("not_available", task=task)) from err
             raise
         except KeyError as err:  # no tiny model for this task in this copy of pipelines/tiny.py
-            if model.startswith("tiny"):
+            if model in TINY_NAMES:
                 raise gr.Error(self.t("not_available", task=task) + f" ({err.args[0] if err.args else err})") from err
             raise
 
@@ -260,15 +337,107 @@ class Context:
         return gr.Markdown(self.t("tiny_banner"), elem_classes=["mmhub-tiny-banner"]) if self.tiny else None
 
 
+# -- input checks for handlers -------------------------------------------------------------------------------------
+
+
+def require(value: Any, argument: str, allowed: str) -> Any:
+    """`value` unless it is missing (None, or blank text): then `InputError(argument, ...)` saying what is needed."""
+    if value is None or isinstance(value, str) and not value.strip():
+        raise InputError(argument, value, allowed)
+    return value
+
+
+def whole(argument: str, value: Any, low: int, high: int) -> int:
+    """An integer from a slider or number box: ``20.0`` is 20; NaN, 2.5, text, bool or out of range: `InputError`."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return validate.integer(argument, value, low=low, high=high)
+
+
+def number(argument: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
+    """A finite float in ``[low, high]`` from a slider (`pipelines.validate.number`)."""
+    return validate.number(argument, value, low=low, high=high, low_open=low_open)
+
+
+def parse_seed(value: Any) -> int | None:
+    """A seed from a `gr.Number`: None / empty means random; else an integer from 0 to 2**63 - 1 (`InputError`)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return validate.seed(value)
+
+
+def read_image(value: Any, argument: str) -> Any:
+    """An uploaded image (`image_input` gives a PIL image, or the path of a file gradio could not read) as an RGB
+    PIL image; missing, corrupt or not an image: `InputError` naming `argument`."""
+    from PIL import Image
+
+    from pipelines.images import load_image
+
+    require(value, argument, "an image (upload one)")
+    try:
+        return load_image(value, argument)
+    except Image.DecompressionBombError as err:  # not an OSError: pipelines.images lets it through
+        raise InputError(argument, "an image too large to decode safely",
+                         f"an image of at most {Image.MAX_IMAGE_PIXELS} pixels", "Resize it first.") from err
+
+
+def image_input(**kwargs: Any) -> gr.Image:
+    """A `gr.Image` whose unreadable upload (corrupt, or not an image) reaches the handler as its file path, so that
+    the handler's check (`read_image`) names the problem; gradio's own preprocessing would fail first, with its
+    generic "Error".
+
+    The instance's `preprocess` is wrapped rather than subclassed: gradio writes a ``.pyi`` stub beside any module
+    that defines a component subclass (``gradio.component_meta.create_or_modify_pyi``).
+    """
+    image = gr.Image(**kwargs)
+    preprocess = image.preprocess
+
+    def lenient_preprocess(payload: Any) -> Any:
+        try:
+            return preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception as err:  # noqa: BLE001 - any decoder failure: the handler reports it
+            logger.info("image upload not decoded by gradio (%s: %s); the handler checks it", type(err).__name__, err)
+            return str(payload.path) if getattr(payload, "path", None) else None
+
+    image.preprocess = lenient_preprocess  # type: ignore[method-assign]
+    return image
+
+
 # -- handlers: errors and streaming ----------------------------------------------------------------------------------
 
 
+def _short(err: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    text = f"{type(err).__name__}: {text}" if not text.startswith(type(err).__name__) else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unexpected_error(where: str, err: BaseException) -> gr.Error:
+    """The `gr.Error` shown for a bug or a library failure: a short reason, the traceback in the server log."""
+    logger.error("unexpected error in %s", where, exc_info=err)
+    return gr.Error(STRINGS["en"]["unexpected"].format(where=where, error=_short(err)), print_exception=False)
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Show `InputError` and `ModelLoadError` as `gr.Error` (the app keeps serving); works for generators too."""
+    """Every failure of a handler as a `gr.Error` with a specific message; the app keeps serving.
+
+    `InputError`, `ModelLoadError` (and other mmhub errors) show their own message; a `gr.Error` passes through;
+    anything else is a bug or a library failure: logged with its traceback, shown as "Unexpected error in ...".
+    Works for generator handlers too.
+    """
+    where = fn.__name__.replace("_", " ")
 
     def translate(err: Exception) -> gr.Error:
-        logger.info("%s: %s", type(err).__name__, err)
-        return gr.Error(str(err), print_exception=False)
+        if isinstance(err, gr.Error):
+            return err
+        if isinstance(err, MmhubError):
+            logger.info("%s: %s", type(err).__name__, err)
+            return gr.Error(str(err), print_exception=False)
+        return unexpected_error(where, err)
 
     if inspect.isgeneratorfunction(fn):
 
@@ -276,7 +445,7 @@ def user_errors(fn: Callable) -> Callable:
         def generator_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from fn(*args, **kwargs)
-            except (InputError, ModelLoadError) as err:
+            except Exception as err:
                 raise translate(err) from err
 
         return generator_wrapper
@@ -285,10 +454,93 @@ def user_errors(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (InputError, ModelLoadError) as err:
+        except Exception as err:
             raise translate(err) from err
 
     return wrapper
+
+
+# What each input component accepts, for the message of a value gradio could not preprocess.
+_EXPECTED = {"number": "a number", "slider": "a number in the slider's range", "checkbox": "true or false",
+             "textbox": "text", "dropdown": "one of the listed choices", "image": "an uploaded image file",
+             "audio": "an uploaded audio file", "file": "an uploaded file", "chatbot": "a chat history"}
+
+
+def input_error_message(blocks: Sequence[Any], values: Sequence[Any], err: BaseException) -> str:
+    """A short message naming the input (by its label) whose value gradio could not preprocess."""
+    if len(values) < len(blocks):
+        return f"The request has {len(values)} input values; this endpoint takes {len(blocks)}."
+    match = re.search(r"component at index (\d+)", str(err))  # gradio's ComponentProcessingError names it so
+    index = int(match.group(1)) if match else None
+    if index is None:  # a FileData / ImageData payload that does not validate
+        for i, (block, value) in enumerate(zip(blocks, values, strict=False)):
+            data_model = getattr(block, "data_model", None)
+            if data_model is not None and value is not None:
+                try:
+                    data_model.model_validate(value)
+                except Exception:  # noqa: BLE001 - only looking for the culprit
+                    index = i
+                    break
+    cause = err.__cause__ or err
+    if index is None or index >= len(blocks):
+        return f"Invalid input: {_short(cause)}"
+    block = blocks[index]
+    kind = block.get_block_name()
+    label = str(getattr(block, "label", None) or kind)
+    value = repr(values[index])
+    value = value if len(value) <= 80 else value[:77] + "..."
+    return (f"Invalid value for '{label}': got {value}; expected {_EXPECTED.get(kind, 'a valid value')} "
+            f"({_short(cause, 120)}).")
+
+
+class SpaceBlocks(gr.Blocks):
+    """`gr.Blocks` that never answers with gradio's generic "Error" (shown when ``show_error`` is off, the default):
+
+    - a value gradio cannot preprocess (a text for a number, NaN for an integer box, a malformed file payload) is
+      refused with a message naming the input (`input_error_message`);
+    - an exception anywhere in an event function, gradio's own wrappers included (ChatInterface's), is logged with
+      its traceback and shown as "Unexpected error in ..." (`unexpected_error`).
+
+    `gr.Error` (and gradio's other `AppError` messages) pass through unchanged.
+    """
+
+    async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except AppError:
+            raise
+        except Exception as err:  # noqa: BLE001 - every preprocessing failure becomes a message
+            message = input_error_message(block_fn.inputs, inputs, err)
+            logger.info("refused a request to %s: %s", block_fn.name, message)
+            raise gr.Error(message, print_exception=False) from err
+
+    async def call_function(self, block_fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().call_function(block_fn, *args, **kwargs)
+        except AppError:
+            raise
+        except Exception as err:  # noqa: BLE001 - shown as a clear message, traceback in the log
+            fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
+            raise unexpected_error(getattr(fn, "api_name", None) or getattr(fn, "name", None) or "a request",
+                                   err) from err
+
+
+def refuse_missing(component: Any, argument: str, allowed: str) -> Any:
+    """Make `component` refuse a missing value (None) as `InputError(argument)` before any event function runs.
+
+    For inputs that gradio's own wrappers touch before the handler (the ChatInterface message), so that an API call
+    without a message gets the message's error rather than a crash in the wrapper. The instance's `preprocess` is
+    wrapped (see `image_input` for why not a subclass).
+    """
+    preprocess = component.preprocess
+
+    def checked_preprocess(payload: Any) -> Any:
+        if payload is None:
+            raise gr.Error(str(InputError(argument, None, allowed)), print_exception=False)
+        return preprocess(payload)
+
+    component.preprocess = checked_preprocess
+    return component
 
 
 _DONE = object()
@@ -335,15 +587,6 @@ def step_progress(progress: gr.Progress, describe: Callable[[int, int, dict[str,
         progress((step, total), desc=describe(step, total, info))
 
     return report
-
-
-def parse_seed(value: Any) -> int | None:
-    """A seed from a `gr.Number`: None / empty means random; anything else goes to the pipeline as an int."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def env_host() -> str:

@@ -11,20 +11,23 @@ which would shadow Hugging Face's ZeroGPU package that gradio imports on Spaces.
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import logging
 import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .common import SpaceSpec
+from .options import OneLineParser, fail, space_names
+
+if TYPE_CHECKING:
+    from .common import SpaceSpec
 
 logger = logging.getLogger(__name__)
 
 PACKAGE = "mmhub_space"
-UI_FILES = ("common.py", "launcher.py")
+UI_FILES = ("common.py", "launcher.py", "options.py")
 ALWAYS = ("gradio", "numpy", "pandas", "psutil", "huggingface-hub")
 SPACES_DIR = Path(__file__).resolve().parent
 PIPELINES_DIR = SPACES_DIR.parent / "pipelines"
@@ -68,7 +71,9 @@ python app.py                    # http://127.0.0.1:7860
 python app.py --models tiny      # offline, tiny random models: the output is noise
 ```
 
-Options: `--lang pl|en`, `--auth user:password`, `--max-file-size 50mb`, `--max-models N`; `python app.py --help`.
+Options: `--lang pl|en`, `--auth user:password`, `--max-file-size 50mb`, `--max-models N`,
+`--allow-local-models DIR` (the model field loads no local folder unless you allow a directory);
+`python app.py --help`.
 The API (gradio_client) lists its named endpoints under "Use via API" at the bottom of the page.
 
 Models: {model_lines}
@@ -100,13 +105,12 @@ def _normal(name: str) -> str:
 
 
 def export_space(spec: SpaceSpec, folder: str | Path, force: bool = False) -> Path:
-    """Write `spec`'s Space folder at `folder` (refused when it exists and is not empty, unless `force`)."""
+    """Write `spec`'s Space folder at `folder` (refused when it exists and is not empty, unless `force` and it is
+    a folder this function wrote before: `--force` never deletes anything else)."""
     from pipelines import TASKS
 
-    folder = Path(folder).expanduser().resolve()
-    if folder.exists() and any(folder.iterdir()):
-        if not force:
-            raise FileExistsError(f"{folder} exists and is not empty; pass --force to replace it")
+    folder = check_folder(folder, force)
+    if folder.exists():
         shutil.rmtree(folder)
     package = folder / PACKAGE
     package.mkdir(parents=True)
@@ -133,18 +137,53 @@ def export_space(spec: SpaceSpec, folder: str | Path, force: bool = False) -> Pa
     return folder
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    from .app import discover_spaces, space
+def is_export(folder: Path) -> bool:
+    """True for a folder `export_space` wrote (its ``app.py`` and ``mmhub_space`` package)."""
+    return (folder / "app.py").is_file() and (folder / PACKAGE / "__init__.py").is_file()
 
-    names = [s.name for s in discover_spaces()]
-    parser = argparse.ArgumentParser(prog="python -m spaces export", description=__doc__.split("\n")[0])
+
+def check_folder(folder: str | Path, force: bool = False) -> Path:
+    """The resolved target folder; `FileExistsError` when it is a file, or not empty (unless `force` and it holds a
+    previous export)."""
+    folder = Path(folder).expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{folder} exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not force:
+            raise FileExistsError(f"{folder} exists and is not empty; pass --force to replace a previous export")
+        if not is_export(folder):
+            raise FileExistsError(f"{folder} is not a Space folder written by `python -m spaces export`; "
+                                  "--force replaces only those")
+    return folder
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m spaces export SPACE FOLDER [--force]``; a bad argument is one ``error:`` line and exit code 2."""
+    from pipelines import TASKS, resolve_task
+
+    prog = "python -m spaces export"
+    names = space_names()
+    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("space", help=f"one of {', '.join(names)} (or a task name, e.g. text-to-image)")
     parser.add_argument("folder", help="where to write the Space (must not exist or be empty)")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty folder")
+    parser.add_argument("--force", action="store_true", help="replace a folder written by an earlier export")
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    key = args.space.strip().replace("-", "_")
+    try:  # checked before gradio is imported
+        if key not in names:
+            resolve_task(args.space)
+        folder = check_folder(args.folder, args.force)
+    except (FileExistsError, OSError) as err:
+        fail(prog, err)
+    except ValueError:  # not a task name either
+        fail(prog, f"no Space {args.space!r}; known: {', '.join(names)} (or a task: {', '.join(TASKS)})")
+    from .app import space
+
     try:
-        folder = export_space(space(args.space), args.folder, force=args.force)
-    except (KeyError, FileExistsError) as err:
-        parser.error(str(err.args[0] if isinstance(err, KeyError) else err))
+        folder = export_space(space(args.space), folder, force=args.force)
+    except KeyError as err:
+        fail(prog, err.args[0])
+    except OSError as err:  # permissions, disk full, ...
+        fail(prog, f"cannot write {folder}: {err}")
     print(f"Space written to {folder}\nTry it: cd {folder} && python app.py --models tiny")

@@ -16,7 +16,10 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, step_progress, user_errors
+from pipelines import TINY_NAMES, validate
+
+from .common import Context, SpaceSpec, image_input, number, parse_seed, read_image, step_progress, user_errors, whole
+from .launcher import main_for
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +51,24 @@ def step_defaults(model: str, task: str) -> tuple[int, float]:
     """Steps and guidance a model needs: turbo models 1-2 steps without guidance, others 25 steps at 7.5."""
     if "turbo" in (model or "").lower():
         return (1 if task == "text-to-image" else 2), 0.0
-    if (model or "").startswith("tiny"):
+    if model in TINY_NAMES:
         return 2, 7.5
     return 25, 7.5
 
 
-def _size(value: Any) -> int | None:
-    return int(value) if value else None
+def _size(argument: str, value: Any) -> int | None:
+    """A width / height slider: 0 means the model's own size (None); the pipeline checks it fits the model."""
+    return whole(argument, value, 0, 1024) or None
+
+
+def _settings(prompt: Any, negative_prompt: Any, steps: Any, guidance: Any, num_images: Any,
+              seed: Any) -> dict[str, Any]:
+    """The shared settings of both tabs, checked against the sliders' ranges."""
+    return {"prompt": validate.text("prompt", prompt, allow_empty=True),
+            "negative_prompt": validate.optional_text("negative_prompt", negative_prompt) or None,
+            "num_inference_steps": whole("num_inference_steps", steps, 1, 100),
+            "guidance_scale": number("guidance_scale", guidance, 0.0, 20.0),
+            "num_images": whole("num_images", num_images, 1, 4), "seed": parse_seed(seed)}
 
 
 def build(ctx: Context) -> None:
@@ -68,16 +82,19 @@ def build(ctx: Context) -> None:
     def text_to_image(prompt: str, negative_prompt: str, steps: float, guidance: float, width: float,
                       height: float, num_images: float, seed: float | None, model: str,
                       progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+        settings = _settings(prompt, negative_prompt, steps, guidance, num_images, seed)
+        size = {"width": _size("width", width), "height": _size("height", height)}
         t2i = ctx.pipeline("text-to-image", model, progress)
-        result = t2i(prompt, negative_prompt=negative_prompt or None, num_inference_steps=int(steps),
-                     guidance_scale=float(guidance), width=_size(width), height=_size(height),
-                     num_images=int(num_images), seed=parse_seed(seed), progress=step_report(progress))
+        result = t2i(**settings, **size, progress=step_report(progress))
         return result.images, result.seed
 
     @user_errors
     def image_to_image(prompt: str, image: Any, strength: float, negative_prompt: str, steps: float,
                        guidance: float, num_images: float, seed: float | None, model: str,
                        progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+        settings = _settings(prompt, negative_prompt, steps, guidance, num_images, seed)
+        picture = read_image(image, "image")
+        strength = number("strength", strength, 0.0, 1.0, low_open=True)
         # Image-to-image runs on the text-to-image model's loaded components: one copy of the weights.
         t2i = ctx.pipeline("text-to-image", model, progress)
         if t2i not in image_to_image_of:
@@ -85,9 +102,7 @@ def build(ctx: Context) -> None:
 
             image_to_image_of[t2i] = ImageToImagePipeline.from_pipe(t2i)
         i2i = image_to_image_of[t2i]
-        result = i2i(prompt, image=image, strength=float(strength), negative_prompt=negative_prompt or None,
-                     num_inference_steps=int(steps), guidance_scale=float(guidance), num_images=int(num_images),
-                     seed=parse_seed(seed), progress=step_report(progress))
+        result = i2i(image=picture, strength=strength, **settings, progress=step_report(progress))
         return result.images, result.seed
 
     def settings(task: str) -> tuple[gr.Dropdown, gr.Slider, gr.Slider]:
@@ -124,7 +139,7 @@ def build(ctx: Context) -> None:
     with gr.Tab(t("i2i")):
         with gr.Row():
             with gr.Column():
-                image = gr.Image(label=t("image"), type="pil", sources=["upload", "clipboard", "webcam"])
+                image = image_input(label=t("image"), type="pil", sources=["upload", "clipboard", "webcam"])
                 prompt2 = gr.Textbox(label=t("prompt"), lines=2, value="the same scene as a watercolor painting")
                 strength = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=t("strength"))
                 with gr.Accordion(ctx.t("settings"), open=False):
@@ -156,11 +171,7 @@ SPACE = SpaceSpec(
 )
 
 
-def main(argv: list[str] | None = None) -> None:
-    from .launcher import run
-
-    run([SPACE], argv, prog="python -m spaces.image_generation", title="mmhub · image generation")
-
+main = main_for(SPACE)
 
 if __name__ == "__main__":
     main()

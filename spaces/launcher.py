@@ -2,64 +2,48 @@
 
     python -m spaces.sentiment --models tiny --lang pl          # one Space
     python -m spaces --port 7860 --auth user:secret             # all of them as tabs (spaces/app.py)
+    python -m spaces --allow-local-models ~/models              # the model field may load folders under ~/models
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gradio as gr
 
-from .common import LANGUAGES, Context, ModelCache, SpaceSpec, env_host
+from .common import Context, ModelCache, SpaceBlocks, SpaceSpec
+from .options import add_launch_arguments, auth, fail, parse_launch_args, port_busy_message, port_free
+
+__all__ = ["CSS", "add_launch_arguments", "build_blocks", "context_from_args", "launch", "main_for", "parse_auth",
+           "run", "serve"]
 
 logger = logging.getLogger(__name__)
 
 CSS = ".mmhub-tiny-banner { border: 2px solid #f59e0b; border-radius: 8px; padding: 0 12px; }"
 
 
-def add_launch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The options every Space takes (the tabbed app and each Space alone, also in an exported folder)."""
-    parser.add_argument("--host", default=env_host(),
-                        help="address to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME); 0.0.0.0 = all")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
-                        help="port (default 7860, or $GRADIO_SERVER_PORT)")
-    parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
-    parser.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
-    parser.add_argument("--models", choices=["tiny"], default=os.environ.get("MMHUB_MODELS") or None,
-                        help="'tiny': tiny random models, fully offline (their output is noise)")
-    parser.add_argument("--lang", choices=LANGUAGES, default="en", help="UI language (default en)")
-    parser.add_argument("--max-file-size", default="200mb", help="largest upload accepted (default 200mb)")
-    parser.add_argument("--max-models", type=int, default=2, help="models kept loaded at once (default 2)")
-    parser.add_argument("--max-model-memory", type=float, default=None, metavar="GB",
-                        help="weights kept loaded at most, in GB (default: half the machine's memory)")
-    parser.add_argument("--queue-size", type=int, default=256, help="requests waiting at most (default 256)")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    return parser
-
-
-def parse_auth(value: str | None) -> tuple[str, str] | None:
+def parse_auth(value: str | tuple[str, str] | None) -> tuple[str, str] | None:
+    """``USER:PASSWORD`` as a pair (None when not given); `argparse.ArgumentTypeError` when malformed."""
     if not value:
         return None
-    user, sep, password = value.partition(":")
-    if not sep or not user or not password:
-        raise argparse.ArgumentTypeError(f"--auth must be USER:PASSWORD; got {value!r}")
-    return user, password
+    return value if isinstance(value, tuple) else auth(value)
 
 
 def context_from_args(args: argparse.Namespace) -> Context:
     max_bytes = int(args.max_model_memory * 2**30) if args.max_model_memory else None
-    return Context(lang=args.lang, models=args.models, cache=ModelCache(args.max_models, max_bytes))
+    return Context(lang=args.lang, models=args.models, cache=ModelCache(args.max_models, max_bytes),
+                   local_model_dirs=tuple(args.allow_local_models))
 
 
 def build_blocks(specs: Sequence[SpaceSpec], ctx: Context, title: str = "mmhub") -> gr.Blocks:
     """One Space alone, or several as tabs, with the tiny banner on top when the app runs tiny models."""
     if not specs:
         raise ValueError("no Space to build")
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    with SpaceBlocks(title=title, analytics_enabled=False) as demo:
         ctx.banner()
         if len(specs) == 1:
             gr.Markdown(f"# {specs[0].emoji} {specs[0].title[ctx.lang]}")
@@ -81,18 +65,44 @@ def launch(demo: gr.Blocks, args: argparse.Namespace, **overrides: Any) -> Any:
         "max_file_size": args.max_file_size, "ssr_mode": False, "css": CSS, "footer_links": ["api", "settings"],
     }
     logger.info("serving on http://%s:%d%s", args.host, args.port, " (tiny models)" if args.models else "")
+    for folder in getattr(args, "allow_local_models", []):
+        logger.info("the model field may load folders under %s", folder)
     return demo.launch(**(options | overrides))
+
+
+def serve(specs: Sequence[SpaceSpec], args: argparse.Namespace, prog: str, title: str = "mmhub") -> Any:
+    """Build and serve `specs` with checked options; a port in use is one ``error:`` line and exit code 2."""
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    busy = port_busy_message(args)
+    if not port_free(args.host, args.port):  # before building every tab
+        fail(prog, busy)
+    demo = build_blocks(specs, context_from_args(args), title=title)
+    try:
+        return launch(demo, args)
+    except OSError as err:  # gradio: "Cannot find empty port ..." (taken meanwhile)
+        logger.debug("launch failed", exc_info=err)
+        fail(prog, busy)
 
 
 def run(specs: Sequence[SpaceSpec], argv: Sequence[str] | None = None, prog: str | None = None,
         title: str = "mmhub", description: str | None = None) -> None:
-    """Parse the launch options from `argv` and serve `specs` (what `python -m spaces.<task>` calls)."""
-    parser = add_launch_arguments(argparse.ArgumentParser(
-        prog=prog, description=description or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    args = parser.parse_args(argv)
-    try:
-        parse_auth(args.auth)
-    except argparse.ArgumentTypeError as err:
-        parser.error(str(err))
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    launch(build_blocks(specs, context_from_args(args), title=title), args)
+    """Parse the launch options from `argv` (a bad one: one ``error:`` line, exit 2) and serve `specs`."""
+    prog = prog or "python -m spaces"
+    args = parse_launch_args(argv, prog=prog, description=description or __doc__)
+    serve(specs, args, prog=prog, title=title)
+
+
+def main_for(spec: SpaceSpec) -> Callable[[Sequence[str] | None], None]:
+    """The ``main(argv)`` of a Space module: ``main = main_for(SPACE)`` serves that Space alone.
+
+    The program name follows the package the Space lives in (``spaces``, or ``mmhub_space`` in an exported folder).
+    """
+    package = __name__.rpartition(".")[0]
+
+    def main(argv: Sequence[str] | None = None) -> None:
+        prog = "python app.py" if package != "spaces" else f"python -m {package}.{spec.name}"
+        run([spec], sys.argv[1:] if argv is None else argv, prog=prog,
+            title=f"mmhub · {spec.title['en'].lower()}", description=sys.modules[spec.build.__module__].__doc__)
+
+    main.__doc__ = f"Serve the {spec.title['en']} Space alone (options: --help)."
+    return main

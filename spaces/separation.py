@@ -16,7 +16,8 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, step_progress, user_errors
+from .common import Context, SpaceSpec, parse_seed, require, step_progress, user_errors, whole
+from .launcher import main_for
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,14 @@ def build(ctx: Context) -> None:
     @user_errors
     def separate(audio: str | None, two_stems: str, shifts: float, seed: float | None, model: str,
                  progress: gr.Progress = gr.Progress()) -> list[Any]:
-        sep = ctx.pipeline(TASK, model, progress)  # a missing audio is the pipeline's InputError
+        from pipelines.audio import read_audio
 
-        result = sep(audio, two_stems=two_stems or None, shifts=int(shifts), seed=parse_seed(seed),
+        require(audio, "audio", "an audio file (upload or record one)")
+        clip = read_audio(audio, argument="audio")  # unreadable, empty, silent, NaN: InputError naming `audio`
+        shifts = whole("shifts", shifts, 0, 5)
+        seed = parse_seed(seed)
+        sep = ctx.pipeline(TASK, model, progress)
+        result = sep(clip.audio, sample_rate=clip.sample_rate, two_stems=two_stems or None, shifts=shifts, seed=seed,
                      progress=step_progress(progress, lambda *_: t("progress")))
         folder = Path(tempfile.mkdtemp(prefix="mmhub-stems-"))
         paths = result.save(folder)
@@ -85,11 +91,7 @@ SPACE = SpaceSpec(
 )
 
 
-def main(argv: list[str] | None = None) -> None:
-    from .launcher import run
-
-    run([SPACE], argv, prog="python -m spaces.separation", title="mmhub · separation")
-
+main = main_for(SPACE)
 
 if __name__ == "__main__":
     main()

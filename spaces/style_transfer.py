@@ -15,7 +15,10 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors
+from pipelines import validate
+
+from .common import Context, SpaceSpec, image_input, parse_seed, read_image, run_with_updates, user_errors, whole
+from .launcher import main_for
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +50,12 @@ def build(ctx: Context) -> None:
     @user_errors
     def paint(content: Any, style: Any, steps: float, max_size: float, preserve_colors: bool, seed: float | None,
               model: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, Any]]:
+        content, style = read_image(content, "content"), read_image(style, "style")
+        steps = whole("steps", steps, 1, 1000)
+        max_size = whole("max_size", max_size, 64, 1024)
+        preserve_colors = validate.boolean("preserve_colors", preserve_colors)
+        seed = parse_seed(seed)
         st = ctx.pipeline(TASK, model, progress)
-        steps = int(steps)
         losses: list[float] = []
 
         def work(report: Any) -> Any:
@@ -58,8 +65,8 @@ def build(ctx: Context) -> None:
                 if info.get("image") is not None:
                     report(info["image"])
 
-            return st(content, style, steps=steps, seed=parse_seed(seed), max_size=int(max_size),
-                      preserve_colors=bool(preserve_colors), progress=on_step,
+            return st(content, style, steps=steps, seed=seed, max_size=max_size,
+                      preserve_colors=preserve_colors, progress=on_step,
                       preview_every=max(1, steps // PREVIEWS))
 
         for kind, value in run_with_updates(work):
@@ -70,8 +77,8 @@ def build(ctx: Context) -> None:
 
     model = ctx.model_dropdown(TASK)
     with gr.Row():
-        content = gr.Image(label=t("content"), type="pil", sources=["upload", "clipboard", "webcam"])
-        style = gr.Image(label=t("style"), type="pil", sources=["upload", "clipboard"])
+        content = image_input(label=t("content"), type="pil", sources=["upload", "clipboard", "webcam"])
+        style = image_input(label=t("style"), type="pil", sources=["upload", "clipboard"])
         result = gr.Image(label=t("result"), type="pil", format="png", interactive=False)
     with gr.Row():
         steps = gr.Slider(1, 1000, value=20 if ctx.tiny else 300, step=1, label=t("steps"))
@@ -97,11 +104,7 @@ SPACE = SpaceSpec(
 )
 
 
-def main(argv: list[str] | None = None) -> None:
-    from .launcher import run
-
-    run([SPACE], argv, prog="python -m spaces.style_transfer", title="mmhub · style transfer")
-
+main = main_for(SPACE)
 
 if __name__ == "__main__":
     main()

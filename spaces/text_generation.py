@@ -5,33 +5,49 @@
 
 API (gradio_client): ``/chat`` (message, model, system_prompt, max_new_tokens, temperature, top_p, seed) -> reply.
 Models without a chat template (GPT-2) continue a plain "User: / Assistant:" transcript instead.
+
+The chat never dead-ends: the reply may use at most half the model's context (the slider follows the model), and
+when the conversation no longer fits in the rest, the oldest turns are left out (the system prompt stays) with a
+notice saying so.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, user_errors
+from pipelines import TINY_NAMES, InputError, validate
+
+from .common import Context, SpaceSpec, number, parse_seed, refuse_missing, require, user_errors, whole
+from .launcher import main_for
 
 logger = logging.getLogger(__name__)
 
 TASK = "text-generation"
 TINY_VARIANT = "tiny-chat"  # the tiny model with a chat template
+MAX_REPLY = 2048  # the slider's top for long-context models
+DEFAULT_REPLY = 128
+# Where a config states its context length (the pipeline's `TextGenerationPipeline.context_length` reads the same).
+CONTEXT_ATTRIBUTES = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length")
 
 TEXTS = {
     "en": {
         "system_prompt": "System prompt", "system_default": "You are a helpful assistant.",
         "max_new_tokens": "Max new tokens", "temperature": "Temperature (0 = greedy)", "top_p": "Top-p",
         "placeholder": "Write a message…", "user": "User", "assistant": "Assistant",
+        "trimmed": "The conversation no longer fits in the model's context ({context} tokens, {reply} of them for "
+                   "the reply): the {count} oldest messages were left out.",
     },
     "pl": {
         "system_prompt": "Prompt systemowy", "system_default": "Jesteś pomocnym asystentem.",
         "max_new_tokens": "Maks. liczba nowych tokenów", "temperature": "Temperatura (0 = zachłannie)",
         "top_p": "Top-p", "placeholder": "Napisz wiadomość…", "user": "Użytkownik", "assistant": "Asystent",
+        "trimmed": "Rozmowa nie mieści się już w kontekście modelu ({context} tokenów, z czego {reply} na "
+                   "odpowiedź): pominięto {count} najstarszych wiadomości.",
     },
 }
 
@@ -72,24 +88,113 @@ def to_transcript(messages: list[dict[str, str]], user: str = "User", assistant:
     return "\n".join(lines + [f"{assistant}:"])
 
 
-def build(ctx: Context) -> None:
-    t = lambda key: ctx.t(key, TEXTS)  # noqa: E731
+def reply_limit(context_length: int) -> int:
+    """The most new tokens a reply may ask for: half the model's context (the conversation keeps the other half),
+    at most `MAX_REPLY`."""
+    return max(1, min(MAX_REPLY, context_length // 2))
+
+
+def prompt_tokens(gen: Any, messages: list[dict[str, str]], names: tuple[str, str] = ("User", "Assistant")) -> int:
+    """Tokens of the prompt `gen` builds from `messages`: its chat template, or the plain transcript (encoded as
+    `TextGenerationPipeline` encodes them)."""
+    if gen.has_chat_template:
+        text = gen.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return len(gen.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(gen.tokenizer(to_transcript(messages, *names))["input_ids"])
+
+
+def fit_to_context(gen: Any, messages: list[dict[str, str]], max_new_tokens: int,
+                   names: tuple[str, str] = ("User", "Assistant")) -> tuple[list[dict[str, str]], int]:
+    """`messages` without their oldest turns, so that the prompt and `max_new_tokens` fit the model's context.
+
+    The system prompt and the last message always stay; the kept part starts with a user message. Returns the
+    messages and how many were left out; `InputError` when even the system prompt and the last message do not fit.
+    """
+    room = gen.context_length - max_new_tokens
+    system = [m for m in messages[:1] if m["role"] == "system"]
+    turns = list(messages[len(system):])
+    dropped = 0
+    while len(turns) > 1 and prompt_tokens(gen, system + turns, names) > room:
+        turns.pop(0)
+        dropped += 1
+        while len(turns) > 1 and turns[0]["role"] != "user":
+            turns.pop(0)
+            dropped += 1
+    used = prompt_tokens(gen, system + turns, names)
+    if used > room:
+        raise InputError("message", f"{used} tokens with the system prompt",
+                         f"at most {room} tokens: the model's context is {gen.context_length} and max_new_tokens is "
+                         f"{max_new_tokens}", "Shorten the message or the system prompt, or lower max_new_tokens.")
+    return system + turns, dropped
+
+
+@functools.lru_cache(maxsize=256)  # every page load asks: read each config (maybe over the network) once
+def config_context_length(name: str, revision: str | None = None) -> int | None:
+    """The context length a model's config states, read without loading the weights; None when unknown."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(name, revision=revision)
+    except Exception as err:  # noqa: BLE001 - offline, not a transformers model...: the slider stays as it is
+        logger.info("no config for %s (%s): the max-new-tokens slider keeps its range", name, err)
+        return None
+    for attribute in CONTEXT_ATTRIBUTES:
+        value = getattr(config, attribute, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def context_length(ctx: Context, model: str) -> int | None:
+    """The context of `model` (already checked by `Context.check_model`): the loaded pipeline's, else its config's."""
+    from pipelines import TASKS
+
+    loaded = ctx.cache.peek(TASK, model)
+    if loaded is not None:
+        return loaded.context_length
+    if model in TINY_NAMES:
+        from pipelines import tiny
+
+        return config_context_length(str(tiny.build(TASK, model)))
+    info = TASKS[TASK].model_info(model)
+    return config_context_length(model, info.revision if info else None)
+
+
+def chat_handler(ctx: Context) -> Any:
+    """The chat function of `ctx`'s Space (what `gr.ChatInterface` calls): checks, loads, trims, streams."""
+    t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
 
     @user_errors
     def chat(message: str, history: list[dict], model: str, system_prompt: str, max_new_tokens: float,
              temperature: float, top_p: float, seed: float | None) -> Iterator[str]:
-        model = (model or "").strip() or ctx.default_model(TASK, TINY_VARIANT)
+        message = validate.text("message", require(message, "message", "non-empty text (write a message)"))
+        if system_prompt is not None:
+            system_prompt = validate.text("system_prompt", system_prompt, allow_empty=True)
+        temperature = number("temperature", temperature, 0.0, 2.0)
+        top_p = number("top_p", top_p, 0.0, 1.0, low_open=True)
+        seed = parse_seed(seed)
+        requested = whole("max_new_tokens", max_new_tokens, 1, MAX_REPLY)
+        model = ctx.check_model(TASK, model, TINY_VARIANT)
         if (TASK, model) not in ctx.cache:
             yield f"⏳ {ctx.t('loading', model=model)}"
-        gen = ctx.pipeline(TASK, model)
-        messages = to_messages(message, history, system_prompt)
-        params: dict[str, Any] = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature),
-                                  "top_p": float(top_p), "seed": parse_seed(seed), "stream": True}
+        gen = ctx.pipeline(TASK, model, tiny_variant=TINY_VARIANT)
+        limit = reply_limit(gen.context_length)
+        if requested > limit:
+            raise InputError("max_new_tokens", requested, f"an integer from 1 to {limit} for {model}",
+                             f"A reply may use at most half the model's context of {gen.context_length} tokens.")
+        max_new_tokens = requested
+        names = (t("user"), t("assistant"))
+        messages, dropped = fit_to_context(gen, to_messages(message, history, system_prompt), max_new_tokens, names)
+        if dropped:
+            notice = t("trimmed", context=gen.context_length, reply=max_new_tokens, count=dropped)
+            logger.info("chat with %s: %s", model, notice)
+            gr.Warning(notice)
+        params: dict[str, Any] = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
+                                  "seed": seed, "stream": True}
         if gen.has_chat_template:
             chunks = gen(messages, **params)
         else:
-            user, assistant = t("user"), t("assistant")
-            chunks = gen(to_transcript(messages, user, assistant), stop=[f"\n{user}:"], **params)
+            chunks = gen(to_transcript(messages, *names), stop=[f"\n{names[0]}:"], **params)
         reply = ""
         for chunk in chunks:
             reply += chunk
@@ -97,18 +202,42 @@ def build(ctx: Context) -> None:
         if not reply:
             yield "…"
 
+    return chat
+
+
+def build(ctx: Context) -> None:
+    t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+    chat = chat_handler(ctx)
     with gr.Accordion(ctx.t("settings"), open=False):
         model = ctx.model_dropdown(TASK, TINY_VARIANT)
         system_prompt = gr.Textbox(t("system_default"), label=t("system_prompt"), lines=2)
         with gr.Row():
-            max_new_tokens = gr.Slider(1, 1024, value=128, step=1, label=t("max_new_tokens"))
+            max_new_tokens = gr.Slider(1, MAX_REPLY, value=DEFAULT_REPLY, step=1, label=t("max_new_tokens"),
+                                       elem_id="chat-max-new-tokens")
             temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=t("temperature"))
             top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label=t("top_p"))
             seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
+
+    @user_errors
+    def bound_reply(model: str) -> Any:
+        """The max-new-tokens slider bounded by the chosen model's context (on page load and on a model change)."""
+        try:
+            model = ctx.check_model(TASK, model, TINY_VARIANT)
+        except (gr.Error, InputError):
+            return gr.skip()  # the chat says why when a message is sent
+        context = context_length(ctx, model)
+        if context is None:
+            return gr.skip()
+        limit = reply_limit(context)
+        return gr.update(maximum=limit, value=min(DEFAULT_REPLY, limit))
+
+    gr.on(None, bound_reply, inputs=[model], outputs=[max_new_tokens], api_visibility="private",
+          concurrency_limit=None, show_progress="hidden")
     gr.ChatInterface(
         chat,
         additional_inputs=[model, system_prompt, max_new_tokens, temperature, top_p, seed],
-        textbox=gr.Textbox(placeholder=t("placeholder"), submit_btn=True, stop_btn=True),
+        textbox=refuse_missing(gr.Textbox(placeholder=t("placeholder"), submit_btn=True, stop_btn=True), "message",
+                               "non-empty text (write a message)"),
         examples=[[e] for e in EXAMPLES],
         cache_examples=False,
         api_name="chat",
@@ -131,11 +260,7 @@ SPACE = SpaceSpec(
 )
 
 
-def main(argv: list[str] | None = None) -> None:
-    from .launcher import run
-
-    run([SPACE], argv, prog="python -m spaces.text_generation", title="mmhub · chat")
-
+main = main_for(SPACE)
 
 if __name__ == "__main__":
     main()

@@ -69,3 +69,13 @@ def test_batch_mode_shows_a_table_and_a_chart(app_url, page):
     expect(table.get_by_text("Great value for money, I would buy it again.").first).to_be_visible(timeout=90_000)
     expect(page.locator("#sentiment-batch-chart canvas, #sentiment-batch-chart svg").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "sentiment-batch.png"), full_page=True)
+
+
+def test_chat_slider_is_bounded_by_the_model_context(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    page.get_by_role("tab", name="Chat").click()
+    page.get_by_text("Settings").first.click()
+    slider = page.locator("#chat-max-new-tokens input[type=range]")
+    expect(slider).to_have_attribute("max", "128", timeout=60_000)  # tiny-chat: half its context of 256

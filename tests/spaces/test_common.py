@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 
 import gradio as gr
@@ -9,7 +11,19 @@ import pytest
 
 from pipelines import TASKS, InputError, load
 from spaces.app import build_app, discover_spaces, space
-from spaces.common import STRINGS, Context, ModelCache, model_bytes, parse_seed, run_with_updates, user_errors
+from spaces.common import (
+    STRINGS,
+    Context,
+    ModelCache,
+    input_error_message,
+    model_bytes,
+    number,
+    parse_seed,
+    run_with_updates,
+    user_errors,
+    whole,
+)
+from spaces.image_generation import step_defaults
 from spaces.text_generation import message_text, to_messages, to_transcript
 
 SPACES_DIR = Path(__file__).resolve().parents[2] / "spaces"
@@ -102,12 +116,37 @@ def test_pipeline_errors_become_gradio_errors():
     with pytest.raises(gr.Error, match="`x` must be positive"):
         next(stream)
 
-    @user_errors
-    def bug():
-        raise RuntimeError("a bug stays a bug")
 
-    with pytest.raises(RuntimeError):
-        bug()
+
+def test_an_unexpected_exception_is_a_clear_message_and_a_logged_traceback(caplog):
+    @user_errors
+    def count_words(text):
+        return {}[text]
+
+    with caplog.at_level(logging.ERROR, logger="spaces.common"), \
+            pytest.raises(gr.Error, match=r"Unexpected error in count words \(KeyError: 'x'\)\. The app is still"):
+        count_words("x")
+    record = next(r for r in caplog.records if "unexpected error in count words" in r.getMessage())
+    assert record.exc_info and record.exc_info[0] is KeyError  # the traceback goes to the server log
+
+    @user_errors
+    def refuses():
+        raise gr.Error("a message of the handler's own")
+
+    with pytest.raises(gr.Error) as caught:
+        refuses()
+    assert caught.value.message == "a message of the handler's own"
+
+
+def test_input_error_message_names_the_input_by_its_label():
+    from gradio.exceptions import ComponentProcessingError
+
+    seed, steps = gr.Number(label="Seed"), gr.Slider(1, 10, label="Steps")
+    err = ComponentProcessingError("Could not preprocess input component at index 1 (a `slider` component) ...")
+    err.__cause__ = TypeError("'<' not supported between instances of 'str' and 'int'")
+    message = input_error_message([seed, steps], [1, "many"], err)
+    assert message.startswith("Invalid value for 'Steps': got 'many'; expected a number in the slider's range")
+    assert input_error_message([seed, steps], [1], ValueError("x")).startswith("The request has 1 input values")
 
 
 def test_a_task_without_a_tiny_model_is_a_clear_error():
@@ -139,10 +178,59 @@ def test_run_with_updates_yields_updates_then_the_result_and_raises_errors():
         next(updates)
 
 
-def test_parse_seed():
+def test_parse_seed_and_slider_values():
     assert parse_seed(None) is None and parse_seed("") is None
     assert parse_seed(7.0) == 7 and isinstance(parse_seed(7.0), int)
-    assert parse_seed(1.5) == 1.5  # left for the pipeline to refuse
+    for bad in (1.5, -1, math.nan, math.inf, 1e300, 2**70, "7", True):
+        with pytest.raises(InputError, match="`seed` must be an integer from 0"):
+            parse_seed(bad)
+    assert whole("steps", 20.0, 1, 100) == 20 and isinstance(whole("steps", 20.0, 1, 100), int)
+    for bad in (2.5, math.nan, math.inf, 0, 101, "20", None, True):
+        with pytest.raises(InputError, match="`steps` must be an integer from 1 to 100"):
+            whole("steps", bad, 1, 100)
+    assert number("top_p", 1, 0.0, 1.0, low_open=True) == 1.0
+    for bad in (0.0, math.nan, -math.inf, 1.5, "0.5", None):
+        with pytest.raises(InputError, match="`top_p` must be a number in"):
+            number("top_p", bad, 0.0, 1.0, low_open=True)
+
+
+def test_step_defaults_know_only_the_reserved_tiny_names():
+    assert step_defaults("tiny", "text-to-image") == (2, 7.5)
+    assert step_defaults("tinyllama/some-diffusion-model", "text-to-image") == (25, 7.5)  # a Hub id, not a tiny
+    assert step_defaults("stabilityai/sd-turbo", "text-to-image") == (1, 0.0)
+
+
+def test_model_field_takes_hub_ids_and_only_allowed_local_folders(tmp_path, monkeypatch):
+    allowed, outside = tmp_path / "models", tmp_path / "elsewhere"
+    (allowed / "mine").mkdir(parents=True)
+    outside.mkdir()
+    (allowed / "link").symlink_to(outside, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    closed, open_ = Context(models="tiny"), Context(models="tiny", local_model_dirs=[str(allowed)])
+    for ctx in (closed, open_):
+        assert ctx.check_model("sentiment", None) == "tiny" and ctx.check_model("sentiment", "  ") == "tiny"
+        assert ctx.check_model("text-generation", "tiny-chat") == "tiny-chat"
+        assert ctx.check_model("sentiment", " cardiffnlp/twitter-xlm-roberta-base-sentiment ") == \
+            "cardiffnlp/twitter-xlm-roberta-base-sentiment"
+        assert ctx.check_model("sentiment", "someone/some-model") == "someone/some-model"  # the loader decides
+        assert ctx.check_model("separation", "htdemucs_ft") == "htdemucs_ft"
+        for bad in ("no such model!", "a--b", "x" * 200):
+            with pytest.raises(gr.Error, match="is not a model id"):
+                ctx.check_model("sentiment", bad)
+        with pytest.raises(InputError, match="`model` must be non-empty text"):
+            ctx.check_model("sentiment", ["tiny"])
+    for path in (str(allowed / "mine"), "models/mine", "elsewhere", "/etc", "~", "../x"):
+        with pytest.raises(gr.Error, match="this server loads no local folders.*--allow-local-models DIR"):
+            closed.check_model("sentiment", path)
+    assert open_.check_model("sentiment", "models/mine") == str(allowed / "mine")
+    assert open_.check_model("sentiment", str(allowed / "mine" / ".." / "mine")) == str(allowed / "mine")
+    assert open_.check_model("sentiment", "./models/not-yet-there") == str(allowed / "not-yet-there")  # the loader
+    assert open_.check_model("sentiment", "models/not-yet-there") == "models/not-yet-there"  # no such folder: a Hub id
+    for path in ("models/link", "models/../elsewhere", str(outside), "/etc", "elsewhere"):
+        with pytest.raises(gr.Error, match="not inside a folder this server allows"):
+            open_.check_model("sentiment", path)
+    with pytest.raises(InputError, match="local_model_dirs"):
+        Context(local_model_dirs=[str(tmp_path / "missing")])
 
 
 def test_chat_history_becomes_messages_and_transcripts():
@@ -155,26 +243,52 @@ def test_chat_history_becomes_messages_and_transcripts():
     assert message_text({"text": "a"}) == "a" and message_text(3) == ""
 
 
-def test_launch_options_default_to_loopback_and_check_auth(monkeypatch):
+def test_launch_options_default_to_loopback_and_check_auth(monkeypatch, tmp_path):
     import argparse
 
-    from spaces.launcher import add_launch_arguments, parse_auth
+    from spaces.launcher import context_from_args, parse_auth
+    from spaces.options import parse_launch_args
 
     monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
     monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
     monkeypatch.delenv("MMHUB_MODELS", raising=False)
-    args = add_launch_arguments(argparse.ArgumentParser()).parse_args([])
+    args = parse_launch_args([])
     assert (args.host, args.port, args.models, args.lang, args.share) == ("127.0.0.1", 7860, None, "en", False)
-    args = add_launch_arguments(argparse.ArgumentParser()).parse_args(
-        ["--models", "tiny", "--lang", "pl", "--auth", "ala:ma:kota", "--max-file-size", "5mb"])
-    assert (args.models, args.lang, args.max_file_size) == ("tiny", "pl", "5mb")
+    assert (args.max_models, args.queue_size, args.max_file_size, args.allow_local_models) == (2, 256, "200mb", [])
+    args = parse_launch_args(["--models", "tiny", "--lang", "PL", "--auth", "ala:ma:kota", "--max-file-size", "5MB",
+                              "--allow-local-models", str(tmp_path), "--allow-local-models", f"{tmp_path}/../"
+                              f"{tmp_path.name}", "--max-model-memory", "1.5", "--log-level", "debug"])
+    assert (args.models, args.lang, args.max_file_size, args.log_level) == ("tiny", "pl", "5mb", "DEBUG")
+    assert args.allow_local_models == [tmp_path.resolve()] * 2
     assert parse_auth(args.auth) == ("ala", "ma:kota")
+    ctx = context_from_args(args)
+    assert ctx.local_model_dirs == (tmp_path.resolve(),) * 2 and ctx.cache.max_bytes == int(1.5 * 2**30)
     for bad in ("nopassword", ":x", "x:"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_auth(bad)
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
+    monkeypatch.setenv("MMHUB_MODELS", "tiny")
+    assert (parse_launch_args([]).port, parse_launch_args([]).models) == (8123, "tiny")
 
 
 def test_polish_ui_has_polish_tab_titles():
     demo = build_app(Context(lang="pl", models="tiny"))
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
     assert {"💬 Sentyment", "✍️ Czat", "🎨 Generowanie obrazów"} <= labels
+
+
+def test_read_image_names_the_argument_for_every_bad_upload(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from spaces.common import read_image
+
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(tmp_path / "ok.png")
+    (tmp_path / "text.jpg").write_text("not a picture")
+    assert read_image(str(tmp_path / "ok.png"), "content").size == (64, 48)
+    for value, message in ((None, "upload one"), ("", "upload one"), (str(tmp_path / "text.jpg"), "cannot be read"),
+                           (str(tmp_path / "gone.png"), "No such file")):
+        with pytest.raises(InputError, match=f"`content` must be .*{message}"):
+            read_image(value, "content")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL's own limit, lowered: 64x48 is now a "bomb"
+    with pytest.raises(InputError, match="`content` must be an image of at most 1000 pixels"):
+        read_image(str(tmp_path / "ok.png"), "content")
