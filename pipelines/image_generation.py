@@ -110,6 +110,7 @@ class _StableDiffusion(Pipeline):
 
         if variant is not None:
             validate.text("variant", variant)
+        revision = validate.optional_text("revision", revision, allow_empty=False)
         safety_checker = validate.boolean("safety_checker", safety_checker)
         progress_bar = validate.boolean("progress_bar", progress_bar)
         attention_slicing, vae_tiling, cpu_offload, turbo = (

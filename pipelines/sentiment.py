@@ -180,6 +180,10 @@ class SentimentPipeline(Pipeline):
         >>> five = ["negative", "negative", "neutral", "positive", "positive"]
         >>> clf = load("sentiment", model="runs/my-5-class-model", labels=five)
         """
+        revision = validate.optional_text("revision", revision, allow_empty=False)
+        trust_remote_code = validate.boolean("trust_remote_code", trust_remote_code)
+        if use_safetensors is not None:
+            use_safetensors = validate.boolean("use_safetensors", use_safetensors)
         resolved_device = resolve_device(device)
         resolved_dtype = resolve_dtype(dtype, resolved_device)
         kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}

@@ -178,6 +178,7 @@ class StyleTransferPipeline(Pipeline):
         """
         if options:
             raise InputError("options", sorted(options), "nothing beyond device, dtype and revision for this task")
+        revision = validate.optional_text("revision", revision, allow_empty=False)
         device = resolve_device(device)
         dtype = torch.float32 if dtype is None else resolve_dtype(dtype, device)
         with translating_load_errors(model, cls.task):

@@ -91,6 +91,11 @@ class TextGenerationPipeline(Pipeline):
             device_map (`str`, *optional*): ``"auto"`` spreads a large model over the visible GPUs (accelerate).
             quantization (`str`, *optional*): ``"4bit"`` or ``"8bit"`` (bitsandbytes, GPU only).
         """
+        revision = validate.optional_text("revision", revision, allow_empty=False)
+        trust_remote_code = validate.boolean("trust_remote_code", trust_remote_code)
+        use_safetensors = validate.boolean("use_safetensors", use_safetensors)
+        if device_map is not None and not isinstance(device_map, (str, dict)):
+            raise InputError("device_map", device_map, "'auto', a dict {module: device}, or None")
         resolved_device = resolve_device(device)
         resolved_dtype = resolve_dtype(dtype, resolved_device)
         kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}

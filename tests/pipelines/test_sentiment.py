@@ -256,3 +256,14 @@ def test_cuda_half_precision_classification():
     assert clf.device.type == "cuda" and clf.dtype in (torch.bfloat16, torch.float16)
     results = clf(REVIEWS + ["słowo " * 5000])
     assert all(sum(r.scores.values()) == pytest.approx(1.0, abs=1e-3) for r in results)
+
+
+@pytest.mark.parametrize(("options", "argument"), [
+    ({"trust_remote_code": "no"}, "trust_remote_code"),  # a truthy string must not run remote code
+    ({"use_safetensors": "yes"}, "use_safetensors"),
+    ({"revision": ""}, "revision"),
+])
+def test_bad_load_options(options, argument):
+    with pytest.raises(InputError) as info:
+        load("sentiment", model="tiny", device="cpu", **options)
+    assert info.value.argument == argument

@@ -267,3 +267,16 @@ def test_cuda_half_precision_generation():
     assert single.new_tokens > 0
     assert "".join(gen(CHAT, max_new_tokens=12, temperature=0, stream=True)) == single.text
     assert len(gen([CHAT, "Ala ma kota"], max_new_tokens=6, temperature=1.0, seed=1)) == 2
+
+
+@pytest.mark.parametrize(("options", "argument"), [
+    ({"trust_remote_code": "no"}, "trust_remote_code"),  # a truthy string must not run remote code
+    ({"use_safetensors": "yes"}, "use_safetensors"),
+    ({"revision": 123}, "revision"),
+    ({"device_map": 5}, "device_map"),
+    ({"quantization": "3bit"}, "quantization"),
+])
+def test_bad_load_options(options, argument):
+    with pytest.raises(InputError) as info:
+        load("text-generation", model="tiny", device="cpu", **options)
+    assert info.value.argument == argument
