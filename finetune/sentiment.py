@@ -180,12 +180,14 @@ class FinetuneArguments:
         `pipelines.validate` raises `InputError` naming the flag (``--max-steps``); the CLI prints it and exits 2.
         """
         from pipelines import validate
+        from pipelines.errors import InputError
 
         def flag(name: str) -> str:
             return f"--{name.replace('_', '-')}"
 
-        for name in ("output_dir", "model"):
-            validate.text(flag(name), getattr(self, name))
+        for name in ("output_dir", "model"):  # paths may hold undecodable bytes (surrogate escapes): only non-blank
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise InputError(flag(name), getattr(self, name), "a non-empty folder or Hub id")
         if self.label_scheme != "auto" and self.label_scheme not in SCHEMES:
             raise UsageError(f"--label-scheme must be auto or one of {', '.join(SCHEMES)}; got {self.label_scheme!r}.")
         if self.precision not in ("auto", "fp32", "fp16", "bf16"):
