@@ -180,7 +180,8 @@ class TextGenerationPipeline(Pipeline):
         with torch.inference_mode():
             output = self.model.generate(**batch, **gen_kwargs, stopping_criteria=StoppingCriteriaList([finish]))
         new_tokens = output[:, batch["input_ids"].shape[1]:]  # slice by tokens: the prompt never leaks
-        results = [self._result(new_tokens[row], len(ids), finish.lengths[row], stops, seed)
+        lengths = finish.lengths or [None] * len(encoded)
+        results = [self._result(new_tokens[row], len(ids), lengths[row], stops, seed)
                    for row, ids in enumerate(encoded)]
         return results if batched else results[0]
 
