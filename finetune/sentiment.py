@@ -89,7 +89,9 @@ class FinetuneArguments:
         "help": "Sequence-classification checkpoint to start from: a Hub id, a local folder, or 'tiny' (a tiny random "
                 "model, offline, for tests). Default: XLM-RoBERTa base (multilingual, Polish included, MIT)."})
     model_revision: str | None = field(default=None, metadata={"help": "Hub revision (branch, tag or commit)."})
-    max_length: int = field(default=256, metadata={"help": "Truncate reviews to this many tokens."})
+    max_length: int = field(default=256, metadata={
+        "help": "Truncate reviews to this many tokens. [1 to 65536; clamped to what the model's position table "
+                "takes]"})
     # data
     dataset: str = field(default="fancyzhx/amazon_polarity", metadata={
         "help": "Hub dataset id (or local dataset folder). Ignored when --train-file is given."})
@@ -114,45 +116,52 @@ class FinetuneArguments:
         "help": "Read the training data lazily (Hub streaming, or the fastText file line by line) instead of "
                 "converting it to Arrow first; needs --max-steps or --max-samples; no length grouping."})
     max_samples: int | None = field(default=None, metadata={"help": "Use at most this many training examples "
-                                                                    "(smoke runs)."})
+                                                                    "(smoke runs). [1 to 1e12]"})
     max_eval_samples: int | None = field(default=5000, metadata={
-        "help": "Evaluate on at most this many validation (and test) examples, a seeded random subset."})
+        "help": "Evaluate on at most this many validation (and test) examples, a seeded random subset. [1 to 1e12]"})
     validation_size: int = field(default=5000, metadata={
-        "help": "Examples held out from the training data for validation when the source has no validation split."})
+        "help": "Examples held out from the training data for validation when the source has no validation "
+                "split. [1 to 1e9]"})
     cache_dir: str | None = field(default=None, metadata={"help": "datasets' cache folder."})
     # training
-    seed: int = field(default=42, metadata={"help": "Random seed (model head, data order, dropout)."})
+    seed: int = field(default=42, metadata={"help": "Random seed (model head, data order, dropout). [0 to 2**32 - 1]"})
     learning_rate: float | None = field(default=None, metadata={
-        "help": "Peak learning rate (default 2e-5, or 2e-4 with --lora)."})
-    batch_size: int = field(default=32, metadata={"help": "Training batch size per device."})
-    eval_batch_size: int | None = field(default=None, metadata={"help": "Evaluation batch size (default 2x)."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs (ignored when --max-steps > 0)."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: epochs)."})
-    warmup_ratio: float = field(default=0.06, metadata={"help": "Linear warm-up, as a fraction of all steps."})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
-    eval_steps: int = field(default=500, metadata={"help": "Evaluate (accuracy, macro-F1) every N steps."})
-    save_steps: int = field(default=500, metadata={"help": "Checkpoint every N steps (a multiple of --eval-steps)."})
-    save_total_limit: int = field(default=2, metadata={"help": "Keep at most this many checkpoints (+ the best)."})
-    logging_steps: int = field(default=50, metadata={"help": "Log the training loss every N steps."})
+        "help": "Peak learning rate (default 2e-5, or 2e-4 with --lora). [in (0, 1]]"})
+    batch_size: int = field(default=32, metadata={"help": "Training batch size per device. [1 to 65536]"})
+    eval_batch_size: int | None = field(default=None, metadata={
+        "help": "Evaluation batch size (default 2x). [1 to 65536]"})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step. [1 to 65536]"})
+    num_train_epochs: float = field(default=1.0, metadata={
+        "help": "Epochs (ignored when --max-steps > 0). [in (0, 1000]]"})
+    max_steps: int = field(default=-1, metadata={
+        "help": "Stop after this many optimizer steps (-1: epochs). [1 to 1e9, or -1]"})
+    warmup_ratio: float = field(default=0.06, metadata={
+        "help": "Linear warm-up, as a fraction of all steps. [0 to 1]"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay. [0 to 1]"})
+    eval_steps: int = field(default=500, metadata={"help": "Evaluate (accuracy, macro-F1) every N steps. [1 to 1e9]"})
+    save_steps: int = field(default=500, metadata={
+        "help": "Checkpoint every N steps (a multiple of --eval-steps). [1 to 1e9]"})
+    save_total_limit: int = field(default=2, metadata={
+        "help": "Keep at most this many checkpoints (+ the best). [1 to 1000]"})
+    logging_steps: int = field(default=50, metadata={"help": "Log the training loss every N steps. [1 to 1e9]"})
     early_stopping_patience: int = field(default=3, metadata={
         "help": "Stop after this many evaluations without a better macro-F1, and keep the best checkpoint "
-                "(0: train to the end, keep the last)."})
+                "(0: train to the end, keep the last). [0 to 1000]"})
     group_by_length: bool = field(default=True, metadata={
         "help": "Batch reviews of similar length together (less padding; --no-group-by-length to turn off)."})
     precision: str = field(default="auto", metadata={
         "help": "auto (bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU), fp32, fp16 or bf16."})
     dataloader_num_workers: int | None = field(default=None, metadata={
         "help": "DataLoader worker processes that collate batches while the GPU computes (default: 2 with a GPU, "
-                "0 on CPU)."})
+                "0 on CPU). [0 to 256]"})
     preprocessing_num_workers: int | None = field(default=None, metadata={
-        "help": "Processes that tokenise the (non-streamed) data in parallel (default: one)."})
+        "help": "Processes that tokenise the (non-streamed) data in parallel (default: one). [1 to 256]"})
     # LoRA
     lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter (peft) instead of all weights; it is "
                                                        "merged into the saved model."})
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank. [1 to 4096]"})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha. [1 to 65536]"})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout. [in [0, 1)]"})
     lora_target_modules: str | None = field(default=None, metadata={
         "help": "Comma-separated module names to adapt (default: peft's choice for the architecture)."})
     # run control
@@ -166,17 +175,36 @@ class FinetuneArguments:
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
 
     def __post_init__(self) -> None:
+        """Check every flag before anything loads: finite numbers in range, known choices, consistent combinations.
+
+        `pipelines.validate` raises `InputError` naming the flag (``--max-steps``); the CLI prints it and exits 2.
+        """
+        from pipelines import validate
+        from pipelines.errors import InputError
+
+        def flag(name: str) -> str:
+            return f"--{name.replace('_', '-')}"
+
+        for name in ("output_dir", "model"):  # paths may hold undecodable bytes (surrogate escapes): only non-blank
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise InputError(flag(name), getattr(self, name), "a non-empty folder or Hub id")
         if self.label_scheme != "auto" and self.label_scheme not in SCHEMES:
             raise UsageError(f"--label-scheme must be auto or one of {', '.join(SCHEMES)}; got {self.label_scheme!r}.")
         if self.precision not in ("auto", "fp32", "fp16", "bf16"):
             raise UsageError(f"--precision must be auto, fp32, fp16 or bf16; got {self.precision!r}.")
-        for name in ("batch_size", "gradient_accumulation_steps", "eval_steps", "save_steps", "logging_steps",
-                     "max_length", "validation_size"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}.")
-        for name in ("max_samples", "max_eval_samples"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}.")
+        for name, (low, high) in INTEGER_RANGES.items():
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL_INTEGERS:
+                continue
+            if name == "max_steps" and value == -1:  # the documented sentinel: train by --num-train-epochs
+                continue
+            hint = {"max_steps": "Or -1 to train for --num-train-epochs.",
+                    "early_stopping_patience": "0 turns early stopping off."}.get(name)
+            validate.integer(flag(name), value, low=low, high=high, hint=hint)
+        for name, (low, high, low_open, high_open) in NUMBER_RANGES.items():
+            if getattr(self, name) is not None or name not in OPTIONAL_NUMBERS:
+                validate.number(flag(name), getattr(self, name), low=low, high=high, low_open=low_open,
+                                high_open=high_open)
         if self.early_stopping_patience > 0 and self.save_steps % self.eval_steps:
             raise UsageError(f"--save-steps ({self.save_steps}) must be a multiple of --eval-steps "
                              f"({self.eval_steps}) so that the best checkpoint can be kept (or pass "
@@ -184,6 +212,27 @@ class FinetuneArguments:
         if self.streaming and self.max_steps <= 0 and self.max_samples is None:
             raise UsageError("--streaming needs --max-steps (or --max-samples): a stream has no length to count "
                              "epochs by.")
+
+
+# Finite ranges of the numeric flags, checked in `FinetuneArguments.__post_init__` (an optional flag may be None).
+_BIG = 10**12
+INTEGER_RANGES: dict[str, tuple[int, int]] = {
+    "max_length": (1, 65_536), "max_samples": (1, _BIG), "max_eval_samples": (1, _BIG),
+    "validation_size": (1, 10**9), "seed": (0, 2**32 - 1),  # transformers' set_seed feeds numpy: below 2**32
+    "batch_size": (1, 65_536), "eval_batch_size": (1, 65_536), "gradient_accumulation_steps": (1, 65_536),
+    "max_steps": (1, 10**9), "eval_steps": (1, 10**9), "save_steps": (1, 10**9), "save_total_limit": (1, 1000),
+    "logging_steps": (1, 10**9), "early_stopping_patience": (0, 1000), "dataloader_num_workers": (0, 256),
+    "preprocessing_num_workers": (1, 256), "lora_r": (1, 4096), "lora_alpha": (1, 65_536),
+}
+OPTIONAL_INTEGERS = {"max_samples", "max_eval_samples", "eval_batch_size", "dataloader_num_workers",
+                     "preprocessing_num_workers"}
+# name -> (low, high, low_open, high_open)
+NUMBER_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "learning_rate": (0.0, 1.0, True, False), "num_train_epochs": (0.0, 1000.0, True, False),
+    "warmup_ratio": (0.0, 1.0, False, False), "weight_decay": (0.0, 1.0, False, False),
+    "lora_dropout": (0.0, 1.0, False, True),
+}
+OPTIONAL_NUMBERS = {"learning_rate"}
 
 
 def make_parser():
@@ -283,6 +332,22 @@ def load_model(args: FinetuneArguments, model_path: str, labels: tuple[str, ...]
     return tokenizer, model
 
 
+def effective_max_length(requested: int, config, tokenizer, model_name: str) -> int:
+    """`requested` (``--max-length``), clamped to the longest input the model takes, said once in the log.
+
+    A review longer than the model's position table would index past it inside the embeddings ("index 130 is out
+    of bounds", "index out of range in self"); `pipelines.sentiment.max_input_length` knows each family's limit.
+    """
+    from pipelines.sentiment import max_input_length
+
+    limit = max_input_length(config, tokenizer)
+    if requested > limit:
+        logger.warning("--max-length %d is more than %s takes (%d tokens, special tokens included): reviews are "
+                       "truncated to %d tokens.", requested, model_name, limit, limit)
+        return limit
+    return requested
+
+
 def training_arguments(args: FinetuneArguments, folders: RunFolders, data: SentimentData):
     """The Trainer's `TrainingArguments` for this run."""
     from transformers import TrainingArguments
@@ -372,8 +437,9 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
     with state.main_process_first():
         data = load_sentiment_data(**data_args)
     tokenizer, model = load_model(args, model_path, data.labels)
+    max_length = effective_max_length(args.max_length, model.config, tokenizer, args.model)
     with state.main_process_first():
-        data = tokenize(data, tokenizer, args.max_length, num_proc=args.preprocessing_num_workers)
+        data = tokenize(data, tokenizer, max_length, num_proc=args.preprocessing_num_workers)
     trainer = build_trainer(args, folders, data, tokenizer, model)
     logger.info("Training %s on %s (labels %s)%s", args.model, data.source, ", ".join(data.labels),
                 f", resuming from {resume_from}" if resume_from else "")
@@ -414,7 +480,8 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
         skip = source_keys if args.train_file else ()
         hyperparameters = {k: v for k, v in recorded_arguments(args, _RESUME_FREE).items()
                            if v is not None and not k.startswith("output") and k not in skip}
-        hyperparameters.update(learning_rate=trainer.args.learning_rate, max_steps=trainer.args.max_steps,
+        hyperparameters.update(max_length=max_length, learning_rate=trainer.args.learning_rate,
+                               max_steps=trainer.args.max_steps,
                                fp16=trainer.args.fp16, bf16=trainer.args.bf16)
         _save(trainer, tokenizer, folders.staging, args.lora)
         write_report(folders.staging, metrics, model_card(metrics, hyperparameters, repo_id=args.hub_model_id),
@@ -463,8 +530,16 @@ def summary_line(metrics: dict[str, Any], output_dir: str) -> str:
 
 def cli(argv: list[str] | None = None) -> int:
     """Parse `argv`, run `main`, print the one-line summary; clean one-line errors for bad data or folders."""
-    return cli_main(argv, FinetuneArguments, main, lambda metrics, args: summary_line(metrics, args.output_dir),
-                    __doc__.split("\n")[0], expected=(DataError,))
+    try:
+        return cli_main(argv, FinetuneArguments, main,
+                        lambda metrics, args: summary_line(metrics, args.output_dir), __doc__.split("\n")[0],
+                        expected=(DataError,))
+    except ValueError as err:  # HfArgumentParser's word for flags it does not know (argparse would exit 2)
+        if "not used by the HfArgumentParser" not in str(err):
+            raise
+        unknown = str(err).split(": ", 1)[-1]
+        print(f"error: unrecognized arguments: {unknown} (see python -m finetune.sentiment --help)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

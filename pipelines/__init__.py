@@ -52,6 +52,12 @@ class TaskSpec:
         return next((m for m in self.models if m.id == model_id), None)
 
 
+# Pinned revisions, each confirmed from a public source (a guessed SHA would break loading for everyone):
+# - stabilityai/sd-turbo b261bac6...: the Hub snapshot folder models--stabilityai--sd-turbo/snapshots/b261bac6...
+#   in oylo-io/StreamDiffusion (examples/img2img/trt_only.py); the model card loads its fp16 variant.
+# - openai-community/gpt2 607a30d7...: huggingface_hub's own docstring, resolve_revision("openai-community/gpt2").
+# - cardiffnlp/twitter-xlm-roberta-base-sentiment f3e34b6c...: pinned by texttechnologylab/duui-uima
+#   (duui-transformers-sentiment/src/main/python/models/cardiffnlp_twitter_xlm_roberta_base_sentiment.py).
 _SD_TURBO = ModelInfo(
     "stabilityai/sd-turbo", "stabilityai-community (free below USD 1M revenue; read LICENSE.md)", ("en",),
     revision="b261bac6fd2cf515557d5d0707481eafa0485ec2", commercial_use=False, note="1-4 steps, guidance 0, 512 px",

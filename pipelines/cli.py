@@ -5,7 +5,10 @@
     python -m pipelines run text-generation "Dawno, dawno temu" --param max_new_tokens=40 --param seed=0
     python -m pipelines run text-to-image "a red fox, watercolour" --param num_inference_steps=1 --output out/
 
-`list` imports no model library, so it answers at once.
+`list` imports no model library, so it answers at once. Bad arguments (an unknown task or `--param`, a value that
+is not valid JSON or is NaN / Infinity, an input file that does not exist, an `--output` that is a file) print one
+`error: ...` line and exit with status 2 before any model loads; so do a model that cannot be loaded and a value
+the pipeline refuses.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import inspect
 import json
 import logging
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +46,10 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Tasks whose input is a file path: checked before the model loads.
+FILE_INPUTS = {"style-transfer": "content image", "separation": "audio file", "voice-conversion": "speech file"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -49,24 +57,61 @@ def main(argv: list[str] | None = None) -> int:
         print(_task_table())
         return 0
     try:
-        params = dict(_parse_param(p) for p in args.param)
-        spec = resolve_task(args.task)
+        spec, params, stream = _check_arguments(args)  # everything that can be checked without a model
         pipe = load(spec.name, model=args.model, device=args.device, dtype=args.dtype)
-        if spec.name == "text-generation" and not args.no_stream and "stream" not in params:
+        if stream:
             for chunk in pipe(args.input, stream=True, **params):
                 print(chunk, end="", flush=True)
             print()
             return 0
         with _progress_bar(pipe, params) as progress:
             result = pipe(args.input, **params, **progress)
+        saved = save_outputs(result, args.output) if args.output is not None else []
     except (InputError, ModelLoadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.output is not None:
-        for path in save_outputs(result, args.output):
-            print(f"saved {path}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    for path in saved:
+        print(f"saved {path}", file=sys.stderr)
     print(json.dumps(_to_dict(result), ensure_ascii=False, indent=2))
     return 0
+
+
+def _check_arguments(args: argparse.Namespace) -> tuple[Any, dict[str, Any], bool]:
+    """The task, the call parameters and whether to stream, checked before any model loads (`InputError`)."""
+    import importlib
+
+    from pipelines import validate
+    from pipelines.base import check_keywords
+
+    spec = resolve_task(args.task)
+    params = dict(_parse_param(p) for p in args.param)
+    module_name, class_name = spec.target.split(":")
+    try:
+        call = getattr(importlib.import_module(module_name), class_name).__call__
+    except ModuleNotFoundError:
+        call = None  # a missing optional library: load() names the pip package
+    if call is not None:
+        check_keywords(call, params, f"the {spec.name} pipeline", skip=2)  # self, inputs
+    if "progress" in params:
+        raise InputError("--param", "progress=...", "a call parameter other than progress",
+                         "The command line shows its own progress bar.")
+    stream = False
+    if spec.name == "text-generation":
+        stream = validate.boolean("--param stream", params.pop("stream", not args.no_stream))
+    if spec.name in FILE_INPUTS and not Path(args.input).expanduser().is_file():
+        raise InputError("input", args.input, f"an existing {FILE_INPUTS[spec.name]} for {spec.name}")
+    if args.output is not None:
+        output = args.output.expanduser()
+        if output.exists() and not output.is_dir():
+            raise InputError("--output", str(args.output), "a folder (it is a file)")
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError("--output", str(args.output), "a folder that can be created", f"({err})") from None
+    return spec, params, stream
 
 
 def save_outputs(result: Any, folder: Path) -> list[Path]:
@@ -121,11 +166,25 @@ def _task_table() -> str:
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE``: VALUE as JSON when it parses (``32``, ``0.7``, ``true``, ``["a", "b"]``), else a string.
+
+    JSON's non-standard ``NaN`` / ``Infinity`` are refused: no parameter takes them.
+    """
     name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise InputError("--param", text, "NAME=VALUE, e.g. max_new_tokens=32")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise InputError("--param", text, "NAME=VALUE with NAME a parameter name, e.g. max_new_tokens=32")
+
+    def refuse(constant: str) -> Any:
+        raise InputError(f"--param {name}", value, "a finite value", f"{constant} is not a number any parameter "
+                                                                      f"takes.")
+
+    def finite(number: str) -> float:
+        result = float(number)
+        return result if math.isfinite(result) else refuse(number)  # 1e400 parses as inf
+
     try:
-        return name, json.loads(value)
+        return name, json.loads(value, parse_constant=refuse, parse_float=finite)
     except json.JSONDecodeError:
         return name, value
 

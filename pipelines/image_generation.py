@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 
+from pipelines import validate
 from pipelines.base import Pipeline, Result, resolve_device, resolve_dtype, translating_load_errors
 from pipelines.errors import InputError
 from pipelines.images import fit_within, load_image
@@ -40,6 +40,9 @@ SCHEDULERS = {
     "lcm": "LCMScheduler",
 }
 MAX_IMAGES = 8
+MAX_STEPS = 1000  # the schedulers' training timesteps: more steps than that repeat timesteps
+MAX_GUIDANCE = 50.0  # far above any useful value (7.5 is typical); 1e30 turns the image black
+MAX_PROMPT_CHARS = 10_000  # CLIP reads 77 tokens; this only bounds tokenisation time
 LOW_MEMORY_BYTES = 3 * 2**30  # below this much free memory after loading, attention slicing and VAE tiling switch on
 
 #: ``progress(step, total, info)``: ``step`` counts finished denoising steps from 1, ``total`` is the number of steps
@@ -97,12 +100,23 @@ class _StableDiffusion(Pipeline):
                 weights do not fit the free GPU memory with 3 GiB to spare.
             turbo (`bool`, *optional*): an adversarially distilled model (1-4 steps, guidance 0); default: the id
                 contains "turbo".
-            variant (`str`, *optional*): a weights variant, e.g. ``"fp16"`` (a smaller download).
+            variant (`str`, *optional*): a weights variant, e.g. ``"fp16"``. Default: ``"fp16"`` on a GPU in
+                float16, where the checkpoint has one (stabilityai/sd-turbo does: half the download), else the
+                full-precision weights; on CPU the full-precision weights.
             progress_bar (`bool`, *optional*, defaults to `False`): show diffusers' tqdm bar.
             options: passed on to diffusers' ``from_pretrained``.
         """
         import diffusers
 
+        if variant is not None:
+            validate.text("variant", variant)
+        revision = validate.optional_text("revision", revision, allow_empty=False)
+        safety_checker = validate.boolean("safety_checker", safety_checker)
+        progress_bar = validate.boolean("progress_bar", progress_bar)
+        attention_slicing, vae_tiling, cpu_offload, turbo = (
+            None if value is None else validate.boolean(name, value) for name, value in (
+                ("attention_slicing", attention_slicing), ("vae_tiling", vae_tiling), ("cpu_offload", cpu_offload),
+                ("turbo", turbo)))
         device = resolve_device(device)
         dtype = torch.float16 if dtype is None and device.type == "cuda" else resolve_dtype(dtype, device)
         if cpu_offload and device.type != "cuda":
@@ -111,12 +125,11 @@ class _StableDiffusion(Pipeline):
         kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": True, **options}
         if revision is not None:
             kwargs["revision"] = revision
-        if variant is not None:
-            kwargs["variant"] = variant
         if not safety_checker:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         with translating_load_errors(model, cls.task):
-            pipe = getattr(diffusers, cls.auto_class).from_pretrained(model, **kwargs)
+            pipe = load_diffusers(getattr(diffusers, cls.auto_class), model, kwargs, variant,
+                                  prefer_fp16=variant is None and device.type == "cuda" and dtype == torch.float16)
         if not safety_checker:
             logger.warning("Safety checker disabled by the caller for %s: NSFW images will not be blacked out.", model)
         elif getattr(pipe, "safety_checker", None) is None:
@@ -200,34 +213,35 @@ class _StableDiffusion(Pipeline):
         return steps, guidance
 
     def _check_common(self, prompt: Any, negative_prompt: Any, steps: Any, guidance: Any, num_images: Any,
-                      seed: Any, progress: Any) -> int:
-        if not isinstance(prompt, str):
-            raise InputError("prompt", prompt, "a string")
-        if negative_prompt is not None and not isinstance(negative_prompt, str):
-            raise InputError("negative_prompt", negative_prompt, "a string or None")
-        if not _is_int(steps) or steps < 1:
-            raise InputError("num_inference_steps", steps, "an integer >= 1")
-        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0:
-            raise InputError("guidance_scale", guidance, "a number >= 0", "0 turns classifier-free guidance off.")
-        if not _is_int(num_images) or not 1 <= num_images <= MAX_IMAGES:
-            raise InputError("num_images", num_images, f"an integer from 1 to {MAX_IMAGES}")
-        if seed is not None and (not _is_int(seed) or not 0 <= seed < 2**63):
-            raise InputError("seed", seed, "an integer from 0 to 2**63 - 1, or None (random)")
-        if progress is not None and not callable(progress):
-            raise InputError("progress", progress, "a callable progress(step, total, info), or None")
+                      seed: Any, progress: Any) -> tuple[int, float, int, int]:
+        """Validated ``(steps, guidance, num_images, seed)`` (a random seed when `seed` is None)."""
+        validate.text("prompt", prompt, allow_empty=True, max_chars=MAX_PROMPT_CHARS)
+        if negative_prompt is not None:
+            validate.text("negative_prompt", negative_prompt, allow_empty=True, max_chars=MAX_PROMPT_CHARS)
+        steps = validate.integer("num_inference_steps", steps, low=1, high=MAX_STEPS)
+        guidance = validate.number("guidance_scale", guidance, low=0.0, high=MAX_GUIDANCE,
+                                   hint="0 turns classifier-free guidance off.")
+        num_images = validate.integer("num_images", num_images, low=1, high=MAX_IMAGES)
+        seed = validate.seed(seed)
+        validate.callback("progress", progress, "progress(step, total, info)")
         if self.turbo and (guidance > 0 or steps > 4):
             logger.warning("%s is a turbo model: use 1-4 steps and guidance_scale=0 (got %s steps, guidance %s); "
                            "other settings give noise.", self.model_id, steps, guidance)
         if negative_prompt and guidance <= 1:
             logger.warning("negative_prompt has no effect with guidance_scale <= 1 (got %s).", guidance)
-        return secrets.randbelow(2**31) if seed is None else int(seed)
+        return steps, guidance, num_images, seed
 
     def _check_size(self, name: str, value: Any) -> int:
         smallest, largest = self.size_limits
-        if not _is_int(value) or value % 8 or not smallest <= value <= largest:
-            raise InputError(name, value, f"a multiple of 8 from {smallest} to {largest} for this model",
-                             f"It was trained at {self.native_size} px.")
-        return int(value)
+        allowed = f"a multiple of 8 from {smallest} to {largest} for this model"
+        hint = f"It was trained at {self.native_size} px."
+        try:
+            value = validate.integer(name, value, low=smallest, high=largest)
+        except InputError:
+            raise InputError(name, value, allowed, hint) from None
+        if value % 8:
+            raise InputError(name, value, allowed, hint)
+        return value
 
     # ------------------------------------------------------------------------------------------------ forward
 
@@ -268,23 +282,24 @@ class TextToImagePipeline(_StableDiffusion):
         """Generate `num_images` images for `prompt`.
 
         Args:
-            prompt (`str`): what to draw.
+            prompt (`str`): what to draw (valid Unicode, at most 10,000 characters; CLIP reads the first 77 tokens).
             negative_prompt (`str`, *optional*): what to avoid (needs guidance_scale > 1).
-            num_inference_steps (`int`, *optional*): default 1 for turbo models, else 25.
-            guidance_scale (`float`, *optional*): default 0.0 for turbo models, else 7.5.
+            num_inference_steps (`int`, *optional*): 1 to 1000; default 1 for turbo models, else 25.
+            guidance_scale (`float`, *optional*): 0 to 50; default 0.0 for turbo models, else 7.5.
             height, width (`int`, *optional*): multiples of 8 up to twice the native size; default native (512).
             num_images (`int`, *optional*, defaults to 1): 1 to 8.
-            seed (`int`, *optional*): default a random one, reported in the result.
+            seed (`int`, *optional*): 0 to 2**63 - 1; default a random one, reported in the result.
             progress (`ProgressCallback`, *optional*): ``progress(step, total, info)`` after each denoising step.
         """
         steps, guidance = self._defaults(num_inference_steps, guidance_scale)
-        seed = self._check_common(prompt, negative_prompt, steps, guidance, num_images, seed, progress)
+        steps, guidance, num_images, seed = self._check_common(prompt, negative_prompt, steps, guidance, num_images,
+                                                               seed, progress)
         height = self._check_size("height", self.native_size if height is None else height)
         width = self._check_size("width", self.native_size if width is None else width)
         output, interrupted = self._run(seed, progress, prompt=prompt, negative_prompt=negative_prompt,
                                         num_inference_steps=steps, guidance_scale=guidance, height=height,
                                         width=width, num_images_per_prompt=num_images)
-        return ImageResult(list(output.images), seed, steps, float(guidance), width, height,
+        return ImageResult(list(output.images), seed, steps, guidance, width, height,
                            nsfw_content_detected=_flags(output), interrupted=interrupted)
 
 
@@ -309,10 +324,11 @@ class ImageToImagePipeline(_StableDiffusion):
 
         Args:
             prompt (`str`): what to draw.
-            image (path, `PIL.Image.Image` or array): the starting image.
+            image (path, `PIL.Image.Image` or array): the starting image, at least as large as the smallest size the
+                model generates (64 px on a side for Stable Diffusion).
             strength (`float`, *optional*): in (0, 1]; default 0.5 for turbo models, else 0.75. Only
                 ``int(num_inference_steps * strength)`` steps run, so that product must be at least 1.
-            num_inference_steps (`int`, *optional*): default 2 for turbo models, else 25.
+            num_inference_steps (`int`, *optional*): 1 to 1000; default 2 for turbo models, else 25.
             height, width (`int`, *optional*): resize the image to this (multiples of 8; give one and the other
                 keeps the aspect ratio); default the image's size scaled down to fit the native size, rounded down
                 to multiples of 8.
@@ -320,22 +336,23 @@ class ImageToImagePipeline(_StableDiffusion):
         """
         steps, guidance = self._defaults(num_inference_steps if num_inference_steps is not None
                                          else (2 if self.turbo else None), guidance_scale)
-        seed = self._check_common(prompt, negative_prompt, steps, guidance, num_images, seed, progress)
-        strength = (0.5 if self.turbo else 0.75) if strength is None else strength
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
-            raise InputError("strength", strength, "a number in (0, 1]")
+        steps, guidance, num_images, seed = self._check_common(prompt, negative_prompt, steps, guidance, num_images,
+                                                               seed, progress)
+        strength = validate.number("strength", (0.5 if self.turbo else 0.75) if strength is None else strength,
+                                   low=0.0, high=1.0, low_open=True)
         if int(steps * strength) < 1:
             raise InputError("strength", strength, f"at least {1 / steps:g} with num_inference_steps={steps}",
                              "Only int(num_inference_steps * strength) steps run; raise either.")
         if image is None:
             raise InputError("image", None, "an image to start from: a path, a PIL.Image or an array")
         picture = load_image(image, "image")
+        validate.image_size("image", picture.size, min_side=self.size_limits[0])
         if height is None and width is None:
             width, height = fit_within(picture.size, self.native_size, multiple=8)
-            if min(width, height) < self.size_limits[0]:
-                raise InputError("image", f"{picture.width}x{picture.height} image",
-                                 f"an image at least {self.size_limits[0]} px on each side",
-                                 "Pass height= and width= to upscale it.")
+            if min(width, height) < self.size_limits[0]:  # a long, thin image scaled to fit the native size
+                raise InputError("image", f"a {picture.width}x{picture.height} image",
+                                 f"an image whose short side stays at least {self.size_limits[0]} px once its long "
+                                 f"side is scaled to {self.native_size}", "Crop it, or pass height= and width=.")
         else:  # one side given: the other keeps the image's aspect ratio
             aspect = picture.width / picture.height
             height = self._check_size("height", max(8, round(width / aspect / 8) * 8) if height is None else height)
@@ -344,15 +361,32 @@ class ImageToImagePipeline(_StableDiffusion):
             from PIL import Image
 
             picture = picture.resize((width, height), Image.Resampling.LANCZOS)
-        output, interrupted = self._run(seed, progress, prompt=prompt, image=picture, strength=float(strength),
+        output, interrupted = self._run(seed, progress, prompt=prompt, image=picture, strength=strength,
                                         negative_prompt=negative_prompt, num_inference_steps=steps,
                                         guidance_scale=guidance, num_images_per_prompt=num_images)
-        return ImageResult(list(output.images), seed, steps, float(guidance), width, height, float(strength),
+        return ImageResult(list(output.images), seed, steps, guidance, width, height, strength,
                            nsfw_content_detected=_flags(output), interrupted=interrupted)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def load_diffusers(pipeline_class: Any, model: str, kwargs: dict[str, Any], variant: str | None,
+                   prefer_fp16: bool) -> Any:
+    """``pipeline_class.from_pretrained(model, **kwargs)`` with the weights variant to download.
+
+    An explicit `variant` is passed as it is. Otherwise, with `prefer_fp16` (a GPU in float16), the ``"fp16"``
+    variant is tried first: half the download where the repo has one (stabilityai/sd-turbo's model card loads it
+    with ``variant="fp16"``). diffusers 0.42 raises ``ValueError("You are trying to load model files of the
+    `variant=fp16`, but no such modeling files are available.")`` from its file list, before downloading any weight,
+    when a repo or folder has none; the full-precision weights are then loaded (and cast to float16).
+    """
+    if variant is not None or not prefer_fp16:
+        return pipeline_class.from_pretrained(model, **kwargs, **({"variant": variant} if variant else {}))
+    try:
+        return pipeline_class.from_pretrained(model, **kwargs, variant="fp16")
+    except ValueError as err:
+        if "variant=fp16" not in str(err):
+            raise
+        logger.info("%s has no fp16 weights variant: loading the full-precision weights in float16.", model)
+        return pipeline_class.from_pretrained(model, **kwargs)
 
 
 def _flags(output: Any) -> list[bool] | None:

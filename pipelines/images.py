@@ -29,7 +29,11 @@ def load_image(value: Any, argument: str = "image") -> Any:
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(value, Image.Image):
-        return value.convert("RGB") if value.mode != "RGB" else value
+        try:
+            return value.convert("RGB") if value.mode != "RGB" else value
+        except (OSError, ValueError) as err:  # e.g. a mode PIL cannot convert to RGB
+            raise InputError(argument, f"a {value.mode} image", ALLOWED, f"It cannot be converted to RGB ({err}).") \
+                from err
     if isinstance(value, (str, os.PathLike)):
         path = os.path.expanduser(os.fspath(value))
         if not os.path.isfile(path):
@@ -38,7 +42,9 @@ def load_image(value: Any, argument: str = "image") -> Any:
             with Image.open(path) as image:
                 image.load()
                 return image.convert("RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        except Image.DecompressionBombError as err:  # PIL's guard against images of more than ~179 Mpx
+            raise InputError(argument, value, "an image of at most 89 megapixels", f"{err}") from err
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
             raise InputError(argument, value, ALLOWED, f"The file cannot be read as an image ({err}).") from err
     if hasattr(value, "__array__") and not isinstance(value, (bytes, bytearray)):
         array = np.asarray(value)

@@ -20,9 +20,11 @@ import os
 import random
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
 
 import numpy as np
 
+from pipelines import validate
 from pipelines.audio import read_audio, save_audio
 from pipelines.base import (
     Pipeline,
@@ -40,6 +42,9 @@ logger = logging.getLogger(__name__)
 MIN_SECONDS = 0.5
 MAX_SECONDS = 30 * 60.0
 MAX_SHIFTS = 20
+MAX_OVERLAP = 0.9  # 1 - overlap is the stride between segments: at 0.9, ten times the segments of no overlap
+MAX_SEGMENT = 600.0  # seconds; the model's own segment is the real limit, checked once it is loaded
+MAX_JOBS = 64
 
 
 @dataclasses.dataclass
@@ -75,35 +80,66 @@ class SeparationPipeline(Pipeline):
 
     @classmethod
     def from_pretrained(cls, model: str = "htdemucs", *, device: Any = None, dtype: Any = None,
-                        name: str | None = None, **options: Any) -> SeparationPipeline:
-        """Load a Demucs model: a Hub name (``htdemucs``, ``htdemucs_ft``, ``htdemucs_6s``, ``ns/name``) or a folder.
+                        revision: str | None = None, name: str | None = None, overlap: float = 0.25,
+                        segment: float | None = None, jobs: int = 0) -> SeparationPipeline:
+        """Load a Demucs model by name (``htdemucs``, ``htdemucs_ft``, ``htdemucs_6s``, ``ns/name``...) or a folder.
+
+        Names are resolved by demucs itself (`demucs.pretrained.get_model`, demucs 4.1): ``hf://[ns/]name`` only on
+        the Hub; any other name first on the Hub (``adefossez/HTDemucs`` for ``htdemucs``, ``ns/name`` for another
+        namespace), then in demucs' legacy repository (the bags in ``demucs/remote/*.yaml`` and the signatures in
+        ``remote/files.txt``, downloaded by torch.hub to ``~/.cache/torch/hub/checkpoints``; this also serves
+        signatures such as ``955717e8``, and weights a ``demucs`` command line run already downloaded).
 
         Args:
-            model (`str`): a demucs model name, looked up on the Hub (``adefossez/HTDemucs`` for ``htdemucs``), or a
-                local demucs repository folder (``<sig>.th`` files plus a ``<name>.yaml`` bag, as ``demucs --repo``).
+            model (`str`): a demucs model name, or a local demucs repository folder (``<sig>.th`` files plus a
+                ``<name>.yaml`` bag, as ``demucs --repo``).
             device (`str`, *optional*): default CUDA when present, else CPU.
             dtype: demucs runs in float32; anything else is refused.
+            revision: must be None: demucs' loaders read the repository's main revision.
             name (`str`, *optional*): the bag to load from a local folder holding several ``.yaml`` files.
-            options: ``overlap`` (float, default 0.25), ``segment`` (seconds, at most the model's), ``jobs`` (int).
+            overlap (`float`, defaults to 0.25): default overlap between segments, 0 to 0.9.
+            segment (`float`, *optional*): seconds per segment, more than 0 and at most the model's own (7.8 s for
+                HTDemucs); default the model's.
+            jobs (`int`, defaults to 0): demucs' worker threads, 0 to 64.
         """
         import torch
         from demucs.api import Separator
+        from demucs.repo import ModelLoadingError
 
         device = resolve_device(device)
         if dtype not in (None, "auto", "float32", "fp32", torch.float32):
             raise InputError("dtype", dtype, "float32 (or None): demucs runs in float32")
-        unknown = set(options) - {"overlap", "segment", "jobs", "revision"}
-        if unknown:
-            raise InputError("options", sorted(unknown), "among overlap, segment, jobs")
-        options.pop("revision", None)  # demucs' Hub loader always reads the repo's main revision
-        with translating_load_errors(model, cls.task):
-            if is_local_path(model):
+        if revision is not None:
+            raise InputError("revision", revision, "None for demucs models", "demucs' loaders always read the "
+                                                                             "repository's main revision.")
+        overlap = validate.number("overlap", overlap, low=0.0, high=MAX_OVERLAP)
+        segment = validate.optional_number("segment", segment, low=0.0, high=MAX_SEGMENT, low_open=True)
+        jobs = validate.integer("jobs", jobs, low=0, high=MAX_JOBS)
+        name = validate.optional_text("name", name, allow_empty=False)
+        options = {"device": str(device), "shifts": 1, "overlap": overlap, "jobs": jobs, "progress": False}
+        hub_only = model.startswith("hf://") if isinstance(model, str) else False
+        with translating_load_errors(model[len("hf://"):] if hub_only else model, cls.task):
+            if not hub_only and is_local_path(model):
                 folder = Path(model).expanduser()
-                separator = Separator(model=_bag_name(folder, name), repo=folder, device=str(device), shifts=1,
-                                      progress=False, **options)
+                separator = Separator(model=_bag_name(folder, name), repo=folder, **options)
             else:
-                hub_name = model if model.startswith("hf://") else f"hf://{model}"
-                separator = Separator(model=hub_name, device=str(device), shifts=1, progress=False, **options)
+                _check_cached_when_offline(model)  # before demucs tries its download server
+                try:
+                    separator = Separator(model=model, **options)
+                except ModelLoadingError as err:  # demucs' "... is neither a single pre-trained model or a bag"
+                    raise ModelLoadError(model, "not_found", f"demucs knows no model {model!r} on the Hub or in "
+                                                             f"its legacy repository ({err}). Known names include "
+                                                             f"htdemucs, htdemucs_ft, htdemucs_6s, mdx_extra.") \
+                        from err
+                except URLError as err:  # the legacy repository's download (torch.hub) cannot reach the server
+                    raise ModelLoadError(model, "offline", f"neither the Hugging Face Hub nor demucs' download "
+                                                           f"server can be reached ({err.reason}).") from err
+        longest = min(float(m.segment) for m in getattr(separator.model, "models", [separator.model]))
+        if segment is not None:
+            if segment > longest:
+                raise InputError("segment", segment, f"a number of seconds in (0, {longest:g}] for this model",
+                                 "Transformer models cannot look further than they were trained to.")
+            separator.update_parameter(segment=segment)
         logger.info("loaded demucs model %s (%s) on %s", model, ", ".join(separator.model.sources), device)
         return cls(separator, model, device, torch.float32)
 
@@ -124,13 +160,13 @@ class SeparationPipeline(Pipeline):
         Args:
             audio: a path (WAV / FLAC / OGG / MP3), an array ``(channels, samples)`` or ``(samples,)``, or a Gradio
                 ``(sample_rate, array)`` tuple. Mono is duplicated to stereo; any rate is resampled (soxr).
-            sample_rate (`int`, *optional*): the rate of an array input.
+            sample_rate (`int`, *optional*): the rate of an array input, 1000 to 384000 Hz.
             stems (`list[str]`, *optional*): keep only these stems (default: all of the model's).
             two_stems (`str`, *optional*): e.g. ``"vocals"`` -> ``{"vocals", "no_vocals"}`` (the sum of the others).
-            shifts (`int`, defaults to 1): random time shifts averaged (demucs' ``--shifts``); more is slower and a
-                little better, 0 disables them.
-            overlap (`float`, defaults to 0.25): overlap between segments.
-            seed (`int`, *optional*): seeds the random shifts, for repeatable output.
+            shifts (`int`, defaults to 1): random time shifts averaged (demucs' ``--shifts``), 0 to 20; more is
+                slower and a little better, 0 disables them.
+            overlap (`float`, defaults to 0.25): overlap between segments, 0 to 0.9.
+            seed (`int`, *optional*): 0 to 2**63 - 1; seeds the random shifts, for repeatable output.
             progress (*optional*): ``progress(step, total, info)`` as segments finish (``total``: segments x
                 shifts x models in the bag); returning False stops the separation with `Cancelled`.
 
@@ -143,19 +179,23 @@ class SeparationPipeline(Pipeline):
         sources = self.sources
         if stems is not None and two_stems is not None:
             raise InputError("stems", stems, "None when `two_stems` is given (pick one of the two)")
-        if two_stems is not None and two_stems not in sources:
-            raise InputError("two_stems", two_stems, f"one of {sources}")
+        if two_stems is not None:
+            two_stems = validate.choice("two_stems", two_stems, sources)
         if stems is not None:
             if isinstance(stems, str):
                 stems = [stems]
-            if not stems or any(s not in sources for s in stems):
+            if not isinstance(stems, (list, tuple)) or not stems or any(s not in sources for s in stems):
                 raise InputError("stems", stems, f"a non-empty list drawn from {sources}")
-        if isinstance(shifts, bool) or not isinstance(shifts, int) or not 0 <= shifts <= MAX_SHIFTS:
-            raise InputError("shifts", shifts, f"an integer between 0 and {MAX_SHIFTS}")
-        if not isinstance(overlap, (int, float)) or not 0.0 <= overlap < 1.0:
-            raise InputError("overlap", overlap, "a number in [0, 1)")
-        if progress is not None and not callable(progress):
-            raise InputError("progress", progress, "a callable progress(step, total, info) or None")
+        shifts = validate.integer("shifts", shifts, low=0, high=MAX_SHIFTS)
+        overlap = validate.number("overlap", overlap, low=0.0, high=MAX_OVERLAP)
+        if seed is not None:
+            seed = validate.seed(seed)
+        validate.callback("progress", progress, "progress(step, total, info)")
+        if sample_rate is not None:
+            rate = validate.number("sample_rate", sample_rate, low=1000, high=384_000, hint="in Hz, e.g. 44100")
+            if rate != int(rate):
+                raise InputError("sample_rate", sample_rate, "a whole number of Hz from 1000 to 384000")
+            sample_rate = int(rate)
         clip = read_audio(audio, sample_rate, target_rate=self.sample_rate, channels=self.separator.audio_channels,
                           min_seconds=MIN_SECONDS, max_seconds=MAX_SECONDS)
 
@@ -183,6 +223,43 @@ class SeparationPipeline(Pipeline):
             out = {name: out[name] for name in stems}
         return SeparationResult({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()},
                                 self.sample_rate)
+
+
+def _check_cached_when_offline(model: str) -> None:
+    """With ``HF_HUB_OFFLINE=1``, refuse a name that neither the Hub cache nor torch.hub's cache can serve.
+
+    demucs' fallback for a name the Hub cannot give is a download from its legacy server (torch.hub), which ignores
+    the Hub's offline switch; this finds the files that fallback would read (demucs' own ``remote/files.txt`` and
+    ``remote/<name>.yaml``) and says which are missing instead of trying the network.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if not constants.HF_HUB_OFFLINE or model == "demucs_unittest":
+        return
+    import torch.hub
+    import yaml
+    from demucs.hf import DEFAULT_NAMESPACE, hf_repo_name
+    from demucs.pretrained import REMOTE_ROOT, _parse_remote_files
+
+    hub_only = model.startswith("hf://")  # hf:// names go to the Hub only
+    namespace, _, short = model.removeprefix("hf://").rpartition("/")
+    repo_id = f"{namespace or DEFAULT_NAMESPACE}/{hf_repo_name(short)}"
+    if isinstance(try_to_load_from_cache(repo_id, f"{short}.yaml"), str):
+        return
+    remote = _parse_remote_files(REMOTE_ROOT / "files.txt")  # signature -> URL on demucs' server
+    bag = REMOTE_ROOT / f"{model}.yaml"
+    signatures = [] if hub_only else [model] if model in remote else \
+        yaml.safe_load(bag.read_text())["models"] if bag.is_file() else []
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    files = [folder / os.path.basename(remote[sig]) for sig in signatures if sig in remote]
+    if files and len(files) == len(signatures) and all(f.is_file() for f in files):
+        return
+    where = f"not in the Hugging Face cache ({repo_id})"
+    if files:
+        where = f"in neither the Hugging Face cache ({repo_id}) nor torch.hub's cache " \
+                f"({', '.join(str(f) for f in files if not f.is_file())})"
+    raise ModelLoadError(model, "offline", f"HF_HUB_OFFLINE is set and the model is {where}. Run once with network "
+                                           f"access (`hf download {repo_id}`), or pass a local folder.")
 
 
 class _ProgressAdapter:

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import logging
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipelines import validate
 from pipelines.base import Pipeline, Result, is_local_path, resolve_device, resolve_dtype, translating_load_errors
 from pipelines.errors import InputError, ModelLoadError
 from pipelines.images import fit_within, load_image
@@ -38,6 +38,13 @@ STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
 POOLINGS = ("max", "avg")
+# Finite ranges of the call parameters (documented in `StyleTransferPipeline.__call__`).
+MAX_STEPS = 5000
+MAX_CONTENT_WEIGHT = 1e6
+MAX_STYLE_WEIGHT = 1e12  # the default is 1e6; 1e300 overflows float32 into NaN
+MAX_TV_WEIGHT = 1e6
+MAX_LAYER_WEIGHT = 1e6
+MAX_LEARNING_RATE = 100.0
 
 #: ``progress(step, total, info)``: ``step`` counts loss evaluations from 1 to ``total`` (= ``steps``); ``info`` is
 #: ``{"loss", "content_loss", "style_loss", "tv_loss": float, "image": PIL.Image | None}`` with the intermediate
@@ -171,6 +178,7 @@ class StyleTransferPipeline(Pipeline):
         """
         if options:
             raise InputError("options", sorted(options), "nothing beyond device, dtype and revision for this task")
+        revision = validate.optional_text("revision", revision, allow_empty=False)
         device = resolve_device(device)
         dtype = torch.float32 if dtype is None else resolve_dtype(dtype, device)
         with translating_load_errors(model, cls.task):
@@ -200,15 +208,19 @@ class StyleTransferPipeline(Pipeline):
         Args:
             content, style (path, `PIL.Image.Image` or array): the two images. The output has the content's size
                 (after `max_size`); the style image is scaled to the same long side.
-            steps (`int`, *optional*, defaults to 300): loss evaluations (L-BFGS may stop earlier once converged).
-            seed (`int`, *optional*): for the noise init; default a random one, reported in the result.
+            content, style (path, `PIL.Image.Image` or array): each at least 16 px on its short side once scaled
+                (VGG's deepest style layer sits after four 2x2 poolings).
+            steps (`int`, *optional*, defaults to 300): loss evaluations, 1 to 5000 (L-BFGS may stop earlier once
+                converged).
+            seed (`int`, *optional*): 0 to 2**63 - 1, for the noise init; default a random one, reported in the
+                result.
             content_weight, style_weight, tv_weight (`float`, *optional*, defaults to 1, 1e6, 1): the loss terms'
-                weights, each >= 0.
-            style_layer_weights (`dict[str, float]`, *optional*): e.g. ``{"conv1_1": 1, "conv3_1": 0.5}``; default
-                1.0 for each of conv1_1, conv2_1, conv3_1, conv4_1, conv5_1.
+                weights: content 0 to 1e6, style 0 to 1e12, total variation 0 to 1e6.
+            style_layer_weights (`dict[str, float]`, *optional*): e.g. ``{"conv1_1": 1, "conv3_1": 0.5}``, each 0 to
+                1e6; default 1.0 for each of conv1_1, conv2_1, conv3_1, conv4_1, conv5_1.
             content_layer (`str`, *optional*, defaults to ``"conv4_2"``).
             optimizer (`str`, *optional*, defaults to ``"lbfgs"``): or ``"adam"``.
-            learning_rate (`float`, *optional*): default 1.0 for L-BFGS, 0.02 for Adam.
+            learning_rate (`float`, *optional*): in (0, 100]; default 1.0 for L-BFGS, 0.02 for Adam.
             line_search (`bool`, *optional*, defaults to `False`): L-BFGS with a strong-Wolfe line search.
             init (`str`, *optional*, defaults to ``"content"``): or ``"noise"`` (seeded).
             max_size (`int`, *optional*, defaults to 512): 64..2048; a larger content image is scaled down to it.
@@ -217,15 +229,29 @@ class StyleTransferPipeline(Pipeline):
             pooling (`str`, *optional*, defaults to ``"max"``): or ``"avg"`` (the paper's suggestion).
             progress (`ProgressCallback`, *optional*): ``progress(step, total, info)`` after each step.
             preview_every (`int`, *optional*, defaults to 50): pass the intermediate image to `progress` every N
-                steps (0: never).
+                steps, 0 (never) to 5000.
         """
-        layer_weights = self._check(steps, seed, content_weight, style_weight, tv_weight, style_layer_weights,
-                                    content_layer, optimizer, learning_rate, init, max_size, preserve_colors,
-                                    pooling, progress, preview_every)
-        if not isinstance(line_search, bool):
-            raise InputError("line_search", line_search, "True or False")
+        steps = validate.integer("steps", steps, low=1, high=MAX_STEPS)
+        seed = validate.seed(seed)
+        content_weight = validate.number("content_weight", content_weight, low=0.0, high=MAX_CONTENT_WEIGHT)
+        style_weight = validate.number("style_weight", style_weight, low=0.0, high=MAX_STYLE_WEIGHT)
+        tv_weight = validate.number("tv_weight", tv_weight, low=0.0, high=MAX_TV_WEIGHT)
+        layer_weights = self._layer_weights(style_layer_weights)
+        content_layer = validate.choice("content_layer", content_layer, self.vgg.names)
+        optimizer = validate.choice("optimizer", optimizer, OPTIMIZERS, normalise=str.lower)
+        learning_rate = validate.optional_number("learning_rate", learning_rate, low=0.0, high=MAX_LEARNING_RATE,
+                                                 low_open=True, hint="None: the optimiser's default.")
+        line_search = validate.boolean("line_search", line_search)
+        init = validate.choice("init", init, INITS, normalise=str.lower)
+        max_size = validate.integer("max_size", max_size, low=64, high=2048)
+        preserve_colors = validate.boolean("preserve_colors", preserve_colors)
+        pooling = validate.choice("pooling", pooling, POOLINGS, normalise=str.lower)
+        validate.callback("progress", progress, "progress(step, total, info)")
+        preview_every = validate.integer("preview_every", preview_every, low=0, high=MAX_STEPS, hint="0: no previews.")
         content_image, style_image = load_image(content, "content"), load_image(style, "style")
-        seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        min_side = self.min_side((content_layer, *layer_weights))
+        validate.image_size("content", content_image.size, min_side=min_side)
+        validate.image_size("style", style_image.size, min_side=min_side)
 
         # preprocess: fit the content within max_size, scale the style to the same long side
         original_size = content_image.size
@@ -234,7 +260,13 @@ class StyleTransferPipeline(Pipeline):
         if resized:
             logger.info("Content image resized from %dx%d to %dx%d (max_size=%d)", *original_size, *size, max_size)
             content_image = _resize(content_image, size)
-        style_image = _resize(style_image, _scale_to(style_image.size, max(size)))
+        style_size = _scale_to(style_image.size, max(size))
+        for name, scaled, original in (("content", size, original_size), ("style", style_size, style_image.size)):
+            if min(scaled) < min_side:  # a long, thin picture scaled down to max_size
+                raise InputError(name, f"a {original[0]}x{original[1]} image",
+                                 f"an image whose short side stays at least {min_side} px once scaled to a long "
+                                 f"side of {max(size)}", "Crop it, or raise max_size.")
+        style_image = _resize(style_image, style_size)
         content_t, style_t = self._to_tensor(content_image), self._to_tensor(style_image)
 
         # forward: targets once, then optimise the pixels
@@ -319,48 +351,23 @@ class StyleTransferPipeline(Pipeline):
         tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
         return tensor.to(device=self.device, dtype=self.dtype)
 
-    def _check(self, steps: Any, seed: Any, content_weight: Any, style_weight: Any, tv_weight: Any,
-               style_layer_weights: Any, content_layer: Any, optimizer: Any, learning_rate: Any, init: Any,
-               max_size: Any, preserve_colors: Any, pooling: Any, progress: Any, preview_every: Any,
-               ) -> dict[str, float]:
-        if not _is_int(steps) or steps < 1:
-            raise InputError("steps", steps, "an integer >= 1")
-        if seed is not None and (not _is_int(seed) or not 0 <= seed < 2**63):
-            raise InputError("seed", seed, "an integer from 0 to 2**63 - 1, or None (random)")
-        for name, value in (("content_weight", content_weight), ("style_weight", style_weight),
-                            ("tv_weight", tv_weight)):
-            if not _is_number(value) or value < 0:
-                raise InputError(name, value, "a finite number >= 0")
+    def min_side(self, layers: tuple[str, ...] | list[str]) -> int:
+        """The smallest image side whose activations at the deepest of `layers` are still one pixel: 2**poolings."""
+        deepest = max(self.vgg.names.index(name) for name in layers)
+        return 2 ** sum(self.vgg.pool_after[:deepest])
+
+    def _layer_weights(self, style_layer_weights: Any) -> dict[str, float]:
         if style_layer_weights is None:
-            layer_weights = dict.fromkeys(STYLE_LAYERS, 1.0)
-        elif isinstance(style_layer_weights, dict) and style_layer_weights:
-            layer_weights = {}
-            for name, value in style_layer_weights.items():
-                if name not in self.vgg.names:
-                    raise InputError("style_layer_weights", name, f"layer names among {self.vgg.names}")
-                if not _is_number(value) or value < 0:
-                    raise InputError(f"style_layer_weights[{name!r}]", value, "a finite number >= 0")
-                layer_weights[name] = float(value)
-        else:
+            return dict.fromkeys(STYLE_LAYERS, 1.0)
+        if not isinstance(style_layer_weights, dict) or not style_layer_weights:
             raise InputError("style_layer_weights", style_layer_weights,
-                             "a non-empty dict {layer name: weight >= 0}, or None (conv1_1 ... conv5_1, 1.0 each)")
-        if content_layer not in self.vgg.names:
-            raise InputError("content_layer", content_layer, f"one of {self.vgg.names}")
-        for name, value, allowed in (("optimizer", optimizer, OPTIMIZERS), ("init", init, INITS),
-                                     ("pooling", pooling, POOLINGS)):
-            if value not in allowed:
-                raise InputError(name, value, f"one of {list(allowed)}")
-        if learning_rate is not None and (not _is_number(learning_rate) or learning_rate <= 0):
-            raise InputError("learning_rate", learning_rate, "a number > 0, or None (the optimiser's default)")
-        if not _is_int(max_size) or not 64 <= max_size <= 2048:
-            raise InputError("max_size", max_size, "an integer from 64 to 2048")
-        if not isinstance(preserve_colors, bool):
-            raise InputError("preserve_colors", preserve_colors, "True or False")
-        if progress is not None and not callable(progress):
-            raise InputError("progress", progress, "a callable progress(step, total, info), or None")
-        if not _is_int(preview_every) or preview_every < 0:
-            raise InputError("preview_every", preview_every, "an integer >= 0 (0: no previews)")
-        return layer_weights
+                             "a non-empty dict {layer name: weight from 0 to 1e6}, or None (conv1_1 ... conv5_1, "
+                             "1.0 each)")
+        weights = {}
+        for name, value in style_layer_weights.items():
+            name = validate.choice("style_layer_weights", name, self.vgg.names)
+            weights[name] = validate.number(f"style_layer_weights[{name!r}]", value, low=0.0, high=MAX_LAYER_WEIGHT)
+        return weights
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -419,13 +426,3 @@ def _luminance_transfer(stylised: Any, content: Any) -> Any:
     y, _, _ = stylised.convert("YCbCr").split()
     _, cb, cr = content.convert("YCbCr").split()
     return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    import math
-
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -10,22 +10,24 @@
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from jinja2.exceptions import TemplateError
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     StoppingCriteria,
     StoppingCriteriaList,
+    StopStringCriteria,
     TextIteratorStreamer,
 )
 
+from pipelines import validate
 from pipelines.base import Pipeline, Result, check_architecture, resolve_device, resolve_dtype, translating_load_errors
 from pipelines.errors import InputError, ModelLoadError
 
@@ -34,6 +36,12 @@ logger = logging.getLogger(__name__)
 # End-of-turn markers of common chat templates; each one the template uses stops generation.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|eot|>")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
+# Finite ranges of the call parameters (documented in `TextGenerationPipeline.__call__`).
+MAX_TEMPERATURE = 100.0
+MAX_TOP_K = 1_000_000
+MAX_REPETITION_PENALTY = 10.0
+MAX_STOPS = 64
+MAX_PROMPT_CHARS = 1_000_000
 
 
 @dataclass
@@ -83,6 +91,11 @@ class TextGenerationPipeline(Pipeline):
             device_map (`str`, *optional*): ``"auto"`` spreads a large model over the visible GPUs (accelerate).
             quantization (`str`, *optional*): ``"4bit"`` or ``"8bit"`` (bitsandbytes, GPU only).
         """
+        revision = validate.optional_text("revision", revision, allow_empty=False)
+        trust_remote_code = validate.boolean("trust_remote_code", trust_remote_code)
+        use_safetensors = validate.boolean("use_safetensors", use_safetensors)
+        if device_map is not None and not isinstance(device_map, (str, dict)):
+            raise InputError("device_map", device_map, "'auto', a dict {module: device}, or None")
         resolved_device = resolve_device(device)
         resolved_dtype = resolve_dtype(dtype, resolved_device)
         kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
@@ -112,67 +125,90 @@ class TextGenerationPipeline(Pipeline):
                  do_sample: bool | None = None, seed: int | None = None, stop: str | list[str] | None = None,
                  system_prompt: str | None = None, stream: bool = False, truncate: bool = False,
                  ) -> GeneratedText | list[GeneratedText] | Iterator[str]:
-        """Generate for one prompt (or chat), or a batch of them. See the class docstring."""
+        """Generate for one prompt (or chat), or a batch of them. See the class docstring.
+
+        Args:
+            inputs (`str`, chat, or a list of either): the prompt(s); text must be valid Unicode (no lone
+                surrogates) and at most 1,000,000 characters.
+            max_new_tokens (`int`, defaults to 128): 1 to the model's context length - 1.
+            temperature (`float`, defaults to 0.7): 0 (greedy) to 100.
+            top_p (`float`, *optional*, defaults to 0.95): in (0, 1].
+            top_k (`int`, *optional*): 0 (off) to 1,000,000.
+            repetition_penalty (`float`, *optional*): in (0, 10]; 1 is no penalty.
+            do_sample (`bool`, *optional*): default: sample when temperature > 0.
+            seed (`int`, *optional*): 0 to 2**63 - 1; default a random one when sampling (reported in the result).
+            stop (`str` or `list[str]`, *optional*): up to 64 non-empty stop strings, cut from the text.
+            system_prompt (`str`, *optional*): a system message for chat models.
+            stream, truncate (`bool`, defaults to `False`): stream text chunks; keep the end of a prompt that is
+                too long for the context instead of refusing it.
+        """
         prompts, batched = self._split_batch(inputs)
+        stream, truncate = validate.boolean("stream", stream), validate.boolean("truncate", truncate)
         if stream and batched:
             raise InputError("stream", True, "False for a batch of prompts", "Stream one prompt at a time.")
         stops = _check_stop(stop)
-        _check_number("max_new_tokens", max_new_tokens, int, low=1)
-        if max_new_tokens >= self.context_length:
-            raise InputError("max_new_tokens", max_new_tokens, f"below the model's context of {self.context_length}")
-        _check_number("temperature", temperature, float, low=0.0)
-        if top_p is not None:
-            _check_number("top_p", top_p, float, low=0.0, high=1.0, low_open=True)
-        if top_k is not None:
-            _check_number("top_k", top_k, int, low=0)
-        if repetition_penalty is not None:
-            _check_number("repetition_penalty", repetition_penalty, float, low=0.0, low_open=True)
-        if seed is not None:
-            _check_number("seed", seed, int, low=0)
-        sample = temperature > 0 if do_sample is None else bool(do_sample)
+        system_prompt = validate.optional_text("system_prompt", system_prompt)
+        max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, low=1, high=self.context_length - 1,
+                                          hint=f"The model's context is {self.context_length} tokens.")
+        temperature = validate.number("temperature", temperature, low=0.0, high=MAX_TEMPERATURE, hint="0 is greedy.")
+        top_p = validate.optional_number("top_p", top_p, low=0.0, high=1.0, low_open=True)
+        top_k = validate.optional_integer("top_k", top_k, low=0, high=MAX_TOP_K)
+        repetition_penalty = validate.optional_number("repetition_penalty", repetition_penalty, low=0.0,
+                                                      high=MAX_REPETITION_PENALTY, low_open=True)
+        sample = temperature > 0 if do_sample is None else validate.boolean("do_sample", do_sample)
         if sample and temperature == 0:
             raise InputError("temperature", 0, "> 0 when do_sample=True")
+        seed = validate.seed(seed) if sample or seed is not None else None  # sampling always reports its seed
 
         encoded = [self._encode(p, system_prompt, max_new_tokens, truncate) for p in prompts]
         batch = self.tokenizer.pad({"input_ids": encoded}, padding=True, return_tensors="pt").to(self.model.device)
+        finish = _FinishRecorder(self.eos_token_ids, batch["input_ids"].shape[1],
+                                 StopStringCriteria(self.tokenizer, stops) if stops else None)
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": max_new_tokens, "do_sample": sample, "eos_token_id": self.eos_token_ids,
             "pad_token_id": self.tokenizer.pad_token_id,
         }
         if sample:
             gen_kwargs |= {"temperature": temperature, "top_p": top_p, "top_k": top_k}
-            seed = random.randrange(2**31) if seed is None else seed
         if repetition_penalty is not None:
             gen_kwargs["repetition_penalty"] = repetition_penalty
-        if stops:
-            gen_kwargs |= {"stop_strings": stops, "tokenizer": self.tokenizer}
         if seed is not None:
             torch.manual_seed(seed)
         if stream:
-            return self._stream(batch, gen_kwargs, stops)
+            return self._stream(batch, gen_kwargs, finish, stops)
 
         with torch.inference_mode():
-            output = self.model.generate(**batch, **gen_kwargs)
+            output = self.model.generate(**batch, **gen_kwargs, stopping_criteria=StoppingCriteriaList([finish]))
         new_tokens = output[:, batch["input_ids"].shape[1]:]  # slice by tokens: the prompt never leaks
-        pairs = zip(new_tokens, encoded, strict=True)
-        results = [self._result(tokens, len(ids), stops, seed) for tokens, ids in pairs]
+        lengths = finish.lengths or [None] * len(encoded)
+        results = [self._result(new_tokens[row], len(ids), lengths[row], stops, seed)
+                   for row, ids in enumerate(encoded)]
         return results if batched else results[0]
 
     # -- preprocess ------------------------------------------------------------------------------------------
 
     def _split_batch(self, inputs: Any) -> tuple[list, bool]:
         if isinstance(inputs, str) or _is_chat(inputs):
-            return [inputs], False
-        if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(p, str) or _is_chat(p) for p in inputs):
-            return list(inputs), True
-        raise InputError("inputs", inputs, "a prompt string, a chat (a list of {'role', 'content'} dicts), "
-                                           "or a non-empty list of either")
+            prompts, batched = [inputs], False
+        elif isinstance(inputs, (list, tuple)) and inputs and all(isinstance(p, str) or _is_chat(p) for p in inputs):
+            prompts, batched = list(inputs), True
+        else:
+            raise InputError("inputs", inputs, "a prompt string, a chat (a list of {'role', 'content'} dicts), "
+                                               "or a non-empty list of either")
+        for i, prompt in enumerate(prompts):
+            name = f"prompt[{i}]" if batched else "prompt"
+            if isinstance(prompt, str):
+                validate.text(name, prompt, max_chars=MAX_PROMPT_CHARS)
+            else:  # a chat: every role and content must be valid text (contents may be empty)
+                for j, message in enumerate(prompt):
+                    validate.text(f"{name}[{j}]['role']", message["role"])
+                    validate.text(f"{name}[{j}]['content']", message["content"], allow_empty=True,
+                                  max_chars=MAX_PROMPT_CHARS)
+        return prompts, batched
 
     def _encode(self, prompt: str | list[dict], system_prompt: str | None, max_new_tokens: int,
                 truncate: bool) -> list[int]:
         if isinstance(prompt, str) and system_prompt is None:
-            if not prompt.strip():
-                raise InputError("prompt", prompt, "non-empty text")
             ids = self.tokenizer(prompt)["input_ids"]
         else:
             messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
@@ -183,7 +219,11 @@ class TextGenerationPipeline(Pipeline):
                                  "plain text for this model", f"{self.model_id} has no chat template.")
             if not any(str(m["content"]).strip() for m in messages if m["role"] != "system"):
                 raise InputError("prompt", prompt, "a chat with at least one non-empty message")
-            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            try:
+                text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            except TemplateError as err:  # e.g. "roles must alternate user/assistant" raised by the template itself
+                raise InputError("prompt", prompt, "a chat this model's template accepts",
+                                 f"The chat template refused it: {err}") from None
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]  # the template has its own BOS
         room = self.context_length - max_new_tokens
         if len(ids) > room:
@@ -198,21 +238,17 @@ class TextGenerationPipeline(Pipeline):
 
     # -- postprocess -----------------------------------------------------------------------------------------
 
-    def _result(self, tokens: torch.Tensor, prompt_tokens: int, stops: list[str], seed: int | None) -> GeneratedText:
-        tokens = tokens.tolist()
-        while tokens and tokens[-1] == self.tokenizer.pad_token_id and tokens[-1] not in self.eos_token_ids:
-            tokens.pop()  # right padding of sequences that finished early in a batch
-        ended = []
-        for i, t in enumerate(tokens):
-            if t in self.eos_token_ids:
-                ended = tokens[: i + 1]
-                break
-        used = ended or tokens
+    def _result(self, tokens: torch.Tensor, prompt_tokens: int, finished_at: int | None, stops: list[str],
+                seed: int | None) -> GeneratedText:
+        # Everything after the step where this sequence finished (EOS, end of turn or stop string) is the padding
+        # that batching added: cut by position, never by token value (a pad id can be a token the model generated).
+        used = tokens.tolist()[:finished_at] if finished_at is not None else tokens.tolist()
         text, stopped = _cut_at_stop(self.tokenizer.decode(used, skip_special_tokens=True), stops)
-        reason = "stop" if ended or stopped else "length"
+        reason = "stop" if finished_at is not None or stopped else "length"
         return GeneratedText(text, prompt_tokens, len(used), reason, seed)
 
-    def _stream(self, batch: Any, gen_kwargs: dict[str, Any], stops: list[str]) -> Iterator[str]:
+    def _stream(self, batch: Any, gen_kwargs: dict[str, Any], finish: _FinishRecorder,
+                stops: list[str]) -> Iterator[str]:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancelled = threading.Event()
         errors: list[BaseException] = []
@@ -221,7 +257,7 @@ class TextGenerationPipeline(Pipeline):
             try:
                 with torch.inference_mode():
                     self.model.generate(**batch, **gen_kwargs, streamer=streamer,
-                                        stopping_criteria=StoppingCriteriaList([_Cancelled(cancelled)]))
+                                        stopping_criteria=StoppingCriteriaList([finish, _Cancelled(cancelled)]))
             except BaseException as err:  # surfaced in the consumer's thread below
                 errors.append(err)
                 streamer.end()
@@ -254,6 +290,30 @@ def _stream_chunks(streamer: TextIteratorStreamer, stops: list[str], cancelled: 
     finally:
         cancelled.set()  # the consumer stopped early or a stop string was hit: end generation now
         thread.join()
+
+
+class _FinishRecorder(StoppingCriteria):
+    """Stops a sequence at a stop string (transformers' own `StopStringCriteria`) and records, per sequence, how
+    many new tokens it had when it finished (EOS / end of turn, or a stop string); None while it runs.
+
+    transformers fills the rest of a finished sequence with the pad id; these lengths say where that padding starts.
+    """
+
+    def __init__(self, eos_token_ids: list[int], prompt_width: int, stop_strings: StoppingCriteria | None):
+        self.eos = torch.tensor(eos_token_ids, dtype=torch.long)
+        self.prompt_width, self.stop_strings = prompt_width, stop_strings
+        self.lengths: list[int | None] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        if not self.lengths:
+            self.lengths = [None] * input_ids.shape[0]
+        stopped = (self.stop_strings(input_ids, scores) if self.stop_strings is not None
+                   else torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device))
+        done = stopped | torch.isin(input_ids[:, -1], self.eos.to(input_ids.device))
+        for row in done.nonzero().flatten().tolist():
+            if self.lengths[row] is None:
+                self.lengths[row] = input_ids.shape[1] - self.prompt_width
+        return stopped
 
 
 class _Cancelled(StoppingCriteria):
@@ -311,31 +371,16 @@ def _quantization_config(model: str, quantization: str) -> Any:
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
-def _check_stop(stop: str | list[str] | None) -> list[str]:
-    stops = [stop] if isinstance(stop, str) else list(stop or [])
-    if not all(isinstance(s, str) and s for s in stops):
-        raise InputError("stop", stop, "a non-empty string or a list of non-empty strings")
-    return stops
+def _check_stop(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [validate.text("stop", stop)]
+    if not isinstance(stop, (list, tuple)) or len(stop) > MAX_STOPS:
+        raise InputError("stop", stop, f"a non-empty string, a list of at most {MAX_STOPS} of them, or None")
+    return [validate.text(f"stop[{i}]", s) for i, s in enumerate(stop)]
 
 
 def _cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
     positions = [i for i in (text.find(s) for s in stops) if i >= 0]
     return (text[: min(positions)], True) if positions else (text, False)
-
-
-def _check_number(name: str, value: Any, kind: type, low: float | None = None, high: float | None = None,
-                  low_open: bool = False) -> None:
-    ok_type = isinstance(value, int) if kind is int else isinstance(value, (int, float))
-    ok = ok_type and not isinstance(value, bool)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        bounds = []
-        if low is not None:
-            bounds.append(f"{'>' if low_open else '>='} {low}")
-        if high is not None:
-            bounds.append(f"<= {high}")
-        kind_name = "an integer" if kind is int else "a number"
-        raise InputError(name, value, f"{kind_name} {' and '.join(bounds)}".strip())

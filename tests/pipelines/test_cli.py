@@ -4,6 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from pipelines.cli import main
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipelines", *args], capture_output=True, text=True, timeout=300)
@@ -45,3 +49,54 @@ def test_run_saves_outputs_and_shows_progress(tmp_path):
     assert "3/3" in done.stderr  # the tqdm bar fed by the pipeline's progress callback
     assert Image.open(tmp_path / "out" / "image_0.png").size == (40, 32)
     assert json.loads(done.stdout)["image"] == {"image": {"size": [40, 32], "mode": "RGB"}}
+
+
+# A model that cannot load here: had it been loaded before the arguments were checked, the error would say so.
+NOWHERE = ["--model", "nobody/nothing"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "sentiment", "x", *NOWHERE, "--param", "bad"], "`--param` must be NAME=VALUE"),
+    (["run", "sentiment", "x", *NOWHERE, "--param", "=5"], "`--param` must be NAME=VALUE"),
+    (["run", "sentiment", "x", *NOWHERE, "--param", "batch_size=NaN"], "`--param batch_size` must be a finite"),
+    (["run", "sentiment", "x", *NOWHERE, "--param", "batch_size=1e400"], "`--param batch_size` must be a finite"),
+    (["run", "sentiment", "x", *NOWHERE, "--param", "temperature=0.5"], "`temperature` must be a parameter"),
+    (["run", "text-to-image", "x", *NOWHERE, "--param", "progress=1"], "`--param` must be a call parameter other"),
+    (["run", "generate", "x", *NOWHERE, "--param", "stream=maybe"], "`--param stream` must be True or False"),
+    (["run", "style-transfer", "/no/such/photo.png", *NOWHERE], "`input` must be an existing content image"),
+    (["run", "separation", "/no/such/song.wav", *NOWHERE], "`input` must be an existing audio file"),
+    (["run", "sentimnt", "x", *NOWHERE], "Did you mean 'sentiment'"),
+    (["run", "sentiment", "x", "--model", " "], "`model`"),
+    (["run", "sentiment", "x", *NOWHERE, "--device", "quantum"], "`device`"),
+    (["run", "sentiment", "x", *NOWHERE, "--dtype", "float8"], "`dtype`"),
+])
+def test_bad_arguments_are_one_line_exit_2_before_any_model_loads(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and err.startswith("error: ") and message in err, err
+    assert "Traceback" not in err and "cannot be reached" not in err
+
+
+def test_output_that_is_a_file(tmp_path, capsys):
+    taken = tmp_path / "taken.png"
+    taken.write_text("a file")
+    for output in (taken, taken / "inside"):
+        assert main(["run", "sentiment", "x", *NOWHERE, "--output", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: `--output` must be a folder") and "cannot be reached" not in err
+
+
+@pytest.mark.parametrize("argv", [["run", "sentiment"], ["run", "sentiment", "x", "--bogus"], ["launch"]])
+def test_argparse_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and sum("error:" in line for line in err.splitlines()) == 1
+
+
+def test_output_file_error_has_no_traceback_end_to_end(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    done = run_cli("run", "style-transfer", str(tmp_path / "missing.png"), "--model", "tiny", "--output", str(taken))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: ")

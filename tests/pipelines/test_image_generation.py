@@ -2,13 +2,14 @@
 
 import json
 import logging
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from pipelines import InputError, ModelLoadError, load, tiny
-from pipelines.image_generation import ImageResult, ImageToImagePipeline, TextToImagePipeline
+from pipelines.image_generation import ImageResult, ImageToImagePipeline, TextToImagePipeline, load_diffusers
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +137,35 @@ def test_text_to_image_bad_inputs(t2i, kwargs, argument):
     assert err.value.argument == argument and isinstance(err.value, ValueError)
 
 
+@pytest.mark.parametrize(("prompt", "kwargs", "argument"), [
+    ("a cat", {"guidance_scale": math.inf}, "guidance_scale"),
+    ("a cat", {"guidance_scale": 1e30}, "guidance_scale"),  # finite but absurd: a black image
+    ("a cat", {"guidance_scale": 51}, "guidance_scale"),
+    ("a cat", {"guidance_scale": "7.5"}, "guidance_scale"),
+    ("a cat", {"num_inference_steps": 10**6}, "num_inference_steps"),
+    ("a cat", {"num_inference_steps": 2**70}, "num_inference_steps"),
+    ("a cat", {"num_inference_steps": math.nan}, "num_inference_steps"),
+    ("a cat", {"seed": 2**70}, "seed"),
+    ("a cat", {"seed": 2**63}, "seed"),
+    ("a cat", {"num_images": math.inf}, "num_images"),
+    ("a cat", {"width": 2**70}, "width"),
+    ("a cat", {"height": "64"}, "height"),
+    ("a cat", {"negative_prompt": "\udcff"}, "negative_prompt"),
+    ("a \ud800 cat", {}, "prompt"),
+    (["a cat"], {}, "prompt"),
+    ("a cat", {"progress": 5}, "progress"),
+    ("a cat", {"num_inference_step": 2}, "num_inference_step"),
+])
+def test_text_to_image_hostile_input(t2i, prompt, kwargs, argument):
+    with pytest.raises(InputError) as err:
+        t2i(prompt, **kwargs)
+    assert err.value.argument == argument and f"`{argument}`" in str(err.value)
+
+
+def test_text_to_image_still_answers_after_the_bad_calls(t2i):
+    assert t2i("a cat", num_inference_steps=1, seed=0).images[0].size == (64, 64)
+
+
 def test_prompt_must_be_a_string(t2i):
     with pytest.raises(InputError, match="`prompt` must be a string; got None"):
         t2i(None)
@@ -156,6 +186,39 @@ def test_image_to_image_bad_inputs(i2i, kwargs, argument):
     with pytest.raises(InputError) as err:
         i2i("a cat", **params)
     assert err.value.argument == argument
+
+
+@pytest.mark.parametrize(("kwargs", "argument", "message"), [
+    ({"image": np.zeros((1, 1, 3))}, "image", "at least 8x8"),  # the tiny model's smallest size
+    ({"image": np.zeros((1, 500, 3))}, "image", "at least 8x8"),
+    ({"image": np.zeros((1, 1, 3)), "height": 64, "width": 64}, "image", "at least 8x8"),  # no upscaled dot
+    ({"strength": math.nan}, "strength", "(0, 1]"),
+    ({"strength": math.inf}, "strength", "(0, 1]"),
+    ({"strength": "0.5"}, "strength", "(0, 1]"),
+    ({"guidance_scale": 1e30}, "guidance_scale", "from 0 to 50"),
+    ({"seed": 2**70}, "seed", "from 0 to"),
+    ({"num_inference_steps": 10**6}, "num_inference_steps", "from 1 to 1000"),
+])
+def test_image_to_image_hostile_input(i2i, kwargs, argument, message):
+    params = {"image": np.zeros((64, 64, 3)), "num_inference_steps": 2, **kwargs}
+    with pytest.raises(InputError) as err:
+        i2i("a cat", **params)
+    assert err.value.argument == argument and message in str(err.value)
+
+
+def test_image_to_image_zero_pixel_and_truncated_images(i2i, tmp_path):
+    from PIL import Image
+
+    with pytest.raises(InputError, match="at least 8x8"):
+        i2i("a cat", image=Image.new("RGB", (0, 0)))
+    full = tmp_path / "full.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(full)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(full.read_bytes()[:200])
+    with pytest.raises(InputError, match="cannot be read as an image") as err:
+        i2i("a cat", image=str(truncated))
+    assert err.value.argument == "image"
+    assert i2i("a cat", image=str(full), num_inference_steps=2, seed=0).images[0].size == (64, 64)  # still answers
 
 
 def test_image_to_image_rejects_files_that_are_not_images(i2i, tmp_path):
@@ -236,6 +299,48 @@ def test_load_errors(tmp_path):
     assert err.value.reason in ("offline", "not_found")
     with pytest.raises(ModelLoadError):
         load("text-to-image", model=str(tiny.build("style-transfer")))  # a VGG folder, not a diffusers one
+
+
+def with_fp16_variant(folder):
+    """The tiny pipeline saved twice: float32 weights and an ``fp16`` variant, as stabilityai/sd-turbo ships them."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny.build("text-to-image"))
+    pipe.save_pretrained(folder)
+    pipe.to(torch.float16).save_pretrained(folder, variant="fp16")
+    return str(folder)
+
+
+def test_weights_variant_selection(tmp_path, caplog):
+    from diffusers import AutoPipelineForText2Image
+
+    folder = with_fp16_variant(tmp_path / "with-fp16")
+    full = TextToImagePipeline.from_pretrained(folder, device="cpu")  # CPU: the float32 weights
+    half = TextToImagePipeline.from_pretrained(folder, device="cpu", variant="fp16")  # asked for: the fp16 files
+    weight, half_weight = full.pipe.unet.conv_in.weight, half.pipe.unet.conv_in.weight
+    assert half_weight.dtype == torch.float32 and torch.equal(half_weight, weight.half().float())
+    assert not torch.equal(half_weight, weight)  # the fp16 files really were read
+    kwargs = {"dtype": torch.float32, "use_safetensors": True}
+    preferred = load_diffusers(AutoPipelineForText2Image, folder, kwargs, None, prefer_fp16=True)
+    assert torch.equal(preferred.unet.conv_in.weight, half_weight)  # a GPU in float16 prefers the variant
+    plain = str(tiny.build("text-to-image"))  # no fp16 files: diffusers refuses the variant, the fallback loads
+    with caplog.at_level(logging.INFO, logger="pipelines.image_generation"):
+        fallback = load_diffusers(AutoPipelineForText2Image, plain, kwargs, None, prefer_fp16=True)
+    assert "no fp16 weights variant" in caplog.text and fallback.unet is not None
+    with pytest.raises(ModelLoadError):  # an explicit variant the folder lacks stays an error
+        TextToImagePipeline.from_pretrained(plain, device="cpu", variant="fp16")
+    with pytest.raises(InputError):
+        TextToImagePipeline.from_pretrained(plain, device="cpu", safety_checker="no")
+
+
+@pytest.mark.gpu
+def test_cuda_loads_the_fp16_variant(tmp_path):
+    folder = with_fp16_variant(tmp_path / "with-fp16")
+    t2i = load("text-to-image", model=folder)  # CUDA, float16: the fp16 variant, no cast from float32
+    reference = TextToImagePipeline.from_pretrained(folder, device="cpu", variant="fp16", dtype="float16")
+    assert t2i.pipe.unet.dtype == torch.float16
+    assert torch.equal(t2i.pipe.unet.conv_in.weight.cpu(), reference.pipe.unet.conv_in.weight)
+    assert t2i("a cat", num_inference_steps=2, seed=0).images[0].size == (64, 64)
 
 
 @pytest.mark.gpu

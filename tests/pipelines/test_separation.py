@@ -1,6 +1,8 @@
 """Separation on the tiny HTDemucs: parity with demucs' own Separator, shapes, modes, progress, errors."""
 
+import math
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +97,86 @@ def test_bad_parameters(sep, music, kwargs, argument):
     with pytest.raises(InputError) as info:
         sep(music, sample_rate=RATE, **kwargs)
     assert info.value.argument == argument
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    (dict(sample_rate=math.nan), "sample_rate"),
+    (dict(sample_rate=math.inf), "sample_rate"),
+    (dict(sample_rate=2**70), "sample_rate"),
+    (dict(sample_rate=44100.5), "sample_rate"),
+    (dict(sample_rate="44100"), "sample_rate"),
+    (dict(shifts=2**70), "shifts"),
+    (dict(shifts=math.nan), "shifts"),
+    (dict(overlap=math.nan), "overlap"),
+    (dict(overlap=0.99), "overlap"),  # a stride of 1 % of a segment: a hundred times the work
+    (dict(seed=2**70), "seed"),
+    (dict(seed=-1), "seed"),
+    (dict(stems=5), "stems"),
+    (dict(two_stems=5), "two_stems"),
+    (dict(progress=5), "progress"),
+    (dict(shift=2), "shift"),
+])
+def test_hostile_parameters(sep, music, kwargs, argument):
+    kwargs = {"sample_rate": RATE, **kwargs}
+    with pytest.raises(InputError) as info:
+        sep(music, **kwargs)
+    assert info.value.argument == argument and f"`{argument}`" in str(info.value)
+
+
+def test_still_answers_after_the_bad_calls(sep, music):
+    assert sep(music[:, :RATE], sample_rate=RATE, shifts=0).stems["vocals"].shape == (2, RATE)
+
+
+@pytest.mark.parametrize("options, argument", [
+    (dict(overlap=math.nan), "overlap"),
+    (dict(segment=1e9), "segment"),
+    (dict(segment=2.0), "segment"),  # longer than the tiny HTDemucs' 1 s
+    (dict(segment=0), "segment"),
+    (dict(jobs=-1), "jobs"),
+    (dict(revision="main"), "revision"),
+    (dict(name=5), "name"),
+    (dict(shifts=2), "shifts"),
+])
+def test_hostile_load_options(options, argument):
+    with pytest.raises(InputError) as info:
+        load("separation", model="tiny", **options)
+    assert info.value.argument == argument
+
+
+@pytest.fixture
+def empty_caches(tmp_path, monkeypatch):
+    """An empty Hugging Face cache and an empty torch.hub folder (``$TORCH_HOME/hub``); returns torch.hub's
+    checkpoints folder, where demucs' legacy downloads land."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def test_names_are_resolved_by_demucs_with_its_legacy_fallback(sep, music, empty_caches):
+    # demucs 4.1 resolves "htdemucs" on the Hub first, then through its legacy repository: remote/htdemucs.yaml names
+    # the signature 955717e8, remote/files.txt its file, which torch.hub keeps in $TORCH_HOME/hub/checkpoints.
+    # An hf:// prefix would have skipped that fallback. Here the cached file holds the tiny model's weights.
+    with pytest.raises(ModelLoadError) as info:  # offline, nothing cached: no network attempt, a clear reason
+        load("separation", model="htdemucs")
+    assert info.value.reason == "offline" and "955717e8-8726e21a.th" in str(info.value)
+    empty_caches.mkdir(parents=True)
+    shutil.copy(Path(sep.model_id) / "0tiny000.th", empty_caches / "955717e8-8726e21a.th")
+    for name in ("htdemucs", "955717e8"):  # a bag name and a bare signature
+        legacy = load("separation", model=name)
+        assert legacy.sources == sep.sources
+        ours, theirs = legacy(music, sample_rate=RATE, shifts=0), sep(music, sample_rate=RATE, shifts=0)
+        for stem in sep.sources:
+            np.testing.assert_array_equal(ours.stems[stem], theirs.stems[stem])
+
+
+def test_offline_names_the_cache_that_lacks_the_model(empty_caches):
+    for name, repo in (("hf://htdemucs_ft", "adefossez/HTDemucs-ft"), ("someone/htdemucs", "someone/HTDemucs"),
+                       ("no_such_model", "adefossez/Demucs-no_such_model")):
+        with pytest.raises(ModelLoadError) as info:
+            load("separation", model=name)
+        assert info.value.reason == "offline" and repo in str(info.value)
 
 
 def test_bad_audio(sep, tmp_path):

@@ -1,5 +1,7 @@
 """Gatys style transfer on the tiny VGG (VGG-19 layer indices, a handful of channels), offline."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -175,6 +177,54 @@ def test_bad_parameters(st, images, kwargs, argument):
     with pytest.raises(InputError) as err:
         st(content, style, **kwargs)
     assert err.value.argument == argument
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [
+    ({"steps": 10**9}, "steps"),  # would run for ever
+    ({"steps": 2**70}, "steps"),
+    ({"steps": math.nan}, "steps"),
+    ({"style_weight": 1e300}, "style_weight"),  # overflows float32 into a NaN loss
+    ({"style_weight": math.inf}, "style_weight"),
+    ({"content_weight": "1"}, "content_weight"),
+    ({"tv_weight": True}, "tv_weight"),
+    ({"learning_rate": 1e30}, "learning_rate"),
+    ({"learning_rate": math.nan}, "learning_rate"),
+    ({"seed": 2**70}, "seed"),
+    ({"max_size": 1e9}, "max_size"),
+    ({"preview_every": 10**9}, "preview_every"),
+    ({"style_layer_weights": {"conv1_1": math.inf}}, "style_layer_weights['conv1_1']"),
+    ({"style_layer_weights": {5: 1.0}}, "style_layer_weights"),
+    ({"optimizer": 5}, "optimizer"),
+    ({"preserve_colors": "no"}, "preserve_colors"),
+    ({"progress": "bar"}, "progress"),
+])
+def test_hostile_parameters(st, images, kwargs, argument):
+    content, style = images
+    with pytest.raises(InputError) as err:
+        st(content, style, **kwargs)
+    assert err.value.argument == argument and f"`{argument}`" in str(err.value)
+
+
+@pytest.mark.parametrize(("content_shape", "style_shape", "argument", "message"), [
+    ((1, 1, 3), None, "content", "at least 16x16"),
+    ((1, 500, 3), None, "content", "at least 16x16"),
+    (None, (1, 1, 3), "style", "at least 16x16"),
+    (None, (500, 1, 3), "style", "at least 16x16"),
+    ((16, 2000, 3), None, "content", "short side stays at least 16"),  # 16 x 2000 scaled to max_size 512
+    (None, (16, 400, 3), "style", "short side stays at least 16"),  # scaled to the content's long side, 48
+])
+def test_images_smaller_than_vgg_needs(st, images, content_shape, style_shape, argument, message):
+    content, style = images
+    content = np.full(content_shape, 0.5) if content_shape else content
+    style = np.full(style_shape, 0.5) if style_shape else style
+    with pytest.raises(InputError, match=message) as err:
+        st(content, style, steps=1)
+    assert err.value.argument == argument
+
+
+def test_still_answers_after_the_bad_calls(st, images):
+    content, style = images
+    assert st(content, style, steps=2, seed=0).image.size == (48, 40)
 
 
 def test_inputs_that_are_not_images(st, images, tmp_path):

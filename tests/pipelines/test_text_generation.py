@@ -1,8 +1,10 @@
 """Text generation on tiny GPT-2 / Mistral models: parity with raw transformers, streaming, batching, errors."""
 
+import math
+
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
 from pipelines import InputError, load, tiny
 
@@ -145,6 +147,99 @@ def test_bad_input_gets_an_input_error(gen, inputs, params, argument):
     assert info.value.argument == argument
 
 
+LONE = "Ala \ud800 kota"  # a lone surrogate, as text decoded with errors="surrogateescape" carries
+
+
+@pytest.mark.parametrize(("inputs", "params", "argument"), [
+    ("ok", {"temperature": math.nan}, "temperature"),
+    ("ok", {"temperature": math.inf}, "temperature"),
+    ("ok", {"temperature": 1e30}, "temperature"),
+    ("ok", {"temperature": "0.7"}, "temperature"),
+    ("ok", {"max_new_tokens": 2**70}, "max_new_tokens"),
+    ("ok", {"max_new_tokens": 4.0}, "max_new_tokens"),
+    ("ok", {"top_p": math.nan}, "top_p"),
+    ("ok", {"top_k": 2**70}, "top_k"),
+    ("ok", {"repetition_penalty": math.inf}, "repetition_penalty"),
+    ("ok", {"repetition_penalty": 0}, "repetition_penalty"),
+    ("ok", {"seed": 2**70}, "seed"),
+    ("ok", {"seed": -1}, "seed"),
+    ("ok", {"seed": True}, "seed"),
+    ("ok", {"stop": 5}, "stop"),
+    ("ok", {"stop": ["ok", 5]}, "stop[1]"),
+    ("ok", {"stop": ["x"] * 65}, "stop"),
+    ("ok", {"stop": "\udcff"}, "stop"),
+    ("ok", {"system_prompt": 123}, "system_prompt"),
+    ("ok", {"truncate": "no"}, "truncate"),
+    ("ok", {"stream": "yes"}, "stream"),
+    ("ok", {"do_sample": "no"}, "do_sample"),
+    (LONE, {}, "prompt"),
+    (["ok", LONE], {}, "prompt[1]"),
+    (None, {}, "inputs"),
+    ("ok", {"temperatur": 0.5}, "temperatur"),
+])
+def test_hostile_input_gets_an_input_error_naming_the_argument(gen, inputs, params, argument):
+    with pytest.raises(InputError) as info:
+        gen(inputs, **params)
+    assert info.value.argument == argument and f"`{argument}`" in str(info.value)
+
+
+@pytest.mark.parametrize(("messages", "params", "argument"), [
+    ([{"role": "user", "content": LONE}], {}, "prompt[0]['content']"),
+    ([{"role": "user", "content": "Hej"}], {"system_prompt": LONE}, "system_prompt"),
+    ([{"role": "user", "content": "Hej"}], {"system_prompt": 123}, "system_prompt"),
+])
+def test_hostile_chat_input(chat, messages, params, argument):
+    with pytest.raises(InputError) as info:
+        chat(messages, **params)
+    assert info.value.argument == argument
+
+
+def test_still_answers_after_the_bad_calls(gen, chat):
+    assert gen(PROMPT, max_new_tokens=3, temperature=0).new_tokens == 3
+    assert chat(CHAT, max_new_tokens=3, temperature=0).prompt_tokens > 0
+
+
+def next_token_table_model(folder, table: dict[str, str], pad: str):
+    """A GPT-2 whose greedy next token is ``table[last token]``: one-hot embeddings, a zeroed block, no positions,
+    and an untied head that reads the table. Its tokenizer's pad token is `pad`, an ordinary vocabulary token."""
+    tok = AutoTokenizer.from_pretrained(tiny.build("text-generation"))
+    ids = {t: tok.convert_tokens_to_ids(t) for t in {*table, *table.values(), pad}}
+    size = len(tok)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=size, n_positions=64, n_embd=size, n_layer=1, n_head=1,
+                                       bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                                       tie_word_embeddings=False))
+    with torch.no_grad():
+        for parameter in model.transformer.h.parameters():
+            parameter.zero_()
+        model.transformer.wpe.weight.zero_()
+        model.transformer.wte.weight.copy_(torch.eye(size))
+        model.lm_head.weight.zero_()
+        for source, target in table.items():
+            model.lm_head.weight[ids[target], ids[source]] = 100.0
+    model.save_pretrained(folder)
+    tok.pad_token = pad
+    tok.save_pretrained(folder)
+    return ids
+
+
+def test_padding_is_cut_by_position_not_by_token_value(tmp_path):
+    # "kota" ends in "a" -> EOS at once; "kot" ends in "t" -> "z" for ever; "z" is also the pad token. In a batch,
+    # transformers pads the finished first row with "z": only that padding may go, not the "z"s row 2 generated.
+    ids = next_token_table_model(tmp_path, {"a": "<|endoftext|>", "t": "z", "z": "z"}, pad="z")
+    gen = load("text-generation", model=str(tmp_path), device="cpu")
+    assert gen.tokenizer.pad_token_id == ids["z"] and ids["z"] not in gen.eos_token_ids
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    prompt = gen.tokenizer("kot", return_tensors="pt")["input_ids"]
+    raw = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False, max_new_tokens=5,
+                         pad_token_id=ids["z"])[0, prompt.shape[1]:].tolist()
+    assert raw == [ids["z"]] * 5  # the model really generates its pad token
+    single = gen("kot", max_new_tokens=5, temperature=0)
+    assert (single.new_tokens, single.finish_reason) == (5, "length")
+    stopped, running = gen(["kota", "kot"], max_new_tokens=5, temperature=0)
+    assert (stopped.new_tokens, stopped.finish_reason, stopped.text) == (1, "stop", "")
+    assert (running.new_tokens, running.finish_reason) == (5, "length")
+
+
 @pytest.mark.slow
 class TestRealModels:
     """The registry's real text-generation models (RUN_SLOW=1, network or a warm cache): invariants only."""
@@ -172,3 +267,16 @@ def test_cuda_half_precision_generation():
     assert single.new_tokens > 0
     assert "".join(gen(CHAT, max_new_tokens=12, temperature=0, stream=True)) == single.text
     assert len(gen([CHAT, "Ala ma kota"], max_new_tokens=6, temperature=1.0, seed=1)) == 2
+
+
+@pytest.mark.parametrize(("options", "argument"), [
+    ({"trust_remote_code": "no"}, "trust_remote_code"),  # a truthy string must not run remote code
+    ({"use_safetensors": "yes"}, "use_safetensors"),
+    ({"revision": 123}, "revision"),
+    ({"device_map": 5}, "device_map"),
+    ({"quantization": "3bit"}, "quantization"),
+])
+def test_bad_load_options(options, argument):
+    with pytest.raises(InputError) as info:
+        load("text-generation", model="tiny", device="cpu", **options)
+    assert info.value.argument == argument
