@@ -207,7 +207,7 @@ def resolve_model(task: str, model: str, variant: str | None = None) -> str:
 
 
 def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any], T], summary: Callable[[T, Any], str],
-             description: str, expected: tuple[type[BaseException], ...] = ()) -> int:
+             description: str, expected: tuple[type[BaseException], ...] = (), prog: str | None = None) -> int:
     """The shell of every training CLI: parse `argv` into `dataclass_type` (`HfArgumentParser`), run ``main(args)``,
     print ``summary(result, args)``. Bad arguments, data or folders print one ``error: ...`` line and exit 2."""
     from transformers import HfArgumentParser
@@ -215,9 +215,15 @@ def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any],
     from pipelines.errors import InputError, ModelLoadError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = HfArgumentParser(dataclass_type, description=description)
+    parser = HfArgumentParser(dataclass_type, description=description, prog=prog)
     try:
-        (args,) = parser.parse_args_into_dataclasses(args=argv)
+        try:
+            (args,) = parser.parse_args_into_dataclasses(args=argv)
+        except ValueError as err:  # HfArgumentParser's word for flags it does not know (argparse would exit 2)
+            if "not used by the HfArgumentParser" not in str(err):
+                raise
+            raise UsageError(f"unrecognized arguments: {str(err).split(': ', 1)[-1]} (see {parser.prog} --help)") \
+                from None
         result = main(args)
     except (UsageError, FileExistsError, ModelLoadError, InputError, *expected) as err:
         print(f"error: {err}", file=sys.stderr)

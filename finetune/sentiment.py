@@ -530,16 +530,8 @@ def summary_line(metrics: dict[str, Any], output_dir: str) -> str:
 
 def cli(argv: list[str] | None = None) -> int:
     """Parse `argv`, run `main`, print the one-line summary; clean one-line errors for bad data or folders."""
-    try:
-        return cli_main(argv, FinetuneArguments, main,
-                        lambda metrics, args: summary_line(metrics, args.output_dir), __doc__.split("\n")[0],
-                        expected=(DataError,))
-    except ValueError as err:  # HfArgumentParser's word for flags it does not know (argparse would exit 2)
-        if "not used by the HfArgumentParser" not in str(err):
-            raise
-        unknown = str(err).split(": ", 1)[-1]
-        print(f"error: unrecognized arguments: {unknown} (see python -m finetune.sentiment --help)", file=sys.stderr)
-        return 2
+    return cli_main(argv, FinetuneArguments, main, lambda metrics, args: summary_line(metrics, args.output_dir),
+                    __doc__.split("\n")[0], expected=(DataError,), prog="python -m finetune.sentiment")
 
 
 if __name__ == "__main__":
