@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines import validate
 from pipelines.base import ProgressCallback, Result, report_progress
 from pipelines.errors import InputError
 
@@ -171,9 +172,10 @@ def _check_rate(rate: Any, argument: str, required: bool) -> None:
         if required:
             raise InputError(argument, rate, "the sample rate of the array in Hz (e.g. 44100)")
         return
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer, float)) or rate != int(rate) \
-            or not 1000 <= rate <= 384_000:
-        raise InputError(argument, rate, "an integer sample rate between 1000 and 384000 Hz")
+    allowed = "an integer sample rate between 1000 and 384000 Hz"
+    value = validate.number(argument, rate, low=1000, high=384_000, hint="In Hz, e.g. 16000.")  # NaN, inf, str, bool
+    if value != int(value):
+        raise InputError(argument, rate, allowed)
 
 
 def _check_samples(data: np.ndarray, rate: int, argument: str, min_seconds: float, max_seconds: float | None) -> None:
