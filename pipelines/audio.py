@@ -173,7 +173,10 @@ def _check_rate(rate: Any, argument: str, required: bool) -> None:
             raise InputError(argument, rate, "the sample rate of the array in Hz (e.g. 44100)")
         return
     allowed = "an integer sample rate between 1000 and 384000 Hz"
-    value = validate.number(argument, rate, low=1000, high=384_000, hint="In Hz, e.g. 16000.")  # NaN, inf, str, bool
+    try:  # NaN, inf, str and bool too: validate.number refuses them (int(nan) would raise a bare ValueError)
+        value = validate.number(argument, rate, low=1000, high=384_000)
+    except InputError:
+        raise InputError(argument, rate, allowed) from None
     if value != int(value):
         raise InputError(argument, rate, allowed)
 
