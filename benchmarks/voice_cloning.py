@@ -7,8 +7,10 @@ Real geometries, random weights (the same compute as the released models, no dow
   ``vc(text, reference=..., language="en")`` against the raw processor + ``generate`` + ``decode`` on the same
   inputs (target <= 1.05x). A random model seldom emits its end-of-speech frame, so generation is fixed to a number
   of frames (12.5 frames per second of audio).
-- Polish: MMS-TTS (``VitsConfig()`` defaults, ~36M), then kNN-VC: WavLM-Large geometry cut after layer 6 and the
-  kNN-VC vocoder (``Linear(1024, 512)`` + HiFi-GAN 10x8x2x2); each stage timed, and the voice-conversion task alone.
+- Polish (any MMS-TTS language): MMS-TTS (``VitsConfig()`` defaults, ~36M), then kNN-VC: WavLM-Large geometry cut
+  after layer 6 and the kNN-VC vocoder (``Linear(1024, 512)`` + HiFi-GAN 10x8x2x2); each stage timed (including the
+  upstream pre/post-processing: SoX VAD on the reference, BS.1770 loudness to -16 LUFS), and the voice-conversion
+  task alone; WavLM on 60 s of speech in one pass vs in 30 s chunks with 5 s of context.
 Real-time factor = compute seconds per second of audio produced (< 1 is faster than real time).
 """
 
@@ -36,7 +38,7 @@ def voice(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
 
 
 def build_full_geometry(folder: Path) -> None:
-    """The voice-cloning bundle layout (pocket/, mms-tts-pol/, voice-conversion/) at released sizes."""
+    """The voice-cloning bundle layout (pocket/, mms-tts/, voice-conversion/) at released sizes."""
     import torch
     from transformers import (
         PocketTTSAudioTokenizerConfig,
@@ -68,7 +70,7 @@ def build_full_geometry(folder: Path) -> None:
     extractor = PocketTTSFeatureExtractor(frame_size=codec.frame_size, pad_to_multiple_of=codec.frame_size)
     PocketTTSProcessor(extractor, tok, chat_template=tiny.POCKET_CHAT_TEMPLATE).save_pretrained(pocket)
 
-    mms = folder / "mms-tts-pol"
+    mms = folder / "mms-tts"
     mms.mkdir()
     tiny._tiny_vits(mms)  # tokenizer + tiny model, then the model replaced by the default (MMS) geometry
     VitsModel(VitsConfig(vocab_size=len(tiny.VITS_CHARS) + 2, sampling_rate=16000)).save_pretrained(mms)
@@ -90,7 +92,7 @@ def english(folder: Path, reference: np.ndarray, frames: int, repeat: int, devic
     from pipelines import load
 
     vc = load("voice-cloning", model=str(folder), device=device)
-    tts = vc._part("pocket")
+    tts = vc._pocket_tts()
     tts.model.generation_config.eos_threshold = 1e9  # never stop early: a fixed amount of audio to time
     conversation = [{"role": "user", "content": [{"type": "audio", "audio": reference},
                                                  {"type": "text", "text": TEXT_EN}]}]
@@ -122,18 +124,25 @@ def english(folder: Path, reference: np.ndarray, frames: int, repeat: int, devic
 
 
 def polish(folder: Path, reference: np.ndarray, repeat: int, device: str = "cpu") -> None:
+    import torch
+
     from pipelines import knn_vc, load
     from pipelines.audio import resample
+    from pipelines.voice_cloning import _Progress
+    from pipelines.voice_dsp import normalize_loudness, vad_trim
 
     vc = load("voice-cloning", model=str(folder), device=device)
-    tts, conv = vc._part("mms:pl"), vc._part("conversion")
-    speech = resample(tts(TEXT_PL, 0, None), tts.sample_rate, knn_vc.SAMPLE_RATE)
+    tts, conv = vc._mms_tts("pol"), vc._conversion_pipeline()
+    speech = resample(tts(TEXT_PL, 0, _Progress(None)), tts.sample_rate, knn_vc.SAMPLE_RATE)
     seconds = len(speech) / knn_vc.SAMPLE_RATE
     pool = conv.reference_features(reference, 16000)
+    vocoded = conv._convert(speech, pool, target_loudness=None).audio
     rows = compare({
-        "MMS-TTS (VITS) text -> speech": lambda: tts(TEXT_PL, 0, None),
+        "MMS-TTS (VITS) text -> speech": lambda: tts(TEXT_PL, 0, _Progress(None)),
+        "SoX VAD at both ends of the reference": lambda: vad_trim(reference, 16000),
         "WavLM layer-6 features of the reference": lambda: conv.reference_features(reference, 16000),
-        "kNN-VC conversion (features+match+vocoder)": lambda: conv._convert(speech, pool),
+        "kNN-VC conversion (features+match+vocoder)": lambda: conv._convert(speech, pool, target_loudness=None),
+        "BS.1770 loudness + gain to -16 LUFS": lambda: normalize_loudness(vocoded, 16000),
         "mmhub vc(text, reference, language='pl')":
             lambda: vc(TEXT_PL, reference=reference, reference_sample_rate=16000, language="pl", seed=0),
     }, repeat=repeat)
@@ -147,6 +156,13 @@ def polish(folder: Path, reference: np.ndarray, repeat: int, device: str = "cpu"
     conv(source, reference=reference, sample_rate=16000, reference_sample_rate=16000)
     took = time.perf_counter() - start
     print(f"  voice-conversion task alone, 10 s of speech: {took:.2f} s -> {took / 10:.2f}x real time")
+    long = torch.from_numpy(voice(60.0, 16000, seed=6))
+    rows = compare({
+        "one pass": lambda: knn_vc.wavlm_features(conv.wavlm, long, chunk_seconds=120),
+        "30 s chunks + 5 s context": lambda: knn_vc.wavlm_features(conv.wavlm, long),
+        "30 s chunks, no context": lambda: knn_vc.wavlm_features(conv.wavlm, long, context_seconds=0),
+    }, repeat=1)
+    print_table("WavLM-Large (6 layers) on 60 s of speech", rows, baseline="one pass")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,6 +43,9 @@ class TaskSpec:
     aliases: tuple[str, ...] = ()
     description: str = ""
     tiny_variants: tuple[str, ...] = field(default=("tiny",))
+    #: a torch-free module with ``summary()`` and ``table()`` of the languages the task speaks, when they are too
+    #: many for `ModelInfo.languages` (voice cloning: one MMS-TTS checkpoint per language)
+    language_table: str = ""
 
     @property
     def default(self) -> ModelInfo:
@@ -129,13 +132,18 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "voice-cloning", "pipelines.voice_cloning:VoiceCloningPipeline",
             (
-                ModelInfo("eustlb/pocket-tts", "cc-by-4.0 (speaker consent required)",
-                          ("en", "fr", "de", "it", "es", "pt"), note="Pocket TTS, clones from the clip"),
+                # One Pocket TTS checkpoint speaks one language (Kyutai ships weights and a tokenizer per language);
+                # eustlb/pocket-tts is the English one. Every other language: MMS-TTS + kNN-VC, see
+                # pipelines/tts_languages.py and `python -m pipelines list voice-cloning`.
+                ModelInfo("eustlb/pocket-tts", "cc-by-4.0 (speaker consent required)", ("en",),
+                          note="Pocket TTS (English), clones from the clip; other languages via MMS-TTS + kNN-VC"),
                 ModelInfo("facebook/mms-tts-pol", "cc-by-nc-4.0", ("pl",), commercial_use=False,
-                          note="MMS TTS + kNN-VC conversion to the reference voice"),
+                          note="MMS-TTS + kNN-VC; facebook/mms-tts-<code> for 1,100+ languages"),
             ),
             aliases=("tts", "text-to-speech", "voice-clone"),
             description="Speech from text in the voice of a short reference clip.",
+            tiny_variants=("tiny", "tiny-no-cloning"),
+            language_table="pipelines.tts_languages",
         ),
         TaskSpec(
             "voice-conversion", "pipelines.voice_cloning:VoiceConversionPipeline",

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines import validate
 from pipelines.base import ProgressCallback, Result, report_progress
 from pipelines.errors import InputError
 
@@ -171,9 +172,13 @@ def _check_rate(rate: Any, argument: str, required: bool) -> None:
         if required:
             raise InputError(argument, rate, "the sample rate of the array in Hz (e.g. 44100)")
         return
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer, float)) or rate != int(rate) \
-            or not 1000 <= rate <= 384_000:
-        raise InputError(argument, rate, "an integer sample rate between 1000 and 384000 Hz")
+    allowed = "an integer sample rate between 1000 and 384000 Hz"
+    try:  # NaN, inf, str and bool too: validate.number refuses them (int(nan) would raise a bare ValueError)
+        value = validate.number(argument, rate, low=1000, high=384_000)
+    except InputError:
+        raise InputError(argument, rate, allowed) from None
+    if value != int(value):
+        raise InputError(argument, rate, allowed)
 
 
 def _check_samples(data: np.ndarray, rate: int, argument: str, min_seconds: float, max_seconds: float | None) -> None:

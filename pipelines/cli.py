@@ -1,6 +1,7 @@
 """Command line: list the tasks, or run one pipeline and print its result as JSON.
 
     python -m pipelines list
+    python -m pipelines list voice-cloning       # one task: its models and every language it speaks
     python -m pipelines run sentiment "Świetny produkt!" --model tiny
     python -m pipelines run text-generation "Dawno, dawno temu" --param max_new_tokens=40 --param seed=0
     python -m pipelines run text-to-image "a red fox, watercolour" --param num_inference_steps=1 --output out/
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import inspect
 import json
 import logging
@@ -32,7 +34,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="tasks, default models and licences")
+    listing = commands.add_parser("list", help="tasks, default models and licences")
+    listing.add_argument("task", nargs="?", default=None, help="one task: its models and languages")
     run = commands.add_parser("run", help="run one pipeline on one input, print JSON")
     run.add_argument("task", help="task name or alias (see `list`)")
     run.add_argument("input", help="the input: text, or a file path for image/audio tasks")
@@ -54,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "list":
-        print(_task_table())
+        try:
+            print(_task_table() if args.task is None else _task_detail(resolve_task(args.task)))
+        except InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return 0
     try:
         spec, params, stream = _check_arguments(args)  # everything that can be checked without a model
@@ -162,7 +169,22 @@ def _task_table() -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3] for r in rows]
     lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(line.rstrip() for line in lines) + "\n\nReserved model name: tiny (random weights, offline)."
+    notes = [importlib.import_module(spec.language_table).summary() for spec in TASKS.values() if spec.language_table]
+    return ("\n".join(line.rstrip() for line in lines) + "\n\n" + "".join(note + "\n" for note in notes)
+            + "Reserved model name: tiny (random weights, offline).")
+
+
+def _task_detail(spec: Any) -> str:
+    """One task: its models (id, licence, languages, note) and, when it has one, its full language table."""
+    lines = [f"{spec.name}: {spec.description}", ""]
+    for info in spec.models:
+        licence = info.licence + ("" if info.commercial_use else " (non-commercial)")
+        lines.append(f"  {info.id}  [{licence}]  languages: {', '.join(info.languages)}" +
+                     (f"  ({info.note})" if info.note else ""))
+    lines.append(f"  tiny variants: {', '.join(spec.tiny_variants)}")
+    if spec.language_table:
+        lines += ["", importlib.import_module(spec.language_table).table()]
+    return "\n".join(lines)
 
 
 def _parse_param(text: str) -> tuple[str, Any]:

@@ -1,9 +1,14 @@
 """kNN-VC pieces (Baas, van Niekerk & Kamper 2023, https://github.com/bshall/knn-vc, MIT), built from transformers.
 
 - **features**: WavLM (`transformers.WavLMModel`, ``microsoft/wavlm-large``) layer 6 of the raw 16 kHz waveform, one
-  1024-d frame per 20 ms; the model is cut after that layer (see `load_wavlm`);
+  1024-d frame per 320 samples, ``len // 320`` frames as in kNN-VC's training features (`frame_count`); the model is
+  cut after that layer (see `load_wavlm`); long audio goes through in overlapping chunks (`wavlm_features`);
+- **reference trimming**: SoX's voice activity detector at trigger level 7 at both ends of each reference clip, as
+  ``matcher.py`` ``get_matching_set`` does (`pipelines.voice_dsp.vad_trim`);
 - **matching**: each source frame is replaced by the mean of its k=4 nearest reference frames by cosine distance
-  (`knn_match`);
+  (`knn_match`; ``matcher.py`` ``match(topk=4)``);
+- **loudness**: the vocoded output is scaled to -16 LUFS (ITU-R BS.1770-4), ``match(tgt_loudness_db=-16)``
+  (`pipelines.voice_dsp.normalize_loudness`);
 - **vocoder**: kNN-VC's "prematched" HiFi-GAN, a ``Linear(1024 -> 512)`` followed by a standard HiFi-GAN that
   upsamples by 320 (10 x 8 x 2 x 2) to 16 kHz. It is published only as a PyTorch checkpoint in a GitHub release
   (`VOCODER_URL`), not on the Hub. `load_vocoder` fetches it once, converts it (weight norm folded, ``ups.`` renamed
@@ -104,25 +109,47 @@ def load_wavlm(model: str, layer: int = FEATURE_LAYER, device: Any = None, dtype
     return wavlm.to(device).eval()
 
 
-def wavlm_features(wavlm, audio, chunk_seconds: float = 30.0):
-    """WavLM features ``(frames, D)`` of mono 16 kHz `audio` (1-D tensor), one frame per 320 samples (rounded up).
+def frame_count(num_samples: int) -> int:
+    """WavLM frames (and vocoded 320-sample hops) kNN-VC makes of `num_samples` 16 kHz samples: ``num_samples // 320``.
 
-    Long audio is cut into `chunk_seconds` windows (attention cost grows with the square of the length); each window
-    carries the 80 extra samples its last frame needs, so the frames line up with a single pass's.
+    bshall/knn-vc ``prematch_dataset.py`` ``get_full_features`` (the features its vocoder was trained on) pads
+    ``320 - len % 320`` zeros before WavLM ("This does [work i.t.o. the hifigan training]"), so WavLM's convolutions
+    (400-sample receptive field, 320-sample hop) give exactly ``len // 320`` frames. (``matcher.py``'s inference path
+    feeds the clip unpadded, which gives ``(len - 400) // 320 + 1``: one frame fewer whenever ``len % 320 < 80``.)
+    """
+    return num_samples // HOP_LENGTH
+
+
+def wavlm_features(wavlm, audio, chunk_seconds: float = 30.0, context_seconds: float = 5.0):
+    """WavLM features ``(len(audio) // 320, D)`` of mono 16 kHz `audio` (1-D tensor), framed as kNN-VC's training
+    features are (`frame_count`).
+
+    Audio longer than `chunk_seconds` goes through WavLM in chunks (attention cost grows with the square of the
+    length); each chunk is computed with `context_seconds` of the neighbouring audio on both sides and only its own
+    frames are kept, so that frames near a chunk boundary see context on both sides as in a single pass. Convolutions
+    are local and match a single pass exactly; attention to frames beyond the context is what differs (WavLM's
+    relative position bias reaches 800 frames = 16 s).
     """
     import torch
 
-    frames_per_chunk = max(1, int(chunk_seconds * SAMPLE_RATE) // HOP_LENGTH)
-    total = -(-audio.shape[-1] // HOP_LENGTH)
-    padded = torch.nn.functional.pad(audio, (0, total * HOP_LENGTH + RECEPTIVE_FIELD - HOP_LENGTH - audio.shape[-1]))
+    total = frame_count(audio.shape[-1])
     param = next(wavlm.parameters())
+    if total == 0:
+        return torch.zeros(0, wavlm.config.hidden_size)
+    padded = torch.nn.functional.pad(audio, (0, HOP_LENGTH - audio.shape[-1] % HOP_LENGTH))  # prematch_dataset.py
+    chunk = max(1, int(chunk_seconds * SAMPLE_RATE) // HOP_LENGTH)
+    context = max(0, int(context_seconds * SAMPLE_RATE) // HOP_LENGTH)
     out = []
-    for first in range(0, total, frames_per_chunk):
-        count = min(frames_per_chunk, total - first)
-        window = padded[first * HOP_LENGTH: (first + count) * HOP_LENGTH + RECEPTIVE_FIELD - HOP_LENGTH]
+    for first in range(0, total, chunk):
+        last = min(total, first + chunk)
+        start, end = max(0, first - context), min(total, last + context)
+        # frames start..end-1 need samples [320 * start, 320 * (end - 1) + 400); a single pass takes the whole padded
+        # clip as upstream does (a group-normed front end, WavLM-Base's, normalises over all the samples it sees)
+        whole = start == 0 and end == total
+        window = padded if whole else padded[start * HOP_LENGTH: end * HOP_LENGTH + RECEPTIVE_FIELD - HOP_LENGTH]
         with torch.inference_mode():
             hidden = wavlm(window[None].to(param.device, param.dtype)).last_hidden_state[0]
-        out.append(hidden[:count].float())
+        out.append(hidden[first - start: last - start].float())
     return torch.cat(out)
 
 

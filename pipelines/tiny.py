@@ -303,14 +303,21 @@ POCKET_CHAT_TEMPLATE = (
     "{%- elif item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
     "{%- endfor -%}{%- endfor -%}{{ '<|audio_bos|>' }}"
 )
-VITS_CHARS = " abcdefghijklmnopqrstuvwxyząćęłńóśźż.,!?'-"
+# Latin letters with the diacritics of the European languages MMS-TTS covers, so that one tiny VITS can stand in for
+# every language's checkpoint (a real MMS checkpoint has its own language's characters, see the facebook/mms-tts
+# vocab.txt files).
+VITS_CHARS = " abcdefghijklmnopqrstuvwxyząćęłńóśźżäöüßéèêëàâçîïôûùœñíúãõ.,!?'-"
 
 
-def _tiny_pocket_tts(folder: Path) -> None:
+def _tiny_pocket_tts(folder: Path, cloning: bool = True) -> None:
     """Pocket TTS LM (1 layer of width 32) + its audio tokenizer (Mimi-style codec, 1920-sample frames at 24 kHz).
 
     The codec goes to ``audio_tokenizer/``: the processor config would only record its absolute path.
+    ``cloning=False`` ships it the way Kyutai withholds cloning (``kyutai/pocket-tts-without-voice-cloning``; see
+    `pipelines.voice_cloning.cloning_withheld`): the speaker projection ``audio_prompt_proj`` zeroed and the codec
+    saved without its encoder (``encoder_config: null``), so the processor can decode but not encode a voice.
     """
+    import torch
     from transformers import (
         PocketTTSAudioTokenizerConfig,
         PocketTTSAudioTokenizerModel,
@@ -325,7 +332,13 @@ def _tiny_pocket_tts(folder: Path) -> None:
     codec = PocketTTSAudioTokenizerConfig(hidden_size=32, num_filters=4, upsampling_ratios=[6, 5, 4], latent_stride=16,
                                           latent_dim=8, upsample_groups=32, num_hidden_layers=1, intermediate_size=32,
                                           num_attention_heads=2, num_key_value_heads=2, sliding_window=32)
-    PocketTTSAudioTokenizerModel(codec).save_pretrained(folder / "audio_tokenizer")
+    codec_model = PocketTTSAudioTokenizerModel(codec)
+    if not cloning:
+        decoder_only = PocketTTSAudioTokenizerConfig(**{**codec.to_dict(), "encoder_config": None})
+        state = codec_model.state_dict()
+        codec_model = PocketTTSAudioTokenizerModel(decoder_only)
+        codec_model.load_state_dict({k: v for k, v in state.items() if k in codec_model.state_dict()})
+    codec_model.save_pretrained(folder / "audio_tokenizer")
     ids = {name: tok.convert_tokens_to_ids(token) for name, token in POCKET_TOKENS.items()}
     config = PocketTTSConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                              intermediate_size=64, latent_dim=8, pad_token_id=tok.pad_token_id,
@@ -333,6 +346,8 @@ def _tiny_pocket_tts(folder: Path) -> None:
                              flow_head_config=dict(hidden_size=32, num_hidden_layers=1, latent_dim=8, condition_dim=32,
                                                    frequency_embedding_size=16))
     model = PocketTTSForConditionalGeneration(config)
+    if not cloning:
+        torch.nn.init.zeros_(model.model.audio_prompt_proj.weight)
     model.generation_config.return_dict_in_generate = True
     model.save_pretrained(folder)
     extractor = PocketTTSFeatureExtractor(frame_size=codec.frame_size, pad_to_multiple_of=codec.frame_size)
@@ -340,7 +355,9 @@ def _tiny_pocket_tts(folder: Path) -> None:
 
 
 def _tiny_vits(folder: Path) -> None:
-    """VITS / MMS-TTS family at the transformers model tester's sizes, 16 kHz, with a Polish character vocabulary."""
+    """VITS / MMS-TTS family at the transformers model tester's sizes, 16 kHz, with a character vocabulary of Latin
+    letters and European diacritics. Its tokenizer names no language: the tiny bundles use it for every language
+    code (an MMS checkpoint per language on the Hub)."""
     import json
 
     from transformers import VitsConfig, VitsModel, VitsTokenizer
@@ -348,7 +365,7 @@ def _tiny_vits(folder: Path) -> None:
     _seed()
     vocab = {"<pad>": 0, **{c: i + 1 for i, c in enumerate(VITS_CHARS)}, "<unk>": len(VITS_CHARS) + 1}
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
-    VitsTokenizer(vocab_file=str(folder / "vocab.json"), language="pol", phonemize=False).save_pretrained(folder)
+    VitsTokenizer(vocab_file=str(folder / "vocab.json"), phonemize=False).save_pretrained(folder)
     config = VitsConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, ffn_dim=32, flow_size=16, spectrogram_bins=8,
                         duration_predictor_num_flows=2, duration_predictor_filter_channels=16,
@@ -358,7 +375,7 @@ def _tiny_vits(folder: Path) -> None:
     VitsModel(config).save_pretrained(folder)
 
 
-@builder("voice-conversion", "tiny", version=2)
+@builder("voice-conversion", "tiny", version=3)
 def _tiny_knn_vc(folder: Path) -> None:
     """kNN-VC: a 6-layer WavLM of width 32 (pre-norm like WavLM-Large, 320-sample hop) + ``vocoder/``, a tiny
     kNN-VC HiFi-GAN (``lin_pre`` 32 -> 16, upsampling 10 x 8 x 2 x 2 = 320) in mmhub's converted format."""
@@ -378,12 +395,27 @@ def _tiny_knn_vc(folder: Path) -> None:
     for module in hifigan.modules():  # PyTorch's default init: transformers' std 0.02 makes the output ~1e-10
         if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
             module.reset_parameters()
+            torch.nn.init.zeros_(module.bias)  # random biases add up to a DC offset far above the "speech"
     KnnVcVocoder(torch.nn.Linear(32, 16), hifigan).save_pretrained(folder / "vocoder")
 
 
-@builder("voice-cloning", "tiny", version=3)
-def _tiny_voice_cloning(folder: Path) -> None:
-    """The bundle the cloning pipeline loads: ``pocket/`` (en...), ``mms-tts-pol/`` and ``voice-conversion/`` (pl)."""
-    for name, fn in (("pocket", _tiny_pocket_tts), ("mms-tts-pol", _tiny_vits), ("voice-conversion", _tiny_knn_vc)):
+def _voice_cloning_bundle(folder: Path, cloning: bool) -> None:
+    parts = (("pocket", lambda f: _tiny_pocket_tts(f, cloning=cloning)), ("mms-tts", _tiny_vits),
+             ("voice-conversion", _tiny_knn_vc))
+    for name, fn in parts:
         (folder / name).mkdir()
         fn(folder / name)
+
+
+@builder("voice-cloning", "tiny", version=4)
+def _tiny_voice_cloning(folder: Path) -> None:
+    """The bundle the cloning pipeline loads: ``pocket/`` (English, clones from the clip), ``mms-tts/`` (one tiny
+    VITS for every other language code) and ``voice-conversion/`` (kNN-VC)."""
+    _voice_cloning_bundle(folder, cloning=True)
+
+
+@builder("voice-cloning", "tiny-no-cloning", version=1)
+def _tiny_voice_cloning_withheld(folder: Path) -> None:
+    """The same bundle with a Pocket TTS whose cloning is withheld as Kyutai ships it (zeroed speaker projection,
+    codec without encoder): English then goes through Pocket TTS without a voice, then kNN-VC."""
+    _voice_cloning_bundle(folder, cloning=False)
