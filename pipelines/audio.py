@@ -16,32 +16,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipelines import validate
-from pipelines.base import ProgressCallback, Result, report_progress
+from pipelines.base import Result
 from pipelines.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Audio", "AudioResult", "read_audio", "resample", "save_audio", "trim_silence", "Progress",
-           "percent_progress", "SAVE_FORMATS"]
-
-# Internal staging: pipelines that work in fractions of the whole call `Progress(fraction in [0, 1], stage)`,
-# made from the caller's one-shape `ProgressCallback` by `percent_progress`.
-Progress = Callable[[float, str], Any]
-
-
-def percent_progress(progress: ProgressCallback | None) -> Progress | None:
-    """The caller's ``progress(step, total, info)`` fed in percent: ``(fraction, stage)`` -> ``(round(100 f), 100,
-    {"stage": stage})``."""
-    if progress is None:
-        return None
-    return lambda fraction, stage: report_progress(progress, round(100 * fraction), 100, stage=stage)
+__all__ = ["Audio", "AudioResult", "read_audio", "resample", "save_audio", "trim_silence", "SAVE_FORMATS"]
 
 SAVE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 MAX_CHANNELS = 8

@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 
 from .common import Context, SpaceSpec, parse_seed, step_progress, user_errors
+from .launcher import main_for
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +132,7 @@ SPACE = SpaceSpec(
 )
 
 
-def main(argv: list[str] | None = None) -> None:
-    from .launcher import run
-
-    run([SPACE], argv, prog="python -m spaces.voice_cloning", title="mmhub · voice cloning")
+main = main_for(SPACE)
 
 
 if __name__ == "__main__":
