@@ -395,7 +395,8 @@ def _tiny_voice_cloning(folder: Path) -> None:
 
 def t5_tokenizer():
     """A T5 (SentencePiece-style Unigram) tokenizer built in memory: ``<pad>``=0, ``</s>``=1, ``<unk>``=2 as in
-    T5, then every character of `CORPUS` (and the digits) alone and with the ``▁`` word prefix. MusicGen's T5 and Wan's UMT5 use it.
+    T5, then every character of `CORPUS` (and the digits) alone and with the ``▁`` word prefix. MusicGen's T5 and
+    Wan's UMT5 use it.
     """
     from transformers import T5Tokenizer
 
@@ -502,8 +503,8 @@ def _tiny_musicgen_melody(folder: Path) -> None:
 def _tiny_wan(folder: Path, ti2v: bool) -> None:
     """Wan family at diffusers' ``get_dummy_components`` sizes (tests/pipelines/wan/test_wan.py, test_wan_22_*.py),
     with a UMT5 text encoder (as the real ``google/umt5-xxl``, here width 32 = the transformer's ``text_dim``) and the
-    in-memory T5 tokenizer instead of ``hf-internal-testing/tiny-random-t5``; the scheduler is Wan's default,
-    UniPC with flow sigmas and ``flow_shift=3.0`` (diffusers' Wan docs)."""
+    in-memory T5 tokenizer instead of ``hf-internal-testing/tiny-random-t5``; the scheduler is the converted
+    checkpoints': UniPC with flow sigmas. TI2V: ``WanPipeline(expand_timesteps=True)``, as diffusers converts it."""
     import torch
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
@@ -517,7 +518,9 @@ def _tiny_wan(folder: Path, ti2v: bool) -> None:
     else:
         vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                                temperal_downsample=[False, True, True])
-    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    # diffusers' scripts/convert_wan_to_diffusers.py: flow_shift 3.0 for Wan 2.1 T2V, 5.0 for Wan 2.2 TI2V
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                        num_train_timesteps=1000, flow_shift=5.0 if ti2v else 3.0)
     tok = t5_tokenizer()
     _seed()
     text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=37, num_layers=2,
@@ -536,4 +539,4 @@ def _tiny_wan(folder: Path, ti2v: bool) -> None:
 
 
 builder("text-to-video", "tiny")(lambda folder: _tiny_wan(folder, ti2v=False))
-builder("text-to-video", "tiny-ti2v")(lambda folder: _tiny_wan(folder, ti2v=True))
+builder("text-to-video", "tiny-ti2v", version=2)(lambda folder: _tiny_wan(folder, ti2v=True))

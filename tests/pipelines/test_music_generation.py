@@ -1,4 +1,4 @@
-"""MusicGen text-to-music on the tiny twins: parity with processor + generate, audiocraft-style continuation, melody."""
+"""MusicGen text-to-music on the tiny twins: parity with processor + generate, continuation, melody."""
 
 import json
 
@@ -147,6 +147,17 @@ def test_save_wav_and_flac(music, tmp_path):
         assert rate == SR and audio.shape == result.audio.shape
     with pytest.raises(InputError, match="path"):
         result.save(tmp_path / "bell.mp3")
+
+
+def test_cli_writes_the_wav(tmp_path, capsys):
+    from pipelines import cli  # `python -m pipelines run text-to-music "lo-fi piano" --model tiny ...`
+
+    assert cli.main(["run", "text-to-music", "lo-fi piano", "--model", "tiny", "--param", "duration=1",
+                     "--output", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    audio, rate = sf.read(tmp_path / "audio.wav")
+    assert rate == SR and audio.shape == (SR,) and "53/53" in err  # 50 frames + 3 delays
+    assert json.loads(out)["audio"] == {"array": {"shape": [SR], "dtype": "float32"}}
 
 
 def test_melody_chroma_follows_the_pitch(melody_music):
