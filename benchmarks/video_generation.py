@@ -34,11 +34,13 @@ def full_size_pipeline(device: str) -> TextToVideoPipeline:
     transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128,
                                         in_channels=16, out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=8960,
                                         num_layers=30, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-                                        eps=1e-6).to(dtype)
+                                        eps=1e-6)
     vae = AutoencoderKLWan()
     tok = tiny.t5_tokenizer()
     text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=4096, d_kv=64, d_ff=10240,
-                                               num_layers=1, num_heads=64)).eval().to(dtype)
+                                               num_layers=1, num_heads=64)).eval()
+    if dtype != torch.float32:  # the VAE stays in float32
+        transformer, text_encoder = transformer.to(dtype), text_encoder.to(dtype)
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
                                         num_train_timesteps=1000, flow_shift=3.0)
     pipe = WanPipeline(tokenizer=tok, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler)

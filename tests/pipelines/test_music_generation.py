@@ -199,6 +199,35 @@ def test_melody_clip_problems_name_the_argument(music, melody_music, tmp_path):
     assert info.value.argument == "melody_sample_rate"
 
 
+def test_stereo_checkpoints_interleave_left_and_right_codebooks(tmp_path):
+    """musicgen-stereo-*: 8 codebooks, left/right interleaved, one delay per pair; the output is (2, samples)."""
+    from transformers import (
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        MusicgenProcessor,
+    )
+
+    tok, text, codec, decoder = tiny._tiny_musicgen_parts()
+    config = MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=codec.to_dict(), decoder=MusicgenDecoderConfig(
+        **{**decoder, "num_codebooks": 8, "audio_channels": 2}).to_dict())
+    torch.manual_seed(0)
+    model = MusicgenForConditionalGeneration(config).eval()
+    tiny._randomise_codebooks(model.audio_encoder)
+    model.generation_config = tiny._musicgen_generation_config(window_frames=50)
+    model.save_pretrained(tmp_path)
+    processor = MusicgenProcessor.from_pretrained(tiny.build("text-to-music"))
+    processor.save_pretrained(tmp_path)
+    stereo = MusicGenerationPipeline.from_pretrained(str(tmp_path), device="cpu")
+    assert stereo.delays == [0, 0, 1, 1, 2, 2, 3, 3] and stereo.window_frames == 50
+    result = stereo("a wide stereo pad", duration=0.4, seed=3)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        expected = model.generate(**processor(text=["a wide stereo pad"], return_tensors="pt"), max_new_tokens=23)
+    assert result.audio.shape == (2, 20 * HOP) and np.array_equal(result.audio, expected[0].numpy())
+    assert stereo("a wide stereo pad", duration=1.6, seed=3).audio.shape == (2, 80 * HOP)  # two windows
+
+
 @pytest.mark.parametrize(("kwargs", "argument"), [
     ({"prompt": ""}, "prompt"),
     ({"prompt": "   "}, "prompt"),
