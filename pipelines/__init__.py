@@ -151,6 +151,34 @@ TASKS: dict[str, TaskSpec] = {
             aliases=("knn-vc", "vc"),
             description="The same speech, in the voice of a reference clip.",
         ),
+        TaskSpec(  # licences: the model cards (MusicGen weights CC-BY-NC-4.0; Wan-Video/Wan2.1, Wan2.2: Apache 2.0)
+            "text-to-music", "pipelines.music_generation:MusicGenerationPipeline",
+            (
+                ModelInfo("facebook/musicgen-small", "cc-by-nc-4.0", ("en",), commercial_use=False,
+                          note="300M, 32 kHz mono, 30 s windows"),
+                ModelInfo("facebook/musicgen-medium", "cc-by-nc-4.0", ("en",), commercial_use=False,
+                          note="1.5B: GPU"),
+                ModelInfo("facebook/musicgen-large", "cc-by-nc-4.0", ("en",), commercial_use=False,
+                          note="3.3B: GPU"),
+                ModelInfo("facebook/musicgen-melody", "cc-by-nc-4.0", ("en",), commercial_use=False,
+                          note="1.5B, follows a melody clip: GPU"),
+            ),
+            aliases=("music", "musicgen", "text-to-audio", "muzyka"),
+            description="MusicGen: music from a prompt (and a melody), any length by continuation.",
+            tiny_variants=("tiny", "tiny-melody"),
+        ),
+        TaskSpec(
+            "text-to-video", "pipelines.video_generation:TextToVideoPipeline",
+            (
+                ModelInfo("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "apache-2.0", ("en", "zh"),
+                          note="1.3B, 480p, 16 fps, ~8 GB VRAM"),
+                ModelInfo("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "apache-2.0", ("en", "zh"),
+                          note="5B, 720p, 24 fps, text or image to video: 24 GB GPU"),
+            ),
+            aliases=("video", "wan", "t2v", "wideo"),
+            description="Wan 2.1 / 2.2: a short video from a prompt (or a first image).",
+            tiny_variants=("tiny", "tiny-ti2v"),
+        ),
     )
 }
 

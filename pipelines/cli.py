@@ -5,6 +5,8 @@
     python -m pipelines run sentiment "Świetny produkt!" --model tiny
     python -m pipelines run text-generation "Dawno, dawno temu" --param max_new_tokens=40 --param seed=0
     python -m pipelines run text-to-image "a red fox, watercolour" --param num_inference_steps=1 --output out/
+    python -m pipelines run text-to-music "lo-fi piano" --model tiny --param duration=1 --output out/
+    python -m pipelines run text-to-video "a cat surfing" --model tiny --param num_inference_steps=2 --output out/
 
 `list` imports no model library, so it answers at once. Bad arguments (an unknown task or `--param`, a value that
 is not valid JSON or is NaN / Infinity, an input file that does not exist, an `--output` that is a file) print one
@@ -122,9 +124,11 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Any, dict[str, Any], boo
 
 
 def save_outputs(result: Any, folder: Path) -> list[Path]:
-    """Save the images / audio a result carries into `folder` (PNG, WAV); returns the paths written."""
+    """Save the images / audio / video a result carries into `folder` (PNG, WAV, MP4); returns the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
+    if type(result).__name__ == "VideoResult":  # pipelines.video_generation (not imported: it needs torch)
+        saved.append(result.save(folder / "video.mp4"))
     images = getattr(result, "images", None) or ([result.image] if getattr(result, "image", None) else [])
     for i, image in enumerate(images):
         saved.append(folder / f"image_{i}.png")

@@ -419,3 +419,156 @@ def _tiny_voice_cloning_withheld(folder: Path) -> None:
     """The same bundle with a Pocket TTS whose cloning is withheld as Kyutai ships it (zeroed speaker projection,
     codec without encoder): English then goes through Pocket TTS without a voice, then kNN-VC."""
     _voice_cloning_bundle(folder, cloning=False)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# text-to-music / text-to-video (issue 12)
+
+
+def t5_tokenizer():
+    """A T5 (SentencePiece-style Unigram) tokenizer built in memory: ``<pad>``=0, ``</s>``=1, ``<unk>``=2 as in
+    T5, then every character of `CORPUS` (and the digits) alone and with the ``▁`` word prefix. MusicGen's T5 and
+    Wan's UMT5 use it.
+    """
+    from transformers import T5Tokenizer
+
+    chars = sorted(set("".join(CORPUS).lower() + "0123456789-'") - {" "})
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    pieces += [(c, -3.0) for c in chars] + [("▁" + c, -3.5) for c in chars]
+    return T5Tokenizer(vocab=pieces, extra_ids=0)
+
+
+def _tiny_musicgen_parts():
+    """Shrunk `facebook/musicgen-small`: T5 text encoder (here width 32, the real one T5-base 768) projected into a
+    decoder of width 16 (real 1024) over the real codec geometry: 32 kHz EnCodec, hop 640 (50 Hz), 4 codebooks of 2048
+    (target bandwidth 2.2 kbps), so the special token 2048 (BOS = pad) is the real one."""
+    from transformers import EncodecConfig, T5Config
+
+    tok = t5_tokenizer()
+    text = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+                    relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    codec = EncodecConfig(sampling_rate=32000, audio_channels=1, upsampling_ratios=[8, 5, 4, 4],
+                          target_bandwidths=[2.2], codebook_size=2048, codebook_dim=16, hidden_size=16, num_filters=4,
+                          num_lstm_layers=1, normalize=False, use_causal_conv=False, chunk_length_s=None, overlap=None)
+    decoder = dict(vocab_size=2048, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, ffn_dim=32,
+                   max_position_embeddings=256, num_codebooks=4, audio_channels=1, pad_token_id=2048,
+                   bos_token_id=2048, decoder_start_token_id=2048)
+    return tok, text, codec, decoder
+
+
+def _musicgen_generation_config(window_frames: int):
+    """The real checkpoints' generation_config.json (do_sample, guidance 3.0, BOS = pad = 2048), with `max_length`
+    shrunk from 1500 (30 s at 50 Hz) to `window_frames` + 4 (BOS + 3 codebook delays): a tiny window, so tests
+    exercise the continuation of long pieces in seconds. Source: huggingface.co/facebook/musicgen-large/discussions/5.
+    """
+    from transformers import GenerationConfig
+
+    return GenerationConfig(do_sample=True, guidance_scale=3.0, max_length=window_frames + 4, bos_token_id=2048,
+                            decoder_start_token_id=2048, pad_token_id=2048)
+
+
+def _randomise_codebooks(codec) -> None:
+    """EnCodec's codebooks start as zeros (k-means fills them during training): every code would decode to the
+    same audio. Random unit-variance centroids make the output depend on the generated tokens, as in a real model."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    for layer in codec.quantizer.layers:
+        book = layer.codebook
+        book.embed.copy_(torch.randn(book.embed.shape, generator=generator))
+        book.embed_avg.copy_(book.embed)
+        book.cluster_size.fill_(1.0)
+
+
+@builder("text-to-music", "tiny", version=2)
+def _tiny_musicgen(folder: Path) -> None:
+    """MusicGen family: ``MusicgenForConditionalGeneration`` + ``MusicgenProcessor`` (EnCodec feature extractor + T5
+    tokenizer), a 1-second generation window (50 frames)."""
+    from transformers import (
+        EncodecFeatureExtractor,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        MusicgenProcessor,
+    )
+
+    _seed()
+    tok, text, codec, decoder = _tiny_musicgen_parts()
+    config = MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=codec.to_dict(),
+                            decoder=MusicgenDecoderConfig(**decoder).to_dict())
+    model = MusicgenForConditionalGeneration(config)
+    _randomise_codebooks(model.audio_encoder)
+    model.generation_config = _musicgen_generation_config(window_frames=50)
+    model.save_pretrained(folder)
+    extractor = EncodecFeatureExtractor(feature_size=1, sampling_rate=32000, padding_value=0.0)
+    MusicgenProcessor(extractor, tok).save_pretrained(folder)
+
+
+@builder("text-to-music", "tiny-melody", version=2)
+def _tiny_musicgen_melody(folder: Path) -> None:
+    """MusicGen-Melody family: ``MusicgenMelodyForConditionalGeneration`` (chroma prepended to the text states), a
+    1-second window and a chroma window of 8 frames (real: 235 = 30 s at 32 kHz / hop 4096). The feature extractor
+    config is written as JSON: transformers' ``MusicgenMelodyFeatureExtractor`` needs torchaudio to be instantiated."""
+    import json
+
+    from transformers import MusicgenMelodyConfig, MusicgenMelodyDecoderConfig, MusicgenMelodyForConditionalGeneration
+
+    _seed()
+    tok, text, codec, decoder = _tiny_musicgen_parts()
+    config = MusicgenMelodyConfig(text_encoder=text.to_dict(), audio_encoder=codec.to_dict(),
+                                  decoder=MusicgenMelodyDecoderConfig(**decoder).to_dict(), num_chroma=12,
+                                  chroma_length=8)
+    model = MusicgenMelodyForConditionalGeneration(config)
+    _randomise_codebooks(model.audio_encoder)
+    model.generation_config = _musicgen_generation_config(window_frames=50)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    # MusicgenMelodyFeatureExtractor's defaults (transformers 5, feature_extraction_musicgen_melody.py)
+    extractor = {"feature_extractor_type": "MusicgenMelodyFeatureExtractor",
+                 "processor_class": "MusicgenMelodyProcessor",
+                 "feature_size": 12, "sampling_rate": 32000, "hop_length": 4096, "chunk_length": 30, "n_fft": 16384,
+                 "num_chroma": 12, "padding_value": 0.0, "padding_side": "right", "return_attention_mask": False,
+                 "stem_indices": [3, 2]}
+    (folder / "preprocessor_config.json").write_text(json.dumps(extractor, indent=2))
+
+
+def _tiny_wan(folder: Path, ti2v: bool) -> None:
+    """Wan family at diffusers' ``get_dummy_components`` sizes (tests/pipelines/wan/test_wan.py, test_wan_22_*.py),
+    with a UMT5 text encoder (as the real ``google/umt5-xxl``, here width 32 = the transformer's ``text_dim``) and the
+    in-memory T5 tokenizer instead of ``hf-internal-testing/tiny-random-t5``; the scheduler is the converted
+    checkpoints': UniPC with flow sigmas. TI2V: ``WanPipeline(expand_timesteps=True)``, as diffusers converts it."""
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    _seed()
+    if ti2v:  # the Wan2.2 VAE: 48 latent channels, patchified input, 16x spatial compression
+        vae = AutoencoderKLWan(base_dim=3, z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
+                               latents_mean=[0.0] * 48, latents_std=[1.0] * 48, dim_mult=[1, 1, 1, 1],
+                               num_res_blocks=1, scale_factor_spatial=16, scale_factor_temporal=4,
+                               temperal_downsample=[False, True, True])
+    else:
+        vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                               temperal_downsample=[False, True, True])
+    # diffusers' scripts/convert_wan_to_diffusers.py: flow_shift 3.0 for Wan 2.1 T2V, 5.0 for Wan 2.2 TI2V
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                        num_train_timesteps=1000, flow_shift=5.0 if ti2v else 3.0)
+    tok = t5_tokenizer()
+    _seed()
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=37, num_layers=2,
+                                               num_heads=4, relative_attention_num_buckets=8)).eval()
+    _seed()
+    channels = 48 if ti2v else 16
+    transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
+                                        in_channels=channels, out_channels=channels, text_dim=32, freq_dim=256,
+                                        ffn_dim=32, num_layers=2, cross_attn_norm=True,
+                                        qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+    extra = {"expand_timesteps": True} if ti2v else {}
+    pipe = WanPipeline(tokenizer=tok, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                       scheduler=scheduler, **extra)
+    with torch.no_grad():
+        pipe.save_pretrained(folder, safe_serialization=True)
+
+
+builder("text-to-video", "tiny")(lambda folder: _tiny_wan(folder, ti2v=False))
+builder("text-to-video", "tiny-ti2v", version=2)(lambda folder: _tiny_wan(folder, ti2v=True))

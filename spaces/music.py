@@ -1,0 +1,138 @@
+"""Music Space: MusicGen from a prompt (and optionally a melody clip to follow), a player and a download.
+
+    python -m spaces.music                  # facebook/musicgen-small (CC-BY-NC-4.0: not for commercial use)
+    python -m spaces.music --models tiny    # offline, tiny random MusicGen (noise)
+
+API (gradio_client): ``/music`` (prompt, duration, melody file or None, guidance, temperature, seed, model) ->
+audio file, the same file to download, the seed used. While it runs, the player is refreshed with the audio
+generated so far (previews every few seconds of music). Gradio's true streaming audio output needs a system
+``ffmpeg`` (``gradio/audio_stream_encoder.py`` spawns one), so the growing WAV is sent instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors
+
+logger = logging.getLogger(__name__)
+
+TASK = "text-to-music"
+PREVIEW_SECONDS = 2.0
+
+TEXTS = {
+    "en": {
+        "prompt": "Describe the music", "duration": "Duration (s)", "generate": "Compose",
+        "melody": "Melody to follow (optional; melody models such as facebook/musicgen-melody)",
+        "guidance": "Guidance scale (<= 1 = off)", "temperature": "Temperature", "result": "Music",
+        "download": "Download (WAV)", "window": "Window {window}/{windows}",
+        "cpu_note": "On a CPU MusicGen-small needs several seconds per second of music; longer pieces than 30 s "
+                    "are continued window by window.",
+        "licence": "MusicGen weights are CC-BY-NC-4.0: not for commercial use.",
+    },
+    "pl": {
+        "prompt": "Opisz muzykę", "duration": "Długość (s)", "generate": "Komponuj",
+        "melody": "Melodia do naśladowania (opcjonalnie; modele melody, np. facebook/musicgen-melody)",
+        "guidance": "Skala prowadzenia (<= 1 = wył.)", "temperature": "Temperatura", "result": "Muzyka",
+        "download": "Pobierz (WAV)", "window": "Okno {window}/{windows}",
+        "cpu_note": "Na CPU MusicGen-small potrzebuje kilku sekund na sekundę muzyki; utwory dłuższe niż 30 s "
+                    "są kontynuowane okno po oknie.",
+        "licence": "Wagi MusicGen mają licencję CC-BY-NC-4.0: nie do użytku komercyjnego.",
+    },
+}
+
+EXAMPLES = [
+    ["lo-fi hip hop beat with a mellow piano and vinyl crackle", 10],
+    ["80s synth pop with driving drums and a catchy bass line", 15],
+    ["a calm solo cello piece, slow and melancholic", 10],
+]
+
+
+def write_wav(folder: Path, name: str, audio: np.ndarray, sample_rate: int) -> str:
+    """Write float audio ``(samples,)`` / ``(channels, samples)`` to ``folder/name.wav`` for the player."""
+    from pipelines.audio import save_audio
+
+    return str(save_audio(folder / f"{name}.wav", audio, sample_rate))
+
+
+def build(ctx: Context) -> None:
+    t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+
+    @user_errors
+    def compose(prompt: str, duration: float, melody: str | None, guidance: float, temperature: float,
+                seed: float | None, model: str, progress: gr.Progress = gr.Progress()
+                ) -> Iterator[tuple[Any, Any, Any]]:
+        music = ctx.pipeline(TASK, model, progress)
+        previews: list[np.ndarray] = []
+
+        def work(report: Any) -> Any:
+            def on_step(step: int, total: int, info: dict[str, Any]) -> None:
+                progress((step, total), desc=t("window", window=info["window"], windows=info["windows"]))
+                if info.get("preview") is not None:
+                    report(info["preview"][0])
+
+            return music(prompt, duration=float(duration), melody=melody or None, guidance_scale=float(guidance),
+                         temperature=float(temperature), seed=parse_seed(seed), progress=on_step,
+                         preview_seconds=PREVIEW_SECONDS)
+
+        folder = Path(tempfile.mkdtemp(prefix="mmhub-music-"))
+        for kind, value in run_with_updates(work):
+            if kind == "update":
+                previews.append(value[0])
+                audio = np.concatenate(previews, axis=-1)
+                yield write_wav(folder, f"preview-{len(previews)}", audio, music.sample_rate), None, None
+            else:
+                path = write_wav(folder, "music", value.audio, value.sample_rate)
+                yield path, path, value.seed
+
+    gr.Markdown(f"ℹ️ {t('cpu_note')} {t('licence')}")
+    with gr.Row():
+        with gr.Column():
+            prompt = gr.Textbox(label=t("prompt"), lines=2, value=EXAMPLES[0][0])
+            duration = gr.Slider(1, 120, value=2 if ctx.tiny else 10, step=1, label=t("duration"))
+            melody = gr.Audio(label=t("melody"), type="filepath", sources=["upload", "microphone"])
+            with gr.Accordion(ctx.t("settings"), open=False):
+                model = ctx.model_dropdown(TASK)
+                with gr.Row():
+                    guidance = gr.Slider(0.0, 10.0, value=3.0, step=0.5, label=t("guidance"))
+                    temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label=t("temperature"))
+                seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
+            button = gr.Button(t("generate"), variant="primary")
+        with gr.Column():
+            result = gr.Audio(label=t("result"), type="filepath", interactive=False)
+            download = gr.File(label=t("download"), interactive=False)
+            seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
+    gr.Examples(EXAMPLES, inputs=[prompt, duration], label=ctx.t("examples"))
+    button.click(compose, [prompt, duration, melody, guidance, temperature, seed, model],
+                 [result, download, seed_used], api_name="music", **SPACE.queue)
+
+
+SPACE = SpaceSpec(
+    name="music",
+    title={"en": "Music", "pl": "Muzyka"},
+    tasks=(TASK,),
+    build=build,
+    concurrency_limit=1,
+    requirements=("torch", "transformers", "tokenizers", "safetensors", "huggingface-hub", "numpy", "soundfile",
+                  "soxr", "sentencepiece"),
+    emoji="🎵",
+    description="MusicGen: music from a text prompt, optionally following a melody; any length by continuation.",
+    order=70,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .launcher import run
+
+    run([SPACE], argv, prog="python -m spaces.music", title="mmhub · music")
+
+
+if __name__ == "__main__":
+    main()
