@@ -467,7 +467,9 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
 
 def _evaluate(trainer) -> dict[str, Any]:
     raw = trainer.evaluate()
-    out = {k.removeprefix("eval_"): v for k, v in raw.items() if k.startswith("eval_")}
+    timing = ("runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
+    out = {k.removeprefix("eval_"): v for k, v in raw.items()
+           if k.startswith("eval_") and k.removeprefix("eval_") not in timing}
     out["perplexity"] = math.exp(min(out["loss"], 700.0))  # exp of the mean per-token NLL
     out["samples"] = len(trainer.eval_dataset)
     return out
@@ -480,7 +482,11 @@ def _baseline(trainer, folders: RunFolders, resume_from: str | None, enabled: bo
         return json.loads(path.read_text())
     if not enabled:
         return None
-    baseline = _evaluate(trainer)
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):  # its DataLoader draws a seed: training stays the same without it
+        baseline = _evaluate(trainer)
     logger.info("before training: validation loss %.4f, perplexity %.2f", baseline["loss"], baseline["perplexity"])
     if state.is_main_process:
         path.write_text(json.dumps(baseline))

@@ -10,7 +10,7 @@ Three kinds of rows, one per training mode (TRL's dataset types, ``trl/data_util
 
 Sources: a Hub dataset (or a local dataset folder) through `datasets.load_dataset`, or local files read line by line
 (``.txt``: one example per non-blank line, like datasets' ``text`` builder; ``.jsonl``: one JSON object per line),
-plain, ``.gz`` or ``.bz2`` (`finetune.data.open_text`), converted to memory-mapped Arrow without holding the file in
+plain, ``.gz`` or ``.bz2``, converted to memory-mapped Arrow without holding the file in
 memory. Every row is checked before training starts: bad data raises `DataError` naming the file and line (or the
 split and row), and the run leaves nothing behind.
 
@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from finetune.data import VALIDATION_SPLITS, DataError, load_hub_dataset, open_text
+from finetune.data import VALIDATION_SPLITS, DataError, load_hub_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -202,13 +202,26 @@ def file_kind(path: str | os.PathLike) -> str:
                     f"line), optionally .gz or .bz2.")
 
 
+def open_binary(path: str | os.PathLike):
+    """A plain, ``.gz`` or ``.bz2`` file opened for reading bytes (`finetune.data.open_text`'s rule, undecoded)."""
+    import bz2
+    import gzip
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file.")
+    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix.lower(), open)
+    return opener(path, "rb")
+
+
 def read_rows(path: str | os.PathLike, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Stream ``(line number, row)`` from a ``.txt`` (``{"text": line}``) or ``.jsonl`` file, one line at a time."""
     kind = file_kind(path)
     count, lineno = 0, 0
-    with open_text(path) as handle:
+    with open_binary(path) as handle:
         try:
-            for lineno, line in enumerate(handle, start=1):  # noqa: B007 (lineno is used after the loop)
+            for lineno, raw in enumerate(handle, start=1):  # noqa: B007 (lineno is used after the loop)
+                line = raw.decode("utf-8")  # line by line, so that an error names its line
                 if not line.strip():
                     continue
                 if kind == "text":
@@ -225,7 +238,7 @@ def read_rows(path: str | os.PathLike, limit: int | None = None) -> Iterator[tup
                 if limit is not None and count >= limit:
                     return
         except UnicodeDecodeError as err:
-            raise DataError(f"{path}:{lineno + 1}: not UTF-8 text ({err.reason}).") from err
+            raise DataError(f"{path}:{lineno}: not UTF-8 text ({err.reason}).") from err
         except (OSError, EOFError) as err:  # a truncated or corrupt .gz / .bz2
             raise DataError(f"{path}:{lineno + 1}: cannot read the file ({err}).") from err
     if count == 0:
