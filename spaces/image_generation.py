@@ -4,8 +4,9 @@
     python -m spaces.image_generation --models tiny    # offline, tiny random UNet (noise)
 
 API (gradio_client): ``/text_to_image`` (prompt, negative_prompt, steps, guidance, width, height, num_images, seed,
-model) -> gallery, seed; ``/image_to_image`` (prompt, image, strength, negative_prompt, steps, guidance, num_images,
-seed, model) -> gallery, seed. Width / height 0 mean the model's own size.
+model, lora, lora_scale) -> gallery, seed; ``/image_to_image`` (prompt, image, strength, negative_prompt, steps,
+guidance, num_images, seed, model, lora, lora_scale) -> gallery, seed. Width / height 0 mean the model's own size;
+``lora`` lists LoRA folders or Hub ids (``python -m finetune.sd_lora``), comma-separated, "" for none.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ TEXTS = {
         "height": "Height (0 = the model's size)", "num_images": "Images", "generate": "Generate",
         "gallery": "Images", "image": "Start image", "strength": "Strength (how far from the image)",
         "step": "Step {step}/{total}",
+        "lora": "LoRA (folders or Hub ids, comma-separated; python -m finetune.sd_lora)", "lora_scale": "LoRA scale",
     },
     "pl": {
         "t2i": "Tekst na obraz", "i2i": "Obraz na obraz", "prompt": "Opis", "negative_prompt": "Czego unikać",
@@ -34,6 +36,8 @@ TEXTS = {
         "height": "Wysokość (0 = rozmiar modelu)", "num_images": "Liczba obrazów", "generate": "Generuj",
         "gallery": "Obrazy", "image": "Obraz wejściowy", "strength": "Siła (jak daleko od obrazu)",
         "step": "Krok {step}/{total}",
+        "lora": "LoRA (foldery lub identyfikatory z Hub, po przecinku; python -m finetune.sd_lora)",
+        "lora_scale": "Siła LoRA",
     },
 }
 
@@ -57,6 +61,16 @@ def _size(value: Any) -> int | None:
     return int(value) if value else None
 
 
+def parse_loras(text: str | None) -> list[str] | None:
+    """The LoRA field: folders or Hub ids separated by commas or new lines; None when empty (LoRA off).
+
+    HOOK: local folders should be limited to the operator's ``--allow-local-models`` folders, like the model field
+    (wired at merge); the pipeline itself reads safetensors only.
+    """
+    items = [item.strip() for item in (text or "").replace("\n", ",").split(",")]
+    return [item for item in items if item] or None
+
+
 def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     image_to_image_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lives as long as the cached t2i
@@ -66,9 +80,10 @@ def build(ctx: Context) -> None:
 
     @user_errors
     def text_to_image(prompt: str, negative_prompt: str, steps: float, guidance: float, width: float,
-                      height: float, num_images: float, seed: float | None, model: str,
-                      progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+                      height: float, num_images: float, seed: float | None, model: str, lora: str = "",
+                      lora_scale: float = 1.0, progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
         t2i = ctx.pipeline("text-to-image", model, progress)
+        t2i.set_lora(parse_loras(lora), float(lora_scale))
         result = t2i(prompt, negative_prompt=negative_prompt or None, num_inference_steps=int(steps),
                      guidance_scale=float(guidance), width=_size(width), height=_size(height),
                      num_images=int(num_images), seed=parse_seed(seed), progress=step_report(progress))
@@ -76,8 +91,8 @@ def build(ctx: Context) -> None:
 
     @user_errors
     def image_to_image(prompt: str, image: Any, strength: float, negative_prompt: str, steps: float,
-                       guidance: float, num_images: float, seed: float | None, model: str,
-                       progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+                       guidance: float, num_images: float, seed: float | None, model: str, lora: str = "",
+                       lora_scale: float = 1.0, progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
         # Image-to-image runs on the text-to-image model's loaded components: one copy of the weights.
         t2i = ctx.pipeline("text-to-image", model, progress)
         if t2i not in image_to_image_of:
@@ -85,6 +100,7 @@ def build(ctx: Context) -> None:
 
             image_to_image_of[t2i] = ImageToImagePipeline.from_pipe(t2i)
         i2i = image_to_image_of[t2i]
+        i2i.set_lora(parse_loras(lora), float(lora_scale))
         result = i2i(prompt, image=image, strength=float(strength), negative_prompt=negative_prompt or None,
                      num_inference_steps=int(steps), guidance_scale=float(guidance), num_images=int(num_images),
                      seed=parse_seed(seed), progress=step_report(progress))
@@ -100,6 +116,11 @@ def build(ctx: Context) -> None:
                      api_visibility="private", queue=False)
         return model, steps, guidance
 
+    def lora_settings() -> tuple[gr.Textbox, gr.Slider]:
+        with gr.Row():
+            return gr.Textbox("", label=t("lora"), scale=3), gr.Slider(-2.0, 2.0, value=1.0, step=0.05,
+                                                                        label=t("lora_scale"))
+
     with gr.Tab(t("t2i")):
         with gr.Row():
             with gr.Column():
@@ -107,6 +128,7 @@ def build(ctx: Context) -> None:
                 negative = gr.Textbox(label=t("negative_prompt"))
                 with gr.Accordion(ctx.t("settings"), open=False):
                     model, steps, guidance = settings("text-to-image")
+                    lora, lora_scale = lora_settings()
                     with gr.Row():
                         width = gr.Slider(0, 1024, value=0, step=64, label=t("width"))
                         height = gr.Slider(0, 1024, value=0, step=64, label=t("height"))
@@ -118,7 +140,8 @@ def build(ctx: Context) -> None:
                 gallery = gr.Gallery(label=t("gallery"), columns=2, format="png")
                 seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
         gr.Examples([[e] for e in EXAMPLES], inputs=[prompt], label=ctx.t("examples"))
-        button.click(text_to_image, [prompt, negative, steps, guidance, width, height, num_images, seed, model],
+        button.click(text_to_image,
+                     [prompt, negative, steps, guidance, width, height, num_images, seed, model, lora, lora_scale],
                      [gallery, seed_used], api_name="text_to_image", **SPACE.queue)
 
     with gr.Tab(t("i2i")):
@@ -130,6 +153,7 @@ def build(ctx: Context) -> None:
                 with gr.Accordion(ctx.t("settings"), open=False):
                     negative2 = gr.Textbox(label=t("negative_prompt"))
                     model2, steps2, guidance2 = settings("image-to-image")
+                    lora2, lora_scale2 = lora_settings()
                     with gr.Row():
                         num_images2 = gr.Slider(1, 4, value=1, step=1, label=t("num_images"))
                         seed2 = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
@@ -138,7 +162,8 @@ def build(ctx: Context) -> None:
                 gallery2 = gr.Gallery(label=t("gallery"), columns=2, format="png")
                 seed_used2 = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
         button2.click(image_to_image,
-                      [prompt2, image, strength, negative2, steps2, guidance2, num_images2, seed2, model2],
+                      [prompt2, image, strength, negative2, steps2, guidance2, num_images2, seed2, model2, lora2,
+                       lora_scale2],
                       [gallery2, seed_used2], api_name="image_to_image", **SPACE.queue)
 
 

@@ -72,6 +72,22 @@ def to_transcript(messages: list[dict[str, str]], user: str = "User", assistant:
     return "\n".join(lines + [f"{assistant}:"])
 
 
+def fine_tuned_choices(ctx: Context) -> list[tuple[str, str]]:
+    """Finished ``python -m finetune.lm`` runs found under the folders the operator allows, for the model list.
+
+    HOOK: the folders are ``ctx.allow_local_models`` (the Spaces' ``--allow-local-models DIR`` option, wired at
+    merge); a Context without that attribute lists none. An exported Space without mmhub's finetune package too.
+    """
+    folders = getattr(ctx, "allow_local_models", None) or ()
+    if not folders:
+        return []
+    try:
+        from finetune.catalog import run_choices
+    except ImportError:
+        return []
+    return run_choices(list(folders), TASK)
+
+
 def build(ctx: Context) -> None:
     t = lambda key: ctx.t(key, TEXTS)  # noqa: E731
 
@@ -99,6 +115,7 @@ def build(ctx: Context) -> None:
 
     with gr.Accordion(ctx.t("settings"), open=False):
         model = ctx.model_dropdown(TASK, TINY_VARIANT)
+        model.choices = [*model.choices, *fine_tuned_choices(ctx)]
         system_prompt = gr.Textbox(t("system_default"), label=t("system_prompt"), lines=2)
         with gr.Row():
             max_new_tokens = gr.Slider(1, 1024, value=128, step=1, label=t("max_new_tokens"))
