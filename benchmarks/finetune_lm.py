@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     batch, validation, save_steps = 8, 64, max(10, steps // 3)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    lines = polish_like_lines(1200 if quick else 8000)
+    lines = polish_like_lines(600 if quick else 8000)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

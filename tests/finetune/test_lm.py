@@ -306,3 +306,27 @@ def test_eval_compare_runs_on_the_fixtures(tmp_path, capsys, cpt_run):
                     "--no-published", "--no-plot"])
     out = capsys.readouterr().out
     assert rc == 0 and output.name in out
+
+
+def test_adapter_argument_is_validated(tmp_path):
+    from pipelines.errors import InputError
+
+    for bad in (123, str(tmp_path / "missing"), str(tmp_path)):
+        with pytest.raises(InputError, match="`adapter` must be"):
+            load("text-generation", model="tiny-chat", adapter=bad)
+
+
+@pytest.mark.gpu
+def test_qlora_and_its_merge_on_a_gpu(tmp_path, chats):
+    pytest.importorskip("bitsandbytes")
+    output = tmp_path / "qlora"
+    metrics = main(parse([*lora_args(chats, output, tmp_path / "cache"), "--qlora", "--max-steps", "4",
+                          "--eval-steps", "2", "--save-steps", "2"]))
+    assert metrics["adapter"] and metrics["global_step"] == 4 and (output / "adapter_config.json").exists()
+    tuned = load("text-generation", model=str(output), quantization="4bit")
+    assert isinstance(tuned([{"role": "user", "content": "Cześć"}], max_new_tokens=4, seed=0).text, str)
+    merged = tmp_path / "qlora-merged"
+    main(parse([*lora_args(chats, merged, tmp_path / "cache"), "--qlora", "--merge", "--max-steps", "4",
+                "--eval-steps", "2", "--save-steps", "2"]))
+    assert (merged / "model.safetensors").exists() and not (merged / "adapter_config.json").exists()
+    assert load("text-generation", model=str(merged)).model.dtype in (torch.bfloat16, torch.float16, torch.float32)

@@ -150,7 +150,8 @@ def lora_for_another_base(folder: Path) -> Path:
                                 out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                                 up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,
                                 norm_num_groups=2)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=sd_lora.TARGET_MODULES))
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian",
+                                target_modules=sd_lora.TARGET_MODULES))
     folder.mkdir(parents=True)
     StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=sd_lora.lora_state(unet))
     (folder / "mmhub_run.json").write_text(json.dumps({"task": "text-to-image", "base_model": "someone/other-sd"}))
@@ -210,3 +211,14 @@ def test_bad_image_folders_fail_before_training(tmp_path, capsys):
     bad_prompt = run_args(broken, output)
     bad_prompt[bad_prompt.index(PROMPT)] = "a photo of \ud800 mug"
     assert_clean_failure(capsys, bad_prompt, output, "instance_prompt")
+
+
+def test_defaults_are_the_diffusers_example_values():
+    # diffusers examples/dreambooth/README.md, "Training with LoRA": --resolution=512 --train_batch_size=1
+    # --checkpointing_steps=100 --learning_rate=1e-4 --lr_scheduler="constant" --lr_warmup_steps=0
+    # --max_train_steps=500; train_dreambooth_lora.py: --rank 4, --prior_loss_weight 1.0, LoraConfig target modules.
+    args = parse(["--output-dir", "x", "--instance-dir", "x", "--instance-prompt", PROMPT])
+    assert (args.batch_size, args.save_steps, args.learning_rate, args.lr_scheduler, args.warmup_steps,
+            args.max_steps, args.rank, args.prior_loss_weight) == (1, 100, 1e-4, "constant", 0, 500, 4, 1.0)
+    assert sd_lora.TARGET_MODULES == ["to_k", "to_q", "to_v", "to_out.0", "add_k_proj", "add_v_proj"]
+    assert args.model == "stabilityai/sd-turbo" and args.resolution is None  # the model's own size: 512 for both
