@@ -93,7 +93,7 @@ def lm_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, repo_id
         "",
         "```bash",
         f"python -m eval --compare {base} {where}",
-        f"python -m spaces.text_generation   # then pick or type {where} in the model list",
+        "python -m spaces.text_generation --allow-local-models runs   # the folder that holds this run",
         "```",
         "",
     ]

@@ -417,7 +417,9 @@ def _run(args: SDLoraArguments, folders: RunFolders, resume_from: str | None, st
     unet.train()
     while step < args.max_steps:
         for micro in range(args.gradient_accumulation_steps):
-            batch_index = step * args.gradient_accumulation_steps + micro
+            # each process of `accelerate launch` takes its own batches: the effective batch is batch x processes
+            batch_index = ((step * args.gradient_accumulation_steps + micro) * accelerator.num_processes
+                           + accelerator.process_index)
             generator = torch.Generator().manual_seed(args.seed * 1_000_003 + batch_index)  # crops, noise, t
             pixels, embeds = source.batch(batch_index, generator)
             with accelerator.accumulate(unet):
