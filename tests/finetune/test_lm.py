@@ -238,6 +238,13 @@ def test_lora_adapter_loads_on_its_base_only(tmp_path, chats):
         (broken / "adapter_config.json").write_text((output / "adapter_config.json").read_text())
         load("text-generation", model=str(broken))
 
+    # the Polish suite runs on the adapter folder as it is (transformers loads peft adapters on their base)
+    import eval as pl_eval
+
+    report = pl_eval.run(str(output), tasks=["polemo2_in"], num_fewshot=[0], limit=2, output_dir=None,
+                         data_dir=ROOT / "eval" / "fixtures", published=False, plot=False)
+    assert report.rows[0].model == str(output) and report.rows[0].n_shot == 0
+
     # the Chat tab finds it; merged, it is a plain model with the same outputs
     assert [run.path for run in list_runs([tmp_path], task="text-generation")] == [str(output.resolve())]
     merged_dir = tmp_path / "merged"
