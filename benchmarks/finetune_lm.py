@@ -31,6 +31,9 @@ import torch
 
 from benchmarks.common import parser
 
+#: Time the overhead runs in CPU seconds of this process (`--cpu-time`): steadier than wall time on a shared machine.
+CPU_TIME = False
+
 SYLLABLES = ["ka", "no", "wie", "prze", "sta", "ło", "rzy", "ją", "cie", "dzi", "mi", "ko", "szcz", "ęść", "pol",
              "ska", "wa", "rze", "go", "ży"]
 
@@ -82,7 +85,7 @@ def plain_trl(model: Path, text: Path, work: Path, batch: int, steps: int, max_l
     from datasets import load_dataset
     from trl import SFTConfig, SFTTrainer
 
-    start = time.perf_counter()
+    start = time.process_time() if CPU_TIME else time.perf_counter()
     data = load_dataset("text", data_files=str(text), cache_dir=str(work / "cache"))["train"]
     split = data.filter(lambda row: bool(row["text"].strip())).train_test_split(test_size=validation, seed=42)
     trainer = SFTTrainer(model=str(model), args=SFTConfig(**sft_settings(work / "plain", batch, steps, max_length,
@@ -91,7 +94,7 @@ def plain_trl(model: Path, text: Path, work: Path, batch: int, steps: int, max_l
     trainer.train()
     trainer.save_model(str(work / "plain-final"))
     trainer.evaluate()
-    return time.perf_counter() - start
+    return (time.process_time() if CPU_TIME else time.perf_counter()) - start
 
 
 def mmhub_argv(model: Path, text: Path, output: Path, batch: int, steps: int, max_length: int, bf16: bool,
@@ -107,10 +110,10 @@ def mmhub_argv(model: Path, text: Path, output: Path, batch: int, steps: int, ma
 def mmhub(argv: list[str]) -> tuple[float, dict]:
     from finetune.lm import main, make_parser
 
-    start = time.perf_counter()
+    start = time.process_time() if CPU_TIME else time.perf_counter()
     (args,) = make_parser().parse_args_into_dataclasses(args=argv)
     metrics = main(args)
-    return time.perf_counter() - start, metrics
+    return (time.process_time() if CPU_TIME else time.perf_counter()) - start, metrics
 
 
 def real_tokens(model: Path, text: Path, work: Path, max_length: int, validation: int) -> int:
@@ -132,7 +135,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=None, help="runs per method (default 3; quick 3)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per overhead run (default 200; quick 60)")
     p.add_argument("--only", choices=("all", "overhead", "packing"), default="all", help="run one part only")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="overhead in CPU seconds of this process instead of wall time (for a loaded machine)")
     args = p.parse_args(argv)
+    global CPU_TIME
+    CPU_TIME = args.cpu_time
     quick = args.quick
     layers, hidden, max_length = (4, 256, 128) if quick else (12, 768, 512)
     repeats = args.repeats or 3
@@ -152,6 +159,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{'bf16' if bf16 else 'fp32'}; {len(lines)} lines")
 
         if args.only in ("all", "overhead"):
+            plain_trl(model, text, work / "warm-p", batch, 4, max_length, bf16, 2, validation)  # imports, caches
+            mmhub(mmhub_argv(model, text, work / "warm-m" / "out", batch, 4, max_length, bf16, 2, validation))
             plain, ours = [], []
             for run in range(repeats):  # alternated, so that a drifting machine load hits both alike
                 plain.append(plain_trl(model, text, work / f"p{run}", batch, steps, max_length, bf16, save_steps,
@@ -159,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
                 ours.append(mmhub(mmhub_argv(model, text, work / f"m{run}" / "out", batch, steps, max_length, bf16,
                                              save_steps, validation))[0])
             a, b = statistics.median(plain), statistics.median(ours)
-            print(f"\n## Overhead: {steps} steps, end to end (seconds, median of {repeats})")
+            unit = "CPU seconds of the process" if CPU_TIME else "wall seconds"
+            print(f"\n## Overhead: {steps} steps, end to end ({unit}, median of {repeats}, after a warm-up run)")
             print(f"  {'plain TRL script (sft.py flow + evaluate)':<48} {a:8.2f} s")
             print(f"  {'python -m finetune.lm (--no-eval-before)':<48} {b:8.2f} s   {b / a:5.3f}x plain "
                   f"(target <= 1.05x)")
