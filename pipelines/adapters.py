@@ -252,6 +252,7 @@ class SDLoras:
             if source not in self.names:
                 self._load(pipe, model, source)
         if loras:
+            pipe.enable_lora()  # set_adapters alone does not undo an earlier disable_lora
             pipe.set_adapters([self.names[s] for s, _ in loras], adapter_weights=[scale for _, scale in loras])
         elif self.names:
             pipe.disable_lora()

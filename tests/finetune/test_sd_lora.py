@@ -107,6 +107,43 @@ def test_lora_changes_the_seeded_image_like_diffusers_and_unloads(trained):
     assert 0 < np.abs(half - base).mean() < np.abs(tuned - base).mean()
 
 
+def random_lora(folder: Path, seed: int = 0) -> Path:
+    """An untrained LoRA for the tiny twin whose B matrices are random (peft starts them at zero)."""
+    from diffusers import StableDiffusionPipeline
+
+    from pipelines import tiny
+
+    unet = StableDiffusionPipeline.from_pretrained(tiny.build("text-to-image")).unet
+    sd_lora.add_lora(unet, parse(["--output-dir", "x", "--instance-dir", "x", "--instance-prompt", PROMPT]))
+    torch.manual_seed(seed)
+    for name, parameter in unet.named_parameters():
+        if "lora_B" in name:
+            parameter.data.normal_(0.0, 0.5)
+    folder.mkdir(parents=True)
+    sd_lora.save_lora(unet, folder)
+    return folder
+
+
+def test_several_loras_combine(trained, tmp_path):
+    output, _ = trained
+    style = random_lora(tmp_path / "style")
+    call = {"num_inference_steps": 2, "seed": 5}
+    t2i = load("text-to-image", model="tiny")
+    singles = []
+    for lora in (str(output), str(style)):
+        t2i.set_lora(lora)
+        singles.append(pixels(t2i(PROMPT, **call)))
+    t2i.set_lora([str(output), str(style)], [1.0, 0.7])
+    both = pixels(t2i(PROMPT, **call))
+    assert t2i.loras.active == [(str(output), 1.0), (str(style), 0.7)] and len(t2i.loras.names) == 2
+    assert all(np.abs(both - single).mean() > 0.1 for single in singles)
+    t2i.set_lora(None)  # off, both still loaded for the next call
+    np.testing.assert_array_equal(pixels(t2i(PROMPT, **call)), pixels(load("text-to-image", model="tiny")(
+        PROMPT, **call)))
+    t2i.set_lora([str(output), str(style)], [1.0, 0.7])  # and on again
+    np.testing.assert_array_equal(pixels(t2i(PROMPT, **call)), both)
+
+
 def test_interrupted_run_resumes_to_the_same_lora(tmp_path, images, trained, monkeypatch):
     from safetensors.torch import load_file
 
