@@ -71,9 +71,12 @@ class _StableDiffusion(Pipeline):
 
     auto_class: ClassVar[str] = ""
 
-    def __init__(self, pipe: Any, model_id: str, device: Any, dtype: Any, turbo: bool):
+    def __init__(self, pipe: Any, model_id: str, device: Any, dtype: Any, turbo: bool, loras: Any = None):
+        from pipelines.adapters import SDLoras
+
         super().__init__(model_id, device, dtype)
         self.pipe, self.turbo = pipe, turbo
+        self.loras = loras if loras is not None else SDLoras()  # shared with from_pipe: the UNet is shared too
 
     # ------------------------------------------------------------------------------------------------ loading
 
@@ -82,7 +85,8 @@ class _StableDiffusion(Pipeline):
                         scheduler: str | None = None, safety_checker: bool = True,
                         attention_slicing: bool | None = None, vae_tiling: bool | None = None,
                         cpu_offload: bool | None = None, turbo: bool | None = None, variant: str | None = None,
-                        progress_bar: bool = False, **options: Any) -> _StableDiffusion:
+                        progress_bar: bool = False, lora: str | list[str] | None = None,
+                        lora_scale: float | list[float] = 1.0, **options: Any) -> _StableDiffusion:
         """Load a diffusers Stable Diffusion checkpoint (Hub id or local folder).
 
         Args:
@@ -104,6 +108,9 @@ class _StableDiffusion(Pipeline):
                 float16, where the checkpoint has one (stabilityai/sd-turbo does: half the download), else the
                 full-precision weights; on CPU the full-precision weights.
             progress_bar (`bool`, *optional*, defaults to `False`): show diffusers' tqdm bar.
+            lora (`str` or `list[str]`, *optional*): LoRA folders (``python -m finetune.sd_lora``) or Hub ids to
+                apply; several combine. A LoRA trained for another base model is refused (`ModelLoadError`).
+            lora_scale (`float` or `list[float]`, defaults to 1.0): from -4 to 4, one for all or one per LoRA.
             options: passed on to diffusers' ``from_pretrained``.
         """
         import diffusers
@@ -117,6 +124,10 @@ class _StableDiffusion(Pipeline):
             None if value is None else validate.boolean(name, value) for name, value in (
                 ("attention_slicing", attention_slicing), ("vae_tiling", vae_tiling), ("cpu_offload", cpu_offload),
                 ("turbo", turbo)))
+        from pipelines.adapters import sd_lora_list
+
+        loras = sd_lora_list(lora, lora_scale)  # bad arguments fail before the download
+
         device = resolve_device(device)
         dtype = torch.float16 if dtype is None and device.type == "cuda" else resolve_dtype(dtype, device)
         if cpu_offload and device.type != "cuda":
@@ -140,6 +151,8 @@ class _StableDiffusion(Pipeline):
             pipeline.set_scheduler(scheduler)
         pipeline._place(attention_slicing, vae_tiling, cpu_offload)
         pipe.set_progress_bar_config(disable=not progress_bar)
+        if loras:
+            pipeline.loras.activate(pipe, model, loras)
         return pipeline
 
     @classmethod
@@ -154,7 +167,20 @@ class _StableDiffusion(Pipeline):
             raise InputError("other", other, "a TextToImagePipeline or ImageToImagePipeline")
         pipe = getattr(diffusers, cls.auto_class).from_pipe(other.pipe)
         pipe.set_progress_bar_config(**getattr(other.pipe, "_progress_bar_config", {}))
-        return cls(pipe, other.model_id, other.device, other.dtype, other.turbo)
+        return cls(pipe, other.model_id, other.device, other.dtype, other.turbo, other.loras)
+
+    def set_lora(self, lora: str | list[str] | None, lora_scale: float | list[float] = 1.0) -> None:
+        """Apply these LoRAs at these scales from the next call on (each loaded once); None turns LoRA off.
+
+        >>> t2i.set_lora(["runs/sks-mug", "runs/watercolor"], [1.0, 0.6])
+        """
+        from pipelines.adapters import sd_lora_list
+
+        self.loras.activate(self.pipe, self.model_id, sd_lora_list(lora, lora_scale))
+
+    def unload_lora(self) -> None:
+        """Remove every loaded LoRA: the pipeline generates exactly as the base model again."""
+        self.loras.unload(self.pipe)
 
     def set_scheduler(self, name: str) -> None:
         """Swap the scheduler (its config kept): a `SCHEDULERS` name or a compatible diffusers class name."""

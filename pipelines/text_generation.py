@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -84,18 +85,25 @@ class TextGenerationPipeline(Pipeline):
     def from_pretrained(cls, model: str, *, device: Any = None, dtype: Any = None, revision: str | None = None,
                         trust_remote_code: bool = False, use_safetensors: bool = True,
                         device_map: str | dict | None = None, quantization: str | None = None,
-                        ) -> TextGenerationPipeline:
-        """Load a causal LM by Hub id or local folder.
+                        adapter: str | None = None) -> TextGenerationPipeline:
+        """Load a causal LM by Hub id or local folder (a LoRA adapter folder of `finetune.lm` loads on its base).
 
         Args:
             device_map (`str`, *optional*): ``"auto"`` spreads a large model over the visible GPUs (accelerate).
             quantization (`str`, *optional*): ``"4bit"`` or ``"8bit"`` (bitsandbytes, GPU only).
+            adapter (`str`, *optional*): a peft LoRA adapter folder to apply to `model` (checked to fit it).
         """
         revision = validate.optional_text("revision", revision, allow_empty=False)
         trust_remote_code = validate.boolean("trust_remote_code", trust_remote_code)
         use_safetensors = validate.boolean("use_safetensors", use_safetensors)
         if device_map is not None and not isinstance(device_map, (str, dict)):
             raise InputError("device_map", device_map, "'auto', a dict {module: device}, or None")
+        from pipelines import adapters
+
+        model_id, adapter = model, _adapter_folder(model, adapter)
+        if adapter is not None and adapters.is_lm_adapter(model):  # the folder names its own base
+            model, base_revision = adapters.lm_adapter_base(adapter)
+            model, revision = adapters.resolve_base(model), revision or base_revision
         resolved_device = resolve_device(device)
         resolved_dtype = resolve_dtype(dtype, resolved_device)
         kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
@@ -108,13 +116,17 @@ class TextGenerationPipeline(Pipeline):
         with translating_load_errors(model, cls.task):
             config = AutoConfig.from_pretrained(model, **kwargs)
             check_architecture(config, model, cls.task, CAUSAL_LM_SUFFIXES)
-            tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
+            if adapter is not None:  # before the weights load: a wrong base is refused at once
+                adapters.check_lm_adapter(adapter, config, model)
+            tokenizer = AutoTokenizer.from_pretrained(adapter if _has_tokenizer(adapter) else model, **kwargs)
             lm = AutoModelForCausalLM.from_pretrained(model, **kwargs, **model_kwargs)
+            if adapter is not None:  # merged for plain-speed generation, unless the base is quantized
+                lm = adapters.apply_lm_adapter(lm, adapter, merge=quantization is None)
         if device_map is None:
             lm.to(resolved_device)
         lm.eval()
-        logger.info("loaded %s on %s (%s)", model, lm.device, lm.dtype)
-        return cls(lm, tokenizer, model)
+        logger.info("loaded %s on %s (%s)", model_id, lm.device, lm.dtype)
+        return cls(lm, tokenizer, model_id)
 
     @property
     def has_chat_template(self) -> bool:
@@ -325,6 +337,25 @@ class _Cancelled(StoppingCriteria):
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _adapter_folder(model: str, adapter: str | None) -> str | None:
+    """The adapter folder to apply: `adapter`, or `model` itself when it is one (not both)."""
+    from pipelines.adapters import is_lm_adapter
+
+    if adapter is None:
+        return model if is_lm_adapter(model) else None
+    if not isinstance(adapter, str) or not is_lm_adapter(adapter):
+        raise InputError("adapter", adapter, "a folder with a peft adapter (adapter_config.json), e.g. the output of "
+                                             "python -m finetune.lm --lora")
+    if is_lm_adapter(model):
+        raise InputError("adapter", adapter, "None when model is itself an adapter folder")
+    return adapter
+
+
+def _has_tokenizer(folder: str | None) -> bool:
+    return folder is not None and any((Path(folder).expanduser() / name).is_file()
+                                      for name in ("tokenizer.json", "tokenizer_config.json"))
 
 
 def _is_chat(value: Any) -> bool:

@@ -288,6 +288,11 @@ class Context:
         name = validate.text("model", model).strip()
         if name in TINY_NAMES or TASKS[task].model_info(name) is not None:
             return name
+        return self.check_source(name)
+
+    def check_source(self, name: str) -> str:
+        """A local folder under one of `local_model_dirs` (returned resolved), or a well-formed Hub id; else
+        `gr.Error` saying why not. For the model field and for any other field naming weights (a LoRA)."""
         from pipelines.base import is_local_path
 
         shown = name if len(name) <= 80 else name[:77] + "..."

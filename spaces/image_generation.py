@@ -4,8 +4,9 @@
     python -m spaces.image_generation --models tiny    # offline, tiny random UNet (noise)
 
 API (gradio_client): ``/text_to_image`` (prompt, negative_prompt, steps, guidance, width, height, num_images, seed,
-model) -> gallery, seed; ``/image_to_image`` (prompt, image, strength, negative_prompt, steps, guidance, num_images,
-seed, model) -> gallery, seed. Width / height 0 mean the model's own size.
+model, lora, lora_scale) -> gallery, seed; ``/image_to_image`` (prompt, image, strength, negative_prompt, steps,
+guidance, num_images, seed, model, lora, lora_scale) -> gallery, seed. Width / height 0 mean the model's own size;
+``lora`` lists LoRA folders or Hub ids (``python -m finetune.sd_lora``), comma-separated, "" for none.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ TEXTS = {
         "height": "Height (0 = the model's size)", "num_images": "Images", "generate": "Generate",
         "gallery": "Images", "image": "Start image", "strength": "Strength (how far from the image)",
         "step": "Step {step}/{total}",
+        "lora": "LoRA (folders or Hub ids, comma-separated; python -m finetune.sd_lora)", "lora_scale": "LoRA scale",
     },
     "pl": {
         "t2i": "Tekst na obraz", "i2i": "Obraz na obraz", "prompt": "Opis", "negative_prompt": "Czego unikać",
@@ -37,6 +39,8 @@ TEXTS = {
         "height": "Wysokość (0 = rozmiar modelu)", "num_images": "Liczba obrazów", "generate": "Generuj",
         "gallery": "Obrazy", "image": "Obraz wejściowy", "strength": "Siła (jak daleko od obrazu)",
         "step": "Krok {step}/{total}",
+        "lora": "LoRA (foldery lub identyfikatory z Hub, po przecinku; python -m finetune.sd_lora)",
+        "lora_scale": "Siła LoRA",
     },
 }
 
@@ -71,6 +75,17 @@ def _settings(prompt: Any, negative_prompt: Any, steps: Any, guidance: Any, num_
             "num_images": whole("num_images", num_images, 1, 4), "seed": parse_seed(seed)}
 
 
+def parse_loras(ctx: Context, text: Any) -> list[str] | None:
+    """The LoRA field: folders or Hub ids separated by commas or new lines; None when empty (LoRA off).
+
+    Local folders only under the operator's ``--allow-local-models`` folders, like the model field
+    (`Context.check_source`); the pipeline itself reads safetensors only.
+    """
+    field = validate.text("lora", text or "", allow_empty=True)
+    items = [item.strip() for item in field.replace("\n", ",").split(",")]
+    return [ctx.check_source(item) for item in items if item] or None
+
+
 def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     image_to_image_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lives as long as the cached t2i
@@ -80,21 +95,24 @@ def build(ctx: Context) -> None:
 
     @user_errors
     def text_to_image(prompt: str, negative_prompt: str, steps: float, guidance: float, width: float,
-                      height: float, num_images: float, seed: float | None, model: str,
-                      progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+                      height: float, num_images: float, seed: float | None, model: str, lora: str = "",
+                      lora_scale: float = 1.0, progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
         settings = _settings(prompt, negative_prompt, steps, guidance, num_images, seed)
         size = {"width": _size("width", width), "height": _size("height", height)}
+        loras = parse_loras(ctx, lora), number("lora_scale", lora_scale, -4.0, 4.0)
         t2i = ctx.pipeline("text-to-image", model, progress)
+        t2i.set_lora(*loras)
         result = t2i(**settings, **size, progress=step_report(progress))
         return result.images, result.seed
 
     @user_errors
     def image_to_image(prompt: str, image: Any, strength: float, negative_prompt: str, steps: float,
-                       guidance: float, num_images: float, seed: float | None, model: str,
-                       progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+                       guidance: float, num_images: float, seed: float | None, model: str, lora: str = "",
+                       lora_scale: float = 1.0, progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
         settings = _settings(prompt, negative_prompt, steps, guidance, num_images, seed)
         picture = read_image(image, "image")
         strength = number("strength", strength, 0.0, 1.0, low_open=True)
+        loras = parse_loras(ctx, lora), number("lora_scale", lora_scale, -4.0, 4.0)
         # Image-to-image runs on the text-to-image model's loaded components: one copy of the weights.
         t2i = ctx.pipeline("text-to-image", model, progress)
         if t2i not in image_to_image_of:
@@ -102,6 +120,7 @@ def build(ctx: Context) -> None:
 
             image_to_image_of[t2i] = ImageToImagePipeline.from_pipe(t2i)
         i2i = image_to_image_of[t2i]
+        i2i.set_lora(*loras)
         result = i2i(image=picture, strength=strength, **settings, progress=step_report(progress))
         return result.images, result.seed
 
@@ -115,6 +134,11 @@ def build(ctx: Context) -> None:
                      api_visibility="private", queue=False)
         return model, steps, guidance
 
+    def lora_settings() -> tuple[gr.Textbox, gr.Slider]:
+        with gr.Row():
+            return gr.Textbox("", label=t("lora"), scale=3), gr.Slider(-2.0, 2.0, value=1.0, step=0.05,
+                                                                        label=t("lora_scale"))
+
     with gr.Tab(t("t2i")):
         with gr.Row():
             with gr.Column():
@@ -122,6 +146,7 @@ def build(ctx: Context) -> None:
                 negative = gr.Textbox(label=t("negative_prompt"))
                 with gr.Accordion(ctx.t("settings"), open=False):
                     model, steps, guidance = settings("text-to-image")
+                    lora, lora_scale = lora_settings()
                     with gr.Row():
                         width = gr.Slider(0, 1024, value=0, step=64, label=t("width"))
                         height = gr.Slider(0, 1024, value=0, step=64, label=t("height"))
@@ -133,7 +158,8 @@ def build(ctx: Context) -> None:
                 gallery = gr.Gallery(label=t("gallery"), columns=2, format="png")
                 seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
         gr.Examples([[e] for e in EXAMPLES], inputs=[prompt], label=ctx.t("examples"))
-        button.click(text_to_image, [prompt, negative, steps, guidance, width, height, num_images, seed, model],
+        button.click(text_to_image,
+                     [prompt, negative, steps, guidance, width, height, num_images, seed, model, lora, lora_scale],
                      [gallery, seed_used], api_name="text_to_image", **SPACE.queue)
 
     with gr.Tab(t("i2i")):
@@ -145,6 +171,7 @@ def build(ctx: Context) -> None:
                 with gr.Accordion(ctx.t("settings"), open=False):
                     negative2 = gr.Textbox(label=t("negative_prompt"))
                     model2, steps2, guidance2 = settings("image-to-image")
+                    lora2, lora_scale2 = lora_settings()
                     with gr.Row():
                         num_images2 = gr.Slider(1, 4, value=1, step=1, label=t("num_images"))
                         seed2 = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
@@ -153,7 +180,8 @@ def build(ctx: Context) -> None:
                 gallery2 = gr.Gallery(label=t("gallery"), columns=2, format="png")
                 seed_used2 = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
         button2.click(image_to_image,
-                      [prompt2, image, strength, negative2, steps2, guidance2, num_images2, seed2, model2],
+                      [prompt2, image, strength, negative2, steps2, guidance2, num_images2, seed2, model2, lora2,
+                       lora_scale2],
                       [gallery2, seed_used2], api_name="image_to_image", **SPACE.queue)
 
 

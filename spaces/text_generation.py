@@ -88,6 +88,18 @@ def to_transcript(messages: list[dict[str, str]], user: str = "User", assistant:
     return "\n".join(lines + [f"{assistant}:"])
 
 
+def fine_tuned_choices(ctx: Context) -> list[tuple[str, str]]:
+    """Finished ``python -m finetune.lm`` runs found under the folders the operator allows
+    (``--allow-local-models DIR``), for the model list. None in an exported Space (no mmhub finetune package)."""
+    if not ctx.local_model_dirs:
+        return []
+    try:
+        from finetune.catalog import run_choices
+    except ImportError:
+        return []
+    return run_choices([str(folder) for folder in ctx.local_model_dirs], TASK)
+
+
 def reply_limit(context_length: int) -> int:
     """The most new tokens a reply may ask for: half the model's context (the conversation keeps the other half),
     at most `MAX_REPLY`."""
@@ -210,6 +222,7 @@ def build(ctx: Context) -> None:
     chat = chat_handler(ctx)
     with gr.Accordion(ctx.t("settings"), open=False):
         model = ctx.model_dropdown(TASK, TINY_VARIANT)
+        model.choices = [*model.choices, *fine_tuned_choices(ctx)]
         system_prompt = gr.Textbox(t("system_default"), label=t("system_prompt"), lines=2)
         with gr.Row():
             max_new_tokens = gr.Slider(1, MAX_REPLY, value=DEFAULT_REPLY, step=1, label=t("max_new_tokens"),
