@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from transformers import (
 
 from pipelines.base import Pipeline, Result, check_architecture, resolve_device, resolve_dtype, translating_load_errors
 from pipelines.errors import InputError, ModelLoadError
+from pipelines.generation_params import check_generation_params, cut_at_stop, cut_stream, split_prompts
 
 logger = logging.getLogger(__name__)
 
@@ -76,13 +76,30 @@ class TextGenerationPipeline(Pipeline):
     def from_pretrained(cls, model: str, *, device: Any = None, dtype: Any = None, revision: str | None = None,
                         trust_remote_code: bool = False, use_safetensors: bool = True,
                         device_map: str | dict | None = None, quantization: str | None = None,
+                        endpoint: str | None = None, api_key: str | None = None, timeout: float | None = None,
+                        max_retries: int | None = None, max_concurrency: int | None = None,
                         ) -> TextGenerationPipeline:
-        """Load a causal LM by Hub id or local folder.
+        """Load a causal LM by Hub id or local folder, or connect to an OpenAI-compatible server that serves it.
 
         Args:
             device_map (`str`, *optional*): ``"auto"`` spreads a large model over the visible GPUs (accelerate).
             quantization (`str`, *optional*): ``"4bit"`` or ``"8bit"`` (bitsandbytes, GPU only).
+            endpoint (`str`, *optional*): the base URL of an OpenAI-compatible API (vLLM, TGI, llama.cpp's server,
+                ``transformers serve``), e.g. ``"http://gpu-box:8000/v1"``: returns a
+                `~pipelines.text_generation_remote.RemoteTextGenerationPipeline` with the same call. `api_key`,
+                `timeout`, `max_retries` and `max_concurrency` configure it (see its `from_endpoint`).
         """
+        if endpoint is not None:
+            from pipelines.text_generation_remote import RemoteTextGenerationPipeline
+
+            local = {"device": device, "dtype": dtype, "revision": revision, "device_map": device_map,
+                     "quantization": quantization, "trust_remote_code": trust_remote_code or None}
+            return RemoteTextGenerationPipeline.from_endpoint(
+                endpoint, model, api_key=api_key, timeout=timeout, max_retries=max_retries,
+                max_concurrency=max_concurrency, local_options=local)
+        if any(v is not None for v in (api_key, timeout, max_retries, max_concurrency)):
+            raise InputError("endpoint", None, "a server URL when api_key, timeout, max_retries or max_concurrency "
+                                               "is given", "These options configure a remote server.")
         resolved_device = resolve_device(device)
         resolved_dtype = resolve_dtype(dtype, resolved_device)
         kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
@@ -114,26 +131,17 @@ class TextGenerationPipeline(Pipeline):
                  ) -> GeneratedText | list[GeneratedText] | Iterator[str]:
         """Generate for one prompt (or chat), or a batch of them. See the class docstring."""
         prompts, batched = self._split_batch(inputs)
-        if stream and batched:
-            raise InputError("stream", True, "False for a batch of prompts", "Stream one prompt at a time.")
-        stops = _check_stop(stop)
-        _check_number("max_new_tokens", max_new_tokens, int, low=1)
-        if max_new_tokens >= self.context_length:
+        params = check_generation_params(
+            batched=batched, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+            repetition_penalty=repetition_penalty, do_sample=do_sample, seed=seed, stop=stop,
+            system_prompt=system_prompt, stream=stream, truncate=truncate)
+        if params.max_new_tokens >= self.context_length:
             raise InputError("max_new_tokens", max_new_tokens, f"below the model's context of {self.context_length}")
-        _check_number("temperature", temperature, float, low=0.0)
-        if top_p is not None:
-            _check_number("top_p", top_p, float, low=0.0, high=1.0, low_open=True)
-        if top_k is not None:
-            _check_number("top_k", top_k, int, low=0)
-        if repetition_penalty is not None:
-            _check_number("repetition_penalty", repetition_penalty, float, low=0.0, low_open=True)
-        if seed is not None:
-            _check_number("seed", seed, int, low=0)
-        sample = temperature > 0 if do_sample is None else bool(do_sample)
-        if sample and temperature == 0:
-            raise InputError("temperature", 0, "> 0 when do_sample=True")
+        max_new_tokens, temperature, top_p, top_k = (params.max_new_tokens, params.temperature, params.top_p,
+                                                     params.top_k)
+        stops, sample, seed = params.stops, params.sample, params.seed
 
-        encoded = [self._encode(p, system_prompt, max_new_tokens, truncate) for p in prompts]
+        encoded = [self._encode(p, params.system_prompt, max_new_tokens, params.truncate) for p in prompts]
         batch = self.tokenizer.pad({"input_ids": encoded}, padding=True, return_tensors="pt").to(self.model.device)
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": max_new_tokens, "do_sample": sample, "eos_token_id": self.eos_token_ids,
@@ -141,9 +149,8 @@ class TextGenerationPipeline(Pipeline):
         }
         if sample:
             gen_kwargs |= {"temperature": temperature, "top_p": top_p, "top_k": top_k}
-            seed = random.randrange(2**31) if seed is None else seed
-        if repetition_penalty is not None:
-            gen_kwargs["repetition_penalty"] = repetition_penalty
+        if params.repetition_penalty is not None:
+            gen_kwargs["repetition_penalty"] = params.repetition_penalty
         if stops:
             gen_kwargs |= {"stop_strings": stops, "tokenizer": self.tokenizer}
         if seed is not None:
@@ -161,12 +168,7 @@ class TextGenerationPipeline(Pipeline):
     # -- preprocess ------------------------------------------------------------------------------------------
 
     def _split_batch(self, inputs: Any) -> tuple[list, bool]:
-        if isinstance(inputs, str) or _is_chat(inputs):
-            return [inputs], False
-        if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(p, str) or _is_chat(p) for p in inputs):
-            return list(inputs), True
-        raise InputError("inputs", inputs, "a prompt string, a chat (a list of {'role', 'content'} dicts), "
-                                           "or a non-empty list of either")
+        return split_prompts(inputs)
 
     def _encode(self, prompt: str | list[dict], system_prompt: str | None, max_new_tokens: int,
                 truncate: bool) -> list[int]:
@@ -200,15 +202,15 @@ class TextGenerationPipeline(Pipeline):
 
     def _result(self, tokens: torch.Tensor, prompt_tokens: int, stops: list[str], seed: int | None) -> GeneratedText:
         tokens = tokens.tolist()
-        while tokens and tokens[-1] == self.tokenizer.pad_token_id and tokens[-1] not in self.eos_token_ids:
-            tokens.pop()  # right padding of sequences that finished early in a batch
+        # `generate` pads a batch's sequences only after their EOS, so cutting at the first EOS drops all padding;
+        # a pad token the model generated before any EOS is its output (and a server counts it too).
         ended = []
         for i, t in enumerate(tokens):
             if t in self.eos_token_ids:
                 ended = tokens[: i + 1]
                 break
         used = ended or tokens
-        text, stopped = _cut_at_stop(self.tokenizer.decode(used, skip_special_tokens=True), stops)
+        text, stopped = cut_at_stop(self.tokenizer.decode(used, skip_special_tokens=True), stops)
         reason = "stop" if ended or stopped else "length"
         return GeneratedText(text, prompt_tokens, len(used), reason, seed)
 
@@ -233,24 +235,11 @@ class TextGenerationPipeline(Pipeline):
 
 def _stream_chunks(streamer: TextIteratorStreamer, stops: list[str], cancelled: threading.Event,
                    thread: threading.Thread, errors: list[BaseException]) -> Iterator[str]:
-    """Yield streamed text, holding back just enough to cut a stop string exactly as the non-streamed call does."""
-    hold = max((len(s) for s in stops), default=1) - 1
-    pending = ""
+    """Yield streamed text, cut at a stop string exactly as the non-streamed call does (`cut_stream`)."""
     try:
-        for chunk in streamer:
-            pending += chunk
-            cut, stopped = _cut_at_stop(pending, stops)
-            if stopped:
-                if cut:
-                    yield cut
-                return
-            if len(pending) > hold:
-                ready, pending = pending[: len(pending) - hold], pending[len(pending) - hold:]
-                yield ready
+        yield from cut_stream(streamer, stops)
         if errors:
             raise errors[0]
-        if pending:
-            yield pending
     finally:
         cancelled.set()  # the consumer stopped early or a stop string was hit: end generation now
         thread.join()
@@ -265,11 +254,6 @@ class _Cancelled(StoppingCriteria):
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
-
-
-def _is_chat(value: Any) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) > 0 and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value))
 
 
 def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
@@ -309,33 +293,3 @@ def _quantization_config(model: str, quantization: str) -> Any:
     if quantization == "4bit":
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4")
     return BitsAndBytesConfig(load_in_8bit=True)
-
-
-def _check_stop(stop: str | list[str] | None) -> list[str]:
-    stops = [stop] if isinstance(stop, str) else list(stop or [])
-    if not all(isinstance(s, str) and s for s in stops):
-        raise InputError("stop", stop, "a non-empty string or a list of non-empty strings")
-    return stops
-
-
-def _cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
-    positions = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return (text[: min(positions)], True) if positions else (text, False)
-
-
-def _check_number(name: str, value: Any, kind: type, low: float | None = None, high: float | None = None,
-                  low_open: bool = False) -> None:
-    ok_type = isinstance(value, int) if kind is int else isinstance(value, (int, float))
-    ok = ok_type and not isinstance(value, bool)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        bounds = []
-        if low is not None:
-            bounds.append(f"{'>' if low_open else '>='} {low}")
-        if high is not None:
-            bounds.append(f"<= {high}")
-        kind_name = "an integer" if kind is int else "a number"
-        raise InputError(name, value, f"{kind_name} {' and '.join(bounds)}".strip())
