@@ -4,6 +4,8 @@
     python -m pipelines run sentiment "Świetny produkt!" --model tiny
     python -m pipelines run text-generation "Dawno, dawno temu" --param max_new_tokens=40 --param seed=0
     python -m pipelines run text-to-image "a red fox, watercolour" --param num_inference_steps=1 --output out/
+    python -m pipelines run sentiment --input reviews.csv.gz --column review_body --output scores.jsonl
+    python -m pipelines run text-generation "Napisz haiku." --endpoint http://gpu-box:8000/v1   # a vLLM server
 
 `list` imports no model library, so it answers at once.
 """
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipelines import TASKS, load, resolve_task
+from pipelines import TASKS, bulk, load, resolve_task
 from pipelines.errors import InputError, ModelLoadError
 
 
@@ -31,19 +33,28 @@ def make_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="tasks, default models and licences")
     run = commands.add_parser("run", help="run one pipeline on one input, print JSON")
     run.add_argument("task", help="task name or alias (see `list`)")
-    run.add_argument("input", help="the input: text, or a file path for image/audio tasks")
+    run.add_argument("input", nargs="?", default=None,
+                     help="the input: text, or a file path for image/audio tasks (or --input FILE: a whole file)")
     run.add_argument("--model", default=None, help="Hub id, local folder or 'tiny' (default: the task's default)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
     run.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: by device)")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="a call parameter, VALUE parsed as JSON when it can be (repeatable)")
     run.add_argument("--no-stream", action="store_true", help="text generation: print the result as JSON at the end")
-    run.add_argument("--output", type=Path, default=None, help="folder to save images / audio into")
+    run.add_argument("--output", type=Path, default=None,
+                     help="folder to save images / audio into; with --input, the JSON-lines file to write")
+    bulk.add_arguments(run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args, extra = parser.parse_known_args(argv)
+    # An optional positional is taken (empty) at the first chance, so `run TASK --model M "text"` leaves "text" over.
+    if args.command == "run" and args.input is None and len(extra) == 1 and not extra[0].startswith("-"):
+        args.input, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "list":
         print(_task_table())
@@ -51,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = dict(_parse_param(p) for p in args.param)
         spec = resolve_task(args.task)
-        pipe = load(spec.name, model=args.model, device=args.device, dtype=args.dtype)
+        if (args.input is None) == (args.input_file is None):
+            raise InputError("input", args.input, "one input, or --input FILE with --output OUT.jsonl")
+        if args.input_file is not None:
+            return bulk.main(args, spec.name, params)
+        bulk.check_single_input(args)
+        pipe = load(spec.name, model=args.model, device=args.device, dtype=args.dtype, **bulk.server_options(args))
         if spec.name == "text-generation" and not args.no_stream and "stream" not in params:
             for chunk in pipe(args.input, stream=True, **params):
                 print(chunk, end="", flush=True)
