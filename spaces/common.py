@@ -196,6 +196,7 @@ class Context:
     lang: str = "en"
     models: str | None = None
     cache: ModelCache = field(default_factory=ModelCache)
+    llm: Any = None  # an `llm_endpoint.LLMEndpoint`: the Chat tab's model runs on that server
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
@@ -216,10 +217,14 @@ class Context:
         raise KeyError(f"no UI string {key!r}")
 
     def default_model(self, task: str, tiny_variant: str = "tiny") -> str:
+        if self.llm is not None and task == "text-generation":
+            return self.llm.model or ""  # "": the server's only model
         return tiny_variant if self.tiny else TASKS[task].default.id
 
     def model_choices(self, task: str, tiny_variant: str = "tiny") -> list[tuple[str, str]]:
         """(label, value) pairs for the model dropdown: tiny variants when offline, then the registry's models."""
+        if self.llm is not None and task == "text-generation":
+            return [(self.llm.label(), self.llm.model or "")]
         spec = TASKS[task]
         choices = [(f"{v} (noise)", v) for v in spec.tiny_variants if self.tiny]
         if self.tiny:  # the chosen variant first

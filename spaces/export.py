@@ -24,7 +24,7 @@ from .common import SpaceSpec
 logger = logging.getLogger(__name__)
 
 PACKAGE = "mmhub_space"
-UI_FILES = ("common.py", "launcher.py")
+UI_FILES = ("common.py", "launcher.py", "llm_endpoint.py")
 ALWAYS = ("gradio", "numpy", "pandas", "psutil", "huggingface-hub")
 SPACES_DIR = Path(__file__).resolve().parent
 PIPELINES_DIR = SPACES_DIR.parent / "pipelines"

@@ -14,7 +14,8 @@ from typing import Any
 
 import gradio as gr
 
-from .common import LANGUAGES, Context, ModelCache, SpaceSpec, env_host
+from . import llm_endpoint
+from .common import LANGUAGES, Context, InputError, ModelCache, SpaceSpec, env_host
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def add_launch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="weights kept loaded at most, in GB (default: half the machine's memory)")
     parser.add_argument("--queue-size", type=int, default=256, help="requests waiting at most (default 256)")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    llm_endpoint.add_arguments(parser)
     return parser
 
 
@@ -52,7 +54,10 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 
 def context_from_args(args: argparse.Namespace) -> Context:
     max_bytes = int(args.max_model_memory * 2**30) if args.max_model_memory else None
-    return Context(lang=args.lang, models=args.models, cache=ModelCache(args.max_models, max_bytes))
+    llm = llm_endpoint.from_args(args)
+    loader = {} if llm is None else {"loader": llm.loader()}
+    return Context(lang=args.lang, models=args.models, cache=ModelCache(args.max_models, max_bytes, **loader),
+                   llm=llm)
 
 
 def build_blocks(specs: Sequence[SpaceSpec], ctx: Context, title: str = "mmhub") -> gr.Blocks:
@@ -92,7 +97,8 @@ def run(specs: Sequence[SpaceSpec], argv: Sequence[str] | None = None, prog: str
     args = parser.parse_args(argv)
     try:
         parse_auth(args.auth)
-    except argparse.ArgumentTypeError as err:
+        ctx = context_from_args(args)
+    except (argparse.ArgumentTypeError, InputError) as err:
         parser.error(str(err))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    launch(build_blocks(specs, context_from_args(args), title=title), args)
+    launch(build_blocks(specs, ctx, title=title), args)

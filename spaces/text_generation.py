@@ -2,6 +2,7 @@
 
     python -m spaces.text_generation                  # GPT-2 by default; pick Bielik in the model list
     python -m spaces.text_generation --models tiny    # offline, tiny random chat model (noise)
+    python -m spaces.text_generation --llm-endpoint http://gpu-box:8000/v1   # a vLLM server runs the model
 
 API (gradio_client): ``/chat`` (message, model, system_prompt, max_new_tokens, temperature, top_p, seed) -> reply.
 Models without a chat template (GPT-2) continue a plain "User: / Assistant:" transcript instead.
@@ -112,7 +113,7 @@ def build(ctx: Context) -> None:
         examples=[[e] for e in EXAMPLES],
         cache_examples=False,
         api_name="chat",
-        concurrency_limit=SPACE.concurrency_limit,
+        concurrency_limit=ctx.llm.concurrency if ctx.llm is not None else SPACE.concurrency_limit,  # a server batches
         fill_height=False,
     )
 
@@ -124,7 +125,7 @@ SPACE = SpaceSpec(
     build=build,
     concurrency_limit=1,
     requirements=("torch", "transformers", "tokenizers", "safetensors", "huggingface-hub", "accelerate",
-                  "sentencepiece", "numpy"),
+                  "sentencepiece", "numpy", "openai"),
     emoji="✍️",
     description="GPT-2 and Bielik: chat with streamed tokens, a system prompt and sampling controls.",
     order=10,
