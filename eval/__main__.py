@@ -3,6 +3,7 @@
     python -m eval --model speakleash/Bielik-1.5B-v3.0-Instruct --num-fewshot 0 5 --batch-size auto
     python -m eval --model openai-community/gpt2 --tasks polish_mc --num-fewshot 5 --device cpu
     python -m eval --model speakleash/Bielik-11B-v2.6-Instruct --backend vllm --apply-chat-template
+    python -m eval --backend openai --endpoint http://gpu-box:8000/v1 --model speakleash/Bielik-11B-v2.6-Instruct
     python -m eval --model tiny --data-dir eval/fixtures --num-fewshot 0 5     # offline smoke run (noise scores)
 
 Writes ``<output>/<model>/`` results_<n>shot.json (lm-eval's), leaderboard.md, leaderboard.json and
@@ -40,8 +41,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--apply-chat-template", action="store_true", help="format prompts with the chat template")
     p.add_argument("--fewshot-as-multiturn", action="store_true",
                    help="with --apply-chat-template: few-shot examples as chat turns (the leaderboard's ',multiturn')")
-    p.add_argument("--backend", choices=["hf", "vllm"], default="hf",
-                   help="hf (transformers, default) or vllm (lm-eval's vLLM model; needs vllm and a GPU)")
+    p.add_argument("--backend", choices=["hf", "vllm", "openai"], default="hf",
+                   help="hf (transformers, default), vllm (lm-eval's vLLM model; needs vllm and a GPU) or openai "
+                        "(--model served at --endpoint by vLLM, TGI, transformers serve...; multiple-choice tasks "
+                        "need a server that returns prompt log-probabilities, as vLLM does)")
+    p.add_argument("--endpoint", default=None, metavar="URL",
+                   help="--backend openai: the server's base URL, e.g. http://localhost:8000/v1")
+    p.add_argument("--api-key-env", default=None, metavar="VAR",
+                   help="--backend openai: the environment variable holding the server's API key")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="--backend openai: the served model's context (default: what the server reports, else 2048)")
     p.add_argument("--output", default="eval_results", help="output folder (default eval_results)")
     p.add_argument("--data-dir", default=None,
                    help="read datasets from DIR/<hub id>/<split>.jsonl, not the Hub (eval/fixtures: offline)")
@@ -69,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             trust_remote_code=args.trust_remote_code, apply_chat_template=args.apply_chat_template,
             fewshot_as_multiturn=args.fewshot_as_multiturn, backend=args.backend, output_dir=args.output,
             data_dir=args.data_dir, use_cache=not args.no_cache, log_samples=args.log_samples,
-            published=not args.no_published, plot=not args.no_plot,
+            published=not args.no_published, plot=not args.no_plot, endpoint=args.endpoint,
+            api_key=_api_key(args.api_key_env), max_length=args.max_length,
         )
     except (MmhubError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -86,6 +96,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nwrote " + ", ".join(report.files.values()))
     print(f"({report.seconds:.0f} s)")
     return 0
+
+
+def _api_key(variable: str | None) -> str | None:
+    import os
+
+    from pipelines.errors import InputError
+
+    if variable is None:
+        return None
+    if not os.environ.get(variable):
+        raise InputError("--api-key-env", variable, "the name of a set environment variable",
+                         f"${variable} is not set.")
+    return os.environ[variable]
 
 
 class _DropNoise(logging.Filter):

@@ -30,7 +30,7 @@ from pipelines.errors import InputError, MmhubError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("hf", "vllm")
+BACKENDS = ("hf", "vllm", "openai")
 
 
 class DatasetLoadError(MmhubError, RuntimeError):
@@ -83,6 +83,9 @@ def run(
     log_samples: bool = False,
     published: bool = True,
     plot: bool = True,
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    max_length: int | None = None,
 ) -> Report:
     """Evaluate `model` on Polish tasks at each n-shot setting and score it as the leaderboard does.
 
@@ -97,7 +100,11 @@ def run(
         device, dtype (`str`, *optional*): default CUDA + bfloat16 when present, else CPU + float32.
         revision, trust_remote_code: passed to ``from_pretrained`` (remote code stays off unless asked for).
         apply_chat_template (`bool`), fewshot_as_multiturn (`bool`): the leaderboard's ``,chat`` / ``,multiturn``.
-        backend (`str`, defaults to ``"hf"``): ``"hf"`` (transformers) or ``"vllm"`` (lm-eval's vLLM model, GPU).
+        backend (`str`, defaults to ``"hf"``): ``"hf"`` (transformers), ``"vllm"`` (lm-eval's vLLM model, GPU) or
+            ``"openai"``: `model` served at `endpoint` by an OpenAI-compatible server (see `eval.remote`; there
+            `batch_size` is the number of concurrent requests).
+        endpoint (`str`), api_key (`str`), max_length (`int`): the server's base URL, its key, and the served
+            model's context (default: what the server reports, else 2048); ``backend="openai"`` only.
         output_dir (`str`, defaults to ``"eval_results"``): results, table, plot and the response cache go here;
             None writes nothing (and caches nothing).
         data_dir (`str`, *optional*): read every dataset from ``DIR/<hub id>/<split>.jsonl`` (e.g. ``eval/fixtures``)
@@ -111,11 +118,16 @@ def run(
     tasks = [tasks] if isinstance(tasks, str) else list(tasks)
     shots = [num_fewshot] if isinstance(num_fewshot, int) else list(num_fewshot)
     _validate(tasks, shots, limit, batch_size, backend, data_dir)
+    _validate_endpoint(backend, endpoint, max_length, device, dtype, revision)
     manager = task_manager(data_dir)
     _check_tasks(tasks, manager)
 
-    lm, model_id, params_b, fingerprint = _load_model(model, backend, batch_size, max_batch_size, device, dtype,
-                                                      revision, trust_remote_code)
+    if backend == "openai":
+        lm, model_id, params_b, fingerprint = _load_endpoint(model, endpoint, api_key, manager, tasks,
+                                                             apply_chat_template, batch_size, max_length)
+    else:
+        lm, model_id, params_b, fingerprint = _load_model(model, backend, batch_size, max_batch_size, device, dtype,
+                                                          revision, trust_remote_code)
     out = Path(output_dir) if output_dir is not None else None
     cache = None
     if out is not None and use_cache:
@@ -151,6 +163,7 @@ def run(
         (folder / "leaderboard.md").write_text(markdown + "\n", encoding="utf-8")
         files["markdown"] = str(folder / "leaderboard.md")
         settings = {"model": model_id, "tasks": tasks, "num_fewshot": shots, "limit": limit, "backend": backend,
+                    "endpoint": endpoint,
                     "apply_chat_template": apply_chat_template, "fewshot_as_multiturn": fewshot_as_multiturn,
                     "data_dir": str(data_dir) if data_dir else None, "adjusted": adjusted}
         files["json"] = str(leaderboard.write_json(rows, public, folder / "leaderboard.json", settings=settings))
@@ -179,6 +192,23 @@ def _validate(tasks, shots, limit, batch_size, backend, data_dir) -> None:
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise InputError("data_dir", str(data_dir), "an existing folder of <hub id>/<split>.jsonl files",
                          "mmhub ships one: eval/fixtures.")
+
+
+def _validate_endpoint(backend, endpoint, max_length, device, dtype, revision) -> None:
+    if backend != "openai":
+        for name, value in (("endpoint", endpoint), ("max_length", max_length)):
+            if value is not None:
+                raise InputError(name, value, "given with backend='openai' only")
+        return
+    if endpoint is None:
+        raise InputError("endpoint", None, "the server's base URL with backend='openai', e.g. http://host:8000/v1")
+    from pipelines import validate
+
+    validate.url("endpoint", endpoint)
+    validate.optional_integer("max_length", max_length, low=16, high=10_000_000)
+    for name, value in (("device", device), ("dtype", dtype), ("revision", revision)):
+        if value is not None:
+            raise InputError(name, value, "None with backend='openai'", "The server loaded the weights: set it there.")
 
 
 def _check_tasks(tasks: Sequence[str], manager) -> None:
@@ -260,6 +290,25 @@ def _load_model(model, backend, batch_size, max_batch_size, device, dtype, revis
     hf_model.to(resolved).eval()
     return _hflm(hf_model, tokenizer, batch_size, max_batch_size), model_id, _params(hf_model), \
         _fingerprint(path, hf_model.config, torch_dtype, revision)
+
+
+def _load_endpoint(model, endpoint, api_key, manager, tasks, chat, batch_size, max_length):
+    """lm-eval's API model for `model` on `endpoint` (`eval.remote`); the tasks tell whether log-probs are needed."""
+    from eval.remote import DEFAULT_CONCURRENCY, openai_lm
+
+    if not isinstance(model, str) or not model.strip():
+        raise InputError("model", model, "the served model's name with backend='openai'")
+    name = model.strip()
+    if name in TINY_NAMES:
+        from pipelines import tiny
+
+        name = str(tiny.build("text-generation", name))  # a test server serves the tiny model by its folder
+    kinds = {task.get_config("output_type") for task in _load_tasks(manager, tasks)["tasks"].values()}
+    concurrency = batch_size if isinstance(batch_size, int) else DEFAULT_CONCURRENCY
+    needs_loglikelihood = bool(kinds - {"generate_until"})
+    lm, model_id, fingerprint = openai_lm(endpoint, name, api_key, needs_loglikelihood=needs_loglikelihood,
+                                          chat=chat, concurrency=concurrency, max_length=max_length)
+    return lm, model.strip() if model.strip() in TINY_NAMES else model_id, None, fingerprint
 
 
 def _hflm(hf_model, tokenizer, batch_size, max_batch_size):
