@@ -135,7 +135,8 @@ def main(args: argparse.Namespace, task: str, params: dict[str, Any]) -> int:
 def run(task: str, input_path: Any, output: Any, *, model: str | None = None, params: dict[str, Any] | None = None,
         fmt: str | None = None, column: str | None = None, field_name: str | None = None, on_error: str = "skip",
         batch_size: int | None = None, device: str | None = None, dtype: Any = None, overwrite: bool = False,
-        endpoint: str | None = None, api_key: str | None = None, progress: bool = True) -> Summary:
+        endpoint: str | None = None, api_key: str | None = None, progress: bool = True,
+        pipeline: Any = None) -> Summary:
     """Run `task` over every record of `input_path` into the JSON-lines file `output` (see the module docstring).
 
     Args:
@@ -146,6 +147,7 @@ def run(task: str, input_path: Any, output: Any, *, model: str | None = None, pa
         on_error (`str`): ``"skip"`` (an error line per bad input) or ``"fail"`` (`InputError` at the first).
         batch_size (`int`, *optional*): inputs per pipeline call (`DEFAULT_BATCH`).
         endpoint, api_key: text generation on an OpenAI-compatible server instead of a local model.
+        pipeline (*optional*): an already loaded pipeline of `task` to use (instead of loading `model`).
     """
     from pipelines import load, resolve_task
 
@@ -185,8 +187,13 @@ def run(task: str, input_path: Any, output: Any, *, model: str | None = None, pa
     if rank == 0:
         _write_settings(run_file, settings, complete=False)
 
-    pipe = load(spec.name, model=model, device=device or _rank_device(state), dtype=dtype,
-                **({"endpoint": endpoint, "api_key": api_key, "max_concurrency": batch_size} if endpoint else {}))
+    if pipeline is not None:
+        if getattr(pipeline, "task", None) != spec.name:
+            raise InputError("pipeline", pipeline, f"a loaded {spec.name} pipeline")
+        pipe = pipeline
+    else:
+        pipe = load(spec.name, model=model, device=device or _rank_device(state), dtype=dtype,
+                    **({"endpoint": endpoint, "api_key": api_key, "max_concurrency": batch_size} if endpoint else {}))
     part = parts[rank]
     started = time.perf_counter()
     done = jsonl.resume(part)
