@@ -5,7 +5,7 @@
 1. Throughput: the bulk runner (reading the file, batching, writing and flushing the JSON lines) vs the sentiment
    pipeline called once on all the texts already in memory, same MiniLM-sized classifier (random weights, realistic
    compute), same reviews. Target: bulk >= 0.95x the in-memory throughput. Model loading is left out of both.
-2. Scaling on the CPU: one process (2 threads) vs two processes (1 thread each) under
+2. Scaling on the CPU: one process (1 thread, then 2) vs two processes (1 thread each) under
    ``accelerate launch --multi_gpu --num_processes 2`` (torchrun; gloo without CUDA), lines/s of the processing
    (the slower rank) and end to end (process start, model load and merge included).
 """
@@ -56,6 +56,7 @@ def scaling(folder: Path, texts: list[str]) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
     launcher = str(Path(sys.executable).with_name("accelerate"))
     runs = {
+        "1 process, 1 thread": ([sys.executable, *base], {**env, "OMP_NUM_THREADS": "1"}),
         "1 process, 2 threads": ([sys.executable, *base], {**env, "OMP_NUM_THREADS": "2"}),
         "2 processes, 1 thread each": ([launcher, "launch", "--multi_gpu", "--num_processes", "2", *base],
                                        {**env, "OMP_NUM_THREADS": "1"}),

@@ -170,6 +170,8 @@ def run(task: str, input_path: Any, output: Any, *, model: str | None = None, pa
                 "batch_size": batch_size, "on_error": on_error, "endpoint": endpoint}
     records = read_records(input_path, fmt, column, field_name)
     first = next(records, None)  # reads the header / first line: a missing column fails here, on every rank
+    if first is None:
+        raise InputError("input", str(input_path), "a file with at least one input", "It is empty or blank.")
     run_file = output.with_name(output.name + ".run.json")
     parts = [output] if world == 1 else [output.with_name(f"{output.name}.part{r}of{world}") for r in range(world)]
 

@@ -21,7 +21,7 @@ from finetune.sentiment import RunFolders
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = 16
+STEPS = 8
 
 
 def launch(train_file: Path, output: Path, *extra: str) -> list[str]:
@@ -59,8 +59,8 @@ def test_two_processes_train_checkpoint_and_resume_after_sigkill(tmp_path, revie
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["global_step"] == STEPS
-    # Two processes of 8 reviews each per step: 16 steps cover 256 of the 360 training reviews, not 128.
-    assert metrics["epoch"] > 0.65, metrics["epoch"]
+    # Two processes of 8 reviews each per step: 8 steps cover 128 of the 360 training reviews, not 64.
+    assert metrics["epoch"] > 0.3, metrics["epoch"]
     steps_logged = [e["step"] for e in metrics["log_history"] if "loss" in e]
     assert steps_logged[0] < killed_at < steps_logged[-1]  # the history spans both sessions
     assert resumed.stdout.count("Fine-tuned tiny") == 2  # each process reports; only rank 0 wrote the folder
