@@ -96,6 +96,33 @@ def _running(args: list[str], ready_path: str, name: str, timeout: float) -> Ite
             process.wait()
 
 
+def kill_family(pid: int) -> None:
+    """SIGKILL a process a test started and every process below it (a launcher's workers), then reap them."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(family, timeout=30)
+
+
+def run_launcher(argv: list[str], timeout: float, **kwargs: object) -> subprocess.CompletedProcess:
+    """`subprocess.run` for a launcher (accelerate, torchrun) that kills its workers too when it times out."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_family(process.pid)
+        out, err = process.communicate()
+        err += f"\n(killed after {timeout} s)"
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
 def serve_available() -> str | None:
     """None when `transformers serve` can run here, else what to install."""
     from transformers.utils.import_utils import is_serve_available

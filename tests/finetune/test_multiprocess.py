@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from finetune.sentiment import RunFolders
-from tests.servers import free_port
+from tests.servers import free_port, kill_family, run_launcher
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 8
@@ -54,8 +53,7 @@ def test_two_processes_train_checkpoint_and_resume_after_sigkill(tmp_path, revie
     killed_at = int(Path(folders.last_checkpoint()).name.split("-")[1])
     assert killed_at < STEPS and not output.exists()
 
-    resumed = subprocess.run(launch(reviews_file, output, "--resume"), cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=600)
+    resumed = run_launcher(launch(reviews_file, output, "--resume"), timeout=600, cwd=ROOT, env=env)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["global_step"] == STEPS
@@ -65,21 +63,6 @@ def test_two_processes_train_checkpoint_and_resume_after_sigkill(tmp_path, revie
     assert steps_logged[0] < killed_at < steps_logged[-1]  # the history spans both sessions
     assert resumed.stdout.count("Fine-tuned tiny") == 2  # each process reports; only rank 0 wrote the folder
     assert (output / "model.safetensors").exists() and not folders.work.exists()
-
-
-def kill_family(pid: int) -> None:
-    """SIGKILL a process this test started and every process below it."""
-    try:
-        root = psutil.Process(pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for member in family:
-        try:
-            member.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(family, timeout=30)
 
 
 def _tail(path: Path) -> str:

@@ -15,6 +15,7 @@ import pytest
 from pipelines import InputError, bulk, jsonl, load
 from pipelines.cli import main as cli
 from tests.finetune.conftest import review
+from tests.servers import free_port, run_launcher
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
@@ -160,9 +161,9 @@ def test_two_processes_split_the_input_and_merge_it_in_order(tmp_path):
     out = tmp_path / "out.jsonl"
     launcher = Path(sys.executable).with_name("accelerate")
     argv = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--main_process_port",
-            str(_free_port()), "-m", "pipelines", "run", "sentiment", "--model", "tiny", "--input",
+            str(free_port()), "-m", "pipelines", "run", "sentiment", "--model", "tiny", "--input",
             str(tmp_path / "reviews.txt"), "--output", str(out), "--batch-size", "16"]
-    done = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    done = run_launcher(argv, timeout=300, cwd=ROOT, env=ENV)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "merged from the processes' parts" in done.stderr
     lines = read_out(out)
@@ -187,8 +188,3 @@ def test_text_generation_fans_out_to_a_server(tmp_path, llm_server):
     local = load("text-generation", model="tiny", device="cpu")(prompts, max_new_tokens=6, temperature=0)
     assert [o["result"] for o in read_out(out)] == [r.to_dict() for r in local]
 
-
-def _free_port() -> int:
-    from tests.servers import free_port
-
-    return free_port()
