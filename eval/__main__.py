@@ -4,6 +4,7 @@
     python -m eval --model openai-community/gpt2 --tasks polish_mc --num-fewshot 5 --device cpu
     python -m eval --model speakleash/Bielik-1.5B-v3.0-Instruct --tasks polish polish_other --num-fewshot 0
     python -m eval --model speakleash/Bielik-11B-v2.6-Instruct --backend vllm --apply-chat-template
+    python -m eval --backend openai --endpoint http://gpu-box:8000/v1 --model speakleash/Bielik-11B-v2.6-Instruct
     python -m eval --model tiny --data-dir eval/fixtures --num-fewshot 0 5     # offline smoke run (noise scores)
     python -m eval --compare speakleash/Bielik-1.5B-v3.0-Instruct ./my-finetune --tasks polish --num-fewshot 5
     python -m eval --compare eval_results/base/leaderboard.json ./my-finetune   # a saved run against a model
@@ -30,7 +31,8 @@ from pipelines.errors import InputError, MmhubError
 FLAGS = {"tasks": "--tasks", "num_fewshot": "--num-fewshot", "limit": "--limit", "limit_mode": "--limit-mode",
          "batch_size": "--batch-size", "max_batch_size": "--max-batch-size", "backend": "--backend",
          "data_dir": "--data-dir", "output_dir": "--output", "model": "--model", "base": "--compare BASE",
-         "candidate": "--compare CANDIDATE"}
+         "candidate": "--compare CANDIDATE", "endpoint": "--endpoint", "max_length": "--max-length",
+         "device": "--device", "dtype": "--dtype", "revision": "--revision"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,7 +93,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fewshot-as-multiturn", action="store_true",
                    help="with --apply-chat-template: few-shot examples as chat turns (the leaderboard's ',multiturn')")
     p.add_argument("--backend", choices=BACKENDS, default="hf",
-                   help="hf (transformers, default) or vllm (lm-eval's vLLM model; needs vllm and a GPU)")
+                   help="hf (transformers, default), vllm (lm-eval's vLLM model; needs vllm and a GPU) or openai "
+                        "(--model served at --endpoint by vLLM, TGI, transformers serve...; multiple-choice tasks "
+                        "need a server that returns prompt log-probabilities, as vLLM does)")
+    p.add_argument("--endpoint", default=None, metavar="URL",
+                   help="--backend openai: the server's base URL, e.g. http://localhost:8000/v1")
+    p.add_argument("--api-key-env", default=None, metavar="VAR",
+                   help="--backend openai: the environment variable holding the server's API key")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="--backend openai: the served model's context (default: what the server reports, else 2048)")
     p.add_argument("--output", default="eval_results", help="output folder (default eval_results)")
     p.add_argument("--data-dir", default=None,
                    help="read datasets from DIR/<hub id>/<split>.jsonl, not the Hub (eval/fixtures: offline)")
@@ -110,7 +120,8 @@ def check(args: argparse.Namespace) -> list[str]:
     tasks = [t for item in args.tasks for t in item.split(",") if t]
     validate(tasks=tasks, num_fewshot=args.num_fewshot, limit=args.limit, limit_mode=args.limit_mode,
              batch_size=args.batch_size, max_batch_size=args.max_batch_size, backend=args.backend,
-             data_dir=args.data_dir, output_dir=args.output)
+             data_dir=args.data_dir, output_dir=args.output, endpoint=args.endpoint, max_length=args.max_length,
+             device=args.device, dtype=args.dtype, revision=args.revision)
     for role, spec in zip(("base", "candidate"), args.compare or (), strict=False):
         if not spec.strip():
             raise InputError(role, spec, "a model or a results .json file")
@@ -128,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         tasks = check(args)
+        api_key = _api_key(args.api_key_env)
     except InputError as err:
         return _fail(err)
     _setup_logging(args.verbose)
@@ -136,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    dtype=args.dtype, revision=args.revision, trust_remote_code=args.trust_remote_code,
                    apply_chat_template=args.apply_chat_template, fewshot_as_multiturn=args.fewshot_as_multiturn,
                    backend=args.backend, data_dir=args.data_dir, use_cache=not args.no_cache,
-                   log_samples=args.log_samples, published=not args.no_published, plot=not args.no_plot)
+                   log_samples=args.log_samples, published=not args.no_published, plot=not args.no_plot,
+                   endpoint=args.endpoint, api_key=api_key, max_length=args.max_length)
     try:
         if args.compare:
             return _compare(args, options)
@@ -171,6 +184,19 @@ def _run(args: argparse.Namespace, options: dict) -> int:
         print("\nwrote " + ", ".join(report.files.values()))
     print(f"({report.seconds:.0f} s)")
     return 0
+
+
+def _api_key(variable: str | None) -> str | None:
+    import os
+
+    from pipelines.errors import InputError
+
+    if variable is None:
+        return None
+    if not os.environ.get(variable):
+        raise InputError("--api-key-env", variable, "the name of a set environment variable",
+                         f"${variable} is not set.")
+    return os.environ[variable]
 
 
 def _compare(args: argparse.Namespace, options: dict) -> int:

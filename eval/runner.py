@@ -97,6 +97,9 @@ def run(
     log_samples: bool = False,
     published: bool = True,
     plot: bool = True,
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    max_length: int | None = None,
 ) -> Report:
     """Evaluate `model` on Polish tasks at each n-shot setting and score it as the leaderboard does.
 
@@ -117,8 +120,11 @@ def run(
         device, dtype (`str`, *optional*): default CUDA + bfloat16 when present, else CPU + float32.
         revision, trust_remote_code: passed to ``from_pretrained`` (remote code stays off unless asked for).
         apply_chat_template (`bool`), fewshot_as_multiturn (`bool`): the leaderboard's ``,chat`` / ``,multiturn``.
-        backend (`str`, defaults to ``"hf"``): one of `BACKENDS`: ``"hf"`` (transformers) or ``"vllm"`` (lm-eval's
-            vLLM model, GPU).
+        backend (`str`, defaults to ``"hf"``): one of `BACKENDS`: ``"hf"`` (transformers), ``"vllm"`` (lm-eval's
+            vLLM model, GPU) or ``"openai"``: `model` served at `endpoint` by an OpenAI-compatible server (see
+            `eval.remote`; there `batch_size` is the number of concurrent requests).
+        endpoint (`str`), api_key (`str`), max_length (`int`): the server's base URL, its key, and the served
+            model's context (default: what the server reports, else 2048); ``backend="openai"`` only.
         output_dir (`str`, defaults to ``"eval_results"``): results, table, plot and the response cache go here;
             None writes nothing (and caches nothing).
         data_dir (`str`, *optional*): read every dataset from ``DIR/<hub id>/<split>.jsonl`` (e.g. ``eval/fixtures``)
@@ -132,11 +138,16 @@ def run(
     tasks = list(tasks) if isinstance(tasks, (list, tuple)) else [tasks]
     shots = list(num_fewshot) if isinstance(num_fewshot, (list, tuple)) else [num_fewshot]
     limit = validate(tasks=tasks, num_fewshot=shots, limit=limit, limit_mode=limit_mode, batch_size=batch_size,
-                     max_batch_size=max_batch_size, backend=backend, data_dir=data_dir, output_dir=output_dir)
+                     max_batch_size=max_batch_size, backend=backend, data_dir=data_dir, output_dir=output_dir,
+                     endpoint=endpoint, max_length=max_length, device=device, dtype=dtype, revision=revision)
     manager = task_manager(data_dir)
 
-    loaded_model = load_model(model, backend, ModelOptions(batch_size, max_batch_size, device, dtype, revision,
-                                                           trust_remote_code))
+    options = ModelOptions(batch_size, max_batch_size, device, dtype, revision, trust_remote_code, endpoint=endpoint,
+                           api_key=api_key, max_length=max_length, chat=apply_chat_template)
+    if backend == "openai":  # multiple-choice tasks need the server's prompt log-probabilities: checked up front
+        kinds = {task.get_config("output_type") for task in _load_tasks(manager, tasks)["tasks"].values()}
+        options.needs_loglikelihood = bool(kinds - {"generate_until"})
+    loaded_model = load_model(model, backend, options)
     lm, model_id, params_b, fingerprint = (loaded_model.lm, loaded_model.model_id, loaded_model.params_b,
                                            loaded_model.fingerprint)
     out = Path(output_dir) if output_dir is not None else None
@@ -178,7 +189,7 @@ def run(
         (folder / "leaderboard.md").write_text(markdown + "\n", encoding="utf-8")
         files["markdown"] = str(folder / "leaderboard.md")
         settings = {"model": model_id, "tasks": tasks, "num_fewshot": shots, "limit": limit,
-                    "limit_mode": limit_mode if limit is not None else None, "backend": backend,
+                    "limit_mode": limit_mode if limit is not None else None, "backend": backend, "endpoint": endpoint,
                     "apply_chat_template": apply_chat_template, "fewshot_as_multiturn": fewshot_as_multiturn,
                     "data_dir": str(data_dir) if data_dir else None, "adjusted": adjusted}
         files["json"] = str(leaderboard.write_json(rows, public, folder / "leaderboard.json", settings=settings))
@@ -196,7 +207,8 @@ def _is_int(value: Any) -> bool:
 
 def validate(*, tasks: Sequence[str] = ("polish",), num_fewshot: Sequence[int] = (5,), limit: Any = None,
              limit_mode: str = "random", batch_size: Any = 1, max_batch_size: Any = 64, backend: str = "hf",
-             data_dir: Any = None, output_dir: Any = None) -> int | float | None:
+             data_dir: Any = None, output_dir: Any = None, endpoint: Any = None, max_length: Any = None,
+             device: Any = None, dtype: Any = None, revision: Any = None) -> int | float | None:
     """Check `run`'s options before anything loads; raise `InputError` naming the option. Returns the limit.
 
     Shared by `run` and ``python -m eval`` (which names the flags), so a bad option never costs a model load.
@@ -229,6 +241,7 @@ def validate(*, tasks: Sequence[str] = ("polish",), num_fewshot: Sequence[int] =
         raise InputError("max_batch_size", max_batch_size, f"an integer from 1 to {MAX_BATCH}")
     if backend not in BACKENDS:
         raise InputError("backend", backend, f"one of {list(BACKENDS)}")
+    _validate_endpoint(backend, endpoint, max_length, device, dtype, revision)
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise InputError("data_dir", str(data_dir), "an existing folder of <hub id>/<split>.jsonl files",
                          "mmhub ships one: eval/fixtures.")
@@ -292,6 +305,25 @@ def quiet_lm_eval() -> Iterator[_LmEvalNoise]:
                            "truncation)", noise.truncated)
 
 
+def _validate_endpoint(backend: str, endpoint: Any, max_length: Any, device: Any, dtype: Any, revision: Any) -> None:
+    """The openai backend's options (`endpoint` a URL, `max_length` bounded, no local loading options); the other
+    backends take none of them."""
+    if backend != "openai":
+        for name, value in (("endpoint", endpoint), ("max_length", max_length)):
+            if value is not None:
+                raise InputError(name, value, "given with backend='openai' only")
+        return
+    if endpoint is None:
+        raise InputError("endpoint", None, "the server's base URL with backend='openai', e.g. http://host:8000/v1")
+    from pipelines import validate as checks
+
+    checks.url("endpoint", endpoint)
+    checks.optional_integer("max_length", max_length, low=16, high=10_000_000)
+    for name, value in (("device", device), ("dtype", dtype), ("revision", revision)):
+        if value is not None:
+            raise InputError(name, value, "None with backend='openai'", "The server loaded the weights: set it there.")
+
+
 def _load_tasks(manager, tasks: Sequence[str]) -> dict[str, Any]:
     try:
         return manager.load(list(tasks))
@@ -335,6 +367,13 @@ class ModelOptions:
     dtype: str | None = None
     revision: str | None = None
     trust_remote_code: bool = False
+    # backend "openai": the server, its key, the served model's context, chat requests, and whether the tasks need
+    # prompt log-probabilities (multiple choice)
+    endpoint: str | None = None
+    api_key: str | None = None
+    max_length: int | None = None
+    chat: bool = False
+    needs_loglikelihood: bool = True
 
 
 @dataclasses.dataclass
@@ -390,6 +429,18 @@ def _load_hf(path: str, model_id: str, options: ModelOptions) -> LoadedModel:
                        _fingerprint(path, hf_model.config, torch_dtype, options.revision))
 
 
+def _load_endpoint(path: str, model_id: str, options: ModelOptions) -> LoadedModel:
+    """lm-eval's API model for the model served at ``options.endpoint`` (`eval.remote`); a tiny name is served by
+    its folder (as a test server loads it)."""
+    from eval.remote import DEFAULT_CONCURRENCY, openai_lm
+
+    concurrency = options.batch_size if isinstance(options.batch_size, int) else DEFAULT_CONCURRENCY
+    lm, served_id, fingerprint = openai_lm(options.endpoint, path, options.api_key,
+                                           needs_loglikelihood=options.needs_loglikelihood, chat=options.chat,
+                                           concurrency=concurrency, max_length=options.max_length)
+    return LoadedModel(lm, model_id if model_id in TINY_NAMES else served_id, None, fingerprint)
+
+
 def _hflm(hf_model, tokenizer, options: ModelOptions):
     from lm_eval.models.huggingface import HFLM
 
@@ -415,7 +466,8 @@ def _load_vllm(path: str, model_id: str, options: ModelOptions) -> LoadedModel:
 
 
 # The one place backends are chosen: name -> loader(path, model id, options). A new backend is one function here.
-BACKEND_LOADERS: dict[str, Callable[[str, str, ModelOptions], LoadedModel]] = {"hf": _load_hf, "vllm": _load_vllm}
+BACKEND_LOADERS: dict[str, Callable[[str, str, ModelOptions], LoadedModel]] = {
+    "hf": _load_hf, "vllm": _load_vllm, "openai": _load_endpoint}
 BACKENDS = tuple(BACKEND_LOADERS)
 
 

@@ -146,21 +146,17 @@ def read_fasttext(path: str | os.PathLike, scheme: LabelScheme, limit: int | Non
     with open_text(path) as handle:
         try:
             for lineno, line in enumerate(handle, start=1):  # noqa: B007 (lineno is used after the loop)
-                line = line.strip()
-                if not line:
+                try:
+                    parsed = parse_fasttext_line(line)
+                except DataError as err:
+                    raise DataError(f"{path}:{lineno}: {err}") from None
+                if parsed is None:
                     continue
-                if not line.startswith(FASTTEXT_PREFIX):
-                    raise DataError(f"{path}:{lineno}: the line does not start with a {FASTTEXT_PREFIX} prefix "
-                                    f"(fastText format: '__label__2 Great product: ...'); it starts {line[:40]!r}.")
-                label, _, text = line.partition(" ")
-                raw = label[len(FASTTEXT_PREFIX):]
+                raw, text = parsed
                 index = scheme.encode(raw)
                 if index is None:
-                    raise DataError(f"{path}:{lineno}: unknown label {label!r} for label scheme {scheme.name!r} "
-                                    f"(allowed: {scheme.allowed(FASTTEXT_PREFIX)}).")
-                text = text.strip()
-                if not text:
-                    raise DataError(f"{path}:{lineno}: the line has a label but no text.")
+                    raise DataError(f"{path}:{lineno}: unknown label {FASTTEXT_PREFIX + raw!r} for label scheme "
+                                    f"{scheme.name!r} (allowed: {scheme.allowed(FASTTEXT_PREFIX)}).")
                 yield {"text": text, "label": index}
                 count += 1
                 if limit is not None and count >= limit:
@@ -171,6 +167,23 @@ def read_fasttext(path: str | os.PathLike, scheme: LabelScheme, limit: int | Non
             raise DataError(f"{path}:{lineno + 1}: cannot read the file ({err}).") from err
     if count == 0:
         raise DataError(f"{path}: the file holds no examples (it is empty or blank).")
+
+
+def parse_fasttext_line(line: str) -> tuple[str, str] | None:
+    """``(raw label, text)`` of one fastText line (``__label__2 Great product: ...`` -> ``("2", "Great ...")``);
+    None for a blank line. `DataError` (without a file position: the caller adds it) for a line without the
+    ``__label__`` prefix or without text. Used by `read_fasttext` and by bulk inference (`pipelines.records`)."""
+    line = line.strip()
+    if not line:
+        return None
+    if not line.startswith(FASTTEXT_PREFIX):
+        raise DataError(f"the line does not start with a {FASTTEXT_PREFIX} prefix "
+                        f"(fastText format: '__label__2 Great product: ...'); it starts {line[:40]!r}.")
+    label, _, text = line.partition(" ")
+    text = text.strip()
+    if not text:
+        raise DataError("the line has a label but no text.")
+    return label[len(FASTTEXT_PREFIX):], text
 
 
 def _fasttext_rows(path: str, scheme: str, limit: int | None, stamp: str) -> Iterator[dict[str, Any]]:

@@ -126,9 +126,7 @@ def run_in_folders(output_dir: str, recorded: dict[str, Any], resume: bool, over
     A run that fails before its first checkpoint leaves no trace; one that fails later keeps its checkpoints for
     ``--resume``. Works in one process and under ``accelerate launch`` / ``torchrun``.
     """
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = process_state()
     if state.is_main_process:
         folders, resume_from = prepare_folders(output_dir, recorded, resume, overwrite, marker)
     state.wait_for_everyone()
@@ -141,6 +139,25 @@ def run_in_folders(output_dir: str, recorded: dict[str, Any], resume: bool, over
         if state.is_main_process and folders.last_checkpoint() is None:
             shutil.rmtree(folders.work, ignore_errors=True)  # nothing worth resuming: leave no trace
         raise
+
+
+def process_state():
+    """accelerate's `PartialState` of this process. Several processes on a machine without CUDA talk over gloo.
+
+    accelerate picks its CPU backend (gloo) only when asked for the CPU (``state.py`` ``_prepare_backend``), and the
+    Trainer asks only when ``ACCELERATE_USE_CPU`` is set (``training_args.py`` ``_setup_devices``). ``torchrun`` and
+    ``accelerate launch --multi_gpu`` do not set it, so on a CPU machine every process would think it was alone and
+    train on all the data, racing the others for the output folder; it is set here for them.
+    """
+    import torch
+    from accelerate import PartialState
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and not torch.cuda.is_available():
+        if os.environ.get("ACCELERATE_USE_CPU") is None:
+            logger.info("%s processes without CUDA: distributed over gloo on the CPU", os.environ["WORLD_SIZE"])
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+        return PartialState(cpu=True)
+    return PartialState()
 
 
 def publish(folders: RunFolders) -> None:

@@ -216,14 +216,17 @@ def load(task: str, model: str | None = None, device: str | None = None, dtype: 
         device (`str`, *optional*): ``"cuda"``, ``"cpu"``, ``"cuda:1"``...; default CUDA when present, else CPU.
         dtype (`str` or `torch.dtype`, *optional*): default float16/bfloat16 on GPU, float32 on CPU.
         options: passed to the pipeline's ``from_pretrained`` (e.g. ``revision``, ``trust_remote_code``); an option
-            it does not take is an `InputError`.
+            it does not take is an `InputError`. Text generation takes ``endpoint=`` (an OpenAI-compatible server's
+            URL; `model` is then the served model's name, default the server's only one) and ``api_key=``.
 
     >>> gen = load("text-generation", model="tiny")
+    >>> remote = load("text-generation", model="speakleash/Bielik-11B-v2.6-Instruct", endpoint="http://gpu:8000/v1")
     """
     spec = resolve_task(task)
     if model is not None and (not isinstance(model, str) or not model.strip()):
         raise InputError("model", model, "a Hub model id, a local folder or 'tiny'")
-    model = (model or spec.default.id).strip()
+    remote = options.get("endpoint") is not None  # a server: its model names are its own, no registry default/pin
+    model = model.strip() if model is not None else None if remote else spec.default.id
     module_name, class_name = spec.target.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -243,7 +246,7 @@ def load(task: str, model: str | None = None, device: str | None = None, dtype: 
         from pipelines import tiny
 
         model = str(tiny.build(spec.name, model))
-    else:
+    elif not remote:
         info = spec.model_info(model)
         if info is not None and info.revision and "revision" not in options:
             options["revision"] = info.revision

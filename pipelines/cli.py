@@ -7,6 +7,8 @@
     python -m pipelines run text-to-image "a red fox, watercolour" --param num_inference_steps=1 --output out/
     python -m pipelines run text-to-music "lo-fi piano" --model tiny --param duration=1 --output out/
     python -m pipelines run text-to-video "a cat surfing" --model tiny --param num_inference_steps=2 --output out/
+    python -m pipelines run sentiment --input reviews.csv.gz --column review_body --output scores.jsonl
+    python -m pipelines run text-generation "Napisz haiku." --endpoint http://gpu-box:8000/v1   # a vLLM server
 
 `list` imports no model library, so it answers at once. Bad arguments (an unknown task or `--param`, a value that
 is not valid JSON or is NaN / Infinity, an input file that does not exist, an `--output` that is a file) print one
@@ -28,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipelines import TASKS, load, resolve_task
+from pipelines import TASKS, bulk, load, resolve_task
 from pipelines.errors import InputError, ModelLoadError
 
 
@@ -40,14 +42,17 @@ def make_parser() -> argparse.ArgumentParser:
     listing.add_argument("task", nargs="?", default=None, help="one task: its models and languages")
     run = commands.add_parser("run", help="run one pipeline on one input, print JSON")
     run.add_argument("task", help="task name or alias (see `list`)")
-    run.add_argument("input", help="the input: text, or a file path for image/audio tasks")
+    run.add_argument("input", nargs="?", default=None,
+                     help="the input: text, or a file path for image/audio tasks (or --input FILE: a whole file)")
     run.add_argument("--model", default=None, help="Hub id, local folder or 'tiny' (default: the task's default)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
     run.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: by device)")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="a call parameter, VALUE parsed as JSON when it can be (repeatable)")
     run.add_argument("--no-stream", action="store_true", help="text generation: print the result as JSON at the end")
-    run.add_argument("--output", type=Path, default=None, help="folder to save images / audio into")
+    run.add_argument("--output", type=Path, default=None,
+                     help="folder to save images / audio into; with --input, the JSON-lines file to write")
+    bulk.add_arguments(run)
     return parser
 
 
@@ -56,7 +61,13 @@ FILE_INPUTS = {"style-transfer": "content image", "separation": "audio file", "v
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args, extra = parser.parse_known_args(argv)
+    # An optional positional is taken (empty) at the first chance, so `run TASK --model M "text"` leaves "text" over.
+    if args.command == "run" and args.input is None and len(extra) == 1 and not extra[0].startswith("-"):
+        args.input, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "list":
         try:
@@ -66,8 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     try:
-        spec, params, stream = _check_arguments(args)  # everything that can be checked without a model
-        pipe = load(spec.name, model=args.model, device=args.device, dtype=args.dtype)
+        spec, params = _check_params(args)  # everything that can be checked without a model
+        if (args.input is None) == (args.input_file is None):
+            raise InputError("input", args.input, "one input, or --input FILE with --output OUT.jsonl")
+        if args.input_file is not None:
+            return bulk.main(args, spec.name, params)
+        bulk.check_single_input(args)
+        stream = _check_single_input(args, spec, params)
+        pipe = load(spec.name, model=args.model, device=args.device, dtype=args.dtype, **bulk.server_options(args))
         if stream:
             for chunk in pipe(args.input, stream=True, **params):
                 print(chunk, end="", flush=True)
@@ -88,11 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _check_arguments(args: argparse.Namespace) -> tuple[Any, dict[str, Any], bool]:
-    """The task, the call parameters and whether to stream, checked before any model loads (`InputError`)."""
+def _check_params(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The task and the call parameters, checked before any model loads (`InputError`)."""
     import importlib
 
-    from pipelines import validate
     from pipelines.base import check_keywords
 
     spec = resolve_task(args.task)
@@ -107,6 +123,13 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Any, dict[str, Any], boo
     if "progress" in params:
         raise InputError("--param", "progress=...", "a call parameter other than progress",
                          "The command line shows its own progress bar.")
+    return spec, params
+
+
+def _check_single_input(args: argparse.Namespace, spec: Any, params: dict[str, Any]) -> bool:
+    """The one input and the ``--output`` folder, checked before any model loads; returns whether to stream."""
+    from pipelines import validate
+
     stream = False
     if spec.name == "text-generation":
         stream = validate.boolean("--param stream", params.pop("stream", not args.no_stream))
@@ -120,7 +143,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Any, dict[str, Any], boo
             output.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise InputError("--output", str(args.output), "a folder that can be created", f"({err})") from None
-    return spec, params, stream
+    return stream
 
 
 def save_outputs(result: Any, folder: Path) -> list[Path]:

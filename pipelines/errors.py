@@ -36,10 +36,12 @@ class ModelLoadError(MmhubError, RuntimeError):
     - ``offline``: the Hub cannot be reached and the model is not in the local cache;
     - ``wrong_task``: the checkpoint is a model of another task;
     - ``missing_dependency``: an optional package is not installed (the message has the pip line);
-    - ``incompatible``: the checkpoint loaded but cannot be used as it is (e.g. unknown labels).
+    - ``incompatible``: the checkpoint loaded but cannot be used as it is (e.g. unknown labels), or a server
+      answers in a way mmhub cannot use (not JSON, not an OpenAI-compatible API);
+    - ``unauthorized``: a server refused the API key (HTTP 401 / 403).
     """
 
-    REASONS = ("not_found", "offline", "wrong_task", "missing_dependency", "incompatible")
+    REASONS = ("not_found", "offline", "wrong_task", "missing_dependency", "incompatible", "unauthorized")
 
     def __init__(self, model: str, reason: str, message: str):
         if reason not in self.REASONS:

@@ -42,8 +42,9 @@ def load_image(value: Any, argument: str = "image") -> Any:
             with Image.open(path) as image:
                 image.load()
                 return image.convert("RGB")
-        except Image.DecompressionBombError as err:  # PIL's guard against images of more than ~179 Mpx
-            raise InputError(argument, value, "an image of at most 89 megapixels", f"{err}") from err
+        except Image.DecompressionBombError as err:  # PIL's guard: more than 2 x MAX_IMAGE_PIXELS (~179 Mpx)
+            raise InputError(argument, "an image too large to decode safely",
+                             f"an image of at most {Image.MAX_IMAGE_PIXELS} pixels", "Resize it first.") from err
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
             raise InputError(argument, value, ALLOWED, f"The file cannot be read as an image ({err}).") from err
     if hasattr(value, "__array__") and not isinstance(value, (bytes, bytearray)):

@@ -31,18 +31,13 @@ from transformers import (
 from pipelines import validate
 from pipelines.base import Pipeline, Result, check_architecture, resolve_device, resolve_dtype, translating_load_errors
 from pipelines.errors import InputError, ModelLoadError
+from pipelines.generation_params import check_generation_params, cut_at_stop, cut_stream, split_prompts
 
 logger = logging.getLogger(__name__)
 
 # End-of-turn markers of common chat templates; each one the template uses stops generation.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|eot|>")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
-# Finite ranges of the call parameters (documented in `TextGenerationPipeline.__call__`).
-MAX_TEMPERATURE = 100.0
-MAX_TOP_K = 1_000_000
-MAX_REPETITION_PENALTY = 10.0
-MAX_STOPS = 64
-MAX_PROMPT_CHARS = 1_000_000
 
 
 @dataclass
@@ -85,14 +80,32 @@ class TextGenerationPipeline(Pipeline):
     def from_pretrained(cls, model: str, *, device: Any = None, dtype: Any = None, revision: str | None = None,
                         trust_remote_code: bool = False, use_safetensors: bool = True,
                         device_map: str | dict | None = None, quantization: str | None = None,
-                        adapter: str | None = None) -> TextGenerationPipeline:
-        """Load a causal LM by Hub id or local folder (a LoRA adapter folder of `finetune.lm` loads on its base).
+                        adapter: str | None = None, endpoint: str | None = None, api_key: str | None = None,
+                        timeout: float | None = None, max_retries: int | None = None,
+                        max_concurrency: int | None = None) -> TextGenerationPipeline:
+        """Load a causal LM by Hub id or local folder (a LoRA adapter folder of `finetune.lm` loads on its base), or
+        connect to an OpenAI-compatible server that serves it.
 
         Args:
             device_map (`str`, *optional*): ``"auto"`` spreads a large model over the visible GPUs (accelerate).
             quantization (`str`, *optional*): ``"4bit"`` or ``"8bit"`` (bitsandbytes, GPU only).
             adapter (`str`, *optional*): a peft LoRA adapter folder to apply to `model` (checked to fit it).
+            endpoint (`str`, *optional*): the base URL of an OpenAI-compatible API (vLLM, TGI, llama.cpp's server,
+                ``transformers serve``), e.g. ``"http://gpu-box:8000/v1"``: returns a
+                `~pipelines.text_generation_remote.RemoteTextGenerationPipeline` with the same call. `api_key`,
+                `timeout`, `max_retries` and `max_concurrency` configure it (see its `from_endpoint`).
         """
+        if endpoint is not None:
+            from pipelines.text_generation_remote import RemoteTextGenerationPipeline
+
+            local = {"device": device, "dtype": dtype, "revision": revision, "device_map": device_map,
+                     "quantization": quantization, "trust_remote_code": trust_remote_code or None}
+            return RemoteTextGenerationPipeline.from_endpoint(
+                endpoint, model, api_key=api_key, timeout=timeout, max_retries=max_retries,
+                max_concurrency=max_concurrency, local_options=local)
+        if any(v is not None for v in (api_key, timeout, max_retries, max_concurrency)):
+            raise InputError("endpoint", None, "a server URL when api_key, timeout, max_retries or max_concurrency "
+                                               "is given", "These options configure a remote server.")
         revision = validate.optional_text("revision", revision, allow_empty=False)
         trust_remote_code = validate.boolean("trust_remote_code", trust_remote_code)
         use_safetensors = validate.boolean("use_safetensors", use_safetensors)
@@ -155,24 +168,17 @@ class TextGenerationPipeline(Pipeline):
                 too long for the context instead of refusing it.
         """
         prompts, batched = self._split_batch(inputs)
-        stream, truncate = validate.boolean("stream", stream), validate.boolean("truncate", truncate)
-        if stream and batched:
-            raise InputError("stream", True, "False for a batch of prompts", "Stream one prompt at a time.")
-        stops = _check_stop(stop)
-        system_prompt = validate.optional_text("system_prompt", system_prompt)
-        max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, low=1, high=self.context_length - 1,
-                                          hint=f"The model's context is {self.context_length} tokens.")
-        temperature = validate.number("temperature", temperature, low=0.0, high=MAX_TEMPERATURE, hint="0 is greedy.")
-        top_p = validate.optional_number("top_p", top_p, low=0.0, high=1.0, low_open=True)
-        top_k = validate.optional_integer("top_k", top_k, low=0, high=MAX_TOP_K)
-        repetition_penalty = validate.optional_number("repetition_penalty", repetition_penalty, low=0.0,
-                                                      high=MAX_REPETITION_PENALTY, low_open=True)
-        sample = temperature > 0 if do_sample is None else validate.boolean("do_sample", do_sample)
-        if sample and temperature == 0:
-            raise InputError("temperature", 0, "> 0 when do_sample=True")
-        seed = validate.seed(seed) if sample or seed is not None else None  # sampling always reports its seed
+        params = check_generation_params(
+            batched=batched, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+            repetition_penalty=repetition_penalty, do_sample=do_sample, seed=seed, stop=stop,
+            system_prompt=system_prompt, stream=stream, truncate=truncate)
+        validate.integer("max_new_tokens", params.max_new_tokens, low=1, high=self.context_length - 1,
+                         hint=f"The model's context is {self.context_length} tokens.")
+        max_new_tokens, temperature, top_p, top_k = (params.max_new_tokens, params.temperature, params.top_p,
+                                                     params.top_k)
+        stops, sample, seed = params.stops, params.sample, params.seed
 
-        encoded = [self._encode(p, system_prompt, max_new_tokens, truncate) for p in prompts]
+        encoded = [self._encode(p, params.system_prompt, max_new_tokens, params.truncate) for p in prompts]
         batch = self.tokenizer.pad({"input_ids": encoded}, padding=True, return_tensors="pt").to(self.model.device)
         finish = _FinishRecorder(self.eos_token_ids, batch["input_ids"].shape[1],
                                  StopStringCriteria(self.tokenizer, stops) if stops else None)
@@ -182,8 +188,8 @@ class TextGenerationPipeline(Pipeline):
         }
         if sample:
             gen_kwargs |= {"temperature": temperature, "top_p": top_p, "top_k": top_k}
-        if repetition_penalty is not None:
-            gen_kwargs["repetition_penalty"] = repetition_penalty
+        if params.repetition_penalty is not None:
+            gen_kwargs["repetition_penalty"] = params.repetition_penalty
         if seed is not None:
             torch.manual_seed(seed)
         if stream:
@@ -200,23 +206,7 @@ class TextGenerationPipeline(Pipeline):
     # -- preprocess ------------------------------------------------------------------------------------------
 
     def _split_batch(self, inputs: Any) -> tuple[list, bool]:
-        if isinstance(inputs, str) or _is_chat(inputs):
-            prompts, batched = [inputs], False
-        elif isinstance(inputs, (list, tuple)) and inputs and all(isinstance(p, str) or _is_chat(p) for p in inputs):
-            prompts, batched = list(inputs), True
-        else:
-            raise InputError("inputs", inputs, "a prompt string, a chat (a list of {'role', 'content'} dicts), "
-                                               "or a non-empty list of either")
-        for i, prompt in enumerate(prompts):
-            name = f"prompt[{i}]" if batched else "prompt"
-            if isinstance(prompt, str):
-                validate.text(name, prompt, max_chars=MAX_PROMPT_CHARS)
-            else:  # a chat: every role and content must be valid text (contents may be empty)
-                for j, message in enumerate(prompt):
-                    validate.text(f"{name}[{j}]['role']", message["role"])
-                    validate.text(f"{name}[{j}]['content']", message["content"], allow_empty=True,
-                                  max_chars=MAX_PROMPT_CHARS)
-        return prompts, batched
+        return split_prompts(inputs)
 
     def _encode(self, prompt: str | list[dict], system_prompt: str | None, max_new_tokens: int,
                 truncate: bool) -> list[int]:
@@ -255,7 +245,7 @@ class TextGenerationPipeline(Pipeline):
         # Everything after the step where this sequence finished (EOS, end of turn or stop string) is the padding
         # that batching added: cut by position, never by token value (a pad id can be a token the model generated).
         used = tokens.tolist()[:finished_at] if finished_at is not None else tokens.tolist()
-        text, stopped = _cut_at_stop(self.tokenizer.decode(used, skip_special_tokens=True), stops)
+        text, stopped = cut_at_stop(self.tokenizer.decode(used, skip_special_tokens=True), stops)
         reason = "stop" if finished_at is not None or stopped else "length"
         return GeneratedText(text, prompt_tokens, len(used), reason, seed)
 
@@ -281,24 +271,11 @@ class TextGenerationPipeline(Pipeline):
 
 def _stream_chunks(streamer: TextIteratorStreamer, stops: list[str], cancelled: threading.Event,
                    thread: threading.Thread, errors: list[BaseException]) -> Iterator[str]:
-    """Yield streamed text, holding back just enough to cut a stop string exactly as the non-streamed call does."""
-    hold = max((len(s) for s in stops), default=1) - 1
-    pending = ""
+    """Yield streamed text, cut at a stop string exactly as the non-streamed call does (`cut_stream`)."""
     try:
-        for chunk in streamer:
-            pending += chunk
-            cut, stopped = _cut_at_stop(pending, stops)
-            if stopped:
-                if cut:
-                    yield cut
-                return
-            if len(pending) > hold:
-                ready, pending = pending[: len(pending) - hold], pending[len(pending) - hold:]
-                yield ready
+        yield from cut_stream(streamer, stops)
         if errors:
             raise errors[0]
-        if pending:
-            yield pending
     finally:
         cancelled.set()  # the consumer stopped early or a stop string was hit: end generation now
         thread.join()
@@ -358,11 +335,6 @@ def _has_tokenizer(folder: str | None) -> bool:
                                       for name in ("tokenizer.json", "tokenizer_config.json"))
 
 
-def _is_chat(value: Any) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) > 0 and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value))
-
-
 def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
     """The union of the generation config's EOS ids, the tokenizer's EOS, and the template's end-of-turn token."""
     ids: set[int] = set()
@@ -400,18 +372,3 @@ def _quantization_config(model: str, quantization: str) -> Any:
     if quantization == "4bit":
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4")
     return BitsAndBytesConfig(load_in_8bit=True)
-
-
-def _check_stop(stop: Any) -> list[str]:
-    if stop is None:
-        return []
-    if isinstance(stop, str):
-        return [validate.text("stop", stop)]
-    if not isinstance(stop, (list, tuple)) or len(stop) > MAX_STOPS:
-        raise InputError("stop", stop, f"a non-empty string, a list of at most {MAX_STOPS} of them, or None")
-    return [validate.text(f"stop[{i}]", s) for i, s in enumerate(stop)]
-
-
-def _cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
-    positions = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return (text[: min(positions)], True) if positions else (text, False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import math
 import secrets
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -120,6 +121,22 @@ def text(name: str, value: Any, *, allow_empty: bool = False, max_chars: int | N
 
 def optional_text(name: str, value: Any, *, allow_empty: bool = True) -> str | None:
     return None if value is None else text(name, value, allow_empty=allow_empty)
+
+
+def url(name: str, value: Any, *, schemes: tuple[str, ...] = ("http", "https"), example: str = "") -> str:
+    """An absolute URL with one of `schemes`, a host and (when given) a valid port; returned without a final ``/``."""
+    allowed = f"an {' or '.join(schemes)} URL such as {example or 'http://localhost:8000/v1'}"
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        raise InputError(name, value, allowed)
+    text(name, value)
+    parts = urllib.parse.urlsplit(value.strip())
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number from 0 to 65535)
+    except ValueError:
+        raise InputError(name, value, allowed, "Its port is not a number from 1 to 65535.") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise InputError(name, value, allowed)
+    return value.strip().rstrip("/")
 
 
 def callback(name: str, value: Any, signature: str) -> Callable[..., Any] | None:

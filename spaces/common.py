@@ -228,6 +228,7 @@ class Context:
     models: str | None = None
     cache: ModelCache = field(default_factory=ModelCache)
     local_model_dirs: Sequence[str | os.PathLike] = ()
+    llm: Any = None  # an `llm_endpoint.LLMEndpoint`: the Chat tab's model runs on that server
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
@@ -255,10 +256,14 @@ class Context:
         raise KeyError(f"no UI string {key!r}")
 
     def default_model(self, task: str, tiny_variant: str = "tiny") -> str:
+        if self.llm is not None and task == "text-generation":
+            return self.llm.model or ""  # "": the server's only model
         return tiny_variant if self.tiny else TASKS[task].default.id
 
     def model_choices(self, task: str, tiny_variant: str = "tiny") -> list[tuple[str, str]]:
         """(label, value) pairs for the model dropdown: tiny variants when offline, then the registry's models."""
+        if self.llm is not None and task == "text-generation":
+            return [(self.llm.label(), self.llm.model or "")]
         spec = TASKS[task]
         choices = [(f"{v} (noise)", v) for v in spec.tiny_variants if self.tiny]
         if self.tiny:  # the chosen variant first
@@ -288,6 +293,8 @@ class Context:
         name = validate.text("model", model).strip()
         if name in TINY_NAMES or TASKS[task].model_info(name) is not None:
             return name
+        if self.llm is not None and task == "text-generation":
+            return name  # a name the LLM server knows (or refuses): nothing of this machine is loaded
         return self.check_source(name)
 
     def check_source(self, name: str) -> str:
@@ -375,17 +382,11 @@ def parse_seed(value: Any) -> int | None:
 
 def read_image(value: Any, argument: str) -> Any:
     """An uploaded image (`image_input` gives a PIL image, or the path of a file gradio could not read) as an RGB
-    PIL image; missing, corrupt or not an image: `InputError` naming `argument`."""
-    from PIL import Image
-
+    PIL image; missing, corrupt, too large or not an image: `InputError` naming `argument`."""
     from pipelines.images import load_image
 
     require(value, argument, "an image (upload one)")
-    try:
-        return load_image(value, argument)
-    except Image.DecompressionBombError as err:  # not an OSError: pipelines.images lets it through
-        raise InputError(argument, "an image too large to decode safely",
-                         f"an image of at most {Image.MAX_IMAGE_PIXELS} pixels", "Resize it first.") from err
+    return load_image(value, argument)
 
 
 def image_input(**kwargs: Any) -> gr.Image:

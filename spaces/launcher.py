@@ -35,8 +35,10 @@ def parse_auth(value: str | tuple[str, str] | None) -> tuple[str, str] | None:
 
 def context_from_args(args: argparse.Namespace) -> Context:
     max_bytes = int(args.max_model_memory * 2**30) if args.max_model_memory else None
-    return Context(lang=args.lang, models=args.models, cache=ModelCache(args.max_models, max_bytes),
-                   local_model_dirs=tuple(args.allow_local_models))
+    llm = getattr(args, "llm", None)
+    loader = {} if llm is None else {"loader": llm.loader()}
+    return Context(lang=args.lang, models=args.models, cache=ModelCache(args.max_models, max_bytes, **loader),
+                   local_model_dirs=tuple(args.allow_local_models), llm=llm)
 
 
 def build_blocks(specs: Sequence[SpaceSpec], ctx: Context, title: str = "mmhub") -> gr.Blocks:

@@ -20,6 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from pipelines.errors import InputError
+
+from . import llm_endpoint
+
 LANGUAGES = ("en", "pl")
 MODEL_SETS = ("tiny",)  # --models: the reserved model sets (None = the real models)
 MAX_MODELS = 64
@@ -179,6 +183,7 @@ def add_launch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help=f"requests waiting at most, 1-{MAX_QUEUE} (default 256)")
     parser.add_argument("--log-level", type=log_level, default="info", metavar="LEVEL",
                         help=f"logging level: {', '.join(LOG_LEVELS)} (default info)")
+    llm_endpoint.add_arguments(parser)
     return parser
 
 
@@ -206,13 +211,21 @@ def launch_parser(prog: str | None = None, description: str | None = None) -> On
 
 def parse_launch_args(argv: Sequence[str] | None = None, prog: str | None = None,
                       description: str | None = None) -> argparse.Namespace:
-    """The checked launch options: a bad one prints one ``PROG: error: ...`` line and exits with code 2."""
-    return launch_parser(prog, description).parse_args(argv)
+    """The checked launch options: a bad one prints one ``PROG: error: ...`` line and exits with code 2.
+
+    ``args.llm`` is the Chat tab's `llm_endpoint.LLMEndpoint` (None: the app loads its own LLM)."""
+    parser = launch_parser(prog, description)
+    args = parser.parse_args(argv)
+    try:
+        args.llm = llm_endpoint.from_args(args)
+    except InputError as err:
+        parser.error(str(err))
+    return args
 
 
 # -- the Spaces of this package, known without importing them (or gradio) ----------------------------------------
 
-NOT_SPACES = frozenset({"__main__", "app", "common", "export", "launcher", "options"})
+NOT_SPACES = frozenset({"__main__", "app", "common", "export", "launcher", "llm_endpoint", "options"})
 
 
 def space_names() -> list[str]:

@@ -2,6 +2,7 @@
 
     python -m spaces.text_generation                  # GPT-2 by default; pick Bielik in the model list
     python -m spaces.text_generation --models tiny    # offline, tiny random chat model (noise)
+    python -m spaces.text_generation --llm-endpoint http://gpu-box:8000/v1   # a vLLM server runs the model
 
 API (gradio_client): ``/chat`` (message, model, system_prompt, max_new_tokens, temperature, top_p, seed) -> reply.
 Models without a chat template (GPT-2) continue a plain "User: / Assistant:" transcript instead.
@@ -190,13 +191,16 @@ def chat_handler(ctx: Context) -> Any:
         if (TASK, model) not in ctx.cache:
             yield f"⏳ {ctx.t('loading', model=model)}"
         gen = ctx.pipeline(TASK, model, tiny_variant=TINY_VARIANT)
-        limit = reply_limit(gen.context_length)
-        if requested > limit:
-            raise InputError("max_new_tokens", requested, f"an integer from 1 to {limit} for {model}",
-                             f"A reply may use at most half the model's context of {gen.context_length} tokens.")
+        if gen.context_length:  # None: a server that does not say (it refuses what does not fit)
+            limit = reply_limit(gen.context_length)
+            if requested > limit:
+                raise InputError("max_new_tokens", requested, f"an integer from 1 to {limit} for {model}",
+                                 f"A reply may use at most half the model's context of {gen.context_length} tokens.")
         max_new_tokens = requested
         names = (t("user"), t("assistant"))
-        messages, dropped = fit_to_context(gen, to_messages(message, history, system_prompt), max_new_tokens, names)
+        messages, dropped = to_messages(message, history, system_prompt), 0
+        if gen.context_length and getattr(gen, "tokenizer", None) is not None:  # a server counts its own tokens
+            messages, dropped = fit_to_context(gen, messages, max_new_tokens, names)
         if dropped:
             notice = t("trimmed", context=gen.context_length, reply=max_new_tokens, count=dropped)
             logger.info("chat with %s: %s", model, notice)
@@ -254,7 +258,7 @@ def build(ctx: Context) -> None:
         examples=[[e] for e in EXAMPLES],
         cache_examples=False,
         api_name="chat",
-        concurrency_limit=SPACE.concurrency_limit,
+        concurrency_limit=ctx.llm.concurrency if ctx.llm is not None else SPACE.concurrency_limit,  # a server batches
         fill_height=False,
     )
 
@@ -266,7 +270,7 @@ SPACE = SpaceSpec(
     build=build,
     concurrency_limit=1,
     requirements=("torch", "transformers", "tokenizers", "safetensors", "huggingface-hub", "accelerate",
-                  "sentencepiece", "numpy"),
+                  "sentencepiece", "numpy", "openai"),
     emoji="✍️",
     description="GPT-2 and Bielik: chat with streamed tokens, a system prompt and sampling controls.",
     order=10,

@@ -9,6 +9,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest  # noqa: E402
 
+from tests.servers import llm_server, web_server  # noqa: E402, F401 (session fixtures: real HTTP servers)
+
 
 def pytest_collection_modifyitems(config, items):
     run_slow = os.environ.get("RUN_SLOW") == "1"
