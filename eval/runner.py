@@ -142,11 +142,13 @@ def run(
                      endpoint=endpoint, max_length=max_length, device=device, dtype=dtype, revision=revision)
     manager = task_manager(data_dir)
 
-    options = ModelOptions(batch_size, max_batch_size, device, dtype, revision, trust_remote_code, endpoint=endpoint,
-                           api_key=api_key, max_length=max_length, chat=apply_chat_template)
+    needs_loglikelihood = True
     if backend == "openai":  # multiple-choice tasks need the server's prompt log-probabilities: checked up front
         kinds = {task.get_config("output_type") for task in _load_tasks(manager, tasks)["tasks"].values()}
-        options.needs_loglikelihood = bool(kinds - {"generate_until"})
+        needs_loglikelihood = bool(kinds - {"generate_until"})
+    options = ModelOptions(batch_size, max_batch_size, device, dtype, revision, trust_remote_code, endpoint=endpoint,
+                           api_key=api_key, max_length=max_length, chat=apply_chat_template,
+                           needs_loglikelihood=needs_loglikelihood)
     loaded_model = load_model(model, backend, options)
     lm, model_id, params_b, fingerprint = (loaded_model.lm, loaded_model.model_id, loaded_model.params_b,
                                            loaded_model.fingerprint)
