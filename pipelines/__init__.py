@@ -59,6 +59,10 @@ _SD_TURBO = ModelInfo(
 _SD_15 = ModelInfo("stable-diffusion-v1-5/stable-diffusion-v1-5", "creativeml-openrail-m", ("en",),
                    note="20-50 steps, guidance 7.5, 512 px")
 
+# Lecture-lab models have no published checkpoint: "local:<task>" is the folder the trainer writes (pipelines/lab.py).
+_LOCAL_DIGITS = ModelInfo("local:digit-recognition", "yours: trained locally (data ylecun/mnist, mit per its card)",
+                          ("any",), note="train it: python -m finetune.digits (minutes on a CPU)")
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -136,6 +140,17 @@ TASKS: dict[str, TaskSpec] = {
             (ModelInfo("microsoft/wavlm-large", "mit", ("any",), note="kNN-VC: WavLM-Large layer 6 + HiFi-GAN"),),
             aliases=("knn-vc", "vc"),
             description="The same speech, in the voice of a reference clip.",
+        ),
+        TaskSpec(
+            "digit-recognition", "pipelines.digit_recognition:DigitRecognitionPipeline", (_LOCAL_DIGITS,),
+            aliases=("digits", "mnist", "nn-vis"),
+            description="A handwritten digit, and what every layer of the nn_vis CNN computed on the way.",
+        ),
+        TaskSpec(
+            "activation-maximisation", "pipelines.activation_maximisation:ActivationMaximisationPipeline",
+            (_LOCAL_DIGITS,),
+            aliases=("activation-maximization", "class-visualisation", "feature-visualisation"),
+            description="The picture a trained digit CNN finds most like a class (gradient ascent on the pixels).",
         ),
     )
 }

@@ -387,3 +387,35 @@ def _tiny_voice_cloning(folder: Path) -> None:
     for name, fn in (("pocket", _tiny_pocket_tts), ("mms-tts-pol", _tiny_vits), ("voice-conversion", _tiny_knn_vc)):
         (folder / name).mkdir()
         fn(folder / name)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# digit-recognition / activation-maximisation (issue 11)
+
+
+@builder("digit-recognition", "tiny")
+def _tiny_digit_cnn(folder: Path) -> None:
+    """The nn_vis LeNet at its real size (61k weights: already tiny), trained for 4 seeded epochs on scikit-learn's
+    bundled 8x8 digits made MNIST-like (a second or two), so that the offline app recognises clear digits."""
+    import torch
+    import torch.nn.functional as F
+
+    from pipelines.digit_recognition import DigitCNN
+    from pipelines.mnist import sklearn_digits
+
+    _seed()
+    images, labels = sklearn_digits()
+    x, y = torch.from_numpy(images).float().div(255).unsqueeze(1), torch.from_numpy(labels)
+    model = DigitCNN()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        for index in torch.randperm(len(y), generator=generator).split(64):
+            loss = F.cross_entropy(model(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval().save_pretrained(folder)
+
+
+builder("activation-maximisation", "tiny")(_tiny_digit_cnn)
