@@ -99,9 +99,10 @@ class DigitsArguments:
     save_steps: int = field(default=500, metadata={"help": "Checkpoint every N steps (a multiple of --eval-steps)."})
     save_total_limit: int = field(default=2, metadata={"help": "Keep at most this many checkpoints (+ the best)."})
     logging_steps: int = field(default=50, metadata={"help": "Log the training loss every N steps."})
-    early_stopping_patience: int = field(default=3, metadata={
-        "help": "Stop after this many evaluations without a better validation accuracy and keep the best weights "
-                "(0: train to the end, keep the last)."})
+    early_stopping_patience: int = field(default=0, metadata={
+        "help": "Stop after this many evaluations without a better validation accuracy and keep the best weights. "
+                "Default 0: train to the end of the learning-rate decay and keep the last weights (usually the best "
+                "here: the last, small steps still help)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:N (default: CUDA when present)."})
     # run control
     resume: bool = field(default=False, metadata={

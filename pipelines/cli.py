@@ -4,6 +4,8 @@
     python -m pipelines run sentiment "Świetny produkt!" --model tiny
     python -m pipelines run text-generation "Dawno, dawno temu" --param max_new_tokens=40 --param seed=0
     python -m pipelines run text-to-image "a red fox, watercolour" --param num_inference_steps=1 --output out/
+    python -m pipelines run digit-recognition digit.png --model tiny
+    python -m pipelines run activation-maximisation 3 --model tiny --param steps=100 --output out/
 
 `list` imports no model library, so it answers at once.
 """
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
             return 0
         with _progress_bar(pipe, params) as progress:
-            result = pipe(args.input, **params, **progress)
+            result = pipe(_parse_input(pipe, args.input), **params, **progress)
     except (InputError, ModelLoadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -118,6 +120,14 @@ def _task_table() -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3] for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(line.rstrip() for line in lines) + "\n\nReserved model name: tiny (random weights, offline)."
+
+
+def _parse_input(pipe: Any, text: str) -> Any:
+    """The positional input: an integer where the pipeline's first parameter is one (a class), else the text."""
+    first = next(iter(inspect.signature(pipe.__call__).parameters.values()), None)
+    if first is not None and first.annotation in (int, "int") and text.strip().lstrip("-").isdigit():
+        return int(text)
+    return text
 
 
 def _parse_param(text: str) -> tuple[str, Any]:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -139,7 +140,7 @@ def test_trains_from_a_local_mnist_schema_folder(tmp_path):
     (["--learning-rate", "0"], "--learning-rate"),
     (["--batch-size", "0"], "--batch-size"),
     (["--augment-shift", "9"], "--augment-shift"),
-    (["--save-steps", "30"], "multiple of --eval-steps"),
+    (["--save-steps", "30", "--early-stopping-patience", "2"], "multiple of --eval-steps"),
     (["--resume", "--overwrite"], "contradict"),
     (["--dataset", "ylecun/mnist"], "cannot be reached"),
     (["--dataset", "./nowhere"], "no such local folder"),
@@ -151,6 +152,20 @@ def test_bad_arguments_print_one_line_and_exit_2(tmp_path, capsys, extra, messag
     assert not (tmp_path / "out.partial").exists()
 
 
+def test_early_stopping_keeps_the_best_weights(tmp_path):
+    from finetune.loop import EarlyStopping
+
+    early = EarlyStopping(patience=2)
+    assert [early.update(v, s) for s, v in enumerate((0.5, 0.7, 0.6, 0.7))] == [True, True, False, False]
+    assert early.should_stop and early.best_step == 1 and not EarlyStopping(patience=0, bad_evaluations=9).should_stop
+    metrics = main(DigitsArguments(dataset="sklearn-digits", output_dir=str(tmp_path / "out"), max_steps=200,
+                                   batch_size=16, learning_rate=1.0, eval_steps=2, save_steps=2,
+                                   early_stopping_patience=1, validation_size=50))
+    assert metrics["early_stopped"] and metrics["global_step"] < 200
+    best = max(e["eval_accuracy"] for e in metrics["log_history"] if "eval_accuracy" in e)
+    assert metrics["validation"]["accuracy"] == best  # the kept weights are the best evaluated ones
+
+
 def test_shift_moves_pictures_within_bounds():
     x = torch.zeros(3, 1, 28, 28)
     x[:, :, 10:18, 10:18] = 1.0
@@ -158,3 +173,15 @@ def test_shift_moves_pictures_within_bounds():
     assert moved.shape == x.shape and torch.equal(moved.sum((1, 2, 3)), x.sum((1, 2, 3)))  # nothing falls off
     assert not torch.equal(moved, x)
     assert torch.equal(shift(x, 0, torch.Generator()), x)
+
+
+@pytest.mark.gpu
+def test_trains_and_recognises_on_cuda(tmp_path):
+    metrics = main(DigitsArguments(dataset="sklearn-digits", output_dir=str(tmp_path / "out"), max_steps=30,
+                                   batch_size=32, eval_steps=10, save_steps=10, device="cuda"))
+    assert metrics["device"].startswith("cuda") and metrics["test"]["accuracy"] > 0.3
+    dr = load("digit-recognition", model=str(tmp_path / "out"), device="cuda")
+    from pipelines.mnist import sklearn_digits
+
+    result = dr(sklearn_digits()[0][0])
+    assert np.array_equal(result.layers["output"], np.asarray(result.probabilities, dtype=np.float32))

@@ -109,3 +109,15 @@ def test_bad_arguments_are_input_errors(am, kwargs, argument):
     with pytest.raises(InputError) as info:
         am(**kwargs)
     assert info.value.argument == argument
+
+
+def test_cli_takes_the_class_as_its_input(tmp_path, capsys):
+    from pipelines.cli import main
+
+    argv = ["run", "activation-maximisation", "3", "--model", "tiny", "--device", "cpu", "--param", "steps=4",
+            "--param", "num_frames=2", "--output", str(tmp_path)]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["target"] == 3 and len(out["history"]) == 5 and (tmp_path / "image_0.png").exists()
+    assert main(["run", "activation-maximisation", "12", "--model", "tiny"]) == 2
+    assert "`target`" in capsys.readouterr().err
