@@ -15,6 +15,7 @@ same 28x28 form: an offline stand-in for MNIST used by the tiny model, tests and
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -179,7 +180,14 @@ def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8x8 digits as MNIST-style ``(1797, 28, 28)`` uint8 pictures and their labels 0-9.
 
     Each 8x8 picture (ink 0..16, light on dark like MNIST) goes through `normalise`: fit in 20x20, centre by mass.
+    Computed once per process; each call returns fresh copies.
     """
+    images, labels = _sklearn_digits()
+    return images.copy(), labels.copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

@@ -20,7 +20,7 @@ from finetune.run import RunFolders
 from pipelines import load
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = 240
+STEPS = 160
 
 
 def run_args(output: Path, *extra: str) -> list[str]:

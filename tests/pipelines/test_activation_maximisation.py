@@ -44,7 +44,7 @@ def test_seeded_runs_are_identical_and_seeds_differ(am):
 
 def test_every_class_can_be_raised(am):
     for target in range(10):
-        result = am(target, steps=25, seed=target)
+        result = am(target, steps=8, seed=target)
         assert result.history[-1][target] > result.history[0][target]
 
 
