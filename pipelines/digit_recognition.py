@@ -189,12 +189,13 @@ class DigitRecognitionPipeline(Pipeline):
                 picture's border (a transparent canvas: the strokes' opacity).
             normalise (`bool`, *optional*, defaults to `True`): crop, fit in 20x20 and centre by mass as MNIST was
                 made; False only resizes to 28x28 (for pictures that are MNIST samples already).
-            top_k (`int`, *optional*, defaults to 3): how many guesses `top` lists, 1 to the number of classes.
+            top_k (`int`, *optional*, defaults to 3): how many guesses `top` lists, 2 (the first and second guess)
+                to the number of classes.
         """
         if invert is not None:
             invert = validate.boolean("invert", invert)
         normalise = validate.boolean("normalise", normalise)
-        top_k = validate.integer("top_k", top_k, low=1, high=self.model.num_classes)
+        top_k = validate.integer("top_k", top_k, low=2, high=self.model.num_classes)  # first and second at least
         picture = self.preprocess(image, invert, normalise)
         x = torch.from_numpy(picture).to(self.device).view(1, 1, 28, 28)
         with record_activations(self.model) as seen, torch.inference_mode():
