@@ -62,6 +62,13 @@ _SD_15 = ModelInfo("stable-diffusion-v1-5/stable-diffusion-v1-5", "creativeml-op
 # Lecture-lab models have no published checkpoint: "local:<task>" is the folder the trainer writes (pipelines/lab.py).
 _LOCAL_DIGITS = ModelInfo("local:digit-recognition", "yours: trained locally (data ylecun/mnist, mit per its card)",
                           ("any",), note="train it: python -m finetune.digits (minutes on a CPU)")
+_VGG19 = ModelInfo("timm/vgg19.tv_in1k", "bsd-3-clause", ("any",), note="VGG-19 features: the style-transfer weights")
+_SD_TURBO_VAE = ModelInfo(
+    _SD_TURBO.id, _SD_TURBO.licence, ("any",), revision=_SD_TURBO.revision, commercial_use=False,
+    note="Stable Diffusion's VAE only (vae/ subfolder, 84M): 8x smaller, 4 latent channels",
+)
+_LOCAL_MNIST_VAE = ModelInfo("local:mnist-vae", "yours: trained locally (data ylecun/mnist, mit per its card)",
+                             ("any",), note="MNIST VAE, 2-D latent: python -m finetune.vae (a minute or two on a CPU)")
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -151,6 +158,19 @@ TASKS: dict[str, TaskSpec] = {
             (_LOCAL_DIGITS,),
             aliases=("activation-maximization", "class-visualisation", "feature-visualisation"),
             description="The picture a trained digit CNN finds most like a class (gradient ascent on the pixels).",
+        ),
+        TaskSpec(
+            "deep-dream", "pipelines.deep_dream:DeepDreamPipeline", (_VGG19,),
+            aliases=("deepdream", "dream", "inceptionism"),
+            description="DeepDream: what a VGG-19 layer sees in a photo, amplified (octaves, jitter, gradient "
+                        "ascent).",
+        ),
+        TaskSpec(
+            "autoencoder", "pipelines.autoencoder:AutoencoderPipeline", (_SD_TURBO_VAE, _LOCAL_MNIST_VAE),
+            aliases=("vae", "autoencoders", "latent-space"),
+            description="Autoencoders: Stable Diffusion's VAE (reconstruction, latents, compression, PSNR) and an "
+                        "MNIST VAE with a 2-D latent map.",
+            tiny_variants=("tiny", "tiny-mnist"),
         ),
     )
 }

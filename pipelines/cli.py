@@ -79,6 +79,9 @@ def save_outputs(result: Any, folder: Path) -> list[Path]:
     for i, image in enumerate(images):
         saved.append(folder / f"image_{i}.png")
         image.save(saved[-1])
+    if getattr(result, "reconstruction", None) is not None:  # an autoencoder: the input as encoded, and this
+        saved.append(folder / "reconstruction.png")
+        result.reconstruction.save(saved[-1])
     rate = getattr(result, "sample_rate", None)
     audio = dict(getattr(result, "stems", None) or {})
     if getattr(result, "audio", None) is not None:

@@ -419,3 +419,36 @@ def _tiny_digit_cnn(folder: Path) -> None:
 
 
 builder("activation-maximisation", "tiny")(_tiny_digit_cnn)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# deep-dream / autoencoder (issue 11)
+
+builder("deep-dream", "tiny")(_tiny_vgg)  # the style-transfer twin: VGG-19's layer indices, a handful of channels
+builder("autoencoder", "tiny")(_tiny_stable_diffusion)  # the tiny SD: its vae/ subfolder, as in stabilityai/sd-turbo
+
+
+@builder("autoencoder", "tiny-mnist")
+def _tiny_mnist_vae(folder: Path) -> None:
+    """The MNIST VAE at its real size (784-400-2, 0.6M weights: already small), trained for 12 seeded epochs on
+    scikit-learn's bundled digits made MNIST-like (seconds), so that the offline latent map shows digits."""
+    import torch
+
+    from pipelines.autoencoder import MnistVAE, vae_loss
+    from pipelines.mnist import sklearn_digits
+
+    _seed()
+    images, _ = sklearn_digits()
+    x = torch.from_numpy(images).float().div(255).unsqueeze(1)
+    model = MnistVAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(12):
+        for index in torch.randperm(len(x), generator=generator).split(64):
+            recon, mu, logvar = model(x[index], generator=generator)
+            bce, kld = vae_loss(recon, x[index], mu, logvar)
+            optimizer.zero_grad()
+            ((bce + kld) / len(index)).backward()
+            optimizer.step()
+    model.eval().save_pretrained(folder)
+
