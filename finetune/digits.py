@@ -215,12 +215,13 @@ def train(args: DigitsArguments, folders: RunFolders, resume_from: str | None, d
     losses: list[float] = []
     stop = False
     last_eval: dict[str, float] = {}
-    session_start, session_first_step = time.perf_counter(), step
+    session_start, session_first_step, aside = time.perf_counter(), step, 0.0  # aside: evaluations, checkpoints
     while step < total and not stop:
         epoch, first = divmod(step, steps_per_epoch)
         for x, y in data.train.batches(args.batch_size, epoch=epoch, seed=args.seed, start=first,
                                        drop_last=len(data.train) >= args.batch_size):
-            x = shift(x, args.augment_shift, torch.Generator().manual_seed(args.seed * 1_000_003 + step))
+            if args.augment_shift:
+                x = shift(x, args.augment_shift, torch.Generator().manual_seed(args.seed * 1_000_003 + step))
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
@@ -235,13 +236,16 @@ def train(args: DigitsArguments, folders: RunFolders, resume_from: str | None, d
                                     "loss": mean_of(losses), "learning_rate": scheduler.get_last_lr()[0]})
                 losses = []
             if step % args.eval_steps == 0 or step == total:
+                paused = time.perf_counter()
                 last_eval = evaluate(model, data.validation, args.eval_batch_size, device)
+                aside += time.perf_counter() - paused
                 log_history.append({"step": step, "epoch": round(step / steps_per_epoch, 4),
                                     "eval_loss": last_eval["loss"], "eval_accuracy": last_eval["accuracy"]})
                 if early.update(last_eval[METRIC], step):
                     best_state = copy.deepcopy(model.state_dict())
                 stop = early.should_stop
             if step % args.save_steps == 0 and step < total and not stop:
+                paused = time.perf_counter()
                 payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            "scheduler": scheduler.state_dict()}
                 if best_state is not None:
@@ -249,6 +253,7 @@ def train(args: DigitsArguments, folders: RunFolders, resume_from: str | None, d
                 save_checkpoint(folders, step, payload, {"global_step": step, "log_history": log_history,
                                                          "early_stopping": early.state_dict()},
                                 keep=args.save_total_limit)
+                aside += time.perf_counter() - paused
             info = {"stage": "train", "loss": last_loss, "epoch": step / steps_per_epoch,
                     "validation_accuracy": last_eval.get(METRIC)}
             if progress is not None and progress(step, total, info) is False:
@@ -257,7 +262,7 @@ def train(args: DigitsArguments, folders: RunFolders, resume_from: str | None, d
                 break
     if stop:
         logger.info("early stopping at step %d: no better validation accuracy since step %s", step, early.best_step)
-    session_seconds = time.perf_counter() - session_start
+    session_seconds = time.perf_counter() - session_start - aside  # training steps only
     if args.early_stopping_patience > 0 and best_state is not None:
         model.load_state_dict(best_state)
     validation = evaluate(model, data.validation, args.eval_batch_size, device)

@@ -39,12 +39,13 @@ def ink(image: Any, invert: bool | None = None, argument: str = "image") -> np.n
     then the border's level is subtracted and the rest stretched to [0, 1].
     """
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-        alpha = rgba[..., 3]
-        if alpha.min() < 1.0:
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        opacity = np.asarray(rgba.getchannel("A"))  # uint8: only this channel is converted (a sketch is large)
+        if opacity.min() < 255:
+            alpha = opacity.astype(np.float32) / 255.0
             if invert is None:
                 return _stretch(alpha, 0.0)
-            grey = np.asarray(image.convert("RGBA").convert("L"), dtype=np.float32) / 255.0
+            grey = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0
             return _stretch(alpha * (1.0 - grey if invert else grey), 0.0)
     grey = np.asarray(image.convert("L") if image.mode != "L" else image, dtype=np.float32) / 255.0
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
