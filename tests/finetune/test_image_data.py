@@ -138,9 +138,14 @@ def test_unlabelled_data_and_resizing(tmp_path, caplog):
     pictures = [np.full((32, 30), 200, dtype=np.uint8)] * 10
     datasets.Dataset.from_dict({"image": pictures}, features=datasets.Features({"image": datasets.Image()})) \
         .save_to_disk(str(tmp_path / "plain"))
-    data = load_image_data(str(tmp_path / "plain"), label_column=None, validation_size=2)
+    data = load_image_data(str(tmp_path / "plain"), label_column=None, validation_size=2,
+                           cache_dir=str(tmp_path / "cache"))  # a fresh cache: decoded (and resized) here
     assert data.labels == () and data.train.labels.tolist() == [0] * 8
     assert tuple(data.train.images.shape) == (8, 28, 28) and "resized" in caplog.text
+    again = load_image_data(str(tmp_path / "plain"), label_column=None, validation_size=2,
+                            cache_dir=str(tmp_path / "cache"))  # read back from the decoded-array cache
+    assert torch.equal(again.train.images, data.train.images)
+    assert list((tmp_path / "cache" / "mmhub-image-arrays").glob("*.npz"))
 
 
 def test_cli_writes_and_describes(tmp_path, capsys):
