@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import Any
 
 import numpy as np
@@ -132,7 +133,7 @@ def _any_image(value: Any, argument: str, load_image: Any) -> Any:
         if isinstance(value, (bytes, bytearray)):
             raise InputError(argument, "bytes", ALLOWED, "Pass a path or a PIL image, not raw bytes.")
         path_image = load_image(value, argument)  # validates the file (missing, corrupt, not an image)
-        with Image.open(value) as image:
+        with Image.open(os.path.expanduser(os.fspath(value))) as image:
             image.load()
             return image.copy() if image.mode in ("RGBA", "LA", "L", "P") else path_image
     if hasattr(value, "__array__"):
