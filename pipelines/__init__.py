@@ -69,6 +69,9 @@ _SD_TURBO_VAE = ModelInfo(
 )
 _LOCAL_MNIST_VAE = ModelInfo("local:mnist-vae", "yours: trained locally (data ylecun/mnist, mit per its card)",
                              ("any",), note="MNIST VAE, 2-D latent: python -m finetune.vae (a minute or two on a CPU)")
+# The GAN's default data is Fashion-MNIST (its Hub card: licenses: mit); --dataset ylecun/mnist trains on digits.
+_LOCAL_GAN = ModelInfo("local:gan", "yours: trained locally (data zalando-datasets/fashion_mnist, mit per its card)",
+                       ("any",), note="DCGAN, 28x28 grey: python -m finetune.gan (minutes on a CPU)")
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -171,6 +174,11 @@ TASKS: dict[str, TaskSpec] = {
             description="Autoencoders: Stable Diffusion's VAE (reconstruction, latents, compression, PSNR) and an "
                         "MNIST VAE with a 2-D latent map.",
             tiny_variants=("tiny", "tiny-mnist"),
+        ),
+        TaskSpec(
+            "gan", "pipelines.gan:GanPipeline", (_LOCAL_GAN,),
+            aliases=("dcgan", "gans", "generative-adversarial-network"),
+            description="A DCGAN: new 28x28 pictures (clothes or digits) from seeded noise; train it live.",
         ),
     )
 }
