@@ -59,7 +59,7 @@ def test_feature_grids_have_one_tile_per_map():
     many = feature_grid(np.zeros((16, 5, 5)))
     assert many.size[0] > many.size[1]  # two rows of eight
     assert feature_grid(np.arange(120.0)).size == (20 * 18, 6 * 18)
-    assert feature_grid(np.ones(10)).size == (10 * 18, 18)
+    assert feature_grid(np.ones(10)).size == (10 * 30, 30)  # the output layer: bigger cells
 
 
 def test_train_it_now_then_recognise(tmp_path, monkeypatch):
