@@ -203,9 +203,11 @@ def train(args: GanArguments, folders: RunFolders, resume_from: str | None, data
     discriminator.apply(weights_init)
     generator.to(device).train()
     discriminator.to(device).train()
+    # upstream's Adam (betas (beta1, 0.999)); fused: the same update in one kernel per tensor list (CPU and CUDA
+    # since torch 2.4), 15-20 % faster steps for these small networks on a CPU (benchmarks.gan)
     betas = (args.beta1, 0.999)
-    optimizer_g = torch.optim.Adam(generator.parameters(), lr=args.learning_rate, betas=betas)
-    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=args.learning_rate, betas=betas)
+    optimizer_g = torch.optim.Adam(generator.parameters(), lr=args.learning_rate, betas=betas, fused=True)
+    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=args.learning_rate, betas=betas, fused=True)
     drop_last = len(pictures) >= args.batch_size
     steps_per_epoch = pictures.num_batches(args.batch_size, drop_last=drop_last)
     total = args.max_steps if args.max_steps > 0 else args.num_train_epochs * steps_per_epoch
