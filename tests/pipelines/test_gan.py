@@ -211,6 +211,9 @@ def test_load_errors(tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError) as err:
         load("gan", model=str(digits))
     assert err.value.reason == "wrong_task"
+    with pytest.raises(ModelLoadError) as err:
+        load("gan", model="someone/dcgan-fashion")  # a Hub id, with the Hub switched off
+    assert err.value.reason == "offline"
     with pytest.raises(InputError, match="dtype"):
         load("gan", model=str(digits), dtype="float16")  # checked before anything loads
 
