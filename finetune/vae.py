@@ -2,7 +2,7 @@
 
 Commands (run from the repository root)::
 
-    # MNIST from the Hub, a minute or two on a laptop CPU; lands where load("autoencoder", model="local:mnist-vae")
+    # MNIST from the Hub, minutes on a laptop CPU; lands where load("autoencoder", model="local:mnist-vae")
     # looks ($MMHUB_CACHE/models/mnist-vae, default ~/.cache/mmhub/models/mnist-vae)
     python -m finetune.vae
 

@@ -68,7 +68,7 @@ _SD_TURBO_VAE = ModelInfo(
     note="Stable Diffusion's VAE only (vae/ subfolder, 84M): 8x smaller, 4 latent channels",
 )
 _LOCAL_MNIST_VAE = ModelInfo("local:mnist-vae", "yours: trained locally (data ylecun/mnist, mit per its card)",
-                             ("any",), note="MNIST VAE, 2-D latent: python -m finetune.vae (a minute or two on a CPU)")
+                             ("any",), note="MNIST VAE, 2-D latent: python -m finetune.vae (minutes on a CPU)")
 # The GAN's default data is Fashion-MNIST (its Hub card: licenses: mit); --dataset ylecun/mnist trains on digits.
 _LOCAL_GAN = ModelInfo("local:gan", "yours: trained locally (data zalando-datasets/fashion_mnist, mit per its card)",
                        ("any",), note="DCGAN, 28x28 grey: python -m finetune.gan (minutes on a CPU)")

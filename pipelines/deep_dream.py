@@ -115,7 +115,7 @@ def activations(vgg: VGGFeatures, image: torch.Tensor, index: int, pooled: bool)
     """The activations of conv `index` (rectified; after its block's pool when `pooled`) for `image` in [0, 1]."""
     x = (image - vgg.mean) / vgg.std
     for i in range(index + 1):
-        x = F.relu(vgg.convs[i](x))
+        x = F.relu(vgg.convs[i](x), inplace=True)  # safe: a convolution's backward does not need its output
         if vgg.pool_after[i] and (i < index or pooled):
             x = F.max_pool2d(x, 2, 2)
     return x
@@ -245,7 +245,7 @@ class DeepDreamPipeline(Pipeline):
         index, pooled = self.layers[layer]
         generator = torch.Generator().manual_seed(seed)
         total = octaves * steps
-        objective: list[float] = []
+        objective: list[torch.Tensor] = []  # read back once at the end: no device sync per step
         frames = [photo]
         detail = torch.zeros_like(bases[-1])
         done, interrupted = 0, False
@@ -259,9 +259,11 @@ class DeepDreamPipeline(Pipeline):
                 x, value = self._step(x, index, pooled, step_size, jitter, generator)
                 objective.append(value)
                 done += 1
+                if progress is None:
+                    continue
                 end_of_octave = done % steps == 0
                 preview = _to_image(x) if end_of_octave or (preview_every and done % preview_every == 0) else None
-                if not report_progress(progress, done, total, octave=octave, objective=value, image=preview):
+                if not report_progress(progress, done, total, octave=octave, objective=float(value), image=preview):
                     interrupted = done < total
                     logger.info("Stopped by the progress callback after %d of %d steps.", done, total)
                     break
@@ -272,13 +274,14 @@ class DeepDreamPipeline(Pipeline):
         # postprocess: the last octave is the photo's size (an interrupted run carried its detail up to it)
         dream = _to_image(x)
         frames.append(dream)
-        return DeepDreamResult(image=dream, frames=frames, objective=objective,
+        values = torch.stack(objective).tolist() if objective else []
+        return DeepDreamResult(image=dream, frames=frames, objective=values,
                                octave_sizes=[(w, h) for h, w in reversed(shapes)], layer=layer, steps=done,
                                size=size, original_size=original_size, resized=size != original_size, seed=seed,
                                interrupted=interrupted)
 
     def _step(self, x: torch.Tensor, index: int, pooled: bool, step_size: float, jitter: int,
-              generator: torch.Generator) -> tuple[torch.Tensor, float]:
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """The notebook's ``make_step`` with ``objective_L2``: the new image, and the mean squared activation."""
         ox, oy = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
         shifted = torch.roll(x, shifts=(oy, ox), dims=(2, 3)).detach().requires_grad_(True)  # jitter
@@ -290,7 +293,7 @@ class DeepDreamPipeline(Pipeline):
             # then 0 instead of NaN.
             moved = shifted + step_size / gradient.abs().mean().clamp_min(1e-12) * gradient
             x = torch.roll(moved, shifts=(-oy, -ox), dims=(2, 3)).clamp_(0.0, 255.0)  # unshift, clip
-        return x, float(features.detach().pow(2).mean())
+        return x, features.detach().pow(2).mean()
 
     def _check_octaves(self, layer: str, shapes: list[tuple[int, int]], octaves: int, scale: float,
                        size: tuple[int, int]) -> None:

@@ -3,7 +3,7 @@
     python -m spaces.autoencoder                  # sd-turbo's VAE; the MNIST VAE trained by `python -m finetune.vae`
     python -m spaces.autoencoder --models tiny    # offline: the tiny SD VAE (noise) and a tiny MNIST VAE
 
-The first use of the MNIST tab without a trained model offers to train it here (a progress bar; a minute or two on a
+The first use of the MNIST tab without a trained model offers to train it here (a progress bar; minutes on a
 CPU), from the Hub's MNIST or, offline, a local folder in its schema or scikit-learn's bundled digits.
 
 API (gradio_client): ``/autoencode`` (photo, max size, sample, seed, model) -> input as encoded, reconstruction,
@@ -54,7 +54,7 @@ TEXTS = {
         "steps": "Steps", "interpolate": "Walk from the first drawing to the second", "walk": "The walk",
         "missing_model": "Train the MNIST VAE first (below, or `python -m finetune.vae`).",
         "train": "Train the MNIST VAE", "missing": "⚠️ **No trained MNIST VAE yet** ({folder}). Train it below "
-                 "(a minute or two on a CPU), or run `python -m finetune.vae`.",
+                 "(minutes on a CPU), or run `python -m finetune.vae`.",
         "dataset": "Dataset", "dataset_info": "A Hub id (ylecun/mnist), a local folder in the MNIST schema "
                    "(`python -m finetune.image_data fixture DIR`), or sklearn-digits (offline, 1797 small digits).",
         "offline": "ℹ️ The Hugging Face Hub is switched off here (HF_HUB_OFFLINE): ylecun/mnist only works if it "
@@ -90,7 +90,7 @@ TEXTS = {
         "interpolate": "Przejdź od pierwszego rysunku do drugiego", "walk": "Przejście",
         "missing_model": "Najpierw wytrenuj VAE dla MNIST (poniżej albo `python -m finetune.vae`).",
         "train": "Trenowanie VAE dla MNIST", "missing": "⚠️ **Nie ma jeszcze wytrenowanego VAE dla MNIST** "
-                 "({folder}). Wytrenuj go poniżej (minuta lub dwie na CPU) albo uruchom `python -m finetune.vae`.",
+                 "({folder}). Wytrenuj go poniżej (kilka minut na CPU) albo uruchom `python -m finetune.vae`.",
         "dataset": "Zbiór danych", "dataset_info": "Identyfikator z Hub (ylecun/mnist), lokalny folder w schemacie "
                    "MNIST (`python -m finetune.image_data fixture DIR`) albo sklearn-digits (offline, 1797 małych "
                    "cyfr).",

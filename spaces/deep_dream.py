@@ -30,7 +30,7 @@ TEXTS = {
         "octaves": "Octaves", "steps": "Steps per octave", "max_size": "Longest side (px)",
         "advanced": "Octaves and jitter", "octave_scale": "Octave scale", "jitter": "Jitter (pixels)",
         "run": "Dream", "animation": "Octave by octave", "objective": "How strongly the layer responds",
-        "step": "step", "response": "mean squared activation",
+        "step": "step", "response": "mean squared activation", "octave": "octave",
         "progress": "Octave {octave}/{octaves}, step {step}/{total}",
         "layer_info": "Low layers (conv1, conv2) amplify strokes and textures; high ones (conv4, conv5) parts of "
                       "objects: eyes, fur, faces.",
@@ -46,7 +46,7 @@ TEXTS = {
         "octaves": "Oktawy", "steps": "Kroki na oktawę", "max_size": "Dłuższy bok (px)",
         "advanced": "Oktawy i drganie", "octave_scale": "Skala oktawy", "jitter": "Drganie (piksele)",
         "run": "Śnij", "animation": "Oktawa po oktawie", "objective": "Jak silnie reaguje warstwa",
-        "step": "krok", "response": "średni kwadrat aktywacji",
+        "step": "krok", "response": "średni kwadrat aktywacji", "octave": "oktawa",
         "progress": "Oktawa {octave}/{octaves}, krok {step}/{total}",
         "layer_info": "Niskie warstwy (conv1, conv2) wzmacniają kreski i tekstury; wysokie (conv4, conv5) części "
                       "obiektów: oczy, sierść, twarze.",
@@ -75,8 +75,10 @@ def build(ctx: Context) -> None:
 
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
 
-    def objective_frame(values: list[float]) -> Any:
-        return pd.DataFrame({t("step"): list(range(1, len(values) + 1)), t("response"): values})
+    def objective_frame(values: list[float], steps: int) -> Any:
+        """One line per octave: within an octave the layer's response climbs; each new scale starts lower."""
+        return pd.DataFrame({t("step"): list(range(1, len(values) + 1)), t("response"): values,
+                             t("octave"): [str(i // steps + 1) for i in range(len(values))]})
 
     @user_errors
     def dream(photo: Any, layer: str, strength: float, octaves: float, steps: float, seed: float | None,
@@ -100,18 +102,19 @@ def build(ctx: Context) -> None:
 
         for kind, value in run_with_updates(work):
             if kind == "update":
-                yield value[0], None, objective_frame(list(values))
+                yield value[0], None, objective_frame(list(values), steps)
             else:
                 gif = tempfile.NamedTemporaryFile(suffix=".gif", delete=False).name
                 value.save_gif(gif)
-                yield value.image, gif, objective_frame(value.objective)
+                yield value.image, gif, objective_frame(value.objective, steps)
 
     model = ctx.model_dropdown(TASK)
     gr.Markdown(t("explain"))
     with gr.Row():
-        photo = gr.Image(label=t("photo"), type="pil", sources=["upload", "clipboard", "webcam"],
+        photo = gr.Image(label=t("photo"), type="pil", sources=["upload", "clipboard", "webcam"], height=360,
                          elem_id="dream-photo")
-        result = gr.Image(label=t("result"), type="pil", format="png", interactive=False, elem_id="dream-result")
+        result = gr.Image(label=t("result"), type="pil", format="png", interactive=False, height=360,
+                          elem_id="dream-result")
     with gr.Row():
         layer = gr.Dropdown(layer_choices(t("block")), value="conv4_3", label=t("layer"), info=t("layer_info"),
                             allow_custom_value=True, elem_id="dream-layer")
@@ -120,15 +123,17 @@ def build(ctx: Context) -> None:
         steps = gr.Slider(1, 50, value=3 if ctx.tiny else 10, step=1, label=t("steps"))
     with gr.Row():
         seed = gr.Number(0, label=ctx.t("seed"), precision=0, minimum=0)
-        max_size = gr.Slider(64, 1024, value=128 if ctx.tiny else 512, step=32, label=t("max_size"))
+        max_size = gr.Slider(64, 1024, value=256 if ctx.tiny else 512, step=32, label=t("max_size"))
     with gr.Accordion(t("advanced"), open=False):
         with gr.Row():
             octave_scale = gr.Slider(1.1, 2.0, value=1.4, step=0.05, label=t("octave_scale"))
             jitter = gr.Slider(0, 64, value=32, step=1, label=t("jitter"))
     button = gr.Button(t("run"), variant="primary", elem_id="dream-run")
     with gr.Row():
-        animation = gr.Image(label=t("animation"), type="filepath", interactive=False, elem_id="dream-animation")
-        objective = gr.LinePlot(x=t("step"), y=t("response"), label=t("objective"), elem_id="dream-objective")
+        animation = gr.Image(label=t("animation"), type="filepath", interactive=False, height=300,
+                             elem_id="dream-animation")
+        objective = gr.LinePlot(x=t("step"), y=t("response"), color=t("octave"), label=t("objective"),
+                                elem_id="dream-objective")
     button.click(dream, [photo, layer, strength, octaves, steps, seed, max_size, octave_scale, jitter, model],
                  [result, animation, objective], api_name="deep_dream", **SPACE.queue)
 

@@ -13,7 +13,7 @@ from finetune.run import RunFolders
 from finetune.vae import VaeArguments, cli, default_output_dir, main, make_parser
 from pipelines import load
 
-STEPS = 120
+STEPS = 60
 
 
 def run_args(output: Path, *extra: str) -> list[str]:

@@ -9,10 +9,10 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
-from spaces.app import build_app, discover_spaces
+from spaces.app import build_app, discover_spaces, space
 from spaces.common import Context
 from spaces.deep_dream import layer_choices
-from spaces.launcher import tab_layout
+from spaces.launcher import build_blocks, tab_layout
 
 
 def seven(size: int = 280) -> Image.Image:
@@ -97,7 +97,7 @@ def test_autoencoder_endpoints_through_the_api(client, files):
 
 def test_train_it_now_then_the_map(tmp_path, monkeypatch, files):
     monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))
-    demo = build_app(Context())
+    demo = build_blocks([space("autoencoder")], Context())
     fns = {fn.api_name: fn.fn for fn in demo.fns.values()}
     with pytest.raises(Exception, match="python -m finetune.vae"):  # no model yet: the error says how to get one
         fns["latent_map"](6, "local:mnist-vae")
