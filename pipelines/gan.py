@@ -201,8 +201,9 @@ def grey(pixels: np.ndarray) -> Any:
 
 
 def image_grid(pictures: np.ndarray, columns: int | None = None, scale: int = 1, padding: int = 2) -> Any:
-    """``(N, H, W)`` values in [0, 1] as one mode ``L`` picture: `columns` per row (default: a square, 8 at most
-    as torchvision's ``make_grid``), `padding` black pixels between and around, each pixel `scale` x `scale`."""
+    """``(N, H, W)`` values in [0, 1] as one mode ``L`` picture: `columns` per row (1 to 256; default: a square, 8
+    at most as torchvision's ``make_grid``), `padding` black pixels between and around (0 to 16, default 2 as
+    ``make_grid``), each pixel `scale` x `scale` (1 to 32)."""
     from PIL import Image
 
     n, h, w = pictures.shape

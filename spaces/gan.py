@@ -73,6 +73,7 @@ TEXTS = {
         "done": "✅ Trained on {source}: {steps} steps ({epochs:.2f} epochs, {seconds:.0f} s){stopped}. Saved to "
                 "`{folder}`; the Samples tab draws from it.",
         "stopped": ", stopped early",
+        "stopping": "⏹️ Stopping: the generator is saved as it is after the current step (`{folder}`).",
         "train_failed": "Training failed: {error}",
     },
     "pl": {
@@ -114,6 +115,7 @@ TEXTS = {
         "done": "✅ Wytrenowano na {source}: {steps} kroków ({epochs:.2f} epok, {seconds:.0f} s){stopped}. Zapisano w "
                 "`{folder}`; zakładka Próbki losuje z niego.",
         "stopped": ", zatrzymano wcześniej",
+        "stopping": "⏹️ Zatrzymuję: generator zostanie zapisany taki, jaki jest po bieżącym kroku (`{folder}`).",
         "train_failed": "Trening nie powiódł się: {error}",
     },
 }
@@ -299,7 +301,8 @@ def build(ctx: Context) -> None:
     event = train.click(train_live, [dataset, epochs, max_samples, features],
                         [current, gallery, losses, status, model], api_name="train_gan", concurrency_limit=1,
                         concurrency_id="gan_training")
-    stop.click(None, None, None, cancels=[event], api_visibility="private")
+    stop.click(lambda: t("stopping", folder=lab.resolve(target)), None, status, cancels=[event],
+               api_visibility="private", queue=False)
 
 
 SPACE = SpaceSpec(

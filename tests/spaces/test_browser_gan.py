@@ -64,3 +64,31 @@ def test_train_live_then_sample(app_url, page):
     expect(page.locator("#gan-grid img")).to_be_visible(timeout=60_000)
     expect(page.locator("#gan-seed").get_by_text("Seed 0")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "gan-samples.png"), full_page=True)
+
+
+def test_stop_ends_the_run_and_keeps_the_generator(app_url, page):
+    """Stop cancels the streaming event; gradio closes the handler and the training saves at its next step."""
+    import json
+    import time
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    from pipelines import tiny
+
+    metrics = Path(tiny.cache_dir()) / "gan-live" / "metrics.json"
+    started = time.time()
+    page.goto(app_url)
+    page.get_by_role("tab", name="Inside a network").click()
+    page.get_by_role("tab", name="GAN").click()
+    page.get_by_role("tab", name="Train live").click()
+    set_number(page, "#gan-epochs-slider", 30)  # 240 steps if nobody stops it
+    page.locator("#gan-train-run").click()
+    expect(page.locator("#gan-epochs img").first).to_be_visible(timeout=120_000)
+    page.locator("#gan-train-stop").click()
+    expect(page.locator("#gan-status").get_by_text("Stopping")).to_be_visible()
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and metrics.stat().st_mtime > started):
+        time.sleep(0.5)
+    saved = json.loads(metrics.read_text())
+    assert saved["stopped_early"] and saved["global_step"] < 240
