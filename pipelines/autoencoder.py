@@ -462,7 +462,7 @@ class AutoencoderPipeline(Pipeline):
     def _require_2d(self) -> None:
         if self.kind != MNIST_VAE or self.model.latent_dim != 2:
             what = "Stable Diffusion's VAE" if self.kind == SD_VAE else f"a {self.model.latent_dim}-D MNIST VAE"
-            raise InputError("model", f"{self.model_id} ({what})", MNIST_ONLY)
+            raise InputError("model", f"{what}: {self.model_id}", MNIST_ONLY)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -295,3 +295,17 @@ def test_cli_saves_the_reconstruction(photo, tmp_path, capsys):
     assert data["kind"] == "sd-vae" and data["latent_shape"] == [4, 24, 32]
     assert Image.open(tmp_path / "out" / "reconstruction.png").size == (64, 48)
     assert (tmp_path / "out" / "image_0.png").exists()
+
+
+@pytest.mark.gpu
+def test_both_autoencoders_on_cuda(photo, digits):
+    ae = load("autoencoder", model="tiny", device="cuda")
+    result = ae(photo, sample=True, seed=0)
+    assert result.compression_ratio == 3.0 and math.isfinite(result.psnr) and ae.model.device.type == "cuda"
+    vae_gpu = load("autoencoder", model="tiny-mnist", device="cuda")
+    vae_cpu = load("autoencoder", model="tiny-mnist", device="cpu")
+    assert vae_gpu(digits[0][0]).point == pytest.approx(vae_cpu(digits[0][0]).point, abs=1e-4)
+    assert vae_gpu(digits[0][0], sample=True, seed=3).point == pytest.approx(
+        vae_cpu(digits[0][0], sample=True, seed=3).point, abs=1e-4)  # the noise is drawn on the CPU
+    tiles = np.asarray(vae_gpu.latent_map(n=4).image, dtype=np.int16)
+    assert np.abs(tiles - np.asarray(vae_cpu.latent_map(n=4).image, dtype=np.int16)).max() <= 1
