@@ -266,6 +266,7 @@ def test_corrupt_file_is_an_input_error(ae, vae, tmp_path):
 
 
 def test_loading_the_mnist_vae_the_hub_way(tmp_path, monkeypatch):
+    digit_cnn = tiny.build("digit-recognition")  # from the shared cache, before it is moved away
     monkeypatch.setenv("MMHUB_CACHE", str(tmp_path / "cache"))
     with pytest.raises(ModelLoadError, match="python -m finetune.vae") as info:
         load("autoencoder", model="local:mnist-vae")
@@ -279,10 +280,10 @@ def test_loading_the_mnist_vae_the_hub_way(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="20-D"):
         twenty.latent_map()
     with pytest.raises(ModelLoadError) as info:  # a digit CNN is no VAE
-        load("autoencoder", model=str(tiny.build("digit-recognition")))
+        load("autoencoder", model=str(digit_cnn))
     assert info.value.reason == "wrong_task"
     with pytest.raises(InputError, match="dtype"):
-        load("autoencoder", model="tiny-mnist", dtype="float16")
+        load("autoencoder", model=str(tmp_path / "mine"), dtype="float16")
 
 
 def test_cli_saves_the_reconstruction(photo, tmp_path, capsys):
