@@ -68,6 +68,20 @@ _SD_TURBO = ModelInfo(
 _SD_15 = ModelInfo("stable-diffusion-v1-5/stable-diffusion-v1-5", "creativeml-openrail-m", ("en",),
                    note="20-50 steps, guidance 7.5, 512 px")
 
+# Lecture-lab models have no published checkpoint: "local:<task>" is the folder the trainer writes (pipelines/lab.py).
+_LOCAL_DIGITS = ModelInfo("local:digit-recognition", "yours: trained locally (data ylecun/mnist, mit per its card)",
+                          ("any",), note="train it: python -m finetune.digits (minutes on a CPU)")
+_VGG19 = ModelInfo("timm/vgg19.tv_in1k", "bsd-3-clause", ("any",), note="VGG-19 features: the style-transfer weights")
+_SD_TURBO_VAE = ModelInfo(
+    _SD_TURBO.id, _SD_TURBO.licence, ("any",), revision=_SD_TURBO.revision, commercial_use=False,
+    note="Stable Diffusion's VAE only (vae/ subfolder, 84M): 8x smaller, 4 latent channels",
+)
+_LOCAL_MNIST_VAE = ModelInfo("local:mnist-vae", "yours: trained locally (data ylecun/mnist, mit per its card)",
+                             ("any",), note="MNIST VAE, 2-D latent: python -m finetune.vae (minutes on a CPU)")
+# The GAN's default data is Fashion-MNIST (its Hub card: licenses: mit); --dataset ylecun/mnist trains on digits.
+_LOCAL_GAN = ModelInfo("local:gan", "yours: trained locally (data zalando-datasets/fashion_mnist, mit per its card)",
+                       ("any",), note="DCGAN, 28x28 grey: python -m finetune.gan (minutes on a CPU)")
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -178,6 +192,35 @@ TASKS: dict[str, TaskSpec] = {
             aliases=("video", "wan", "t2v", "wideo"),
             description="Wan 2.1 / 2.2: a short video from a prompt (or a first image).",
             tiny_variants=("tiny", "tiny-ti2v"),
+        ),
+        TaskSpec(
+            "digit-recognition", "pipelines.digit_recognition:DigitRecognitionPipeline", (_LOCAL_DIGITS,),
+            aliases=("digits", "mnist", "nn-vis"),
+            description="A handwritten digit, and what every layer of the nn_vis CNN computed on the way.",
+        ),
+        TaskSpec(
+            "activation-maximisation", "pipelines.activation_maximisation:ActivationMaximisationPipeline",
+            (_LOCAL_DIGITS,),
+            aliases=("activation-maximization", "class-visualisation", "feature-visualisation"),
+            description="The picture a trained digit CNN finds most like a class (gradient ascent on the pixels).",
+        ),
+        TaskSpec(
+            "deep-dream", "pipelines.deep_dream:DeepDreamPipeline", (_VGG19,),
+            aliases=("deepdream", "dream", "inceptionism"),
+            description="DeepDream: what a VGG-19 layer sees in a photo, amplified (octaves, jitter, gradient "
+                        "ascent).",
+        ),
+        TaskSpec(
+            "autoencoder", "pipelines.autoencoder:AutoencoderPipeline", (_SD_TURBO_VAE, _LOCAL_MNIST_VAE),
+            aliases=("vae", "autoencoders", "latent-space"),
+            description="Autoencoders: Stable Diffusion's VAE (reconstruction, latents, compression, PSNR) and an "
+                        "MNIST VAE with a 2-D latent map.",
+            tiny_variants=("tiny", "tiny-mnist"),
+        ),
+        TaskSpec(
+            "gan", "pipelines.gan:GanPipeline", (_LOCAL_GAN,),
+            aliases=("dcgan", "gans", "generative-adversarial-network"),
+            description="A DCGAN: new 28x28 pictures (clothes or digits) from seeded noise; train it live.",
         ),
     )
 }

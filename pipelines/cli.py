@@ -9,6 +9,8 @@
     python -m pipelines run text-to-video "a cat surfing" --model tiny --param num_inference_steps=2 --output out/
     python -m pipelines run sentiment --input reviews.csv.gz --column review_body --output scores.jsonl
     python -m pipelines run text-generation "Napisz haiku." --endpoint http://gpu-box:8000/v1   # a vLLM server
+    python -m pipelines run digit-recognition digit.png --model tiny
+    python -m pipelines run activation-maximisation 3 --model tiny --param steps=100 --output out/
 
 `list` imports no model library, so it answers at once. Bad arguments (an unknown task or `--param`, a value that
 is not valid JSON or is NaN / Infinity, an input file that does not exist, an `--output` that is a file) print one
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
             return 0
         with _progress_bar(pipe, params) as progress:
-            result = pipe(args.input, **params, **progress)
+            result = pipe(_parse_input(pipe, args.input), **params, **progress)
         saved = save_outputs(result, args.output) if args.output is not None else []
     except (InputError, ModelLoadError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -156,6 +158,9 @@ def save_outputs(result: Any, folder: Path) -> list[Path]:
     for i, image in enumerate(images):
         saved.append(folder / f"image_{i}.png")
         image.save(saved[-1])
+    if getattr(result, "reconstruction", None) is not None:  # an autoencoder: the input as encoded, and this
+        saved.append(folder / "reconstruction.png")
+        result.reconstruction.save(saved[-1])
     rate = getattr(result, "sample_rate", None)
     audio = dict(getattr(result, "stems", None) or {})
     if getattr(result, "audio", None) is not None:
@@ -212,6 +217,14 @@ def _task_detail(spec: Any) -> str:
     if spec.language_table:
         lines += ["", importlib.import_module(spec.language_table).table()]
     return "\n".join(lines)
+
+
+def _parse_input(pipe: Any, text: str) -> Any:
+    """The positional input: an integer where the pipeline's first parameter is one (a class), else the text."""
+    first = next(iter(inspect.signature(pipe.__call__).parameters.values()), None)
+    if first is not None and first.annotation in (int, "int") and text.strip().lstrip("-").isdigit():
+        return int(text)
+    return text
 
 
 def _parse_param(text: str) -> tuple[str, Any]:

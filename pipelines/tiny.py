@@ -572,3 +572,99 @@ def _tiny_wan(folder: Path, ti2v: bool) -> None:
 
 builder("text-to-video", "tiny")(lambda folder: _tiny_wan(folder, ti2v=False))
 builder("text-to-video", "tiny-ti2v", version=2)(lambda folder: _tiny_wan(folder, ti2v=True))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# digit-recognition / activation-maximisation (issue 11)
+
+
+@builder("digit-recognition", "tiny")
+def _tiny_digit_cnn(folder: Path) -> None:
+    """The nn_vis LeNet at its real size (61k weights: already tiny), trained for 4 seeded epochs on scikit-learn's
+    bundled 8x8 digits made MNIST-like (a second or two), so that the offline app recognises clear digits."""
+    import torch
+    import torch.nn.functional as F
+
+    from pipelines.digit_recognition import DigitCNN
+    from pipelines.mnist import sklearn_digits
+
+    _seed()
+    images, labels = sklearn_digits()
+    x, y = torch.from_numpy(images).float().div(255).unsqueeze(1), torch.from_numpy(labels)
+    model = DigitCNN()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        for index in torch.randperm(len(y), generator=generator).split(64):
+            loss = F.cross_entropy(model(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval().save_pretrained(folder)
+
+
+builder("activation-maximisation", "tiny")(_tiny_digit_cnn)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# deep-dream / autoencoder (issue 11)
+
+builder("deep-dream", "tiny")(_tiny_vgg)  # the style-transfer twin: VGG-19's layer indices, a handful of channels
+builder("autoencoder", "tiny")(_tiny_stable_diffusion)  # the tiny SD: its vae/ subfolder, as in stabilityai/sd-turbo
+
+
+@builder("autoencoder", "tiny-mnist")
+def _tiny_mnist_vae(folder: Path) -> None:
+    """The MNIST VAE at its real size (784-400-2, 0.6M weights: already small), trained for 12 seeded epochs on
+    scikit-learn's bundled digits made MNIST-like (seconds), so that the offline latent map shows digits."""
+    import torch
+
+    from pipelines.autoencoder import MnistVAE, vae_loss
+    from pipelines.mnist import sklearn_digits
+
+    _seed()
+    images, _ = sklearn_digits()
+    x = torch.from_numpy(images).float().div(255).unsqueeze(1)
+    model = MnistVAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(12):
+        for index in torch.randperm(len(x), generator=generator).split(64):
+            recon, mu, logvar = model(x[index], generator=generator)
+            bce, kld = vae_loss(recon, x[index], mu, logvar)
+            optimizer.zero_grad()
+            ((bce + kld) / len(index)).backward()
+            optimizer.step()
+    model.eval().save_pretrained(folder)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# gan (issue 11)
+
+
+@builder("gan", "tiny")
+def _tiny_gan(folder: Path) -> None:
+    """The DCGAN of `pipelines.gan` with 8 feature maps instead of the trainer's 32 (the same layers, 1/5 of the
+    weights), trained for 3 seeded epochs on scikit-learn's bundled digits made MNIST-like, at 10x the DCGAN learning
+    rate so that seconds suffice: blurry digit-like blobs offline. The folder has the trained layout: the generator,
+    and the discriminator in ``discriminator/``."""
+    import torch
+
+    from pipelines.gan import DCGANDiscriminator, DCGANGenerator, adversarial_step, weights_init
+    from pipelines.mnist import sklearn_digits
+
+    _seed()
+    images, _ = sklearn_digits()
+    x = torch.from_numpy(images).float().div(127.5).sub(1.0).unsqueeze(1)  # [-1, 1], as the trainer feeds it
+    generator, discriminator = DCGANGenerator(features=8), DCGANDiscriminator(features=8)
+    generator.apply(weights_init)
+    discriminator.apply(weights_init)
+    optimizer_g = torch.optim.Adam(generator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    noise = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for index in torch.randperm(len(x), generator=noise).split(64):
+            z = torch.randn(len(index), generator.latent_dim, generator=noise)
+            adversarial_step(generator, discriminator, optimizer_g, optimizer_d, x[index], z)
+    generator.eval().save_pretrained(folder)
+    discriminator.eval().save_pretrained(folder / "discriminator")

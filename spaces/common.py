@@ -88,6 +88,14 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
+#: Tab groups of the app: a Space with ``group=<key>`` becomes a sub-tab of that group's tab, which sits where
+#: its first member (by `SpaceSpec.order`) would. The lecture's look inside a network: the digit CNN with its
+#: layers, activation maximisation, Deep Dream, autoencoders, GANs.
+GROUPS: dict[str, dict[str, str]] = {
+    "inside": {"en": "Inside a network", "pl": "Wnętrze sieci", "emoji": "🔬"},
+}
+
+
 # -- the model cache -------------------------------------------------------------------------------------------
 
 
@@ -168,6 +176,11 @@ class ModelCache:
             self._items.clear()
         _release_memory()
 
+    def discard(self, task: str, model: str) -> None:
+        """Forget `(task, model)` (e.g. a locally trained model that was just retrained), if cached."""
+        with self._lock:
+            self._items.pop((task, model), None)
+
     def _evict(self, room_for: int) -> None:
         evicted = False
         while self._items and (len(self._items) + room_for > self.max_models
@@ -200,6 +213,9 @@ class SpaceSpec:
     `build(ctx)` creates the components inside the current Blocks (a tab, or a standalone app). Every event
     of the Space shares one queue slot group: ``concurrency_id=name`` with `concurrency_limit` workers (heavy
     tabs 1: one request at a time). `requirements` are the pip names an exported Space folder installs.
+    `group` (a key of `GROUPS`) puts the tab inside that group's tab in the app (a Space alone or exported is not
+    affected); `packages` are repository packages besides ``pipelines`` that an exported Space needs (e.g.
+    ``finetune`` for a "train it now" button).
     """
 
     name: str
@@ -211,6 +227,8 @@ class SpaceSpec:
     emoji: str = "🤗"
     description: str = ""
     order: int = 100
+    group: str | None = None
+    packages: tuple[str, ...] = ()
 
     @property
     def queue(self) -> dict[str, Any]:

@@ -116,6 +116,8 @@ def export_space(spec: SpaceSpec, folder: str | Path, force: bool = False) -> Pa
     package.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "__main__.py", "cli.py")
     shutil.copytree(PIPELINES_DIR, folder / "pipelines", ignore=ignore)
+    for extra in spec.packages:
+        shutil.copytree(SPACES_DIR.parent / extra, folder / extra, ignore=ignore)
     (package / "__init__.py").write_text("")
     for name in (*UI_FILES, f"{spec.name}.py"):
         shutil.copy2(SPACES_DIR / name, package / name)

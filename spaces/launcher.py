@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, ModelCache, SpaceBlocks, SpaceSpec
+from .common import GROUPS, Context, ModelCache, SpaceBlocks, SpaceSpec
 from .options import add_launch_arguments, auth, fail, parse_launch_args, port_busy_message, port_free
 
 __all__ = ["CSS", "add_launch_arguments", "build_blocks", "context_from_args", "launch", "main_for", "parse_auth",
@@ -53,10 +53,35 @@ def build_blocks(specs: Sequence[SpaceSpec], ctx: Context, title: str = "mmhub")
         else:
             gr.Markdown(f"# {title}")
             with gr.Tabs():
-                for spec in specs:
-                    with gr.Tab(f"{spec.emoji} {spec.title[ctx.lang]}", id=spec.name):
-                        spec.build(ctx)
+                for entry in tab_layout(specs):
+                    if isinstance(entry, SpaceSpec):
+                        with gr.Tab(f"{entry.emoji} {entry.title[ctx.lang]}", id=entry.name):
+                            entry.build(ctx)
+                        continue
+                    group, members = entry
+                    texts = GROUPS[group]
+                    with gr.Tab(f"{texts['emoji']} {texts[ctx.lang]}", id=f"group-{group}"), gr.Tabs():
+                        for spec in members:
+                            with gr.Tab(f"{spec.emoji} {spec.title[ctx.lang]}", id=spec.name):
+                                spec.build(ctx)
     return demo
+
+
+def tab_layout(specs: Sequence[SpaceSpec]) -> list[SpaceSpec | tuple[str, list[SpaceSpec]]]:
+    """The app's top-level tabs: ungrouped Spaces as they are; a group as ``(key, members)`` at its first member."""
+    layout: list[SpaceSpec | tuple[str, list[SpaceSpec]]] = []
+    groups: dict[str, list[SpaceSpec]] = {}
+    for spec in specs:
+        if spec.group is None:
+            layout.append(spec)
+            continue
+        if spec.group not in GROUPS:
+            raise ValueError(f"Space {spec.name!r}: unknown group {spec.group!r}; known: {', '.join(GROUPS)}")
+        if spec.group not in groups:
+            groups[spec.group] = []
+            layout.append((spec.group, groups[spec.group]))
+        groups[spec.group].append(spec)
+    return layout
 
 
 def launch(demo: gr.Blocks, args: argparse.Namespace, **overrides: Any) -> Any:

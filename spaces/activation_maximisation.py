@@ -1,0 +1,180 @@
+"""Activation maximisation Space: pick a digit (or a neuron), watch gradient ascent paint what the CNN looks for.
+
+    python -m spaces.activation_maximisation                  # the digit model of `python -m finetune.digits`
+    python -m spaces.activation_maximisation --models tiny    # offline, the tiny twin
+
+API (gradio_client): ``/maximise_activation`` (target, layer, steps, seed, learning rate, jitter, blur, L2, model)
+-> final picture, animation (GIF), probability climb, the probability vector at the start and the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors
+
+logger = logging.getLogger(__name__)
+
+TASK = "activation-maximisation"
+LAYERS = ("output", "fc2", "fc1", "pool2", "conv2", "pool1", "conv1")
+NEURONS = {"output": 10, "fc2": 100, "fc1": 120, "pool2": 16, "conv2": 16, "pool1": 6, "conv1": 6}
+
+TEXTS = {
+    "en": {
+        "target": "Digit (or neuron number)", "layer": "Layer", "steps": "Steps", "run": "Maximise",
+        "advanced": "Regularisation (keeps the picture a digit, not noise)", "learning_rate": "Learning rate",
+        "jitter": "Jitter (pixels)", "blur_sigma": "Blur sigma (pixels)", "blur_every": "Blur every N steps",
+        "l2": "L2 decay", "result": "Optimised picture", "animation": "Animation", "climb": "Probability climb",
+        "step": "step", "probability": "probability", "class": "class", "vectors": "Output probabilities",
+        "layer_output": "Output layer (a class)", "layer_fc2": "Fully-connected layer 2", "layer_fc1":
+        "Fully-connected layer 1", "layer_pool2": "Downsampling layer 2", "layer_conv2": "Convolution layer 2",
+        "layer_pool1": "Downsampling layer 1", "layer_conv1": "Convolution layer 1",
+        "progress": "Step {step}/{total}: p = {p:.2f}", "start": "start", "end": "after {steps} steps",
+        "explain": "Training changes the weights so the right output grows. Here the weights stay fixed and the "
+                   "**pixels** change instead: gradient ascent makes the chosen output (or neuron) respond more and "
+                   "more. Without regularisation it finds noise that fools the network; jitter, blur and L2 decay "
+                   "keep it a pattern a person can read, which shows what the network has learnt to look for.",
+        "missing_model": "Train the digit model first (the Digit recognition tab, or `python -m finetune.digits`).",
+    },
+    "pl": {
+        "target": "Cyfra (lub numer neuronu)", "layer": "Warstwa", "steps": "Kroki", "run": "Maksymalizuj",
+        "advanced": "Regularyzacja (żeby wyszła cyfra, a nie szum)", "learning_rate": "Współczynnik uczenia",
+        "jitter": "Drganie (piksele)", "blur_sigma": "Rozmycie sigma (piksele)", "blur_every": "Rozmycie co N kroków",
+        "l2": "Kara L2", "result": "Zoptymalizowany obrazek", "animation": "Animacja",
+        "climb": "Wzrost prawdopodobieństwa", "step": "krok", "probability": "prawdopodobieństwo", "class": "klasa",
+        "vectors": "Prawdopodobieństwa na wyjściu",
+        "layer_output": "Warstwa wyjściowa (klasa)", "layer_fc2": "Warstwa w pełni połączona 2",
+        "layer_fc1": "Warstwa w pełni połączona 1", "layer_pool2": "Warstwa próbkowania 2",
+        "layer_conv2": "Warstwa splotowa 2", "layer_pool1": "Warstwa próbkowania 1",
+        "layer_conv1": "Warstwa splotowa 1",
+        "progress": "Krok {step}/{total}: p = {p:.2f}", "start": "start", "end": "po {steps} krokach",
+        "explain": "Trening zmienia wagi, żeby rosło właściwe wyjście. Tu wagi stoją w miejscu, a zmieniają się "
+                   "**piksele**: algorytm gradientowy sprawia, że wybrane wyjście (lub neuron) pobudza się coraz "
+                   "mocniej. Bez regularyzacji wychodzi szum oszukujący sieć; drganie, rozmycie i kara L2 "
+                   "utrzymują wzór czytelny dla człowieka, który pokazuje, czego sieć nauczyła się szukać.",
+        "missing_model": "Najpierw wytrenuj model cyfr (karta Rozpoznawanie cyfr albo `python -m finetune.digits`).",
+    },
+}
+
+
+def vector_table(rows: list[tuple[str, list[float]]], target: int | None) -> str:
+    """The lecture's probability vectors as a table, one row per moment, the maximised class in bold."""
+    lines = ["| | " + " | ".join(str(i) for i in range(10)) + " |", "|---" * 11 + "|"]
+    for name, probabilities in rows:
+        cells = [f"**{p:.2f}**" if i == target else f"{p:.2f}" for i, p in enumerate(probabilities)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def enlarge(picture: np.ndarray, scale: int = 8) -> Any:
+    """A 28x28 picture in [0, 1], each pixel `scale` x `scale` (nearest neighbour: the pixels stay visible)."""
+    from PIL import Image
+
+    return Image.fromarray((np.clip(picture, 0, 1) * 255 + 0.5).astype(np.uint8), mode="L").resize(
+        (28 * scale, 28 * scale), Image.Resampling.NEAREST)
+
+
+def build(ctx: Context) -> None:
+    import pandas as pd
+
+    from pipelines import ModelLoadError, lab
+
+    t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+
+    def climb_frame(history: list[list[float]]) -> Any:
+        rows = [(s, str(c), p) for s, probs in enumerate(history) for c, p in enumerate(probs)]
+        return pd.DataFrame(rows, columns=[t("step"), t("class"), t("probability")])
+
+    @user_errors
+    def maximise(target: float, layer: str, steps: float, seed: float | None, learning_rate: float, jitter: float,
+                 blur_sigma: float, l2: float, model: str, progress: gr.Progress = gr.Progress()
+                 ) -> Iterator[tuple[Any, Any, Any, str]]:
+        try:
+            am = ctx.pipeline(TASK, model, progress)
+        except ModelLoadError as err:
+            if lab.is_local_id(err.model) and err.reason == "not_found":
+                raise gr.Error(f"{t('missing_model')} ({err})", print_exception=False) from err
+            raise
+        target = int(target) if isinstance(target, float) and target.is_integer() else target
+        steps = int(steps)
+        history: list[list[float]] = []
+
+        def work(report: Any) -> Any:
+            def on_step(step: int, total: int, info: dict[str, Any]) -> None:
+                progress((step, total), desc=t("progress", step=step, total=total, p=info["probability"]))
+                if info.get("image") is not None:
+                    report(info["image"])
+
+            return am(target, layer=layer, steps=steps, seed=parse_seed(seed), learning_rate=learning_rate,
+                      jitter=int(jitter), blur_sigma=blur_sigma, l2=l2, progress=on_step, num_frames=24)
+
+        shown = target if layer == "output" else None
+        for kind, value in run_with_updates(work):
+            if kind == "update":
+                yield enlarge(np.asarray(value[0], dtype=np.float32) / 255), None, None, ""
+            else:
+                result = value
+                history = result.history
+                gif = tempfile.NamedTemporaryFile(suffix=".gif", delete=False).name
+                result.save_gif(gif)
+                vectors = vector_table([(t("start"), history[0]), (t("end", steps=result.steps), history[-1])],
+                                       shown)
+                yield enlarge(result.pixels), gif, climb_frame(history), vectors
+
+    model = ctx.model_dropdown(TASK)
+    gr.Markdown(t("explain"))
+    with gr.Row():
+        target = gr.Number(3, label=t("target"), precision=0, minimum=0, elem_id="am-target")
+        layer = gr.Dropdown([(t(f"layer_{name}"), name) for name in LAYERS], value="output", label=t("layer"),
+                            elem_id="am-layer")
+        steps = gr.Slider(1, 1000, value=30 if ctx.tiny else 200, step=1, label=t("steps"))
+        seed = gr.Number(0, label=ctx.t("seed"), precision=0, minimum=0)
+    with gr.Accordion(t("advanced"), open=False):
+        with gr.Row():
+            learning_rate = gr.Slider(0.001, 0.2, value=0.01, step=0.001, label=t("learning_rate"))
+            jitter = gr.Slider(0, 4, value=1, step=1, label=t("jitter"))
+            blur_sigma = gr.Slider(0, 3, value=0.5, step=0.1, label=t("blur_sigma"))
+            l2 = gr.Slider(0, 10, value=1.0, step=0.1, label=t("l2"))
+    button = gr.Button(t("run"), variant="primary", elem_id="am-run")
+    with gr.Row():
+        image = gr.Image(label=t("result"), type="pil", format="png", interactive=False, height=260,
+                         elem_id="am-image")
+        animation = gr.Image(label=t("animation"), type="filepath", interactive=False, height=260,
+                             elem_id="am-animation")
+    vectors = gr.Markdown(label=t("vectors"), elem_id="am-vectors")
+    climb = gr.LinePlot(x=t("step"), y=t("probability"), color=t("class"), label=t("climb"), y_lim=[0, 1],
+                        elem_id="am-climb")
+    layer.change(lambda name: gr.update(maximum=NEURONS[name] - 1, value=0 if name != "output" else 3), layer,
+                 target, queue=False, api_visibility="private")
+    button.click(maximise, [target, layer, steps, seed, learning_rate, jitter, blur_sigma, l2, model],
+                 [image, animation, climb, vectors], api_name="maximise_activation", **SPACE.queue)
+
+
+SPACE = SpaceSpec(
+    name="activation_maximisation",
+    title={"en": "Activation maximisation", "pl": "Maksymalizacja aktywacji"},
+    tasks=(TASK,),
+    build=build,
+    concurrency_limit=2,
+    requirements=("torch", "safetensors", "huggingface-hub", "numpy", "pillow", "pandas", "scikit-learn"),
+    emoji="🔥",
+    description="Gradient ascent on the pixels until the digit CNN is sure: what each class and neuron looks for.",
+    order=61,
+    group="inside",
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .launcher import run
+
+    run([SPACE], argv, prog="python -m spaces.activation_maximisation", title="mmhub · activation maximisation")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""Autoencoder Space: Stable Diffusion's VAE on a photo, and the 2-D latent space of an MNIST VAE you can walk.
+
+    python -m spaces.autoencoder                  # sd-turbo's VAE; the MNIST VAE trained by `python -m finetune.vae`
+    python -m spaces.autoencoder --models tiny    # offline: the tiny SD VAE (noise) and a tiny MNIST VAE
+
+The first use of the MNIST tab without a trained model offers to train it here (a progress bar; minutes on a
+CPU), from the Hub's MNIST or, offline, a local folder in its schema or scikit-learn's bundled digits.
+
+API (gradio_client): ``/autoencode`` (photo, max size, sample, seed, model) -> input as encoded, reconstruction,
+figures, latent channels; ``/latent_map`` (n, model) -> the map; ``/encode_drawing`` (sketch, n, model) -> the map
+with the drawing's point, its reconstruction, the point; ``/decode_point`` (x, y, n, model) -> the picture, the map
+with the point; ``/interpolate`` (sketch, sketch, steps, model) -> the walk; ``/train_vae`` (dataset, epochs, max
+samples) -> a report.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from .common import Context, SpaceSpec, parse_seed, user_errors
+
+logger = logging.getLogger(__name__)
+
+TASK = "autoencoder"
+MNIST_LOCAL = "local:mnist-vae"
+SHOW = 8  # screen pixels per MNIST pixel
+MARK = (255, 64, 64)
+
+TEXTS = {
+    "en": {
+        "sd_tab": "Stable Diffusion's VAE", "mnist_tab": "MNIST VAE: the latent map",
+        "photo": "Photo", "seen": "What the encoder got", "reconstruction": "Reconstruction (decoded latent)",
+        "max_size": "Longest side (px)", "sample": "Sample z from the posterior (else its mean)",
+        "run": "Encode and decode", "channels": "The latent, channel by channel",
+        "figures": "**Compression ratio:** {ratio:g}× ({inputs} input values → {latents} latent values) · **PSNR:** "
+                   "{psnr:.2f} dB · **latent:** {shape} (scaled by {scaling})",
+        "sd_explain": "An autoencoder squeezes a picture through a **bottleneck** and rebuilds it. Stable Diffusion's "
+                      "VAE keeps 4 numbers for every 8×8 block of pixels (3 × 64 = 192 values): 48× fewer numbers. "
+                      "The diffusion model works on these latents, then this decoder paints the picture. PSNR says "
+                      "how close the reconstruction is (higher is better; 30 dB is hard to tell apart).",
+        "mnist_explain": "A **variational** autoencoder does not map a digit to one point but to a small Gaussian "
+                         "cloud, and is pulled towards the standard normal: neighbouring points decode to similar "
+                         "digits, so the whole 2-D latent space is a map of digits. Draw a digit to see where it "
+                         "lands, click the map (or move the sliders) to decode any point, or walk between two "
+                         "drawings.",
+        "map": "The latent space (click to decode a point)", "grid": "Grid size", "show_map": "Draw the map",
+        "sketch": "Draw a digit", "encode": "Where does it land?", "point": "**Point:** ({x:.2f}, {y:.2f}) · "
+        "**spread (σ):** ({sx:.2f}, {sy:.2f}) · **PSNR:** {psnr:.1f} dB", "decoded": "Decoded",
+        "x": "x", "y": "y", "decode": "Decode this point", "sketch_b": "Draw another digit",
+        "steps": "Steps", "interpolate": "Walk from the first drawing to the second", "walk": "The walk",
+        "missing_model": "Train the MNIST VAE first (below, or `python -m finetune.vae`).",
+        "train": "Train the MNIST VAE", "missing": "⚠️ **No trained MNIST VAE yet** ({folder}). Train it below "
+                 "(minutes on a CPU), or run `python -m finetune.vae`.",
+        "dataset": "Dataset", "dataset_info": "A Hub id (ylecun/mnist), a local folder in the MNIST schema "
+                   "(`python -m finetune.image_data fixture DIR`), or sklearn-digits (offline, 1797 small digits).",
+        "offline": "ℹ️ The Hugging Face Hub is switched off here (HF_HUB_OFFLINE): ylecun/mnist only works if it "
+                   "is already in the local cache. Use a local folder or sklearn-digits.",
+        "epochs": "Epochs", "max_samples": "Use at most this many training pictures (0 = all)",
+        "train_button": "Train now", "training": "Training: step {step}/{total}, loss {loss:.1f}",
+        "trained": "✅ Trained on {source}: test loss {test} per picture, validation {validation} ({steps} steps, "
+                   "{seconds:.0f} s). Saved to `{folder}`; draw the map!",
+        "train_failed": "Training failed: {error}",
+    },
+    "pl": {
+        "sd_tab": "VAE ze Stable Diffusion", "mnist_tab": "VAE dla MNIST: mapa przestrzeni ukrytej",
+        "photo": "Zdjęcie", "seen": "Co dostał koder", "reconstruction": "Rekonstrukcja (zdekodowana reprezentacja)",
+        "max_size": "Dłuższy bok (px)", "sample": "Losuj punkt z rozkładu a posteriori (inaczej jego średnia)",
+        "run": "Zakoduj i odkoduj", "channels": "Reprezentacja ukryta, kanał po kanale",
+        "figures": "**Stopień kompresji:** {ratio:g}× ({inputs} wartości wejścia → {latents} wartości ukrytych) · "
+                   "**PSNR:** {psnr:.2f} dB · **reprezentacja:** {shape} (przeskalowana o {scaling})",
+        "sd_explain": "Autoenkoder przepuszcza obrazek przez **wąskie gardło** i odbudowuje go. VAE ze Stable "
+                      "Diffusion zachowuje 4 liczby na każdy blok 8×8 pikseli (3 × 64 = 192 wartości): 48 razy mniej "
+                      "liczb. Model dyfuzyjny pracuje na tej reprezentacji, a ten dekoder maluje obrazek. PSNR "
+                      "mówi, jak bliska oryginałowi jest rekonstrukcja (im więcej, tym lepiej; przy 30 dB trudno je "
+                      "odróżnić).",
+        "mnist_explain": "Autoenkoder **wariacyjny** nie przypisuje cyfrze jednego punktu, lecz małą chmurę "
+                         "Gaussa, i jest przyciągany do standardowego rozkładu normalnego: sąsiednie punkty "
+                         "dekodują się w podobne cyfry, więc cała dwuwymiarowa przestrzeń ukryta jest mapą cyfr. "
+                         "Narysuj cyfrę, żeby zobaczyć, gdzie trafia, kliknij mapę (albo przesuń suwaki), żeby "
+                         "odkodować dowolny punkt, albo przejdź od jednego rysunku do drugiego.",
+        "map": "Przestrzeń ukryta (kliknij, aby odkodować punkt)", "grid": "Rozmiar siatki",
+        "show_map": "Narysuj mapę", "sketch": "Narysuj cyfrę", "encode": "Gdzie trafia?",
+        "point": "**Punkt:** ({x:.2f}, {y:.2f}) · **rozrzut (σ):** ({sx:.2f}, {sy:.2f}) · **PSNR:** {psnr:.1f} dB",
+        "decoded": "Odkodowany obrazek", "x": "x", "y": "y", "decode": "Odkoduj ten punkt",
+        "sketch_b": "Narysuj drugą cyfrę", "steps": "Kroki",
+        "interpolate": "Przejdź od pierwszego rysunku do drugiego", "walk": "Przejście",
+        "missing_model": "Najpierw wytrenuj VAE dla MNIST (poniżej albo `python -m finetune.vae`).",
+        "train": "Trenowanie VAE dla MNIST", "missing": "⚠️ **Nie ma jeszcze wytrenowanego VAE dla MNIST** "
+                 "({folder}). Wytrenuj go poniżej (kilka minut na CPU) albo uruchom `python -m finetune.vae`.",
+        "dataset": "Zbiór danych", "dataset_info": "Identyfikator z Hub (ylecun/mnist), lokalny folder w schemacie "
+                   "MNIST (`python -m finetune.image_data fixture DIR`) albo sklearn-digits (offline, 1797 małych "
+                   "cyfr).",
+        "offline": "ℹ️ Hugging Face Hub jest tu wyłączony (HF_HUB_OFFLINE): ylecun/mnist zadziała tylko z lokalnej "
+                   "pamięci podręcznej. Użyj lokalnego folderu albo sklearn-digits.",
+        "epochs": "Epoki", "max_samples": "Użyj najwyżej tylu obrazków treningowych (0 = wszystkie)",
+        "train_button": "Trenuj teraz", "training": "Trening: krok {step}/{total}, strata {loss:.1f}",
+        "trained": "✅ Wytrenowano na {source}: strata testowa {test} na obrazek, walidacyjna {validation} ({steps} "
+                   "kroków, {seconds:.0f} s). Zapisano w `{folder}`; narysuj mapę!",
+        "train_failed": "Trening nie powiódł się: {error}",
+    },
+}
+
+
+def enlarge(image: Any, scale: int = SHOW) -> Any:
+    """A small grey picture with each pixel `scale` x `scale` (nearest neighbour: the pixels stay visible)."""
+    from PIL import Image
+
+    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+
+
+def mark(map_image: Any, pixel: tuple[float, float], scale: int = 2) -> Any:
+    """The map, `scale` times larger, in colour, with a ring and a cross at `pixel` (map coordinates)."""
+    from PIL import ImageDraw
+
+    canvas = enlarge(map_image, scale).convert("RGB")
+    x, y = pixel[0] * scale, pixel[1] * scale
+    draw = ImageDraw.Draw(canvas)
+    radius = 9 * scale
+    draw.ellipse([x - radius, y - radius, x + radius, y + radius], outline=MARK, width=2 * scale)
+    draw.line([x - radius, y, x + radius, y], fill=MARK, width=scale)
+    draw.line([x, y - radius, x, y + radius], fill=MARK, width=scale)
+    return canvas
+
+
+def build(ctx: Context) -> None:
+    from pipelines import ModelLoadError, lab
+
+    t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+    mnist_default = "tiny-mnist" if ctx.tiny else MNIST_LOCAL
+
+    def mnist_vae(model: str, progress: Any = None) -> Any:
+        try:
+            return ctx.pipeline(TASK, (model or "").strip() or mnist_default, progress)
+        except ModelLoadError as err:
+            if lab.is_local_id(err.model) and err.reason == "not_found":
+                raise gr.Error(f"{t('missing_model')} ({err})", print_exception=False) from err
+            raise
+
+    def the_map(vae: Any, n: float, point: tuple[float, float] | None) -> Any:
+        result = vae.latent_map(n=int(n))
+        if point is None:
+            return enlarge(result.image, 2)
+        return mark(result.image, result.pixel_of(point))
+
+    # -- Stable Diffusion's VAE --------------------------------------------------------------------------------
+
+    @user_errors
+    def autoencode(photo: Any, max_size: float, sample: bool, seed: float | None, model: str,
+                   progress: gr.Progress = gr.Progress()) -> tuple:
+        ae = ctx.pipeline(TASK, (model or "").strip() or ctx.default_model(TASK), progress)
+        result = ae(photo, max_size=int(max_size), sample=bool(sample), seed=parse_seed(seed) if sample else None)
+        c, h, w = result.input_shape
+        figures = t("figures", ratio=round(result.compression_ratio, 2), inputs=c * h * w,
+                    latents=int(np.prod(result.latent_shape)), psnr=result.psnr,
+                    shape=" × ".join(map(str, result.latent_shape)), scaling=result.scaling_factor)
+        scale = max(1, 256 // max(1, max(result.latent_shape[1:] or [1])))
+        channels = [(enlarge(image, scale), f"channel {i}") for i, image in enumerate(result.latent_images)]
+        return result.image, result.reconstruction, figures, channels
+
+    # -- the MNIST VAE -----------------------------------------------------------------------------------------
+
+    @user_errors
+    def show_map(n: float, model: str, progress: gr.Progress = gr.Progress()) -> Any:
+        return the_map(mnist_vae(model, progress), n, None)
+
+    @user_errors
+    def encode_drawing(sketch: Any, n: float, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
+        vae = mnist_vae(model, progress)
+        result = vae(sketch)
+        landed = vae.encode(sketch)
+        text = t("point", x=landed.point[0], y=landed.point[1], sx=landed.std[0], sy=landed.std[1], psnr=result.psnr)
+        return (the_map(vae, n, landed.point), enlarge(result.reconstruction), text, landed.point[0],
+                landed.point[1])
+
+    @user_errors
+    def decode_point(x: float, y: float, n: float, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
+        vae = mnist_vae(model, progress)
+        decoded = vae.decode((x, y))
+        return enlarge(decoded.image), the_map(vae, n, decoded.point)
+
+    @user_errors
+    def click_map(n: float, model: str, evt: gr.SelectData) -> tuple:
+        from pipelines.autoencoder import QUANTILE, LatentMapResult
+
+        vae = mnist_vae(model)
+        where = LatentMapResult(image=None, xs=[], ys=[], n=int(n), quantile=QUANTILE)
+        x, y = where.point_at(evt.index[0] / 2, evt.index[1] / 2)  # the map is shown twice its size
+        decoded = vae.decode((x, y))
+        return enlarge(decoded.image), the_map(vae, n, decoded.point), round(x, 3), round(y, 3)
+
+    @user_errors
+    def walk(first: Any, second: Any, steps: float, model: str, progress: gr.Progress = gr.Progress()) -> Any:
+        vae = mnist_vae(model, progress)
+        return vae.interpolate(first, second, steps=int(steps)).strip(scale=4)
+
+    def train_model(dataset: str, epochs: float, max_samples: float,
+                    progress: gr.Progress = gr.Progress()) -> str:
+        from finetune.data import DataError
+        from finetune.run import UsageError
+        from finetune.vae import VaeArguments, default_output_dir, main
+
+        folder = default_output_dir()
+
+        def report(step: int, total: int, info: dict[str, Any]) -> None:
+            progress((step, total), desc=t("training", step=step, total=total, loss=info.get("loss") or 0.0))
+
+        try:
+            args = VaeArguments(dataset=(dataset or "").strip() or "ylecun/mnist", num_train_epochs=int(epochs),
+                                max_samples=int(max_samples) or None, overwrite=True)
+            metrics = main(args, progress=report)
+        except (DataError, UsageError, FileExistsError, OSError) as err:
+            raise gr.Error(t("train_failed", error=err), print_exception=False) from err
+        ctx.cache.discard(TASK, MNIST_LOCAL)
+        test = metrics.get("test") or {}
+        return t("trained", source=metrics["data"]["source"], test=f"{test.get('loss', float('nan')):.1f}",
+                 validation=f"{metrics['validation']['loss']:.1f}", steps=metrics["global_step"],
+                 seconds=metrics["train_runtime_s"], folder=folder)
+
+    sketch_options = dict(type="numpy", image_mode="RGBA", format="png", canvas_size=(280, 280),
+                          brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"))
+    with gr.Tabs():
+        with gr.Tab(t("sd_tab"), id="autoencoder-sd"):
+            gr.Markdown(t("sd_explain"))
+            sd_model = ctx.model_dropdown(TASK)
+            with gr.Row():
+                photo = gr.Image(label=t("photo"), type="pil", sources=["upload", "clipboard", "webcam"],
+                                 elem_id="ae-photo")
+                seen = gr.Image(label=t("seen"), type="pil", format="png", interactive=False, elem_id="ae-seen")
+                rebuilt = gr.Image(label=t("reconstruction"), type="pil", format="png", interactive=False,
+                                   elem_id="ae-reconstruction")
+            with gr.Row():
+                max_size = gr.Slider(64, 1024, value=128 if ctx.tiny else 512, step=8, label=t("max_size"))
+                sample = gr.Checkbox(False, label=t("sample"))
+                seed = gr.Number(0, label=ctx.t("seed"), precision=0, minimum=0)
+            run = gr.Button(t("run"), variant="primary", elem_id="ae-run")
+            figures = gr.Markdown(elem_id="ae-figures")
+            channels = gr.Gallery(label=t("channels"), columns=4, height="auto", elem_id="ae-channels")
+        with gr.Tab(t("mnist_tab"), id="autoencoder-mnist"):
+            gr.Markdown(t("mnist_explain"))
+            mnist_model = gr.Dropdown(ctx.model_choices(TASK, "tiny-mnist"), value=mnist_default,
+                                      label=ctx.t("model"), info=ctx.t("model_info"), allow_custom_value=True)
+            with gr.Row():
+                with gr.Column(scale=3):
+                    latent_map = gr.Image(label=t("map"), type="pil", format="png", interactive=False,
+                                          elem_id="ae-map")
+                    with gr.Row():
+                        n = gr.Slider(5, 30, value=15, step=1, label=t("grid"))
+                        draw_map = gr.Button(t("show_map"), elem_id="ae-show-map")
+                with gr.Column(scale=2):
+                    sketch = gr.Sketchpad(label=t("sketch"), elem_id="ae-sketch", **sketch_options)
+                    encode = gr.Button(t("encode"), variant="primary", elem_id="ae-encode")
+                    point_text = gr.Markdown(elem_id="ae-point")
+                    with gr.Row():
+                        x = gr.Slider(-4, 4, value=0, step=0.01, label=t("x"))
+                        y = gr.Slider(-4, 4, value=0, step=0.01, label=t("y"))
+                    decode = gr.Button(t("decode"), elem_id="ae-decode")
+                    decoded = gr.Image(label=t("decoded"), type="pil", format="png", interactive=False, height=240,
+                                       elem_id="ae-decoded")
+            with gr.Row():
+                sketch_b = gr.Sketchpad(label=t("sketch_b"), elem_id="ae-sketch-b", **sketch_options)
+                with gr.Column():
+                    steps = gr.Slider(2, 16, value=8, step=1, label=t("steps"))
+                    interpolate = gr.Button(t("interpolate"), elem_id="ae-interpolate")
+            walk_image = gr.Image(label=t("walk"), type="pil", format="png", interactive=False, elem_id="ae-walk")
+            default_missing = not ctx.tiny and not lab.is_trained(MNIST_LOCAL)
+            with gr.Accordion(t("train"), open=default_missing):
+                if default_missing:
+                    gr.Markdown(t("missing", folder=lab.resolve(MNIST_LOCAL)), elem_id="ae-missing")
+                from huggingface_hub import constants
+
+                if constants.HF_HUB_OFFLINE:
+                    gr.Markdown(t("offline"))
+                with gr.Row():
+                    dataset = gr.Textbox("sklearn-digits" if constants.HF_HUB_OFFLINE else "ylecun/mnist",
+                                         label=t("dataset"), info=t("dataset_info"))
+                    epochs = gr.Slider(1, 50, value=10, step=1, label=t("epochs"))
+                    max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0)
+                train_button = gr.Button(t("train_button"), elem_id="ae-train")
+                trained = gr.Markdown(elem_id="ae-trained")
+
+    run.click(autoencode, [photo, max_size, sample, seed, sd_model], [seen, rebuilt, figures, channels],
+              api_name="autoencode", **SPACE.queue)
+    draw_map.click(show_map, [n, mnist_model], latent_map, api_name="latent_map", **SPACE.queue)
+    encode.click(encode_drawing, [sketch, n, mnist_model], [latent_map, decoded, point_text, x, y],
+                 api_name="encode_drawing", **SPACE.queue)
+    decode.click(decode_point, [x, y, n, mnist_model], [decoded, latent_map], api_name="decode_point", **SPACE.queue)
+    latent_map.select(click_map, [n, mnist_model], [decoded, latent_map, x, y], api_visibility="private",
+                      **SPACE.queue)
+    interpolate.click(walk, [sketch, sketch_b, steps, mnist_model], walk_image, api_name="interpolate",
+                      **SPACE.queue)
+    train_button.click(train_model, [dataset, epochs, max_samples], trained, api_name="train_vae",
+                       concurrency_limit=1, concurrency_id="vae_training")
+
+
+SPACE = SpaceSpec(
+    name="autoencoder",
+    title={"en": "Autoencoders", "pl": "Autoenkodery"},
+    tasks=(TASK,),
+    build=build,
+    concurrency_limit=2,
+    requirements=("torch", "safetensors", "huggingface-hub", "numpy", "pillow", "diffusers", "transformers",
+                  "accelerate", "scikit-learn", "datasets", "matplotlib"),
+    emoji="🗜️",
+    description="Stable Diffusion's VAE (reconstruction, latents, compression, PSNR) and an MNIST VAE's latent map.",
+    order=63,
+    group="inside",
+    packages=("finetune",),
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .launcher import run
+
+    run([SPACE], argv, prog="python -m spaces.autoencoder", title="mmhub · autoencoders")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""Digit recognition Space: draw a digit, see the guess and every layer of the CNN, as in Adam Harley's nn_vis.
+
+    python -m spaces.digit_recognition                  # the model trained by `python -m finetune.digits`
+    python -m spaces.digit_recognition --models tiny    # offline, the tiny twin (trained in seconds on sklearn digits)
+
+The first use without a trained model offers to train it here (a progress bar; minutes on a CPU), from the Hub's
+MNIST or, offline, from a local folder in its schema or scikit-learn's bundled digits.
+
+API (gradio_client): ``/recognise_digit`` (sketch, model) -> guesses, text, downsampled picture, probabilities,
+then one feature-map image per layer; ``/train_digits`` (dataset, epochs, max samples) -> a report.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from .common import Context, SpaceSpec, user_errors
+
+logger = logging.getLogger(__name__)
+
+TASK = "digit-recognition"
+LAYERS = ("input", "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "output")  # pipelines.digit_recognition.LAYERS
+CELL = 6  # screen pixels per activation of the small maps
+
+TEXTS = {
+    "en": {
+        "sketch": "Draw your number here (pick the ✏️ brush on the left first)", "recognise": "Recognise",
+        "guesses": "Guesses",
+        "downsampled": "Downsampled drawing (what the network sees)", "probabilities": "Output layer: probabilities",
+        "first_second": "**Downsampled drawing:** {label} · **First guess:** {first} ({p1:.0%}) · "
+                        "**Second guess:** {second} ({p2:.0%})",
+        "layers": "Layer visibility", "show": "Show", "digit": "digit", "probability": "probability",
+        "input": "Input layer", "conv1": "Convolution layer 1", "pool1": "Downsampling layer 1",
+        "conv2": "Convolution layer 2", "pool2": "Downsampling layer 2", "fc1": "Fully-connected layer 1",
+        "fc2": "Fully-connected layer 2", "output": "Output layer",
+        "explain": "Each row is one layer of the network, in the order the picture flows through it: the 6 maps of "
+                   "the first convolution respond to strokes and edges, pooling halves them, the 16 maps of the "
+                   "second convolution combine them into parts of digits, the fully-connected layers into the "
+                   "evidence for each class, and the output layer is the probability of each digit. Bright = "
+                   "strong activation. These are the numbers of the very forward pass that made the guess.",
+        "train": "Train the model", "missing": "⚠️ **No trained digit model yet** ({folder}). Train it below "
+                 "(a few minutes on a CPU), or run `python -m finetune.digits`.",
+        "dataset": "Dataset", "dataset_info": "A Hub id (ylecun/mnist), a local folder in the MNIST schema "
+                   "(`python -m finetune.image_data fixture DIR`), or sklearn-digits (offline, 1797 small digits).",
+        "offline": "ℹ️ The Hugging Face Hub is switched off here (HF_HUB_OFFLINE): ylecun/mnist only works if it "
+                   "is already in the local cache. Use a local folder or sklearn-digits.",
+        "epochs": "Epochs", "max_samples": "Use at most this many training pictures (0 = all)",
+        "train_button": "Train now", "training": "Training: step {step}/{total}, loss {loss:.3f}",
+        "trained": "✅ Trained on {source}: test accuracy {test}, validation {validation} ({steps} steps, "
+                   "{seconds:.0f} s). Saved to `{folder}`; draw a digit!",
+        "train_failed": "Training failed: {error}",
+    },
+    "pl": {
+        "sketch": "Narysuj tu cyfrę (najpierw wybierz ✏️ pędzel po lewej)", "recognise": "Rozpoznaj",
+        "guesses": "Odpowiedzi",
+        "downsampled": "Pomniejszony rysunek (to widzi sieć)", "probabilities": "Warstwa wyjściowa: "
+                                                                                  "prawdopodobieństwa",
+        "first_second": "**Pomniejszony rysunek:** {label} · **Pierwsza odpowiedź:** {first} ({p1:.0%}) · "
+                        "**Druga odpowiedź:** {second} ({p2:.0%})",
+        "layers": "Widoczność warstw", "show": "Pokaż", "digit": "cyfra", "probability": "prawdopodobieństwo",
+        "input": "Warstwa wejściowa", "conv1": "Warstwa splotowa 1", "pool1": "Warstwa próbkowania 1",
+        "conv2": "Warstwa splotowa 2", "pool2": "Warstwa próbkowania 2", "fc1": "Warstwa w pełni połączona 1",
+        "fc2": "Warstwa w pełni połączona 2", "output": "Warstwa wyjściowa",
+        "explain": "Każdy wiersz to jedna warstwa sieci, w kolejności przepływu obrazka: 6 map pierwszego splotu "
+                   "reaguje na kreski i krawędzie, próbkowanie je zmniejsza, 16 map drugiego splotu składa je w "
+                   "fragmenty cyfr, warstwy w pełni połączone w dowody na każdą klasę, a warstwa wyjściowa to "
+                   "prawdopodobieństwo każdej cyfry. Jasne = silna aktywacja. To liczby z tego samego przejścia "
+                   "sieci, które dało odpowiedź.",
+        "train": "Trenowanie modelu", "missing": "⚠️ **Nie ma jeszcze wytrenowanego modelu cyfr** ({folder}). "
+                 "Wytrenuj go poniżej (kilka minut na CPU) albo uruchom `python -m finetune.digits`.",
+        "dataset": "Zbiór danych", "dataset_info": "Identyfikator z Hub (ylecun/mnist), lokalny folder w schemacie "
+                   "MNIST (`python -m finetune.image_data fixture DIR`) albo sklearn-digits (offline, 1797 małych "
+                   "cyfr).",
+        "offline": "ℹ️ Hugging Face Hub jest tu wyłączony (HF_HUB_OFFLINE): ylecun/mnist zadziała tylko z lokalnej "
+                   "pamięci podręcznej. Użyj lokalnego folderu albo sklearn-digits.",
+        "epochs": "Epoki", "max_samples": "Użyj najwyżej tylu obrazków treningowych (0 = wszystkie)",
+        "train_button": "Trenuj teraz", "training": "Trening: krok {step}/{total}, strata {loss:.3f}",
+        "trained": "✅ Wytrenowano na {source}: dokładność testowa {test}, walidacyjna {validation} ({steps} kroków, "
+                   "{seconds:.0f} s). Zapisano w `{folder}`; narysuj cyfrę!",
+        "train_failed": "Trening nie powiódł się: {error}",
+    },
+}
+
+
+# -- rendering the activations ---------------------------------------------------------------------------------
+
+
+def _colour(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Activations -> RGB uint8 with matplotlib's ``magma`` (dark = 0, bright = the layer's maximum)."""
+    from matplotlib import colormaps
+
+    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return (colormaps["magma"](np.clip(scaled, 0, 1))[..., :3] * 255).astype(np.uint8)
+
+
+def feature_grid(activations: np.ndarray, per_row: int = 8, cell: int = CELL, gap: int = 4) -> Any:
+    """One layer as a picture: each map ``(C, H, W)`` a tile (one colour scale per layer), or a vector ``(N,)`` as a
+    grid of cells, 20 to a row (the 10 outputs in one row)."""
+    from PIL import Image
+
+    values = np.asarray(activations, dtype=np.float32)
+    low, high = float(min(values.min(), 0.0)), float(values.max())
+    if values.ndim == 1:
+        width = min(len(values), 20)
+        rows = -(-len(values) // width)
+        padded = np.full(rows * width, np.nan, dtype=np.float32)
+        padded[: len(values)] = values
+        tiles = _colour(np.nan_to_num(padded, nan=low), low, high).reshape(rows, width, 3)
+        tiles[np.isnan(padded).reshape(rows, width)] = 255
+        size = 3 * cell if len(values) > 10 else 5 * cell
+        return Image.fromarray(tiles).resize((width * size, rows * size), Image.Resampling.NEAREST)
+    channels, height, width = values.shape
+    scale = max(1, 28 * cell // (2 * max(height, width))) if channels > 1 else cell
+    tile_h, tile_w = height * scale, width * scale
+    per_row = min(per_row, channels)
+    rows = -(-channels // per_row)
+    canvas = np.full((rows * (tile_h + gap) - gap, per_row * (tile_w + gap) - gap, 3), 255, dtype=np.uint8)
+    for c in range(channels):
+        r, k = divmod(c, per_row)
+        tile = np.kron(_colour(values[c], low, high), np.ones((scale, scale, 1), dtype=np.uint8))
+        canvas[r * (tile_h + gap): r * (tile_h + gap) + tile_h, k * (tile_w + gap): k * (tile_w + gap) + tile_w] = tile
+    return Image.fromarray(canvas)
+
+
+def enlarge(picture: np.ndarray, scale: int = 8) -> Any:
+    """A 28x28 picture in [0, 1], each pixel `scale` x `scale` (nearest neighbour: the pixels stay visible)."""
+    from PIL import Image
+
+    return Image.fromarray((np.clip(picture, 0, 1) * 255 + 0.5).astype(np.uint8), mode="L").resize(
+        (28 * scale, 28 * scale), Image.Resampling.NEAREST)
+
+
+# -- the Space ----------------------------------------------------------------------------------------------------
+
+
+def build(ctx: Context) -> None:
+    import pandas as pd
+
+    from pipelines import lab
+
+    t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+
+    @user_errors
+    def recognise(sketch: Any, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
+        dr = ctx.pipeline(TASK, model, progress)
+        result = dr(sketch)
+        first, second = result.top[0], result.top[1]
+        text = t("first_second", label=result.label, first=first["label"], p1=first["probability"],
+                 second=second["label"], p2=second["probability"])
+        guesses = {result.labels[i]: p for i, p in enumerate(result.probabilities)}
+        bars = pd.DataFrame({t("digit"): result.labels, t("probability"): result.probabilities})
+        maps = [feature_grid(result.layers[name]) for name in LAYERS]
+        return (guesses, text, enlarge(result.downsampled), bars, *maps)
+
+    def live(sketch: Any, model: str) -> tuple:
+        """Recognise while drawing: an empty or cleared canvas just leaves the last result (no error toast)."""
+        from pipelines import InputError
+
+        try:
+            return recognise.__wrapped__(sketch, model, None)
+        except InputError as err:
+            if err.argument == "image":
+                return tuple(gr.skip() for _ in outputs)
+            raise gr.Error(str(err), print_exception=False) from err
+
+    def train_model(dataset: str, epochs: float, max_samples: float,
+                    progress: gr.Progress = gr.Progress()) -> str:
+        from finetune.data import DataError
+        from finetune.digits import DigitsArguments, default_output_dir, main
+        from finetune.run import UsageError
+
+        folder = default_output_dir()
+
+        def report(step: int, total: int, info: dict[str, Any]) -> None:
+            progress((step, total), desc=t("training", step=step, total=total, loss=info.get("loss") or 0.0))
+
+        try:
+            args = DigitsArguments(dataset=(dataset or "").strip() or "ylecun/mnist", num_train_epochs=int(epochs),
+                                   max_samples=int(max_samples) or None, overwrite=True)
+            metrics = main(args, progress=report)
+        except (DataError, UsageError, FileExistsError, OSError) as err:
+            raise gr.Error(t("train_failed", error=err), print_exception=False) from err
+        for task in SPACE.tasks + ("activation-maximisation",):
+            ctx.cache.discard(task, lab.local_id(TASK))
+        test = metrics.get("test") or {}
+        return t("trained", source=metrics["data"]["source"], test=f"{test.get('accuracy', float('nan')):.2%}",
+                 validation=f"{metrics['validation']['accuracy']:.2%}", steps=metrics["global_step"],
+                 seconds=metrics["train_runtime_s"], folder=folder)
+
+    model = ctx.model_dropdown(TASK)
+    default_missing = not ctx.tiny and not lab.is_trained(lab.local_id(TASK))
+    with gr.Row():
+        with gr.Column(scale=1):
+            sketch = gr.Sketchpad(label=t("sketch"), type="numpy", image_mode="RGBA", format="png",
+                                  canvas_size=(280, 280), brush=gr.Brush(default_size=16, colors=["#000000"],
+                                                                         color_mode="fixed"),
+                                  elem_id="digit-sketch")
+            button = gr.Button(t("recognise"), variant="primary", elem_id="digit-run")
+        with gr.Column(scale=1):
+            guesses = gr.Label(label=t("guesses"), num_top_classes=3, elem_id="digit-guesses")
+            text = gr.Markdown(elem_id="digit-text")
+            downsampled = gr.Image(label=t("downsampled"), type="pil", format="png", interactive=False, height=230,
+                                   elem_id="digit-downsampled")
+    bars = gr.BarPlot(x=t("digit"), y=t("probability"), label=t("probabilities"), y_lim=[0, 1],
+                      sort=[str(i) for i in range(10)], elem_id="digit-bars")
+    gr.Markdown(t("explain"))
+    maps, toggles = [], []
+    with gr.Accordion(t("layers"), open=True):
+        with gr.Row():
+            for name in LAYERS:
+                toggles.append(gr.Checkbox(True, label=f"{t(name)}: {t('show')}", min_width=120,
+                                           elem_id=f"digit-show-{name}"))
+    for name in reversed(LAYERS):  # the output on top, as nn_vis draws the network
+        maps.append(gr.Image(label=t(name), type="pil", format="png", interactive=False, show_label=True,
+                             elem_id=f"digit-layer-{name}"))
+    maps.reverse()
+    for toggle, image in zip(toggles, maps, strict=True):
+        toggle.change(lambda show: gr.update(visible=show), toggle, image, queue=False, api_visibility="private")
+
+    with gr.Accordion(t("train"), open=default_missing):
+        if default_missing:
+            gr.Markdown(t("missing", folder=lab.resolve(lab.local_id(TASK))), elem_id="digit-missing")
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            gr.Markdown(t("offline"))
+        with gr.Row():
+            dataset = gr.Textbox("sklearn-digits" if constants.HF_HUB_OFFLINE else "ylecun/mnist",
+                                 label=t("dataset"), info=t("dataset_info"))
+            epochs = gr.Slider(1, 30, value=4, step=1, label=t("epochs"))
+            max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0)
+        train_button = gr.Button(t("train_button"), elem_id="digit-train")
+        trained = gr.Markdown(elem_id="digit-trained")
+
+    outputs = [guesses, text, downsampled, bars, *maps]
+    button.click(recognise, [sketch, model], outputs, api_name="recognise_digit", **SPACE.queue)
+    sketch.change(live, [sketch, model], outputs, api_visibility="private", trigger_mode="always_last",
+                  show_progress="hidden", **SPACE.queue)
+    train_button.click(train_model, [dataset, epochs, max_samples], trained, api_name="train_digits",
+                       concurrency_limit=1, concurrency_id="digit_training")
+
+
+SPACE = SpaceSpec(
+    name="digit_recognition",
+    title={"en": "Digit recognition", "pl": "Rozpoznawanie cyfr"},
+    tasks=(TASK,),
+    build=build,
+    concurrency_limit=4,
+    requirements=("torch", "safetensors", "huggingface-hub", "numpy", "pillow", "pandas", "matplotlib",
+                  "scikit-learn", "datasets", "accelerate", "transformers"),
+    emoji="✏️",
+    description="Draw a digit; see the guess and every layer of the nn_vis CNN, as in Adam Harley's demo.",
+    order=60,
+    group="inside",
+    packages=("finetune",),
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .launcher import run
+
+    run([SPACE], argv, prog="python -m spaces.digit_recognition", title="mmhub · digit recognition")
+
+
+if __name__ == "__main__":
+    main()
