@@ -116,14 +116,14 @@ def scheme_from_class_names(names: list[str], column: str) -> LabelScheme:
 
 
 def open_text(path: str | os.PathLike) -> io.TextIOBase:
-    """Open a plain, ``.bz2`` or ``.gz`` text file for streaming reads (UTF-8)."""
+    """Open a plain, ``.bz2`` or ``.gz`` text file for streaming reads: UTF-8 (a leading BOM dropped); bytes that
+    are not UTF-8 become lone surrogates, so that the reader can name the very line that holds them (a strict
+    decoder fails a whole chunk ahead of the line being read)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file.")
-    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix.lower())
-    if opener is not None:
-        return opener(path, "rt", encoding="utf-8", newline="\n")
-    return open(path, encoding="utf-8", newline="\n")
+    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix.lower(), open)
+    return opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def read_fasttext(path: str | os.PathLike, scheme: LabelScheme, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -147,6 +147,10 @@ def read_fasttext(path: str | os.PathLike, scheme: LabelScheme, limit: int | Non
         try:
             for lineno, line in enumerate(handle, start=1):  # noqa: B007 (lineno is used after the loop)
                 try:
+                    line.encode("utf-8")
+                except UnicodeEncodeError as err:
+                    raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {err.start + 1} of the line).") from None
+                try:
                     parsed = parse_fasttext_line(line)
                 except DataError as err:
                     raise DataError(f"{path}:{lineno}: {err}") from None
@@ -161,8 +165,6 @@ def read_fasttext(path: str | os.PathLike, scheme: LabelScheme, limit: int | Non
                 count += 1
                 if limit is not None and count >= limit:
                     return
-        except UnicodeDecodeError as err:
-            raise DataError(f"{path}:{lineno + 1}: not UTF-8 text ({err.reason}).") from err
         except (OSError, EOFError) as err:  # a truncated or corrupt .bz2 / .gz download
             raise DataError(f"{path}:{lineno + 1}: cannot read the file ({err}).") from err
     if count == 0:

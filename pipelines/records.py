@@ -18,9 +18,7 @@ JSON object per line; the input is `field`, default ``text``; a line may also be
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
 import json
 import os
@@ -63,12 +61,12 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def open_input(path: str | os.PathLike) -> io.TextIOBase:
-    """A text stream over a plain, ``.gz`` or ``.bz2`` file: UTF-8 (a leading BOM dropped); bytes that are not
-    UTF-8 become lone surrogates, which `read_records` reports as a bad line instead of failing the whole file."""
-    kind = compression(path)
-    opener = {"gz": gzip.open, "bz2": bz2.open}.get(kind or "", open)
-    mode = "rt" if kind else "r"
-    return opener(path, mode, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    """A text stream over a plain, ``.gz`` or ``.bz2`` file (`finetune.data.open_text`): UTF-8, a leading BOM
+    dropped; bytes that are not UTF-8 become lone surrogates, which `read_records` reports as a bad line instead of
+    failing the whole file."""
+    from finetune.data import open_text  # the project's one opener of (compressed) text files
+
+    return open_text(path)
 
 
 def check_input(path: Any, name: str = "input") -> Path:

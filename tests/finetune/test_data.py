@@ -106,6 +106,17 @@ def test_bad_fasttext_lines_name_file_and_line(tmp_path, content, match):
         fasttext_dataset(path, FASTTEXT, cache_dir=str(tmp_path / "cache"))
 
 
+def test_undecodable_bytes_name_their_own_line_even_deep_in_a_bz2(tmp_path):
+    """The decoder reads in chunks: the line named must be the bad one, not the one being parsed (a BOM is fine)."""
+    path = tmp_path / "latin.ft.txt.bz2"
+    lines = [b"\xef\xbb\xbf__label__2 first: ok\r\n"] + [b"__label__1 fine: text %d\n" % i for i in range(2, 3000)]
+    lines[2499] = b"__label__1 caf\xe9: latin-1, not UTF-8\n"
+    path.write_bytes(bz2.compress(b"".join(lines)))
+    with pytest.raises(DataError, match=r"latin\.ft\.txt\.bz2:2500: not UTF-8 text"):
+        list(read_fasttext(path, FASTTEXT))
+    assert list(read_fasttext(path, FASTTEXT, limit=1))[0]["text"] == "first: ok"
+
+
 def test_bad_bz2_and_missing_file(tmp_path):
     broken = tmp_path / "cut.ft.txt.bz2"
     broken.write_bytes(bz2.compress(b"__label__1 a: b\n" * 1000)[:50])
