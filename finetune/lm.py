@@ -48,12 +48,13 @@ from finetune.data import DataError
 from finetune.run import (
     RunFolders,
     UsageError,
+    card_hyperparameters,
     cli_main,
     precision_flags,
-    publish,
-    push_to_hub,
+    publish_and_push,
     recorded_arguments,
     resolve_model,
+    resume_hint,
     run_in_folders,
     write_report,
 )
@@ -409,13 +410,8 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
     baseline = _baseline(trainer, folders, resume_from, args.eval_before, state)
     logger.info("Training %s on %s (%s, %d examples)%s", args.model, data.source, loss_on, len(train),
                 f", resuming from {resume_from}" if resume_from else "")
-    try:
+    with resume_hint(folders):
         trainer.train(resume_from_checkpoint=resume_from)
-    except KeyboardInterrupt:
-        last = folders.last_checkpoint()
-        logger.error("interrupted; %s", f"rerun with --resume to continue from {Path(last).name}" if last
-                     else "no checkpoint was written yet")
-        raise
     trainer.remove_callback(EarlyStoppingCallback)  # the final evaluation is a report, not a training signal
     validation_metrics = _evaluate(trainer)
     metrics: dict[str, Any] = {
@@ -444,8 +440,7 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
         "log_history": trainer.state.log_history,
     }
     if trainer.is_world_process_zero():
-        hyperparameters = {k: v for k, v in recorded_arguments(args, _RESUME_FREE).items()
-                           if v is not None and not k.startswith("output")}
+        hyperparameters = card_hyperparameters(args, _RESUME_FREE)
         hyperparameters.update(learning_rate=trainer.args.learning_rate, max_steps=trainer.args.max_steps,
                                fp16=trainer.args.fp16, bf16=trainer.args.bf16)
         _save(trainer, tokenizer, folders.staging, args, model_path)
@@ -457,10 +452,7 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
         write_run_info(folders.staging, task=TASK, trainer="finetune.lm", base_model=args.model,
                        base_revision=args.model_revision, adapter=metrics["adapter"], mode=loss_on,
                        validation=validation_metrics, validation_before=baseline)
-        publish(folders)
-        if args.push_to_hub:
-            push_to_hub(folders.output, args.hub_model_id, args.hub_private,
-                        f"Fine-tuned {args.model} with mmhub finetune.lm")
+        publish_and_push(folders, args, f"Fine-tuned {args.model} with mmhub finetune.lm")
     state.wait_for_everyone()
     return metrics
 

@@ -18,7 +18,8 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,6 +84,12 @@ class RunFolders:
 def recorded_arguments(args: Any, resume_free: set[str]) -> dict[str, Any]:
     """The dataclass `args` as a dict, without the fields that may change between a run and its ``--resume``."""
     return {k: v for k, v in dataclasses.asdict(args).items() if k not in resume_free}
+
+
+def card_hyperparameters(args: Any, resume_free: set[str], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The recorded arguments a model card lists: those that are set, without the output folder and `skip`."""
+    return {k: v for k, v in recorded_arguments(args, resume_free).items()
+            if v is not None and k != "output_dir" and k not in skip}
 
 
 def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, overwrite: bool,
@@ -171,6 +178,26 @@ def publish(folders: RunFolders) -> None:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(folders.work, ignore_errors=True)
+
+
+def publish_and_push(folders: RunFolders, args: Any, message: str) -> None:
+    """`publish`, then upload the output folder when ``args.push_to_hub`` (to ``args.hub_model_id``, private when
+    ``args.hub_private``) with the commit `message`."""
+    publish(folders)
+    if args.push_to_hub:
+        push_to_hub(folders.output, args.hub_model_id, args.hub_private, message)
+
+
+@contextmanager
+def resume_hint(folders: RunFolders) -> Iterator[None]:
+    """Log, when the run is interrupted (Ctrl-C, a progress callback), how to continue it; the interrupt goes on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        last = folders.last_checkpoint()
+        logger.error("interrupted; %s", f"rerun with --resume to continue from {Path(last).name}" if last
+                     else "no checkpoint was written yet")
+        raise
 
 
 def write_report(staging: Path, metrics: dict[str, Any], card: str, log_history: list[dict[str, Any]],

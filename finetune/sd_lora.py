@@ -52,9 +52,9 @@ from finetune.data import DataError
 from finetune.run import (
     RunFolders,
     UsageError,
+    card_hyperparameters,
     cli_main,
-    publish,
-    push_to_hub,
+    publish_and_push,
     recorded_arguments,
     resolve_model,
     run_in_folders,
@@ -493,18 +493,14 @@ def _run(args: SDLoraArguments, folders: RunFolders, resume_from: str | None, st
         if samples:
             shutil.copytree(folders.work / "samples", staging / "samples")
         metrics["samples"] = samples
-        hyperparameters = {k: v for k, v in recorded_arguments(args, _RESUME_FREE).items()
-                           if v is not None and not k.startswith("output")}
+        hyperparameters = card_hyperparameters(args, _RESUME_FREE)
         hyperparameters.update(resolution=resolution, lora_alpha=args.lora_alpha or args.rank)
         write_report(staging, metrics, sd_lora_card(metrics, hyperparameters, repo_id=args.hub_model_id),
                      log_history, title=f"LoRA on {Path(args.model).name}: {args.instance_prompt}")
         write_run_info(staging, task=TASK, trainer="finetune.sd_lora", base_model=args.model,
                        base_revision=args.model_revision, adapter=True, instance_prompt=args.instance_prompt,
                        rank=args.rank, resolution=resolution)
-        publish(folders)
-        if args.push_to_hub:
-            push_to_hub(folders.output, args.hub_model_id, args.hub_private,
-                        f"DreamBooth LoRA for {args.model} with mmhub finetune.sd_lora")
+        publish_and_push(folders, args, f"DreamBooth LoRA for {args.model} with mmhub finetune.sd_lora")
     accelerator.wait_for_everyone()
     return metrics
 

@@ -50,12 +50,13 @@ from finetune.data import SCHEMES, DataError, SentimentData, load_sentiment_data
 from finetune.run import (
     RunFolders,
     UsageError,
+    card_hyperparameters,
     cli_main,
     precision_flags,
-    publish,
-    push_to_hub,
+    publish_and_push,
     recorded_arguments,
     resolve_model,
+    resume_hint,
     run_in_folders,
     write_report,
 )
@@ -443,13 +444,8 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
     trainer = build_trainer(args, folders, data, tokenizer, model)
     logger.info("Training %s on %s (labels %s)%s", args.model, data.source, ", ".join(data.labels),
                 f", resuming from {resume_from}" if resume_from else "")
-    try:
+    with resume_hint(folders):
         trainer.train(resume_from_checkpoint=resume_from)
-    except KeyboardInterrupt:
-        last = folders.last_checkpoint()
-        logger.error("interrupted; %s", f"rerun with --resume to continue from {Path(last).name}" if last
-                     else "no checkpoint was written yet")
-        raise
     trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations are reports, not training signals
     validation = _evaluate(trainer, data.validation, "validation")
     test = _evaluate(trainer, data.test, "test") if data.test is not None else None
@@ -478,18 +474,14 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
     if trainer.is_world_process_zero():
         source_keys = ("dataset", "dataset_config", "dataset_revision", "text_column", "title_column", "label_column")
         skip = source_keys if args.train_file else ()
-        hyperparameters = {k: v for k, v in recorded_arguments(args, _RESUME_FREE).items()
-                           if v is not None and not k.startswith("output") and k not in skip}
+        hyperparameters = card_hyperparameters(args, _RESUME_FREE, skip)
         hyperparameters.update(max_length=max_length, learning_rate=trainer.args.learning_rate,
                                max_steps=trainer.args.max_steps,
                                fp16=trainer.args.fp16, bf16=trainer.args.bf16)
         _save(trainer, tokenizer, folders.staging, args.lora)
         write_report(folders.staging, metrics, model_card(metrics, hyperparameters, repo_id=args.hub_model_id),
                      trainer.state.log_history, title=f"{Path(args.model).name} on {Path(data.source).name}")
-        publish(folders)
-        if args.push_to_hub:
-            push_to_hub(folders.output, args.hub_model_id, args.hub_private,
-                        f"Fine-tuned {args.model} with mmhub finetune.sentiment")
+        publish_and_push(folders, args, f"Fine-tuned {args.model} with mmhub finetune.sentiment")
     state.wait_for_everyone()
     return metrics
 
