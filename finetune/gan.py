@@ -49,8 +49,17 @@ from pathlib import Path
 from typing import Any
 
 from finetune.image_data import FASHION_MNIST, ImageData, ImageDataError, ImageSplit, load_image_data
-from finetune.loop import load_checkpoint, save_checkpoint
-from finetune.run import RunFolders, cli_main, publish, recorded_arguments, run_in_folders, write_report
+from finetune.loop import restore_training_state, samples_per_second, save_training_state
+from finetune.run import (
+    RunFolders,
+    card_hyperparameters,
+    cli_main,
+    publish_and_push,
+    recorded_arguments,
+    resume_hint,
+    run_in_folders,
+    write_report,
+)
 from pipelines import validate
 
 logger = logging.getLogger(__name__)
@@ -212,14 +221,11 @@ def train(args: GanArguments, folders: RunFolders, resume_from: str | None, data
     steps_per_epoch = pictures.num_batches(args.batch_size, drop_last=drop_last)
     total = args.max_steps if args.max_steps > 0 else args.num_train_epochs * steps_per_epoch
     fixed_noise = latents(args.sample_images, args.seed, args.latent_dim).to(device)  # = gan(64, seed=--seed)
+    modules = {"generator": generator, "discriminator": discriminator, "optimizer_g": optimizer_g,
+               "optimizer_d": optimizer_d}
     step, log_history = 0, []
     if resume_from:
-        payload, state = load_checkpoint(resume_from)
-        generator.load_state_dict(payload["generator"])
-        discriminator.load_state_dict(payload["discriminator"])
-        optimizer_g.load_state_dict(payload["optimizer_g"])
-        optimizer_d.load_state_dict(payload["optimizer_d"])
-        step, log_history = state["global_step"], state["log_history"]
+        step, log_history, _ = restore_training_state(resume_from, modules)
         logger.info("resuming from %s (step %d of %d)", resume_from, step, total)
     samples_dir = folders.work / SAMPLES
     samples_dir.mkdir(parents=True, exist_ok=True)
@@ -254,11 +260,7 @@ def train(args: GanArguments, folders: RunFolders, resume_from: str | None, data
                 samples = sample_grid(generator, fixed_noise)
                 samples.save(samples_dir / f"step-{step:07d}.png")
             if step % args.save_steps == 0 and step < total:
-                save_checkpoint(folders, step, {"generator": generator.state_dict(),
-                                                "discriminator": discriminator.state_dict(),
-                                                "optimizer_g": optimizer_g.state_dict(),
-                                                "optimizer_d": optimizer_d.state_dict()},
-                                {"global_step": step, "log_history": log_history}, keep=args.save_total_limit)
+                save_training_state(folders, step, modules, log_history, args.save_total_limit)
             info = {"stage": "train", "epoch": step / steps_per_epoch, "log": logged, "samples": samples, **last}
             if progress is not None and progress(step, total, info) is False:
                 stopped = True
@@ -289,25 +291,19 @@ def train(args: GanArguments, folders: RunFolders, resume_from: str | None, data
         "sample_seed": args.seed,
         "sample_images": args.sample_images,
         "train_runtime_s": round(time.perf_counter() - started, 2),
-        "train_samples_per_second": round(trained_steps * args.batch_size / session_seconds, 1)
-        if session_seconds > 0 and trained_steps else None,
+        "train_samples_per_second": samples_per_second(trained_steps, args.batch_size, session_seconds),
         "data": {"source": data.source, "hub_dataset": data.hub_dataset, "train_samples": len(pictures)},
         "device": str(device),
         "log_history": log_history,
     }
-    hyperparameters = {k: v for k, v in recorded_arguments(args, _RESUME_FREE).items()
-                       if v is not None and k != "output_dir"}
+    hyperparameters = card_hyperparameters(args, _RESUME_FREE)
     staging = folders.staging
     generator.eval().cpu().save_pretrained(staging)
     discriminator.eval().cpu().save_pretrained(staging / "discriminator")
     grids = write_samples(samples_dir, staging, steps_per_epoch)
     write_report(staging, metrics, model_card(metrics, hyperparameters, grids, args.hub_model_id), log_history,
                  title=f"DCGAN on {Path(data.source).name}: the discriminator's and the generator's losses")
-    publish(folders)
-    if args.push_to_hub:
-        from finetune.run import push_to_hub
-
-        push_to_hub(folders.output, args.hub_model_id, args.hub_private, "DCGAN trained with mmhub")
+    publish_and_push(folders, args, "DCGAN trained with mmhub")
     return metrics
 
 
@@ -331,21 +327,14 @@ def write_samples(samples_dir: Path, staging: Path, steps_per_epoch: int) -> lis
 
 def main(args: GanArguments, progress: Any = None) -> dict[str, Any]:
     """Load the data, train (or resume), publish; `progress(step, total, info)` after each step (see `train`)."""
-    recorded = recorded_arguments(args, _RESUME_FREE)
-
     def run(folders: RunFolders, resume_from: str | None) -> dict[str, Any]:
         data = load_image_data(args.dataset, config=args.dataset_config, revision=args.dataset_revision,
                                image_column=args.image_column, label_column=None, seed=args.seed,
                                cache_dir=args.cache_dir)
-        try:
+        with resume_hint(folders):
             return train(args, folders, resume_from, data, progress)
-        except KeyboardInterrupt:
-            last = folders.last_checkpoint()
-            logger.error("interrupted; %s", f"rerun with --resume to continue from {Path(last).name}" if last
-                         else "no checkpoint was written yet")
-            raise
 
-    return run_in_folders(args.output_dir, recorded, args.resume, args.overwrite, run)
+    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -12,6 +12,11 @@ folders, the publishing and the CLI, and this module for the rest:
 A checkpoint is ``<output>.partial/checkpoints/checkpoint-<step>/`` holding ``state.pt`` (tensors and plain values
 only, read back with ``weights_only=True``) and, written last, ``trainer_state.json`` (the marker
 `finetune.run.RunFolders` looks for): a run killed while saving leaves a checkpoint that ``--resume`` skips.
+`save_training_state` / `restore_training_state` write and read the trainers' own layout of it (their modules'
+state dicts by name, the best weights, the step, the log, the early-stopping count).
+
+The supervised trainers on MNIST-schema pictures (digits CNN, VAE) also share their first flags
+(`LabDataArguments`) and the checks of their loop flags (`check_counts`, `check_early_stopping`).
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from finetune.run import RunFolders
+from finetune.image_data import MNIST, ImageData, load_image_data
+from finetune.run import RunFolders, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +70,32 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return payload, json.loads((path / MARKER).read_text())
 
 
+def save_training_state(folders: RunFolders, step: int, modules: dict[str, Any], log_history: list[dict[str, Any]],
+                        keep: int, best_state: dict[str, Any] | None = None,
+                        early: EarlyStopping | None = None) -> Path:
+    """Checkpoint `modules` (``{"model": model, "optimizer": optimizer, ...}``: each one's state dict under its name),
+    the best weights so far (``best_model``) and, in the marker, the step, the log and the early-stopping count."""
+    payload = {name: module.state_dict() for name, module in modules.items()}
+    if best_state is not None:
+        payload["best_model"] = best_state
+    state: dict[str, Any] = {"global_step": step, "log_history": log_history}
+    if early is not None:
+        state["early_stopping"] = early.state_dict()
+    return save_checkpoint(folders, step, payload, state, keep=keep)
+
+
+def restore_training_state(path: str | Path, modules: dict[str, Any],
+                           early: EarlyStopping | None = None) -> tuple[int, list[dict[str, Any]], Any]:
+    """Load a `save_training_state` checkpoint into `modules` (and `early`); returns ``(step, log_history,
+    best_state)``."""
+    payload, state = load_checkpoint(path)
+    for name, module in modules.items():
+        module.load_state_dict(payload[name])
+    if early is not None:
+        early.load_state_dict(state["early_stopping"])
+    return state["global_step"], state["log_history"], payload.get("best_model")
+
+
 @dataclasses.dataclass
 class EarlyStopping:
     """Stop after `patience` evaluations without a better `metric` (higher is better unless ``mode="min"``).
@@ -99,3 +132,75 @@ class EarlyStopping:
 
 def mean_of(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def samples_per_second(steps: int, batch_size: int, seconds: float) -> float | None:
+    """Training throughput of a session (``metrics.json``'s ``train_samples_per_second``); None if nothing ran."""
+    return round(steps * batch_size / seconds, 1) if seconds > 0 and steps else None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the flags
+
+
+@dataclasses.dataclass
+class LabDataArguments:
+    """The output folder and the data flags of the trainers on labelled MNIST-schema pictures (`finetune.digits`,
+    `finetune.vae`): the first fields of their argument dataclasses, so the first flags of their ``--help`` and the
+    first rows of their cards' hyperparameters. A trainer redeclares `output_dir` with its own help (and fills the
+    default in ``__post_init__``), and any flag whose help differs; a redeclared field keeps its place.
+    """
+
+    output_dir: str | None = None
+    # data
+    dataset: str = field(default=MNIST, metadata={
+        "help": "Hub dataset id, a local folder (save_to_disk, parquet files or an image folder) or .parquet file "
+                "with columns image / label, or 'sklearn-digits' (scikit-learn's bundled digits, offline)."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Hub dataset revision."})
+    image_column: str = field(default="image", metadata={"help": "Image column."})
+    label_column: str = field(default="label", metadata={"help": "Label column (class indices)."})
+    validation_size: int = field(default=5000, metadata={
+        "help": "Pictures held out of the training split for validation (at most a fifth of it)."})
+    max_samples: int | None = field(default=None, metadata={"help": "Train on at most this many pictures."})
+    max_eval_samples: int | None = field(default=None, metadata={
+        "help": "Evaluate on at most this many validation and test pictures (default: all)."})
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets' cache folder."})
+
+    def load_data(self, seed: int) -> ImageData:
+        """The pictures these flags name (`finetune.image_data.load_image_data`), held out and subset with `seed`."""
+        return load_image_data(self.dataset, config=self.dataset_config, revision=self.dataset_revision,
+                               image_column=self.image_column, label_column=self.label_column,
+                               validation_size=self.validation_size, max_samples=self.max_samples,
+                               max_eval_samples=self.max_eval_samples, seed=seed, cache_dir=self.cache_dir)
+
+
+#: The count flags of `finetune.digits` and `finetune.vae`: each at least 1.
+COUNT_FLAGS = ("batch_size", "eval_batch_size", "eval_steps", "save_steps", "logging_steps", "validation_size",
+               "num_train_epochs", "save_total_limit")
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def check_counts(args: Any, names: tuple[str, ...] = COUNT_FLAGS,
+                 optional: tuple[str, ...] = ("max_samples", "max_eval_samples")) -> None:
+    """`UsageError` naming the flag unless each of `names`, and each of `optional` that is set, is >= 1."""
+    for name in names:
+        if getattr(args, name) < 1:
+            raise UsageError(f"{_flag(name)} must be >= 1; got {getattr(args, name)}.")
+    for name in optional:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"{_flag(name)} must be >= 1; got {getattr(args, name)}.")
+
+
+def check_early_stopping(args: Any) -> None:
+    """``--early-stopping-patience`` >= 0; when on, ``--save-steps`` a multiple of ``--eval-steps`` (so that every
+    checkpoint holds the best weights so far)."""
+    if args.early_stopping_patience < 0:
+        raise UsageError(f"--early-stopping-patience must be >= 0; got {args.early_stopping_patience}.")
+    if args.early_stopping_patience > 0 and args.save_steps % args.eval_steps:
+        raise UsageError(f"--save-steps ({args.save_steps}) must be a multiple of --eval-steps "
+                         f"({args.eval_steps}) so that the best weights are in every checkpoint (or pass "
+                         f"--early-stopping-patience 0).")

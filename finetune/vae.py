@@ -37,9 +37,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune.image_data import MNIST, ImageData, ImageDataError, load_image_data
-from finetune.loop import EarlyStopping, load_checkpoint, mean_of, save_checkpoint
-from finetune.run import RunFolders, UsageError, cli_main, publish, recorded_arguments, run_in_folders, write_report
+from finetune.image_data import ImageData, ImageDataError
+from finetune.loop import (
+    EarlyStopping,
+    LabDataArguments,
+    check_counts,
+    check_early_stopping,
+    mean_of,
+    restore_training_state,
+    samples_per_second,
+    save_training_state,
+)
+from finetune.run import (
+    RunFolders,
+    UsageError,
+    card_hyperparameters,
+    cli_main,
+    publish_and_push,
+    recorded_arguments,
+    resume_hint,
+    run_in_folders,
+    write_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +76,9 @@ def default_output_dir() -> str:
 
 
 @dataclass
-class VaeArguments:
-    """Everything `python -m finetune.vae` takes; each field is a flag (``--latent-dim``).
+class VaeArguments(LabDataArguments):
+    """Everything `python -m finetune.vae` takes; each field is a flag (``--latent-dim``); the data flags are
+    `finetune.loop.LabDataArguments`'.
 
     Args:
         output_dir (`str`, *optional*): the folder to create; default where ``local:mnist-vae`` resolves.
@@ -69,21 +89,9 @@ class VaeArguments:
     output_dir: str | None = field(default=None, metadata={
         "help": "Folder to create (model, README.md, metrics.json, training_curve.png, latent_map.png). Default: "
                 "$MMHUB_CACHE/models/mnist-vae, where load('autoencoder', model='local:mnist-vae') looks."})
-    # data
-    dataset: str = field(default=MNIST, metadata={
-        "help": "Hub dataset id, a local folder (save_to_disk, parquet files or an image folder) or .parquet file "
-                "with columns image / label, or 'sklearn-digits' (scikit-learn's bundled digits, offline)."})
-    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
-    dataset_revision: str | None = field(default=None, metadata={"help": "Hub dataset revision."})
-    image_column: str = field(default="image", metadata={"help": "Image column."})
+    # data: the flags of LabDataArguments stand here, after --output-dir; this one keeps its place with its own help
     label_column: str = field(default="label", metadata={
         "help": "Label column (only to colour the latent scatter plot; the VAE never sees labels)."})
-    validation_size: int = field(default=5000, metadata={
-        "help": "Pictures held out of the training split for validation (at most a fifth of it)."})
-    max_samples: int | None = field(default=None, metadata={"help": "Train on at most this many pictures."})
-    max_eval_samples: int | None = field(default=None, metadata={
-        "help": "Evaluate on at most this many validation and test pictures (default: all)."})
-    cache_dir: str | None = field(default=None, metadata={"help": "datasets' cache folder."})
     # model
     latent_dim: int = field(default=2, metadata={
         "help": "Latent dimensions (2: the latent map can be drawn; pytorch/examples uses 20)."})
@@ -113,25 +121,14 @@ class VaeArguments:
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "eval_batch_size", "eval_steps", "save_steps", "logging_steps", "validation_size",
-                     "num_train_epochs", "save_total_limit"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}.")
-        for name in ("max_samples", "max_eval_samples"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}.")
+        check_counts(self)
         if not 1 <= self.latent_dim <= 64:
             raise UsageError(f"--latent-dim must be from 1 to 64; got {self.latent_dim}.")
         if not 8 <= self.hidden_units <= 4096:
             raise UsageError(f"--hidden-units must be from 8 to 4096; got {self.hidden_units}.")
         if not 0 < self.learning_rate <= 1:
             raise UsageError(f"--learning-rate must be in (0, 1]; got {self.learning_rate}.")
-        if self.early_stopping_patience < 0:
-            raise UsageError(f"--early-stopping-patience must be >= 0; got {self.early_stopping_patience}.")
-        if self.early_stopping_patience > 0 and self.save_steps % self.eval_steps:
-            raise UsageError(f"--save-steps ({self.save_steps}) must be a multiple of --eval-steps "
-                             f"({self.eval_steps}) so that the best weights are in every checkpoint (or pass "
-                             f"--early-stopping-patience 0).")
+        check_early_stopping(self)
         if self.output_dir is None:
             self.output_dir = default_output_dir()
 
@@ -184,14 +181,10 @@ def train(args: VaeArguments, folders: RunFolders, resume_from: str | None, data
     steps_per_epoch = data.train.num_batches(args.batch_size, drop_last=drop_last)
     total = args.max_steps if args.max_steps > 0 else args.num_train_epochs * steps_per_epoch
     early = EarlyStopping(args.early_stopping_patience, mode="min")
+    modules = {"model": model, "optimizer": optimizer}
     step, log_history, best_state = 0, [], None
     if resume_from:
-        payload, state = load_checkpoint(resume_from)
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        best_state = payload.get("best_model")
-        early.load_state_dict(state["early_stopping"])
-        step, log_history = state["global_step"], state["log_history"]
+        step, log_history, best_state = restore_training_state(resume_from, modules, early)
         logger.info("resuming from %s (step %d of %d)", resume_from, step, total)
 
     logger.info("Training the MNIST VAE (%d-D latent) on %s: %d pictures, %d steps (%d per epoch) on %s",
@@ -229,12 +222,7 @@ def train(args: VaeArguments, folders: RunFolders, resume_from: str | None, data
                     best_state = copy.deepcopy(model.state_dict())
                 stop = early.should_stop
             if step % args.save_steps == 0 and step < total and not stop:
-                payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
-                if best_state is not None:
-                    payload["best_model"] = best_state
-                save_checkpoint(folders, step, payload, {"global_step": step, "log_history": log_history,
-                                                         "early_stopping": early.state_dict()},
-                                keep=args.save_total_limit)
+                save_training_state(folders, step, modules, log_history, args.save_total_limit, best_state, early)
             info = {"stage": "train", "loss": last_loss, "epoch": step / steps_per_epoch,
                     "validation_loss": last_eval.get("loss")}
             if progress is not None and progress(step, total, info) is False:
@@ -257,8 +245,7 @@ def train(args: VaeArguments, folders: RunFolders, resume_from: str | None, data
         "epoch": step / steps_per_epoch,
         "final_train_loss": next((e["loss"] for e in reversed(log_history) if "loss" in e), None),
         "train_runtime_s": round(time.perf_counter() - started, 2),
-        "train_samples_per_second": round(trained_steps * args.batch_size / session_seconds, 1)
-        if session_seconds > 0 and trained_steps else None,
+        "train_samples_per_second": samples_per_second(trained_steps, args.batch_size, session_seconds),
         "best_step": early.best_step if args.early_stopping_patience > 0 else None,
         "early_stopped": stop,
         "validation": validation,
@@ -267,18 +254,13 @@ def train(args: VaeArguments, folders: RunFolders, resume_from: str | None, data
         "device": str(device),
         "log_history": log_history,
     }
-    hyperparameters = {k: v for k, v in recorded_arguments(args, _RESUME_FREE).items()
-                       if v is not None and k != "output_dir"}
+    hyperparameters = card_hyperparameters(args, _RESUME_FREE)
     model.eval().cpu()
     model.save_pretrained(folders.staging)
     figures = write_figures(model, data.test if data.test is not None else data.validation, folders.staging)
     write_report(folders.staging, metrics, model_card(metrics, hyperparameters, figures, args.hub_model_id),
                  log_history, title=f"MNIST VAE ({args.latent_dim}-D latent) on {Path(data.source).name}")
-    publish(folders)
-    if args.push_to_hub:
-        from finetune.run import push_to_hub
-
-        push_to_hub(folders.output, args.hub_model_id, args.hub_private, "MNIST VAE trained with mmhub")
+    publish_and_push(folders, args, "MNIST VAE trained with mmhub")
     return metrics
 
 
@@ -316,22 +298,12 @@ def write_figures(model: Any, split: Any, folder: Path, max_points: int = 5000) 
 
 def main(args: VaeArguments, progress: Any = None) -> dict[str, Any]:
     """Load the data, train (or resume), publish; `progress(step, total, info)` after each step (False stops)."""
-    recorded = recorded_arguments(args, _RESUME_FREE)
-
     def run(folders: RunFolders, resume_from: str | None) -> dict[str, Any]:
-        data = load_image_data(args.dataset, config=args.dataset_config, revision=args.dataset_revision,
-                               image_column=args.image_column, label_column=args.label_column,
-                               validation_size=args.validation_size, max_samples=args.max_samples,
-                               max_eval_samples=args.max_eval_samples, seed=args.seed, cache_dir=args.cache_dir)
-        try:
+        data = args.load_data(args.seed)
+        with resume_hint(folders):
             return train(args, folders, resume_from, data, progress)
-        except KeyboardInterrupt:
-            last = folders.last_checkpoint()
-            logger.error("interrupted; %s", f"rerun with --resume to continue from {Path(last).name}" if last
-                         else "no checkpoint was written yet")
-            raise
 
-    return run_in_folders(args.output_dir, recorded, args.resume, args.overwrite, run)
+    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run)
 
 
 # ----------------------------------------------------------------------------------------------------------------
