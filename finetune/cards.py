@@ -1,4 +1,5 @@
-"""Model cards (README.md) for the generator fine-tunes: what was trained, on what, how well, and how to use it.
+"""Model cards (README.md) for the generator fine-tunes: what was trained, on what, how well, and how to use it;
+and the pieces the lab trainers' cards (`finetune.digits`, `finetune.vae`, `finetune.gan`) share with them.
 
 >>> from finetune.cards import lm_card
 >>> (folder / "README.md").write_text(lm_card(metrics, hyperparameters))
@@ -16,20 +17,51 @@ def _is_hub_id(name: str | None) -> bool:
     return bool(name) and "/" in name and not Path(name).expanduser().exists() and not name.startswith((".", "/", "~"))
 
 
-def _front_matter(library: str, pipeline_tag: str, base: str | None, tags: list[str],
-                  dataset: str | None = None) -> list[str]:
+def front_matter(library: str, pipeline_tag: str, tags: list[str], base: str | None = None,
+                 dataset: str | None = None) -> list[str]:
+    """The card's YAML header: library, task, `base` (when given), the tags (``mmhub`` first), `dataset` (when
+    given)."""
     front = ["---", f"library_name: {library}", f"pipeline_tag: {pipeline_tag}"]
-    if _is_hub_id(base):
+    if base:
         front.append(f"base_model: {base}")
     front += ["tags:", *(f"- {tag}" for tag in ["mmhub", *tags])]
-    if _is_hub_id(dataset):
+    if dataset:
         front += ["datasets:", f"- {dataset}"]
     return [*front, "---"]
 
 
-def _hyperparameter_table(hyperparameters: dict[str, Any]) -> list[str]:
+def _front_matter(library: str, pipeline_tag: str, base: str | None, tags: list[str],
+                  dataset: str | None = None) -> list[str]:
+    """`front_matter` naming `base` and `dataset` only when they are Hub ids (not local folders)."""
+    return front_matter(library, pipeline_tag, tags, base if _is_hub_id(base) else None,
+                        dataset if _is_hub_id(dataset) else None)
+
+
+def hyperparameter_table(hyperparameters: dict[str, Any], ensure_ascii: bool = False) -> list[str]:
+    """``| name | value |`` rows, each value as JSON (`ensure_ascii`: non-ASCII text as ``\\u`` escapes)."""
     return ["| name | value |", "|---|---|",
-            *(f"| `{k}` | `{json.dumps(v, ensure_ascii=False, default=str)}` |" for k, v in hyperparameters.items())]
+            *(f"| `{k}` | `{json.dumps(v, ensure_ascii=ensure_ascii, default=str)}` |"
+              for k, v in hyperparameters.items())]
+
+
+def percent(value: Any) -> str:
+    return f"{100 * value:.2f} %" if isinstance(value, (int, float)) else "n/a"
+
+
+def picture_data_lines(data: dict[str, Any]) -> list[str]:
+    """The ``## Data`` bullets of a trainer on `finetune.image_data` pictures (``ImageData.describe()``)."""
+    return [
+        f"- training: {data['source']} ({data['train_samples']} pictures)",
+        f"- validation: {data['validation_source']}"
+        + ("" if "held out" in data["validation_source"] else f" ({data['validation_samples']} pictures)"),
+        f"- test: {data['test_samples'] if data.get('test_samples') else 'none'} pictures of split 'test'",
+    ]
+
+
+def session_line(metrics: dict[str, Any]) -> str:
+    """How far a lab trainer's run went: ``N steps (E epochs), S s in the last session on DEVICE``."""
+    return (f"{metrics['global_step']} steps ({metrics['epoch']:.2f} epochs), {metrics['train_runtime_s']:.0f} s in "
+            f"the last session on {metrics.get('device', 'cpu')}")
 
 
 def _number(value: Any, digits: int = 4) -> str:
@@ -100,7 +132,7 @@ def lm_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, repo_id
     if adapter:
         lines += ["or with peft alone:", "", "```python", "from peft import AutoPeftModelForCausalLM", "",
                   f'model = AutoPeftModelForCausalLM.from_pretrained("{where}")', "```", ""]
-    lines += ["## Hyperparameters", "", *_hyperparameter_table(hyperparameters), ""]
+    lines += ["## Hyperparameters", "", *hyperparameter_table(hyperparameters), ""]
     return "\n".join(lines)
 
 
@@ -148,7 +180,7 @@ def sd_lora_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, re
         "",
         "## Hyperparameters",
         "",
-        *_hyperparameter_table(hyperparameters),
+        *hyperparameter_table(hyperparameters),
         "",
     ]
     return "\n".join(lines)

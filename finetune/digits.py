@@ -27,7 +27,6 @@ training_curve.png) moved to ``<output-dir>`` only when complete.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import sys
 import time
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finetune.cards import front_matter, hyperparameter_table, percent, picture_data_lines, session_line
 from finetune.image_data import ImageData, ImageDataError
 from finetune.loop import (
     EarlyStopping,
@@ -291,25 +291,17 @@ def main(args: DigitsArguments, progress: Any = None) -> dict[str, Any]:
 # the model card
 
 
-def _percent(value: Any) -> str:
-    return f"{100 * value:.2f} %" if isinstance(value, (int, float)) else "n/a"
-
-
 def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], repo_id: str | None = None) -> str:
     """README.md of the output folder: front matter, data, results, use, hyperparameters, published anchors."""
     data = metrics["data"]
-    front = ["---", "library_name: mmhub", "pipeline_tag: image-classification", "tags:", "- mmhub", "- mnist",
-             "- lenet", "- model_hub_mixin", "- pytorch_model_hub_mixin"]
-    if data.get("hub_dataset"):
-        front += ["datasets:", f"- {data['hub_dataset']}"]
-    front.append("---")
+    front = front_matter("mmhub", "image-classification", ["mnist", "lenet", "model_hub_mixin",
+                                                           "pytorch_model_hub_mixin"], dataset=data.get("hub_dataset"))
     where = repo_id or "path/to/this/folder"
     rows = ["| split | pictures | accuracy | loss |", "|---|---|---|---|"]
     for name in ("validation", "test"):
         m = metrics.get(name)
         if m:
-            rows.append(f"| {name} | {m['samples']} | {_percent(m['accuracy'])} | {m['loss']:.4f} |")
-    hp = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in hyperparameters.items())
+            rows.append(f"| {name} | {m['samples']} | {percent(m['accuracy'])} | {m['loss']:.4f} |")
     return "\n".join([
         *front, "",
         "# nn_vis LeNet digit classifier",
@@ -321,18 +313,14 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], repo_id
         "",
         "## Data",
         "",
-        f"- training: {data['source']} ({data['train_samples']} pictures)",
-        f"- validation: {data['validation_source']}"
-        + ("" if "held out" in data["validation_source"] else f" ({data['validation_samples']} pictures)"),
-        f"- test: {data['test_samples'] if data.get('test_samples') else 'none'} pictures of split 'test'",
+        *picture_data_lines(data),
         f"- classes: {', '.join(metrics['labels'])}",
         "",
         "## Results",
         "",
         *rows,
         "",
-        f"{metrics['global_step']} steps ({metrics['epoch']:.2f} epochs), {metrics['train_runtime_s']:.0f} s in the "
-        f"last session on {metrics.get('device', 'cpu')}"
+        session_line(metrics)
         + (f", best validation accuracy at step {metrics['best_step']}" if metrics.get("best_step") else "") + ".",
         "",
         "![training curve](training_curve.png)",
@@ -349,9 +337,7 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], repo_id
         "",
         "## Hyperparameters",
         "",
-        "| name | value |",
-        "|---|---|",
-        hp,
+        *hyperparameter_table(hyperparameters, ensure_ascii=True),
         "",
         "## Published reference points (MNIST test set)",
         "",

@@ -39,7 +39,6 @@ finished folder (any epoch's generator is a usable model); Ctrl-C stops it and k
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import sys
@@ -48,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finetune.cards import front_matter, hyperparameter_table, session_line
 from finetune.image_data import FASHION_MNIST, ImageData, ImageDataError, ImageSplit, load_image_data
 from finetune.loop import restore_training_state, samples_per_second, save_training_state
 from finetune.run import (
@@ -345,14 +345,11 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], grids: 
                repo_id: str | None = None) -> str:
     """README.md of the output folder: front matter, what the networks are, data, results, samples, use."""
     data = metrics["data"]
-    front = ["---", "library_name: mmhub", "pipeline_tag: unconditional-image-generation", "tags:", "- mmhub",
-             "- gan", "- dcgan", "- model_hub_mixin", "- pytorch_model_hub_mixin"]
-    if data.get("hub_dataset"):
-        front += ["datasets:", f"- {data['hub_dataset']}"]
-    front.append("---")
+    front = front_matter("mmhub", "unconditional-image-generation", ["gan", "dcgan", "model_hub_mixin",
+                                                                     "pytorch_model_hub_mixin"],
+                         dataset=data.get("hub_dataset"))
     where = repo_id or "path/to/this/folder"
     final = metrics.get("final") or {}
-    hp = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in hyperparameters.items())
     epochs = [f"![epoch {epoch:.2f}]({name})" for name, epoch in grids]
     f_g, f_d = metrics["generator_features"], metrics["discriminator_features"]
     return "\n".join([
@@ -374,9 +371,7 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], grids: 
         "",
         "## Training",
         "",
-        f"{metrics['global_step']} steps ({metrics['epoch']:.2f} epochs), {metrics['train_runtime_s']:.0f} s in the "
-        f"last session on {metrics.get('device', 'cpu')}" + (" (stopped early on request)" if
-                                                               metrics.get("stopped_early") else "") + ". "
+        session_line(metrics) + (" (stopped early on request)" if metrics.get("stopped_early") else "") + ". "
         f"Last logged means: discriminator loss {final.get('loss_d', float('nan')):.3f}, generator loss "
         f"{final.get('loss_g', float('nan')):.3f}, D(real) {final.get('d_real', float('nan')):.3f}, D(fake) "
         f"{final.get('d_fake', float('nan')):.3f}. The losses do not fall together: each network's gain is the "
@@ -408,9 +403,7 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], grids: 
         "",
         "## Hyperparameters",
         "",
-        "| name | value |",
-        "|---|---|",
-        hp,
+        *hyperparameter_table(hyperparameters, ensure_ascii=True),
         "",
     ])
 

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
+
+from finetune.cards import hyperparameter_table, percent
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +79,6 @@ def plot_training_curve(log_history: list[dict[str, Any]], path: str | Path, tit
     return path
 
 
-def _percent(value: Any) -> str:
-    return f"{100 * value:.2f} %" if isinstance(value, (int, float)) else "n/a"
-
-
 def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, repo_id: str | None = None) -> str:
     """The README.md of the output folder: front matter, data, hyperparameters, metrics, usage, anchors."""
     labels = metrics["labels"]
@@ -101,9 +98,8 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, repo
     table = ["| split | samples | accuracy | macro-F1 | loss |", "|---|---|---|---|---|"]
     for name, m in rows:
         if m:
-            table.append(f"| {name} | {m.get('samples', 'n/a')} | {_percent(m.get('accuracy'))} | "
-                         f"{_percent(m.get('macro_f1'))} | {m.get('loss', float('nan')):.4f} |")
-    hp = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in hyperparameters.items())
+            table.append(f"| {name} | {m.get('samples', 'n/a')} | {percent(m.get('accuracy'))} | "
+                         f"{percent(m.get('macro_f1'))} | {m.get('loss', float('nan')):.4f} |")
     lines = [
         *front, "",
         f"# Sentiment classifier fine-tuned from `{base}`",
@@ -147,9 +143,7 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, repo
         "",
         "## Hyperparameters",
         "",
-        "| name | value |",
-        "|---|---|",
-        hp,
+        *hyperparameter_table(hyperparameters, ensure_ascii=True),
         "",
         "## What a full run should reach (Amazon polarity, test set)",
         "",

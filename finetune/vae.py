@@ -29,7 +29,6 @@ latent_scatter.png) moved to ``<output-dir>`` only when complete.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import sys
 import time
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finetune.cards import front_matter, hyperparameter_table, picture_data_lines, session_line
 from finetune.image_data import ImageData, ImageDataError
 from finetune.loop import (
     EarlyStopping,
@@ -314,18 +314,14 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], figures
                repo_id: str | None = None) -> str:
     """README.md of the output folder: front matter, data, results, the latent space, use, hyperparameters."""
     data = metrics["data"]
-    front = ["---", "library_name: mmhub", "pipeline_tag: image-to-image", "tags:", "- mmhub", "- mnist", "- vae",
-             "- variational-autoencoder", "- model_hub_mixin", "- pytorch_model_hub_mixin"]
-    if data.get("hub_dataset"):
-        front += ["datasets:", f"- {data['hub_dataset']}"]
-    front.append("---")
+    front = front_matter("mmhub", "image-to-image", ["mnist", "vae", "variational-autoencoder", "model_hub_mixin",
+                                                     "pytorch_model_hub_mixin"], dataset=data.get("hub_dataset"))
     where = repo_id or "path/to/this/folder"
     rows = ["| split | pictures | loss per picture (BCE + KL) | BCE | KL |", "|---|---|---|---|---|"]
     for name in ("validation", "test"):
         m = metrics.get(name)
         if m:
             rows.append(f"| {name} | {m['samples']} | {m['loss']:.2f} | {m['bce']:.2f} | {m['kld']:.2f} |")
-    hp = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in hyperparameters.items())
     pictures = [f"![{name.removesuffix('.png').replace('_', ' ')}]({name})" for name in figures]
     return "\n".join([
         *front, "",
@@ -338,17 +334,13 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], figures
         "",
         "## Data",
         "",
-        f"- training: {data['source']} ({data['train_samples']} pictures)",
-        f"- validation: {data['validation_source']}"
-        + ("" if "held out" in data["validation_source"] else f" ({data['validation_samples']} pictures)"),
-        f"- test: {data['test_samples'] if data.get('test_samples') else 'none'} pictures of split 'test'",
+        *picture_data_lines(data),
         "",
         "## Results",
         "",
         *rows,
         "",
-        f"{metrics['global_step']} steps ({metrics['epoch']:.2f} epochs), {metrics['train_runtime_s']:.0f} s in the "
-        f"last session on {metrics.get('device', 'cpu')}"
+        session_line(metrics)
         + (f", lowest validation loss at step {metrics['best_step']}" if metrics.get("best_step") else "") + ".",
         "",
         "![training curve](training_curve.png)",
@@ -368,9 +360,7 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], figures
         "",
         "## Hyperparameters",
         "",
-        "| name | value |",
-        "|---|---|",
-        hp,
+        *hyperparameter_table(hyperparameters, ensure_ascii=True),
         "",
     ])
 
