@@ -18,6 +18,7 @@ import gradio as gr
 import numpy as np
 
 from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors
+from .inside import enlarge_digit, lab_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -72,18 +73,8 @@ def vector_table(rows: list[tuple[str, list[float]]], target: int | None) -> str
     return "\n".join(lines)
 
 
-def enlarge(picture: np.ndarray, scale: int = 8) -> Any:
-    """A 28x28 picture in [0, 1], each pixel `scale` x `scale` (nearest neighbour: the pixels stay visible)."""
-    from PIL import Image
-
-    return Image.fromarray((np.clip(picture, 0, 1) * 255 + 0.5).astype(np.uint8), mode="L").resize(
-        (28 * scale, 28 * scale), Image.Resampling.NEAREST)
-
-
 def build(ctx: Context) -> None:
     import pandas as pd
-
-    from pipelines import ModelLoadError, lab
 
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
 
@@ -95,12 +86,7 @@ def build(ctx: Context) -> None:
     def maximise(target: float, layer: str, steps: float, seed: float | None, learning_rate: float, jitter: float,
                  blur_sigma: float, l2: float, model: str, progress: gr.Progress = gr.Progress()
                  ) -> Iterator[tuple[Any, Any, Any, str]]:
-        try:
-            am = ctx.pipeline(TASK, model, progress)
-        except ModelLoadError as err:
-            if lab.is_local_id(err.model) and err.reason == "not_found":
-                raise gr.Error(f"{t('missing_model')} ({err})", print_exception=False) from err
-            raise
+        am = lab_pipeline(ctx, TASK, model, t("missing_model"), progress)
         target = int(target) if isinstance(target, float) and target.is_integer() else target
         steps = int(steps)
         history: list[list[float]] = []
@@ -117,7 +103,7 @@ def build(ctx: Context) -> None:
         shown = target if layer == "output" else None
         for kind, value in run_with_updates(work):
             if kind == "update":
-                yield enlarge(np.asarray(value[0], dtype=np.float32) / 255), None, None, ""
+                yield enlarge_digit(np.asarray(value[0], dtype=np.float32) / 255), None, None, ""
             else:
                 result = value
                 history = result.history
@@ -125,7 +111,7 @@ def build(ctx: Context) -> None:
                 result.save_gif(gif)
                 vectors = vector_table([(t("start"), history[0]), (t("end", steps=result.steps), history[-1])],
                                        shown)
-                yield enlarge(result.pixels), gif, climb_frame(history), vectors
+                yield enlarge_digit(result.pixels), gif, climb_frame(history), vectors
 
     model = ctx.model_dropdown(TASK)
     gr.Markdown(t("explain"))

@@ -22,6 +22,7 @@ import gradio as gr
 import numpy as np
 
 from .common import Context, SpaceSpec, parse_seed, user_errors
+from .inside import enlarge, lab_pipeline, train_now, train_panel, with_texts
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ MNIST_LOCAL = "local:mnist-vae"
 SHOW = 8  # screen pixels per MNIST pixel
 MARK = (255, 64, 64)
 
-TEXTS = {
+TEXTS = with_texts({
     "en": {
         "sd_tab": "Stable Diffusion's VAE", "mnist_tab": "MNIST VAE: the latent map",
         "photo": "Photo", "seen": "What the encoder got", "reconstruction": "Reconstruction (decoded latent)",
@@ -55,15 +56,9 @@ TEXTS = {
         "missing_model": "Train the MNIST VAE first (below, or `python -m finetune.vae`).",
         "train": "Train the MNIST VAE", "missing": "⚠️ **No trained MNIST VAE yet** ({folder}). Train it below "
                  "(minutes on a CPU), or run `python -m finetune.vae`.",
-        "dataset": "Dataset", "dataset_info": "A Hub id (ylecun/mnist), a local folder in the MNIST schema "
-                   "(`python -m finetune.image_data fixture DIR`), or sklearn-digits (offline, 1797 small digits).",
-        "offline": "ℹ️ The Hugging Face Hub is switched off here (HF_HUB_OFFLINE): ylecun/mnist only works if it "
-                   "is already in the local cache. Use a local folder or sklearn-digits.",
-        "epochs": "Epochs", "max_samples": "Use at most this many training pictures (0 = all)",
-        "train_button": "Train now", "training": "Training: step {step}/{total}, loss {loss:.1f}",
+        "training": "Training: step {step}/{total}, loss {loss:.1f}",
         "trained": "✅ Trained on {source}: test loss {test} per picture, validation {validation} ({steps} steps, "
                    "{seconds:.0f} s). Saved to `{folder}`; draw the map!",
-        "train_failed": "Training failed: {error}",
     },
     "pl": {
         "sd_tab": "VAE ze Stable Diffusion", "mnist_tab": "VAE dla MNIST: mapa przestrzeni ukrytej",
@@ -91,25 +86,11 @@ TEXTS = {
         "missing_model": "Najpierw wytrenuj VAE dla MNIST (poniżej albo `python -m finetune.vae`).",
         "train": "Trenowanie VAE dla MNIST", "missing": "⚠️ **Nie ma jeszcze wytrenowanego VAE dla MNIST** "
                  "({folder}). Wytrenuj go poniżej (kilka minut na CPU) albo uruchom `python -m finetune.vae`.",
-        "dataset": "Zbiór danych", "dataset_info": "Identyfikator z Hub (ylecun/mnist), lokalny folder w schemacie "
-                   "MNIST (`python -m finetune.image_data fixture DIR`) albo sklearn-digits (offline, 1797 małych "
-                   "cyfr).",
-        "offline": "ℹ️ Hugging Face Hub jest tu wyłączony (HF_HUB_OFFLINE): ylecun/mnist zadziała tylko z lokalnej "
-                   "pamięci podręcznej. Użyj lokalnego folderu albo sklearn-digits.",
-        "epochs": "Epoki", "max_samples": "Użyj najwyżej tylu obrazków treningowych (0 = wszystkie)",
-        "train_button": "Trenuj teraz", "training": "Trening: krok {step}/{total}, strata {loss:.1f}",
+        "training": "Trening: krok {step}/{total}, strata {loss:.1f}",
         "trained": "✅ Wytrenowano na {source}: strata testowa {test} na obrazek, walidacyjna {validation} ({steps} "
                    "kroków, {seconds:.0f} s). Zapisano w `{folder}`; narysuj mapę!",
-        "train_failed": "Trening nie powiódł się: {error}",
     },
-}
-
-
-def enlarge(image: Any, scale: int = SHOW) -> Any:
-    """A small grey picture with each pixel `scale` x `scale` (nearest neighbour: the pixels stay visible)."""
-    from PIL import Image
-
-    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+})
 
 
 def mark(map_image: Any, pixel: tuple[float, float], scale: int = 2) -> Any:
@@ -127,18 +108,11 @@ def mark(map_image: Any, pixel: tuple[float, float], scale: int = 2) -> Any:
 
 
 def build(ctx: Context) -> None:
-    from pipelines import ModelLoadError, lab
-
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     mnist_default = "tiny-mnist" if ctx.tiny else MNIST_LOCAL
 
     def mnist_vae(model: str, progress: Any = None) -> Any:
-        try:
-            return ctx.pipeline(TASK, (model or "").strip() or mnist_default, progress)
-        except ModelLoadError as err:
-            if lab.is_local_id(err.model) and err.reason == "not_found":
-                raise gr.Error(f"{t('missing_model')} ({err})", print_exception=False) from err
-            raise
+        return lab_pipeline(ctx, TASK, (model or "").strip() or mnist_default, t("missing_model"), progress)
 
     def the_map(vae: Any, n: float, point: tuple[float, float] | None) -> Any:
         result = vae.latent_map(n=int(n))
@@ -173,14 +147,14 @@ def build(ctx: Context) -> None:
         result = vae(sketch)
         landed = vae.encode(sketch)
         text = t("point", x=landed.point[0], y=landed.point[1], sx=landed.std[0], sy=landed.std[1], psnr=result.psnr)
-        return (the_map(vae, n, landed.point), enlarge(result.reconstruction), text, landed.point[0],
+        return (the_map(vae, n, landed.point), enlarge(result.reconstruction, SHOW), text, landed.point[0],
                 landed.point[1])
 
     @user_errors
     def decode_point(x: float, y: float, n: float, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
         vae = mnist_vae(model, progress)
         decoded = vae.decode((x, y))
-        return enlarge(decoded.image), the_map(vae, n, decoded.point)
+        return enlarge(decoded.image, SHOW), the_map(vae, n, decoded.point)
 
     @user_errors
     def click_map(n: float, model: str, evt: gr.SelectData) -> tuple:
@@ -190,7 +164,7 @@ def build(ctx: Context) -> None:
         where = LatentMapResult(image=None, xs=[], ys=[], n=int(n), quantile=QUANTILE)
         x, y = where.point_at(evt.index[0] / 2, evt.index[1] / 2)  # the map is shown twice its size
         decoded = vae.decode((x, y))
-        return enlarge(decoded.image), the_map(vae, n, decoded.point), round(x, 3), round(y, 3)
+        return enlarge(decoded.image, SHOW), the_map(vae, n, decoded.point), round(x, 3), round(y, 3)
 
     @user_errors
     def walk(first: Any, second: Any, steps: float, model: str, progress: gr.Progress = gr.Progress()) -> Any:
@@ -199,21 +173,10 @@ def build(ctx: Context) -> None:
 
     def train_model(dataset: str, epochs: float, max_samples: float,
                     progress: gr.Progress = gr.Progress()) -> str:
-        from finetune.data import DataError
-        from finetune.run import UsageError
         from finetune.vae import VaeArguments, default_output_dir, main
 
         folder = default_output_dir()
-
-        def report(step: int, total: int, info: dict[str, Any]) -> None:
-            progress((step, total), desc=t("training", step=step, total=total, loss=info.get("loss") or 0.0))
-
-        try:
-            args = VaeArguments(dataset=(dataset or "").strip() or "ylecun/mnist", num_train_epochs=int(epochs),
-                                max_samples=int(max_samples) or None, overwrite=True)
-            metrics = main(args, progress=report)
-        except (DataError, UsageError, FileExistsError, OSError) as err:
-            raise gr.Error(t("train_failed", error=err), print_exception=False) from err
+        metrics = train_now(t, VaeArguments, main, dataset, epochs, max_samples, progress)
         ctx.cache.discard(TASK, MNIST_LOCAL)
         test = metrics.get("test") or {}
         return t("trained", source=metrics["data"]["source"], test=f"{test.get('loss', float('nan')):.1f}",
@@ -266,21 +229,7 @@ def build(ctx: Context) -> None:
                     steps = gr.Slider(2, 16, value=8, step=1, label=t("steps"))
                     interpolate = gr.Button(t("interpolate"), elem_id="ae-interpolate")
             walk_image = gr.Image(label=t("walk"), type="pil", format="png", interactive=False, elem_id="ae-walk")
-            default_missing = not ctx.tiny and not lab.is_trained(MNIST_LOCAL)
-            with gr.Accordion(t("train"), open=default_missing):
-                if default_missing:
-                    gr.Markdown(t("missing", folder=lab.resolve(MNIST_LOCAL)), elem_id="ae-missing")
-                from huggingface_hub import constants
-
-                if constants.HF_HUB_OFFLINE:
-                    gr.Markdown(t("offline"))
-                with gr.Row():
-                    dataset = gr.Textbox("sklearn-digits" if constants.HF_HUB_OFFLINE else "ylecun/mnist",
-                                         label=t("dataset"), info=t("dataset_info"))
-                    epochs = gr.Slider(1, 50, value=10, step=1, label=t("epochs"))
-                    max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0)
-                train_button = gr.Button(t("train_button"), elem_id="ae-train")
-                trained = gr.Markdown(elem_id="ae-trained")
+            panel = train_panel(ctx, t, MNIST_LOCAL, "ae", epochs=(1, 50, 10))
 
     run.click(autoencode, [photo, max_size, sample, seed, sd_model], [seen, rebuilt, figures, channels],
               api_name="autoencode", **SPACE.queue)
@@ -292,8 +241,8 @@ def build(ctx: Context) -> None:
                       **SPACE.queue)
     interpolate.click(walk, [sketch, sketch_b, steps, mnist_model], walk_image, api_name="interpolate",
                       **SPACE.queue)
-    train_button.click(train_model, [dataset, epochs, max_samples], trained, api_name="train_vae",
-                       concurrency_limit=1, concurrency_id="vae_training")
+    panel.button.click(train_model, [panel.dataset, panel.epochs, panel.max_samples], panel.report,
+                       api_name="train_vae", concurrency_limit=1, concurrency_id="vae_training")
 
 
 SPACE = SpaceSpec(

@@ -19,6 +19,7 @@ import gradio as gr
 import numpy as np
 
 from .common import Context, SpaceSpec, user_errors
+from .inside import enlarge_digit, train_now, train_panel, with_texts
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ TASK = "digit-recognition"
 LAYERS = ("input", "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "output")  # pipelines.digit_recognition.LAYERS
 CELL = 6  # screen pixels per activation of the small maps
 
-TEXTS = {
+TEXTS = with_texts({
     "en": {
         "sketch": "Draw your number here (pick the ✏️ brush on the left first)", "recognise": "Recognise",
         "guesses": "Guesses",
@@ -44,15 +45,9 @@ TEXTS = {
                    "strong activation. These are the numbers of the very forward pass that made the guess.",
         "train": "Train the model", "missing": "⚠️ **No trained digit model yet** ({folder}). Train it below "
                  "(a few minutes on a CPU), or run `python -m finetune.digits`.",
-        "dataset": "Dataset", "dataset_info": "A Hub id (ylecun/mnist), a local folder in the MNIST schema "
-                   "(`python -m finetune.image_data fixture DIR`), or sklearn-digits (offline, 1797 small digits).",
-        "offline": "ℹ️ The Hugging Face Hub is switched off here (HF_HUB_OFFLINE): ylecun/mnist only works if it "
-                   "is already in the local cache. Use a local folder or sklearn-digits.",
-        "epochs": "Epochs", "max_samples": "Use at most this many training pictures (0 = all)",
-        "train_button": "Train now", "training": "Training: step {step}/{total}, loss {loss:.3f}",
+        "training": "Training: step {step}/{total}, loss {loss:.3f}",
         "trained": "✅ Trained on {source}: test accuracy {test}, validation {validation} ({steps} steps, "
                    "{seconds:.0f} s). Saved to `{folder}`; draw a digit!",
-        "train_failed": "Training failed: {error}",
     },
     "pl": {
         "sketch": "Narysuj tu cyfrę (najpierw wybierz ✏️ pędzel po lewej)", "recognise": "Rozpoznaj",
@@ -72,18 +67,11 @@ TEXTS = {
                    "sieci, które dało odpowiedź.",
         "train": "Trenowanie modelu", "missing": "⚠️ **Nie ma jeszcze wytrenowanego modelu cyfr** ({folder}). "
                  "Wytrenuj go poniżej (kilka minut na CPU) albo uruchom `python -m finetune.digits`.",
-        "dataset": "Zbiór danych", "dataset_info": "Identyfikator z Hub (ylecun/mnist), lokalny folder w schemacie "
-                   "MNIST (`python -m finetune.image_data fixture DIR`) albo sklearn-digits (offline, 1797 małych "
-                   "cyfr).",
-        "offline": "ℹ️ Hugging Face Hub jest tu wyłączony (HF_HUB_OFFLINE): ylecun/mnist zadziała tylko z lokalnej "
-                   "pamięci podręcznej. Użyj lokalnego folderu albo sklearn-digits.",
-        "epochs": "Epoki", "max_samples": "Użyj najwyżej tylu obrazków treningowych (0 = wszystkie)",
-        "train_button": "Trenuj teraz", "training": "Trening: krok {step}/{total}, strata {loss:.3f}",
+        "training": "Trening: krok {step}/{total}, strata {loss:.3f}",
         "trained": "✅ Wytrenowano na {source}: dokładność testowa {test}, walidacyjna {validation} ({steps} kroków, "
                    "{seconds:.0f} s). Zapisano w `{folder}`; narysuj cyfrę!",
-        "train_failed": "Trening nie powiódł się: {error}",
     },
-}
+})
 
 
 # -- rendering the activations ---------------------------------------------------------------------------------
@@ -126,14 +114,6 @@ def feature_grid(activations: np.ndarray, per_row: int = 8, cell: int = CELL, ga
     return Image.fromarray(canvas)
 
 
-def enlarge(picture: np.ndarray, scale: int = 8) -> Any:
-    """A 28x28 picture in [0, 1], each pixel `scale` x `scale` (nearest neighbour: the pixels stay visible)."""
-    from PIL import Image
-
-    return Image.fromarray((np.clip(picture, 0, 1) * 255 + 0.5).astype(np.uint8), mode="L").resize(
-        (28 * scale, 28 * scale), Image.Resampling.NEAREST)
-
-
 # -- the Space ----------------------------------------------------------------------------------------------------
 
 
@@ -154,7 +134,7 @@ def build(ctx: Context) -> None:
         guesses = {result.labels[i]: p for i, p in enumerate(result.probabilities)}
         bars = pd.DataFrame({t("digit"): result.labels, t("probability"): result.probabilities})
         maps = [feature_grid(result.layers[name]) for name in LAYERS]
-        return (guesses, text, enlarge(result.downsampled), bars, *maps)
+        return (guesses, text, enlarge_digit(result.downsampled), bars, *maps)
 
     def live(sketch: Any, model: str) -> tuple:
         """Recognise while drawing: an empty or cleared canvas just leaves the last result (no error toast)."""
@@ -169,21 +149,10 @@ def build(ctx: Context) -> None:
 
     def train_model(dataset: str, epochs: float, max_samples: float,
                     progress: gr.Progress = gr.Progress()) -> str:
-        from finetune.data import DataError
         from finetune.digits import DigitsArguments, default_output_dir, main
-        from finetune.run import UsageError
 
         folder = default_output_dir()
-
-        def report(step: int, total: int, info: dict[str, Any]) -> None:
-            progress((step, total), desc=t("training", step=step, total=total, loss=info.get("loss") or 0.0))
-
-        try:
-            args = DigitsArguments(dataset=(dataset or "").strip() or "ylecun/mnist", num_train_epochs=int(epochs),
-                                   max_samples=int(max_samples) or None, overwrite=True)
-            metrics = main(args, progress=report)
-        except (DataError, UsageError, FileExistsError, OSError) as err:
-            raise gr.Error(t("train_failed", error=err), print_exception=False) from err
+        metrics = train_now(t, DigitsArguments, main, dataset, epochs, max_samples, progress)
         for task in SPACE.tasks + ("activation-maximisation",):
             ctx.cache.discard(task, lab.local_id(TASK))
         test = metrics.get("test") or {}
@@ -192,7 +161,6 @@ def build(ctx: Context) -> None:
                  seconds=metrics["train_runtime_s"], folder=folder)
 
     model = ctx.model_dropdown(TASK)
-    default_missing = not ctx.tiny and not lab.is_trained(lab.local_id(TASK))
     with gr.Row():
         with gr.Column(scale=1):
             sketch = gr.Sketchpad(label=t("sketch"), type="numpy", image_mode="RGBA", format="png",
@@ -221,27 +189,14 @@ def build(ctx: Context) -> None:
     for toggle, image in zip(toggles, maps, strict=True):
         toggle.change(lambda show: gr.update(visible=show), toggle, image, queue=False, api_visibility="private")
 
-    with gr.Accordion(t("train"), open=default_missing):
-        if default_missing:
-            gr.Markdown(t("missing", folder=lab.resolve(lab.local_id(TASK))), elem_id="digit-missing")
-        from huggingface_hub import constants
-
-        if constants.HF_HUB_OFFLINE:
-            gr.Markdown(t("offline"))
-        with gr.Row():
-            dataset = gr.Textbox("sklearn-digits" if constants.HF_HUB_OFFLINE else "ylecun/mnist",
-                                 label=t("dataset"), info=t("dataset_info"))
-            epochs = gr.Slider(1, 30, value=4, step=1, label=t("epochs"))
-            max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0)
-        train_button = gr.Button(t("train_button"), elem_id="digit-train")
-        trained = gr.Markdown(elem_id="digit-trained")
+    panel = train_panel(ctx, t, lab.local_id(TASK), "digit", epochs=(1, 30, 4))
 
     outputs = [guesses, text, downsampled, bars, *maps]
     button.click(recognise, [sketch, model], outputs, api_name="recognise_digit", **SPACE.queue)
     sketch.change(live, [sketch, model], outputs, api_visibility="private", trigger_mode="always_last",
                   show_progress="hidden", **SPACE.queue)
-    train_button.click(train_model, [dataset, epochs, max_samples], trained, api_name="train_digits",
-                       concurrency_limit=1, concurrency_id="digit_training")
+    panel.button.click(train_model, [panel.dataset, panel.epochs, panel.max_samples], panel.report,
+                       api_name="train_digits", concurrency_limit=1, concurrency_id="digit_training")
 
 
 SPACE = SpaceSpec(

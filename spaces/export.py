@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PACKAGE = "mmhub_space"
-UI_FILES = ("common.py", "launcher.py", "options.py", "llm_endpoint.py")
+UI_FILES = ("common.py", "launcher.py", "options.py", "llm_endpoint.py", "inside.py")
 ALWAYS = ("gradio", "numpy", "pandas", "psutil", "huggingface-hub")
 SPACES_DIR = Path(__file__).resolve().parent
 PIPELINES_DIR = SPACES_DIR.parent / "pipelines"

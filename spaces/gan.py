@@ -22,7 +22,8 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors
+from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors, whole
+from .inside import enlarge, lab_pipeline, untrained, with_texts
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ MAX_EPOCHS = 30  # the Space's bound (the CLI allows 1000)
 LIVE_LOGGING_STEPS = 5
 WIDTHS = (8, 16, 32, 64)  # feature maps offered (the trainer's default 32; pytorch/examples' 64)
 
-TEXTS = {
+TEXTS = with_texts({
     "en": {
         "samples_tab": "Samples", "train_tab": "Train live",
         "explain": "A **GAN** is two networks in competition. The **generator** turns random noise into a picture; "
@@ -57,12 +58,12 @@ TEXTS = {
                          "pictures from the **same noise** after every epoch: noise, then blobs, then shapes. The "
                          "plot shows both losses: they do not fall together, because each network's gain is the "
                          "other's loss.",
-        "dataset": "Dataset", "dataset_info": "zalando-datasets/fashion_mnist (clothes), ylecun/mnist (digits), a "
+        "dataset_info": "zalando-datasets/fashion_mnist (clothes), ylecun/mnist (digits), a "
                    "local folder in their schema (`python -m finetune.image_data fixture DIR --like "
                    "fashion_mnist`), or sklearn-digits (offline, 1797 small digits).",
         "offline": "ℹ️ The Hugging Face Hub is switched off here (HF_HUB_OFFLINE): Hub datasets only work if already "
                    "in the local cache. Use a local folder or sklearn-digits.",
-        "epochs": "Epochs", "max_samples": "Pictures per epoch (0 = all)",
+        "max_samples": "Pictures per epoch (0 = all)",
         "features": "Network width (feature maps; wider = better and slower)",
         "train": "Train", "stop": "Stop", "current": "The generator now (same noise every epoch)",
         "epochs_gallery": "After each epoch", "losses": "The competition: both losses",
@@ -74,7 +75,6 @@ TEXTS = {
                 "`{folder}`; the Samples tab draws from it.",
         "stopped": ", stopped early",
         "stopping": "⏹️ Stopping: the generator is saved as it is after the current step (`{folder}`).",
-        "train_failed": "Training failed: {error}",
     },
     "pl": {
         "samples_tab": "Próbki", "train_tab": "Trening na żywo",
@@ -99,12 +99,12 @@ TEXTS = {
                          "pokazuje obrazki generatora z **tego samego szumu** po każdej epoce: szum, potem plamy, "
                          "potem kształty. Wykres pokazuje obie straty: nie maleją razem, bo zysk jednej sieci jest "
                          "stratą drugiej.",
-        "dataset": "Zbiór danych", "dataset_info": "zalando-datasets/fashion_mnist (ubrania), ylecun/mnist (cyfry), "
+        "dataset_info": "zalando-datasets/fashion_mnist (ubrania), ylecun/mnist (cyfry), "
                    "lokalny folder w ich schemacie (`python -m finetune.image_data fixture DIR --like "
                    "fashion_mnist`) albo sklearn-digits (offline, 1797 małych cyfr).",
         "offline": "ℹ️ Hugging Face Hub jest tu wyłączony (HF_HUB_OFFLINE): zbiory z Hub zadziałają tylko z lokalnej "
                    "pamięci podręcznej. Użyj lokalnego folderu albo sklearn-digits.",
-        "epochs": "Epoki", "max_samples": "Obrazków na epokę (0 = wszystkie)",
+        "max_samples": "Obrazków na epokę (0 = wszystkie)",
         "features": "Szerokość sieci (liczba map cech; szersza = lepsza i wolniejsza)",
         "train": "Trenuj", "stop": "Zatrzymaj", "current": "Generator teraz (ten sam szum w każdej epoce)",
         "epochs_gallery": "Po każdej epoce", "losses": "Rywalizacja: obie straty",
@@ -116,25 +116,8 @@ TEXTS = {
                 "`{folder}`; zakładka Próbki losuje z niego.",
         "stopped": ", zatrzymano wcześniej",
         "stopping": "⏹️ Zatrzymuję: generator zostanie zapisany taki, jaki jest po bieżącym kroku (`{folder}`).",
-        "train_failed": "Trening nie powiódł się: {error}",
     },
-}
-
-
-def enlarge(image: Any, scale: int = SHOW) -> Any:
-    """A grid with each pixel `scale` x `scale` (nearest neighbour: the pixels stay visible)."""
-    from PIL import Image
-
-    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
-
-
-def whole(name: str, value: Any, low: int, high: int) -> int:
-    """A UI number (sliders send floats such as 5.0) as a validated integer; NaN, 2.5 or 10**9 -> `InputError`."""
-    from pipelines import validate
-
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return validate.integer(name, value, low=low, high=high)
+})
 
 
 def live_target(ctx: Context) -> str:
@@ -149,19 +132,14 @@ def live_target(ctx: Context) -> str:
 def build(ctx: Context) -> None:
     import pandas as pd
 
-    from pipelines import ModelLoadError, lab
+    from pipelines import lab
 
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     target = live_target(ctx)
     default_model = "tiny" if ctx.tiny else LOCAL
 
     def gan(model: str, progress: Any = None) -> Any:
-        try:
-            return ctx.pipeline(TASK, (model or "").strip() or default_model, progress)
-        except ModelLoadError as err:
-            if lab.is_local_id(err.model) and err.reason == "not_found":
-                raise gr.Error(f"{t('missing_model')} ({err})", print_exception=False) from err
-            raise
+        return lab_pipeline(ctx, TASK, (model or "").strip() or default_model, t("missing_model"), progress)
 
     def truncation_of(value: float | None) -> float | None:
         return None if value in (None, 0) else value
@@ -173,7 +151,7 @@ def build(ctx: Context) -> None:
                                       truncation=truncation_of(truncation))
         text = t("seed_text", seed=result.seed, n=len(result.images),
                  truncation=result.truncation if result.truncation is not None else t("off"))
-        return enlarge(result.grid()), text
+        return enlarge(result.grid(), SHOW), text
 
     @user_errors
     def walk(start: float, end: float, steps: float, truncation: float, model: str,
@@ -238,7 +216,7 @@ def build(ctx: Context) -> None:
         finally:
             stop.set()  # a cancelled event closes this generator: the training ends at its next step and saves
 
-    missing = not ctx.tiny and not lab.is_trained(LOCAL)
+    missing = untrained(ctx, LOCAL)
     from huggingface_hub import constants
 
     offline = constants.HF_HUB_OFFLINE

@@ -225,7 +225,7 @@ def parse_launch_args(argv: Sequence[str] | None = None, prog: str | None = None
 
 # -- the Spaces of this package, known without importing them (or gradio) ----------------------------------------
 
-NOT_SPACES = frozenset({"__main__", "app", "common", "export", "launcher", "llm_endpoint", "options"})
+NOT_SPACES = frozenset({"__main__", "app", "common", "export", "inside", "launcher", "llm_endpoint", "options"})
 
 
 def space_names() -> list[str]:

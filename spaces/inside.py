@@ -1,0 +1,145 @@
+"""What the "Inside a network" Spaces share: pictures with their pixels visible, the untrained-model check and
+message, and the "train it now" panel of the models trained here (the digit CNN, the MNIST VAE).
+
+Space modules import this relatively (``from .inside import ...``), as they do `common`, so that an exported Space
+folder finds it under its own package name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from .common import Context, step_progress
+
+logger = logging.getLogger(__name__)
+
+# The strings of the training panel that do not depend on the model; a Space adds its own with `with_texts`.
+TEXTS = {
+    "en": {
+        "dataset": "Dataset", "dataset_info": "A Hub id (ylecun/mnist), a local folder in the MNIST schema "
+                   "(`python -m finetune.image_data fixture DIR`), or sklearn-digits (offline, 1797 small digits).",
+        "offline": "ℹ️ The Hugging Face Hub is switched off here (HF_HUB_OFFLINE): ylecun/mnist only works if it "
+                   "is already in the local cache. Use a local folder or sklearn-digits.",
+        "epochs": "Epochs", "max_samples": "Use at most this many training pictures (0 = all)",
+        "train_button": "Train now",
+        "train_failed": "Training failed: {error}",
+    },
+    "pl": {
+        "dataset": "Zbiór danych", "dataset_info": "Identyfikator z Hub (ylecun/mnist), lokalny folder w schemacie "
+                   "MNIST (`python -m finetune.image_data fixture DIR`) albo sklearn-digits (offline, 1797 małych "
+                   "cyfr).",
+        "offline": "ℹ️ Hugging Face Hub jest tu wyłączony (HF_HUB_OFFLINE): ylecun/mnist zadziała tylko z lokalnej "
+                   "pamięci podręcznej. Użyj lokalnego folderu albo sklearn-digits.",
+        "epochs": "Epoki", "max_samples": "Użyj najwyżej tylu obrazków treningowych (0 = wszystkie)",
+        "train_button": "Trenuj teraz",
+        "train_failed": "Trening nie powiódł się: {error}",
+    },
+}
+
+
+def with_texts(own: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """A Space's UI strings on top of `TEXTS` (its own win)."""
+    return {lang: {**TEXTS.get(lang, {}), **strings} for lang, strings in own.items()}
+
+
+# -- pictures -----------------------------------------------------------------------------------------------------
+
+
+def enlarge(image: Any, scale: int) -> Any:
+    """A small PIL picture with each pixel `scale` x `scale` (nearest neighbour: the pixels stay visible)."""
+    from PIL import Image
+
+    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+
+
+def enlarge_digit(picture: np.ndarray, scale: int = 8) -> Any:
+    """A 28x28 picture in [0, 1], each pixel `scale` x `scale` (nearest neighbour: the pixels stay visible)."""
+    from PIL import Image
+
+    return Image.fromarray((np.clip(picture, 0, 1) * 255 + 0.5).astype(np.uint8), mode="L").resize(
+        (28 * scale, 28 * scale), Image.Resampling.NEAREST)
+
+
+# -- models trained here ------------------------------------------------------------------------------------------
+
+
+def untrained(ctx: Context, model: str) -> bool:
+    """True when the real models are on and the locally trained `model` (``local:...``) is not there yet."""
+    from pipelines import lab
+
+    return not ctx.tiny and not lab.is_trained(model)
+
+
+def lab_pipeline(ctx: Context, task: str, model: Any, missing: str, progress: Any = None) -> Any:
+    """`Context.pipeline`; a locally trained model that is not there yet is a `gr.Error` saying `missing` (how to
+    train it)."""
+    from pipelines import ModelLoadError, lab
+
+    try:
+        return ctx.pipeline(task, model, progress)
+    except ModelLoadError as err:
+        if lab.is_local_id(err.model) and err.reason == "not_found":
+            raise gr.Error(f"{missing} ({err})", print_exception=False) from err
+        raise
+
+
+@dataclass
+class TrainPanel:
+    """The components of `train_panel`: its inputs (dataset, epochs, max_samples), its button and its report."""
+
+    dataset: gr.Textbox
+    epochs: gr.Slider
+    max_samples: gr.Number
+    button: gr.Button
+    report: gr.Markdown
+
+
+def train_panel(ctx: Context, t: Callable[..., str], model: str, prefix: str, epochs: tuple[int, int, int]
+                ) -> TrainPanel:
+    """The "train it now" accordion for the locally trained `model`: open, with a warning, while it is missing.
+
+    `t` finds the Space's strings (``train``: the title, ``missing``: the warning with ``{folder}``) and `TEXTS`;
+    `epochs` is the slider's (minimum, maximum, value); `prefix` names the elements (``<prefix>-train``...).
+    """
+    from huggingface_hub import constants
+
+    from pipelines import lab
+
+    missing = untrained(ctx, model)
+    with gr.Accordion(t("train"), open=missing):
+        if missing:
+            gr.Markdown(t("missing", folder=lab.resolve(model)), elem_id=f"{prefix}-missing")
+        if constants.HF_HUB_OFFLINE:
+            gr.Markdown(t("offline"))
+        with gr.Row():
+            dataset = gr.Textbox("sklearn-digits" if constants.HF_HUB_OFFLINE else "ylecun/mnist",
+                                 label=t("dataset"), info=t("dataset_info"))
+            low, high, value = epochs
+            epochs_slider = gr.Slider(low, high, value=value, step=1, label=t("epochs"))
+            max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0)
+        button = gr.Button(t("train_button"), elem_id=f"{prefix}-train")
+        report = gr.Markdown(elem_id=f"{prefix}-trained")
+    return TrainPanel(dataset, epochs_slider, max_samples, button, report)
+
+
+def train_now(t: Callable[..., str], arguments: type, main: Callable[..., dict[str, Any]], dataset: str,
+              epochs: float, max_samples: float, progress: Any) -> dict[str, Any]:
+    """Run a trainer's ``main(arguments(...))`` from the panel's values (the default folder, replaced), driving
+    `progress` with the ``training`` string; its refusals (bad data, flags or folders) as ``train_failed``."""
+    from finetune.data import DataError
+    from finetune.run import UsageError
+
+    report = step_progress(progress, lambda step, total, info: t("training", step=step, total=total,
+                                                                 loss=info.get("loss") or 0.0))
+    try:
+        args = arguments(dataset=(dataset or "").strip() or "ylecun/mnist", num_train_epochs=int(epochs),
+                         max_samples=int(max_samples) or None, overwrite=True)
+        return main(args, progress=report)
+    except (DataError, UsageError, FileExistsError, OSError) as err:
+        raise gr.Error(t("train_failed", error=err), print_exception=False) from err
