@@ -1,11 +1,21 @@
-"""Fixtures for the fine-tuning tests: small fastText-format files with a learnable signal, written per test."""
+"""Fixtures for the fine-tuning tests: small fastText-format files with a learnable signal, written per test; a
+trainer run killed with SIGKILL after its first checkpoint."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from finetune.run import RunFolders
+
+ROOT = Path(__file__).resolve().parents[2]
 
 POSITIVE = ["great", "excellent", "love it", "works perfectly", "highly recommend", "wonderful", "best ever"]
 NEGATIVE = ["terrible", "awful", "broke after a day", "waste of money", "do not buy", "horrible", "worst ever"]
@@ -48,3 +58,23 @@ def one_torch_thread():
 def reviews_file(tmp_path_factory) -> Path:
     """400 balanced fastText lines with a learnable signal (session-wide, read-only)."""
     return write_fasttext(tmp_path_factory.mktemp("reviews") / "train.ft.txt", 400)
+
+
+def kill_after_first_checkpoint(module: str, argv: list[str], folders: RunFolders, poll: float = 0.01) -> int:
+    """Run ``python -m <module> <argv>`` offline on one thread, SIGKILL it as soon as `folders` holds a complete
+    checkpoint (within 240 s), and return its exit status (``-SIGKILL``, unless it finished first)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", module, *argv], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while folders.last_checkpoint() is None:
+            assert proc.poll() is None, f"the run ended before its first checkpoint:\n{proc.stderr.read()[-3000:]}"
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(poll)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +14,8 @@ from finetune.digits import DigitsArguments, cli, default_output_dir, main, make
 from finetune.image_data import write_fixture
 from finetune.run import RunFolders
 from pipelines import load
+from tests.finetune.conftest import kill_after_first_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
 STEPS = 160
 
 
@@ -75,21 +71,8 @@ def test_sigkill_then_resume_reaches_the_same_end(tmp_path, trained):
     output = tmp_path / "model"
     argv = run_args(output)
     folders = RunFolders(output)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "finetune.digits", *argv], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 240
-        while folders.last_checkpoint() is None:
-            assert proc.poll() is None, f"the run ended before its first checkpoint:\n{proc.stderr.read()[-3000:]}"
-            assert time.monotonic() < deadline, "no checkpoint within 240 s"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    if proc.returncode != -signal.SIGKILL or folders.last_checkpoint() is None:
+    returncode = kill_after_first_checkpoint("finetune.digits", argv, folders)
+    if returncode != -signal.SIGKILL or folders.last_checkpoint() is None:
         pytest.skip("the run finished before it could be killed (a very fast machine)")
     killed_at = int(Path(folders.last_checkpoint()).name.split("-")[1])
     assert killed_at < uninterrupted["global_step"]

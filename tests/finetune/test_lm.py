@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +17,7 @@ from finetune.lm import cli, main, make_parser
 from finetune.run import RunFolders
 from pipelines import load
 from pipelines.errors import ModelLoadError
+from tests.finetune.conftest import kill_after_first_checkpoint
 from tests.finetune.test_lm_data import CHAT, MARKED_CHATML, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,21 +99,8 @@ def test_sigkill_then_resume_reaches_the_same_step(tmp_path, polish_text, cpt_ru
     output = tmp_path / "gpt2-pl"
     argv = cpt_args(polish_text, output, tmp_path / "cache")
     folders = RunFolders(output)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "finetune.lm", *argv], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 240
-        while folders.last_checkpoint() is None:
-            assert proc.poll() is None, f"the run ended before its first checkpoint:\n{proc.stderr.read()[-3000:]}"
-            assert time.monotonic() < deadline, "no checkpoint within 240 s"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    returncode = kill_after_first_checkpoint("finetune.lm", argv, folders)
+    assert returncode == -signal.SIGKILL
     killed_at = int(Path(folders.last_checkpoint()).name.split("-")[1])
     assert killed_at < STEPS and not output.exists()
     assert cli(argv) == 2  # leftover checkpoints are not silently discarded

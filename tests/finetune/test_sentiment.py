@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +12,8 @@ import torch
 
 from finetune.sentiment import RunFolders, cli, main, make_parser
 from pipelines import load
-from tests.finetune.conftest import review
+from tests.finetune.conftest import kill_after_first_checkpoint, review
 
-ROOT = Path(__file__).resolve().parents[2]
 STEPS = 120
 
 
@@ -93,21 +88,8 @@ def test_sigkill_then_resume_reaches_the_same_end(tmp_path, reviews_file, traine
     output = tmp_path / "model"
     argv = run_args(reviews_file, output, tmp_path / "cache")
     folders = RunFolders(output)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "finetune.sentiment", *argv], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 240
-        while folders.last_checkpoint() is None:
-            assert proc.poll() is None, f"the run ended before its first checkpoint:\n{proc.stderr.read()[-3000:]}"
-            assert time.monotonic() < deadline, "no checkpoint within 240 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    returncode = kill_after_first_checkpoint("finetune.sentiment", argv, folders, poll=0.02)
+    assert returncode == -signal.SIGKILL
     killed_at = int(Path(folders.last_checkpoint()).name.split("-")[1])
     assert killed_at < uninterrupted["global_step"]
     assert not output.exists()  # nothing half-written where the model goes
