@@ -1,43 +1,21 @@
 """A real browser: headless Chromium (Debian's, driven by Playwright) uses the sentiment tab; saves screenshots.
 
-The screenshots go to a temporary folder; `MMHUB_SCREENSHOTS=1 make test` writes them to docs/screenshots/ for
-the README instead. `make test` installs Debian's chromium when it can (root or sudo).
+The screenshots go to a temporary folder, or to docs/screenshots/ with MMHUB_SCREENSHOTS=1 (see `.browser`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 
-from .conftest import ROOT
+from .browser import SCREENSHOTS, chromium_page, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("MMHUB_SCREENSHOTS") == "1"
-               else Path(tempfile.mkdtemp(prefix="mmhub-screenshots-")))
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install "
-                                                                    "chromium; make test does it as root)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=ARGS,
-            viewport={"width": 1280, "height": 900}, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(60_000)
+    with chromium_page(tmp_path_factory.mktemp("chromium-profile")) as page:
         yield page
-        context.close()
 
 
 def test_type_a_review_click_and_see_a_label(app_url, page):

@@ -10,22 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from .test_browser import ARGS, CHROMIUM, SCREENSHOTS, pytestmark  # noqa: F401  (the chromium skip)
+from .browser import SCREENSHOTS, chromium_page, needs_chromium, open_inside_tab
+
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile-dream")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=ARGS,
-            viewport={"width": 1280, "height": 1000}, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(60_000)
+    with chromium_page(tmp_path_factory.mktemp("chromium-profile-dream"), height=1000) as page:
         yield page
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +35,10 @@ def photo(tmp_path_factory):
     return path
 
 
-def open_tab(page, app_url: str, name: str) -> None:
-    page.goto(app_url)
-    page.get_by_role("tab", name="Inside a network").click()
-    page.get_by_role("tab", name=name).click()
-
-
 def test_dream_a_photo(app_url, page, photo):
     from playwright.sync_api import expect
 
-    open_tab(page, app_url, "Deep Dream")
+    open_inside_tab(page, app_url, "Deep Dream")
     page.locator("#dream-photo input[type=file]").set_input_files(str(photo))
     expect(page.locator("#dream-photo img")).to_be_visible()
     page.locator("#dream-run").click()
@@ -67,7 +54,7 @@ def test_dream_a_photo(app_url, page, photo):
 def test_stable_diffusion_vae_reconstruction(app_url, page, photo):
     from playwright.sync_api import expect
 
-    open_tab(page, app_url, "Autoencoders")
+    open_inside_tab(page, app_url, "Autoencoders")
     page.locator("#ae-photo input[type=file]").set_input_files(str(photo))
     expect(page.locator("#ae-photo img")).to_be_visible()
     page.locator("#ae-run").click()
@@ -80,7 +67,7 @@ def test_stable_diffusion_vae_reconstruction(app_url, page, photo):
 def test_latent_map_draw_a_digit_and_click_a_point(app_url, page):
     from playwright.sync_api import expect
 
-    open_tab(page, app_url, "Autoencoders")
+    open_inside_tab(page, app_url, "Autoencoders")
     page.get_by_role("tab", name="MNIST VAE").click()
     page.locator("#ae-show-map").click()
     the_map = page.locator("#ae-map img")

@@ -10,24 +10,17 @@ import os
 
 import pytest
 
-from .test_browser import ARGS, CHROMIUM, SCREENSHOTS, pytestmark  # noqa: F401  (the chromium skip)
+from .browser import SCREENSHOTS, chromium_page, needs_chromium, open_inside_tab
+
+pytestmark = needs_chromium
 
 FOR_DOCS = os.environ.get("MMHUB_SCREENSHOTS") == "1"
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile-gan")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=ARGS,
-            viewport={"width": 1280, "height": 1000}, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(60_000)
+    with chromium_page(tmp_path_factory.mktemp("chromium-profile-gan"), height=1000) as page:
         yield page
-        context.close()
 
 
 def set_number(page, selector: str, value: int) -> None:
@@ -39,9 +32,7 @@ def set_number(page, selector: str, value: int) -> None:
 def test_train_live_then_sample(app_url, page):
     from playwright.sync_api import expect
 
-    page.goto(app_url)
-    page.get_by_role("tab", name="Inside a network").click()
-    page.get_by_role("tab", name="GAN").click()
+    open_inside_tab(page, app_url, "GAN")
     page.get_by_role("tab", name="Train live").click()
     set_number(page, "#gan-epochs-slider", 8 if FOR_DOCS else 2)
     if FOR_DOCS:
@@ -78,9 +69,7 @@ def test_stop_ends_the_run_and_keeps_the_generator(app_url, page):
 
     metrics = Path(tiny.cache_dir()) / "gan-live" / "metrics.json"
     started = time.time()
-    page.goto(app_url)
-    page.get_by_role("tab", name="Inside a network").click()
-    page.get_by_role("tab", name="GAN").click()
+    open_inside_tab(page, app_url, "GAN")
     page.get_by_role("tab", name="Train live").click()
     set_number(page, "#gan-epochs-slider", 30)  # 240 steps if nobody stops it
     page.locator("#gan-train-run").click()

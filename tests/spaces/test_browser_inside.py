@@ -7,34 +7,21 @@ from __future__ import annotations
 
 import pytest
 
-from .test_browser import ARGS, CHROMIUM, SCREENSHOTS, pytestmark  # noqa: F401  (the chromium skip)
+from .browser import SCREENSHOTS, chromium_page, needs_chromium, open_inside_tab
+
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile-inside")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=ARGS,
-            viewport={"width": 1280, "height": 1000}, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(60_000)
+    with chromium_page(tmp_path_factory.mktemp("chromium-profile-inside"), height=1000) as page:
         yield page
-        context.close()
-
-
-def open_tab(page, app_url: str, name: str) -> None:
-    page.goto(app_url)
-    page.get_by_role("tab", name="Inside a network").click()
-    page.get_by_role("tab", name=name).click()
 
 
 def test_draw_a_digit_and_see_every_layer(app_url, page):
     from playwright.sync_api import expect
 
-    open_tab(page, app_url, "Digit recognition")
+    open_inside_tab(page, app_url, "Digit recognition")
     canvas = page.locator("#digit-sketch canvas").first
     expect(canvas).to_be_visible()
     page.locator("#digit-sketch button[aria-label='Brush']").click()  # gradio 6: pick the draw tool first
@@ -61,7 +48,7 @@ def test_draw_a_digit_and_see_every_layer(app_url, page):
 def test_activation_maximisation_plots_the_climb(app_url, page):
     from playwright.sync_api import expect
 
-    open_tab(page, app_url, "Activation maximisation")
+    open_inside_tab(page, app_url, "Activation maximisation")
     page.locator("#am-run").click()
     expect(page.locator("#am-animation img")).to_be_visible(timeout=90_000)
     expect(page.locator("#am-climb canvas, #am-climb svg").first).to_be_visible()
