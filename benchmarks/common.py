@@ -44,6 +44,26 @@ def print_table(title: str, rows: list[tuple[str, float]], baseline: str | None 
         print(f"  {name:<44} {seconds * 1000:9.1f} ms{ratio}")
 
 
+def interleaved_throughput(ours: Callable[[int], float], theirs: Callable[[int], float],
+                           repeat: int) -> tuple[float, float]:
+    """Median of `repeat` runs of ``ours(i)`` and ``theirs(i)`` (each returns items per second; `i` is the run's
+    seed), taken in turns so that a drifting machine load hits both alike."""
+    a, b = [], []
+    for i in range(repeat):
+        a.append(ours(i))
+        b.append(theirs(i))
+    return statistics.median(a), statistics.median(b)
+
+
+def print_throughput(title: str, ours: tuple[str, float], theirs: tuple[str, float], unit: str,
+                     versus: str) -> None:
+    """Print ``## title``, our rate with its ratio to theirs (``1.05x versus``), and theirs."""
+    (name_a, a), (name_b, b) = ours, theirs
+    print(f"\n## {title}")
+    print(f"  {name_a:<44} {a:9.0f} {unit}  {a / b:5.2f}x {versus}")
+    print(f"  {name_b:<44} {b:9.0f} {unit}")
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="fewer repeats, smaller inputs: a smoke run")

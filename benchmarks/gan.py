@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks.common import compare, parser, print_table
+from benchmarks.common import compare, interleaved_throughput, parser, print_table, print_throughput
 
 
 def plain_loop(images: torch.Tensor, steps: int, batch_size: int, features: int, seed: int, device: str) -> float:
@@ -94,15 +93,13 @@ def throughput(dataset: str, steps: int, repeat: int, features: int, device: str
     from finetune.image_data import load_image_data
 
     pictures = training_pictures(load_image_data(dataset, label_column=None), None, 0)
-    ours, plain = [], []
-    for i in range(repeat):
-        ours.append(mmhub_loop(dataset, steps, 64, features, seed=i, device=device))
-        plain.append(plain_loop(pictures.images, steps, 64, features, seed=i, device=device))
-    a, b = statistics.median(ours), statistics.median(plain)
-    print(f"\n## Training throughput ({steps} steps of 64, width {features}, {device}, {torch.get_num_threads()} "
-          f"threads, median of {repeat}, interleaved; {len(pictures)} pictures from {dataset})")
-    print(f"  {'finetune.gan':<44} {a:9.0f} pictures/s  {a / b:5.2f}x plain loop")
-    print(f"  {'pytorch/examples dcgan loop (DataLoader)':<44} {b:9.0f} pictures/s")
+    a, b = interleaved_throughput(lambda i: mmhub_loop(dataset, steps, 64, features, seed=i, device=device),
+                                  lambda i: plain_loop(pictures.images, steps, 64, features, seed=i, device=device),
+                                  repeat)
+    print_throughput(f"Training throughput ({steps} steps of 64, width {features}, {device}, "
+                     f"{torch.get_num_threads()} threads, median of {repeat}, interleaved; {len(pictures)} pictures "
+                     f"from {dataset})", ("finetune.gan", a), ("pytorch/examples dcgan loop (DataLoader)", b),
+                     "pictures/s", "plain loop")
 
 
 def sampling(repeat: int, device: str) -> None:

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import parser
+from benchmarks.common import interleaved_throughput, parser, print_throughput
 
 
 def plain_loop(images: torch.Tensor, steps: int, batch_size: int, seed: int) -> float:
@@ -64,15 +63,11 @@ def throughput(dataset: str, steps: int, repeat: int) -> None:
     from finetune.image_data import load_image_data
 
     train = load_image_data(dataset).train
-    ours, plain = [], []
-    for i in range(repeat):
-        ours.append(mmhub_loop(dataset, steps, 128, seed=i))
-        plain.append(plain_loop(train.images, steps, 128, seed=i))
-    a, b = statistics.median(ours), statistics.median(plain)
-    print(f"\n## Training throughput ({steps} steps of 128, CPU, {torch.get_num_threads()} threads, median of "
-          f"{repeat}, interleaved)")
-    print(f"  {'finetune.vae':<44} {a:9.0f} samples/s  {a / b:5.2f}x pytorch/examples loop")
-    print(f"  {'pytorch/examples vae/main.py loop':<44} {b:9.0f} samples/s")
+    a, b = interleaved_throughput(lambda i: mmhub_loop(dataset, steps, 128, seed=i),
+                                  lambda i: plain_loop(train.images, steps, 128, seed=i), repeat)
+    print_throughput(f"Training throughput ({steps} steps of 128, CPU, {torch.get_num_threads()} threads, median of "
+                     f"{repeat}, interleaved)", ("finetune.vae", a), ("pytorch/examples vae/main.py loop", b),
+                     "samples/s", "pytorch/examples loop")
 
 
 def quality(dataset: str, validation_size: int, keep: Path | None) -> None:
