@@ -139,7 +139,7 @@ class LMArguments:
     warmup_ratio: float = field(default=0.03, metadata={"help": "Linear warm-up, as a fraction of all steps."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     gradient_checkpointing: bool = field(default=True, metadata={
-        "help": "Recompute activations in the backward pass: far less memory, ~30 % slower "
+        "help": "Recompute activations in the backward pass: far less memory, ~30 %% slower "
                 "(--no-gradient-checkpointing to turn off). TRL's default."})
     eval_steps: int = field(default=200, metadata={"help": "Evaluate (loss, perplexity) every N steps."})
     save_steps: int = field(default=200, metadata={"help": "Checkpoint every N steps (a multiple of --eval-steps)."})

@@ -97,6 +97,20 @@ def launch(demo: gr.Blocks, args: argparse.Namespace, **overrides: Any) -> Any:
     return demo.launch(**(options | overrides))
 
 
+def resolve_lazy_imports() -> None:
+    """Resolve transformers' lazily imported classes once, before requests arrive.
+
+    Handlers run in gradio's worker threads; two of them resolving transformers' lazy attributes at the same time
+    (the Chat tab reading a config on page load while the Sentiment tab imports its pipeline) can make one fail with
+    "cannot import name 'AutoConfig' from 'transformers'". Resolved here, the names are plain module attributes.
+    """
+    import transformers
+
+    for name in ("AutoConfig", "AutoTokenizer", "AutoProcessor", "AutoModel", "AutoModelForCausalLM",
+                 "AutoModelForSequenceClassification", "pipeline"):
+        getattr(transformers, name)
+
+
 def serve(specs: Sequence[SpaceSpec], args: argparse.Namespace, prog: str, title: str = "mmhub") -> Any:
     """Build and serve `specs` with checked options; a port in use is one ``error:`` line and exit code 2."""
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -104,6 +118,7 @@ def serve(specs: Sequence[SpaceSpec], args: argparse.Namespace, prog: str, title
     if not port_free(args.host, args.port):  # before building every tab
         fail(prog, busy)
     demo = build_blocks(specs, context_from_args(args), title=title)
+    resolve_lazy_imports()
     try:
         return launch(demo, args)
     except OSError as err:  # gradio: "Cannot find empty port ..." (taken meanwhile)

