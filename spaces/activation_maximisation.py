@@ -151,7 +151,7 @@ SPACE = SpaceSpec(
     requirements=("torch", "safetensors", "huggingface-hub", "numpy", "pillow", "pandas", "scikit-learn"),
     emoji="🔥",
     description="Gradient ascent on the pixels until the digit CNN is sure: what each class and neuron looks for.",
-    order=61,
+    order=91,
     group="inside",
 )
 

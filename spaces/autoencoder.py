@@ -255,7 +255,7 @@ SPACE = SpaceSpec(
                   "accelerate", "scikit-learn", "datasets", "matplotlib"),
     emoji="🗜️",
     description="Stable Diffusion's VAE (reconstruction, latents, compression, PSNR) and an MNIST VAE's latent map.",
-    order=63,
+    order=93,
     group="inside",
     packages=("finetune",),
 )

@@ -147,7 +147,7 @@ SPACE = SpaceSpec(
     requirements=("torch", "safetensors", "huggingface-hub", "numpy", "pillow", "pandas"),
     emoji="🌀",
     description="DeepDream over VGG-19: octaves, jitter and normalised gradient ascent, as in Google's notebook.",
-    order=62,
+    order=92,
     group="inside",
 )
 

@@ -209,7 +209,7 @@ SPACE = SpaceSpec(
                   "scikit-learn", "datasets", "accelerate", "transformers"),
     emoji="✏️",
     description="Draw a digit; see the guess and every layer of the nn_vis CNN, as in Adam Harley's demo.",
-    order=60,
+    order=90,
     group="inside",
     packages=("finetune",),
 )

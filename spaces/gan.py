@@ -293,7 +293,7 @@ SPACE = SpaceSpec(
                   "scikit-learn", "datasets", "accelerate", "transformers"),
     emoji="🎭",
     description="A DCGAN trained live: a sample grid per epoch and both losses, then seeded samples and latent walks.",
-    order=64,
+    order=94,
     group="inside",
     packages=("finetune",),
 )

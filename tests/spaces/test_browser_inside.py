@@ -32,8 +32,11 @@ def test_draw_a_digit_and_see_every_layer(app_url, page):
     for dx, dy in ((60, -90), (30, -20), (0, 40), (-25, 100)):
         page.mouse.move(cx + dx, cy + dy, steps=10)
     page.mouse.up()
+    # recognised while drawing (the Sketchpad's change event); the button then recognises the same drawing again
+    expect(page.locator("#digit-text").get_by_text("First guess")).to_be_visible(timeout=90_000)
     page.locator("#digit-run").click()
     expect(page.locator("#digit-text").get_by_text("First guess")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("must be a drawing")).to_have_count(0)  # no "empty drawing" toast for a drawn digit
     for name in ("input", "conv1", "pool2", "fc2", "output"):
         expect(page.locator(f"#digit-layer-{name} img")).to_be_visible()
     page.locator("#digit-show-conv1 input").uncheck()
