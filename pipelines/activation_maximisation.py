@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from pipelines import validate
 from pipelines.base import Pipeline, Result, report_progress
-from pipelines.digit_recognition import LAYERS, TRAIN_COMMAND, DigitCNN, record_activations
+from pipelines.digit_recognition import LAYERS, TRAIN_COMMAND, DigitCNN
 from pipelines.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -180,8 +180,9 @@ class ActivationMaximisationPipeline(Pipeline):
         activation: list[float] = []
 
         def measure(step: int) -> float:
-            with torch.no_grad(), record_activations(self.model, (layer,)) as seen:
-                probs = self.model(pixels, probabilities=True)[0]
+            with torch.no_grad():
+                seen = self.model.forward_layers(pixels)  # this call's own activations: no hooks on the shared model
+            probs = seen["output"][0]
             value = self._objective(seen[layer], probs, layer, target)
             history.append([float(p) for p in probs.cpu()])
             activation.append(float(value))
@@ -196,8 +197,8 @@ class ActivationMaximisationPipeline(Pipeline):
             if jitter:
                 dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
                 shifted = torch.roll(pixels, shifts=(dy, dx), dims=(2, 3))
-            with record_activations(self.model, (layer,), detach=False) as seen:
-                probs = self.model(shifted, probabilities=True)[0]
+            seen = self.model.forward_layers(shifted)
+            probs = seen["output"][0]
             loss = -self._objective(seen[layer], probs, layer, target) + l2 * pixels.pow(2).mean()
             optimizer.zero_grad()
             loss.backward()

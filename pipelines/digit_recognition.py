@@ -17,10 +17,8 @@ activations (nn_vis does not state its own), softmax output. Its weights are tra
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -55,7 +53,7 @@ class DigitCNN(nn.Module, PyTorchModelHubMixin, library_name="mmhub", pipeline_t
 
     Input: ``(B, 1, 28, 28)`` white-on-black pictures in [0, 1] (padded to 32x32 and standardised inside). `forward`
     returns logits (what training needs); ``forward(x, probabilities=True)`` ends with the ``output`` softmax
-    module. Each name of `LAYERS` is a submodule, so forward hooks see each layer's activations.
+    module. Each name of `LAYERS` is a submodule; `forward_layers` returns their outputs from one pass.
     """
 
     def __init__(self, num_classes: int = 10, conv1_channels: int = 6, conv2_channels: int = 16, fc1_units: int = 120,
@@ -81,35 +79,39 @@ class DigitCNN(nn.Module, PyTorchModelHubMixin, library_name="mmhub", pipeline_t
         return self.fc3.out_features
 
     def forward(self, x: torch.Tensor, probabilities: bool = False) -> torch.Tensor:
-        x = self.input(x)
-        x = (F.pad(x, (2, 2, 2, 2)) - self.mean) / self.std  # black border to LeNet's 32x32, then standardise
-        x = self.pool2(self.conv2(self.pool1(self.conv1(x))))
-        logits = self.fc3(self.fc2(self.fc1(x)))
+        logits = self._logits(x)
         return self.output(logits) if probabilities else logits
+
+    def forward_layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every visible layer's output for the batch `x`, in forward order (`LAYERS`), from one forward pass.
+
+        ``["output"]`` is the softmax: the very probabilities ``forward(x, probabilities=True)`` returns. The values
+        keep their graph (a caller optimising the input backpropagates through them). No hooks are involved, so
+        threads may call it on one shared model at once.
+        """
+        seen: dict[str, torch.Tensor] = {}
+        seen["output"] = self.output(self._logits(x, seen))
+        return seen
+
+    def _logits(self, x: torch.Tensor, seen: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The forward pass up to the logits; each visible layer's output goes into `seen` (when given)."""
+
+        def keep(name: str, value: torch.Tensor) -> torch.Tensor:
+            if seen is not None:
+                seen[name] = value
+            return value
+
+        x = keep("input", self.input(x))
+        x = (F.pad(x, (2, 2, 2, 2)) - self.mean) / self.std  # black border to LeNet's 32x32, then standardise
+        for name in ("conv1", "pool1", "conv2", "pool2", "fc1", "fc2"):
+            x = keep(name, getattr(self, name)(x))
+        return self.fc3(x)
 
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:
         """Each visible layer's activation shape for one picture (no batch axis)."""
-        with record_activations(self) as seen, torch.no_grad():
-            self(torch.zeros(1, 1, 28, 28, device=self.fc3.weight.device), probabilities=True)
+        with torch.no_grad():
+            seen = self.forward_layers(torch.zeros(1, 1, 28, 28, device=self.fc3.weight.device))
         return {name: tuple(value.shape[1:]) for name, value in seen.items()}
-
-
-@contextlib.contextmanager
-def record_activations(model: DigitCNN, layers: tuple[str, ...] = LAYERS,
-                       detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
-    """Forward hooks on `layers` of `model`: the dict fills with each layer's output as the forward pass runs."""
-    seen: dict[str, torch.Tensor] = {}
-    handles = []
-    for name in layers:
-        def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor, name: str = name) -> None:
-            seen[name] = output.detach() if detach else output
-
-        handles.append(getattr(model, name).register_forward_hook(hook))
-    try:
-        yield seen
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @dataclasses.dataclass
@@ -198,10 +200,10 @@ class DigitRecognitionPipeline(Pipeline):
         top_k = validate.integer("top_k", top_k, low=2, high=self.model.num_classes)  # first and second at least
         picture = self.preprocess(image, invert, normalise)
         x = torch.from_numpy(picture).to(self.device).view(1, 1, 28, 28)
-        with record_activations(self.model) as seen, torch.inference_mode():
-            probabilities = self.model(x, probabilities=True)[0]
+        with torch.inference_mode():  # the activations of this call only: no hooks on the shared model
+            seen = self.model.forward_layers(x)
         layers = {name: seen[name][0].float().cpu().numpy() for name in LAYERS}
-        probs = probabilities.float().cpu().numpy()
+        probs = layers["output"]
         order = np.argsort(-probs, kind="stable")[:top_k]
         return DigitResult(label=int(order[0]), probabilities=[float(p) for p in probs],
                            top=[{"label": int(i), "probability": float(probs[i])} for i in order],

@@ -55,6 +55,20 @@ def test_a_hidden_neuron_can_be_maximised(am, layer, target):
     assert len(result.activation) == 21
 
 
+def test_concurrent_runs_on_one_model_are_each_their_own(am):
+    """The Space runs two maximisations at once on one cached model: each must equal its single-threaded twin."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(3, "output"), (5, "conv2"), (7, "output"), (40, "fc1")] * 2
+    run = lambda job: am(job[0], layer=job[1], steps=12, seed=job[0])  # noqa: E731
+    alone = [run(job) for job in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(run, jobs))
+    for single, threaded in zip(alone, together, strict=True):
+        assert threaded.history == single.history and threaded.activation == single.activation
+        assert np.array_equal(threaded.pixels, single.pixels)
+
+
 def test_regularisation_keeps_it_smooth_not_noise(am):
     regularised = am(2, steps=80, seed=4)
     plain = am(2, steps=80, seed=4, jitter=0, blur_sigma=0, l2=0, learning_rate=0.05)

@@ -71,6 +71,30 @@ def test_activations_are_the_real_forward_pass(dr, digits):
     assert (result.layers["pool1"] == torch.nn.functional.max_pool2d(conv1, 2)[0].numpy()).all()
 
 
+def test_forward_layers_are_the_prediction(dr):
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        seen = dr.model.forward_layers(x)
+        assert list(seen) == list(LAYERS)
+        assert torch.equal(seen["output"], dr.model(x, probabilities=True))
+        assert torch.equal(seen["input"], x)
+
+
+def test_concurrent_calls_each_get_their_own_activations(dr, digits):
+    """The Space serves several drawings at once on one cached model: no result may hold another's layers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = list(digits[0][:40])
+    alone = [dr(image) for image in images]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(dr, images))
+    for single, threaded in zip(alone, together, strict=True):
+        assert threaded.probabilities == single.probabilities
+        for name in LAYERS:
+            assert np.array_equal(threaded.layers[name], single.layers[name]), name
+        assert np.array_equal(threaded.layers["output"], np.asarray(threaded.probabilities, dtype=np.float32))
+
+
 def test_tiny_twin_recognises_clear_digits(dr, digits):
     images, labels = digits
     picks = range(0, len(labels), 36)
