@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,11 +92,12 @@ def build(ctx: Context) -> None:
         steps = int(steps)
         history: list[list[float]] = []
 
-        def work(report: Any) -> Any:
-            def on_step(step: int, total: int, info: dict[str, Any]) -> None:
+        def work(report: Any, stop: threading.Event) -> Any:
+            def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
                 progress((step, total), desc=t("progress", step=step, total=total, p=info["probability"]))
                 if info.get("image") is not None:
                     report(info["image"])
+                return not stop.is_set()  # the request was cancelled: stop the ascent
 
             return am(target, layer=layer, steps=steps, seed=parse_seed(seed), learning_rate=learning_rate,
                       jitter=int(jitter), blur_sigma=blur_sigma, l2=l2, progress=on_step, num_frames=24)

@@ -570,23 +570,29 @@ def refuse_missing(component: Any, argument: str, allowed: str) -> Any:
 _DONE = object()
 
 
-def run_with_updates(fn: Callable[[Callable[..., Any]], Any]) -> Iterator[tuple[str, Any]]:
-    """Run `fn(report)` in a thread; yield ``("update", args)`` for each `report(*args)`, then ``("result", r)``.
+def run_with_updates(fn: Callable[[Callable[..., Any], threading.Event], Any]) -> Iterator[tuple[str, Any]]:
+    """Run `fn(report, stop)` in a thread; yield ``("update", args)`` for each `report(*args)`, then ``("result", r)``.
 
     For pipelines whose progress callback carries intermediate results (style transfer's images), so that a
     generator handler can show them while the work goes on. An exception in `fn` is raised here. The thread
     runs in a copy of the caller's context, so `gr.Progress` (which finds its event through context variables)
     still works from it.
+
+    `stop` is set when this generator ends for any reason, in particular when it is closed before the result
+    (gradio closes a handler's generator when the client cancels or disconnects): `fn`'s progress callback returns
+    ``not stop.is_set()``, so that the pipeline stops at its next step instead of running on for nobody.
     """
     updates: queue.Queue = queue.Queue()
     outcome: dict[str, Any] = {}
+    stop = threading.Event()
 
     def report(*args: Any) -> None:
-        updates.put(args)
+        if not stop.is_set():  # nobody reads the queue any more
+            updates.put(args)
 
     def work() -> None:
         try:
-            outcome["result"] = fn(report)
+            outcome["result"] = fn(report, stop)
         except BaseException as err:  # re-raised in the consumer's thread
             outcome["error"] = err
         finally:
@@ -595,9 +601,12 @@ def run_with_updates(fn: Callable[[Callable[..., Any]], Any]) -> Iterator[tuple[
     context = contextvars.copy_context()
     thread = threading.Thread(target=context.run, args=(work,), daemon=True, name="mmhub-space-work")
     thread.start()
-    while (item := updates.get()) is not _DONE:
-        yield "update", item
-    thread.join()
+    try:
+        while (item := updates.get()) is not _DONE:
+            yield "update", item
+        thread.join()
+    finally:
+        stop.set()  # closed early (cancel, disconnect) or failed: the worker stops at its next progress report
     if "error" in outcome:
         raise outcome["error"]
     yield "result", outcome["result"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,13 +89,14 @@ def build(ctx: Context) -> None:
         octaves, steps = int(octaves), int(steps)
         values: list[float] = []
 
-        def work(report: Any) -> Any:
-            def on_step(step: int, total: int, info: dict[str, Any]) -> None:
+        def work(report: Any, stop: threading.Event) -> Any:
+            def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
                 progress((step, total), desc=t("progress", octave=info["octave"], octaves=octaves, step=step,
                                                total=total))
                 values.append(info["objective"])
                 if info.get("image") is not None:
                     report(info["image"])
+                return not stop.is_set()  # the request was cancelled: stop dreaming
 
             return dd(photo, layer=layer, step_size=strength, octaves=octaves, steps=steps, seed=parse_seed(seed),
                       max_size=int(max_size), octave_scale=octave_scale, jitter=int(jitter), progress=on_step,

@@ -172,7 +172,6 @@ def build(ctx: Context) -> None:
         from finetune.run import UsageError
         from pipelines import validate
 
-        stop = threading.Event()
         rows: list[tuple[int, str, float]] = []
         grids: list[tuple[Any, str]] = []
         state = {"status": ""}
@@ -183,7 +182,7 @@ def build(ctx: Context) -> None:
                             num_train_epochs=epochs, max_samples=pictures or None, generator_features=int(width),
                             discriminator_features=int(width), logging_steps=LIVE_LOGGING_STEPS, overwrite=True)
 
-        def work(report: Any) -> dict[str, Any]:
+        def work(report: Any, stop: threading.Event) -> dict[str, Any]:
             def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
                 state["status"] = t("training", epoch=info["epoch"], epochs=int(epochs), step=step, total=total,
                                     loss_d=info.get("loss_d", float("nan")), loss_g=info.get("loss_g", float("nan")))
@@ -195,7 +194,7 @@ def build(ctx: Context) -> None:
                 if info.get("samples") is not None:
                     grids.append((info["samples"], f"{info['epoch']:.2f}"))
                     report("grid")
-                return not stop.is_set()
+                return not stop.is_set()  # Stop (or a disconnect) closed the stream: save and end
 
             metrics = main(args, progress=on_step)
             ctx.cache.discard(TASK, target)
@@ -213,8 +212,6 @@ def build(ctx: Context) -> None:
                     yield current, list(grids), losses_frame(rows), done, gr.update(value=target)
         except (DataError, UsageError, FileExistsError, OSError) as err:
             raise gr.Error(t("train_failed", error=err), print_exception=False) from err
-        finally:
-            stop.set()  # a cancelled event closes this generator: the training ends at its next step and saves
 
     missing = untrained(ctx, LOCAL)
     from huggingface_hub import constants

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,12 @@ def build(ctx: Context) -> None:
         music = ctx.pipeline(TASK, model, progress)
         previews: list[np.ndarray] = []
 
-        def work(report: Any) -> Any:
-            def on_step(step: int, total: int, info: dict[str, Any]) -> None:
+        def work(report: Any, stop: threading.Event) -> Any:
+            def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
                 progress((step, total), desc=t("window", window=info["window"], windows=info["windows"]))
                 if info.get("preview") is not None:
                     report(info["preview"][0])
+                return not stop.is_set()  # the request was cancelled: stop generating
 
             return music(prompt, duration=float(duration), melody=melody or None, guidance_scale=float(guidance),
                          temperature=float(temperature), seed=parse_seed(seed), progress=on_step,

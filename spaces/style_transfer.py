@@ -10,6 +10,7 @@ API (gradio_client): ``/style_transfer`` (content, style, steps, max_size, prese
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,12 +59,13 @@ def build(ctx: Context) -> None:
         st = ctx.pipeline(TASK, model, progress)
         losses: list[float] = []
 
-        def work(report: Any) -> Any:
-            def on_step(step: int, total: int, info: dict[str, Any]) -> None:
+        def work(report: Any, stop: threading.Event) -> Any:
+            def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
                 progress((step, total), desc=t("step", step=step, total=total))
                 losses.append(info["loss"])
                 if info.get("image") is not None:
                     report(info["image"])
+                return not stop.is_set()  # the request was cancelled: stop painting
 
             return st(content, style, steps=steps, seed=seed, max_size=max_size,
                       preserve_colors=preserve_colors, progress=on_step,

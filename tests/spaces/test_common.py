@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from pathlib import Path
 
 import gradio as gr
@@ -161,14 +162,14 @@ def test_a_task_without_a_tiny_model_is_a_clear_error():
 
 
 def test_run_with_updates_yields_updates_then_the_result_and_raises_errors():
-    def work(report):
+    def work(report, stop):
         for i in range(3):
             report(i)
         return "done"
 
     assert list(run_with_updates(work)) == [("update", (0,)), ("update", (1,)), ("update", (2,)), ("result", "done")]
 
-    def failing(report):
+    def failing(report, stop):
         report("first")
         raise InputError("steps", 0, "an integer >= 1")
 
@@ -176,6 +177,26 @@ def test_run_with_updates_yields_updates_then_the_result_and_raises_errors():
     assert next(updates) == ("update", ("first",))
     with pytest.raises(InputError):
         next(updates)
+
+
+def test_run_with_updates_tells_the_work_to_stop_when_the_stream_is_closed_early():
+    steps: list[int] = []
+    ended = threading.Event()
+
+    def work(report, stop):  # as a pipeline whose progress callback returns `not stop.is_set()`
+        for i in range(10_000):
+            steps.append(i)
+            report(i)
+            if stop.wait(0.001):
+                break
+        ended.set()
+        return "done"
+
+    updates = run_with_updates(work)
+    assert next(updates) == ("update", (0,))
+    updates.close()  # what gradio does when the client cancels or disconnects
+    assert ended.wait(5), "the work ran on after its stream was closed"
+    assert len(steps) < 10_000
 
 
 def test_parse_seed_and_slider_values():
