@@ -32,7 +32,8 @@ FLAGS = {"tasks": "--tasks", "num_fewshot": "--num-fewshot", "limit": "--limit",
          "batch_size": "--batch-size", "max_batch_size": "--max-batch-size", "backend": "--backend",
          "data_dir": "--data-dir", "output_dir": "--output", "model": "--model", "base": "--compare BASE",
          "candidate": "--compare CANDIDATE", "endpoint": "--endpoint", "max_length": "--max-length",
-         "device": "--device", "dtype": "--dtype", "revision": "--revision"}
+         "device": "--device", "dtype": "--dtype", "revision": "--revision",
+         "apply_chat_template": "--apply-chat-template", "fewshot_as_multiturn": "--fewshot-as-multiturn"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,7 +122,8 @@ def check(args: argparse.Namespace) -> list[str]:
     validate(tasks=tasks, num_fewshot=args.num_fewshot, limit=args.limit, limit_mode=args.limit_mode,
              batch_size=args.batch_size, max_batch_size=args.max_batch_size, backend=args.backend,
              data_dir=args.data_dir, output_dir=args.output, endpoint=args.endpoint, max_length=args.max_length,
-             device=args.device, dtype=args.dtype, revision=args.revision)
+             device=args.device, dtype=args.dtype, revision=args.revision,
+             apply_chat_template=args.apply_chat_template, fewshot_as_multiturn=args.fewshot_as_multiturn)
     for role, spec in zip(("base", "candidate"), args.compare or (), strict=False):
         if not spec.strip():
             raise InputError(role, spec, "a model or a results .json file")

@@ -187,7 +187,8 @@ def compare(base: Any, candidate: Any, *, output_dir: str | Path | None = "eval_
     return result
 
 
-_VALIDATED = ("tasks", "num_fewshot", "limit", "limit_mode", "batch_size", "max_batch_size", "backend", "data_dir")
+_VALIDATED = ("tasks", "num_fewshot", "limit", "limit_mode", "batch_size", "max_batch_size", "backend", "data_dir",
+              "apply_chat_template", "fewshot_as_multiturn")
 # The settings a model is evaluated with that must match a results file's (`eval.runner.run`'s defaults).
 _SETTINGS = {"limit": None, "limit_mode": "random", "apply_chat_template": False, "fewshot_as_multiturn": False}
 
