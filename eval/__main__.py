@@ -175,10 +175,13 @@ def _run(args: argparse.Namespace, options: dict) -> int:
 
     report = pl_eval.run(args.model, output_dir=args.output, **options)
     print(report.markdown)
+    from eval import leaderboard
+
+    published = [] if args.no_published else leaderboard.published_rows()
     for row in report.rows:
-        rank = f", would rank {row.rank}" if row.rank else ""
+        note = leaderboard.rank_note(row, published, limited=args.limit is not None)
         print(f"\n{row.model} {row.n_shot}-shot: Average {row.average:.2f} (Avg g {row.avg_g:.2f}, "
-              f"Avg mc {row.avg_mc:.2f}, Avg RAG {row.avg_rag:.2f}){rank}"
+              f"Avg mc {row.avg_mc:.2f}, Avg RAG {row.avg_rag:.2f})" + (f", {note}" if note else "")
               + (f"; {len(row.missing)} tasks not run count as 0" if row.missing else ""))
     for task, change in report.adjusted.items():
         print(f"note: {task}: {change}")

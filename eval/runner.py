@@ -180,7 +180,7 @@ def run(
                                                 params_b))
 
     public = leaderboard.published_rows() if published else []
-    markdown = leaderboard.table(rows, public)
+    markdown = leaderboard.table(rows, public, limited=limit is not None)
     files: dict[str, str] = {}
     if out is not None:
         folder = out / _slug(model_id)
@@ -195,7 +195,8 @@ def run(
                     "limit_mode": limit_mode if limit is not None else None, "backend": backend, "endpoint": endpoint,
                     "apply_chat_template": apply_chat_template, "fewshot_as_multiturn": fewshot_as_multiturn,
                     "data_dir": str(data_dir) if data_dir else None, "adjusted": adjusted}
-        files["json"] = str(leaderboard.write_json(rows, public, folder / "leaderboard.json", settings=settings))
+        files["json"] = str(leaderboard.write_json(rows, public, folder / "leaderboard.json",
+                                                          limited=limit is not None, settings=settings))
         if plot:
             files["plot"] = str(leaderboard.plot(rows, folder / "leaderboard.png"))
     return Report(model_id, rows, {n: o["results"] for n, o in results.items()}, markdown, files, adjusted,

@@ -34,7 +34,7 @@ def test_rows_are_scored_as_the_leaderboard(suite):
         assert row.average == pytest.approx(leaderboard.combine_average(row.avg_g, row.avg_mc))
         assert 0 < row.params_b < 0.001  # the tiny GPT-2
     assert report.rows[0].rank is None  # the published rows are all 5-shot
-    assert report.rows[1].rank == 1 + sum(p.average > report.rows[1].average for p in leaderboard.published_rows())
+    assert report.rows[1].rank is None  # noise scores: below the 17 published rows shipped, so rank unknown
     assert "polish_eq_bench_first_turn" in report.adjusted  # 512 new tokens do not fit a 512-position model
 
 
