@@ -7,10 +7,11 @@
     python -m eval --backend openai --endpoint http://gpu-box:8000/v1 --model speakleash/Bielik-11B-v2.6-Instruct
     python -m eval --model tiny --data-dir eval/fixtures --num-fewshot 0 5     # offline smoke run (noise scores)
     python -m eval --compare speakleash/Bielik-1.5B-v3.0-Instruct ./my-finetune --tasks polish --num-fewshot 5
-    python -m eval --compare eval_results/base/leaderboard.json ./my-finetune   # a saved run against a model
+    python -m eval --compare eval_results/speakleash__Bielik-1.5B-v3.0-Instruct/leaderboard.json ./my-finetune
 
-Writes ``<output>/<model>/`` results_<n>shot.json (lm-eval's), leaderboard.md, leaderboard.json and
-leaderboard.png; model responses are cached in ``<output>/cache`` so an interrupted run resumes where it stopped.
+Writes ``<output>/<model>/`` (the model id with "/" written "__") results_<n>shot.json (lm-eval's), leaderboard.md,
+leaderboard.json and leaderboard.png; model responses are cached in ``<output>/cache`` so an interrupted run resumes
+where it stopped.
 --compare also writes ``<output>/compare__<base>__vs__<candidate>.md`` and ``.json``.
 Every option is checked before a model loads: a bad one is a one-line ``error: ...`` and exit status 2.
 """

@@ -160,3 +160,14 @@ def test_a_comparable_results_file_passes_the_checks(compared):
     _, out = compared
     side = compare.read_results(out / "tiny" / "leaderboard.json", "base")
     compare.check_comparable(side, "base", {"tasks": TASKS, "num_fewshot": [0], "limit": 6})
+
+
+def test_the_readme_compare_example_names_the_real_output_folder():
+    from pathlib import Path
+
+    from eval.runner import _slug
+
+    folder = _slug("speakleash/Bielik-1.5B-v3.0-Instruct")
+    assert folder == "speakleash__Bielik-1.5B-v3.0-Instruct"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"python -m eval --compare eval_results/{folder}/leaderboard.json" in readme
