@@ -49,6 +49,7 @@ from finetune.run import (
     RunFolders,
     UsageError,
     card_hyperparameters,
+    check_lora_targets,
     cli_main,
     precision_flags,
     publish_and_push,
@@ -400,10 +401,13 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
     with state.main_process_first():
         train, validation, loss_on, trl_assistant_only = prepare_data(data, tokenizer, args)
     model = load_model(args, model_path, flags)
+    peft_config = lora_config(args) if args.uses_lora else None
+    if peft_config is not None:
+        check_lora_targets(model, peft_config.target_modules)
     callbacks = [EarlyStoppingCallback(args.early_stopping_patience)] if args.early_stopping_patience > 0 else []
     trainer = SFTTrainer(model=model, args=sft_config(args, folders, flags, trl_assistant_only),
                          train_dataset=train, eval_dataset=validation, processing_class=tokenizer,
-                         peft_config=lora_config(args) if args.uses_lora else None, callbacks=callbacks)
+                         peft_config=peft_config, callbacks=callbacks)
     if args.uses_lora:
         trainable, total = trainer.model.get_nb_trainable_parameters()
         logger.info("LoRA: training %d of %d parameters (%.2f %%)", trainable, total, 100 * trainable / total)

@@ -276,3 +276,26 @@ def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any],
         return 130
     print(summary(result, args))
     return 0
+
+
+def check_lora_targets(model: Any, targets: str | list[str] | None) -> None:
+    """`UsageError` unless every name in `targets` (``--lora-target-modules``) names a module of `model`.
+
+    peft matches a name against each module's full name, equal or as a ``.``-suffix (``tuners_utils.py``
+    ``check_target_module_exists``); a name that matches nothing fails deep inside peft with a traceback. None and
+    ``all-linear`` (peft's choice) are not checked. The message lists names peft can adapt (linear, convolution and
+    embedding layers, GPT-2's Conv1D).
+    """
+    if targets is None or targets == "all-linear":
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    unknown = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+    if not unknown:
+        return
+    adaptable = ("Linear", "Conv1D", "Conv1d", "Conv2d", "Embedding")
+    valid = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                    if name and type(module).__name__ in adaptable})
+    shown = ", ".join(valid[:12]) + (", ..." if len(valid) > 12 else "")
+    kind = getattr(getattr(model, "config", None), "model_type", None) or type(model).__name__
+    raise UsageError(f"--lora-target-modules: no module named {', '.join(map(repr, unknown))} in this {kind} model; "
+                     f"valid names include {shown} (or all-linear).")

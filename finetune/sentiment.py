@@ -51,6 +51,7 @@ from finetune.run import (
     RunFolders,
     UsageError,
     card_hyperparameters,
+    check_lora_targets,
     cli_main,
     precision_flags,
     publish_and_push,
@@ -318,7 +319,9 @@ def load_model(args: FinetuneArguments, model_path: str, labels: tuple[str, ...]
     if args.lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        targets = [m.strip() for m in args.lora_target_modules.split(",")] if args.lora_target_modules else None
+        targets = [m.strip() for m in args.lora_target_modules.split(",") if m.strip()] \
+            if args.lora_target_modules else None
+        check_lora_targets(model, targets)
         config = LoraConfig(task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha,
                             lora_dropout=args.lora_dropout, target_modules=targets)
         try:
