@@ -181,20 +181,22 @@ class LMArguments:
         from pipelines import validate
         from pipelines.errors import InputError
 
+        flag = lambda name: f"--{name.replace('_', '-')}"  # noqa: E731  (errors name the flag)
         for name, low, high in (("batch_size", 1, 4096), ("gradient_accumulation_steps", 1, 4096),
                                 ("eval_steps", 1, 10**9), ("save_steps", 1, 10**9), ("logging_steps", 1, 10**9),
                                 ("save_total_limit", 1, 1000), ("max_length", 8, 2**20),
                                 ("validation_size", 1, 10**9), ("early_stopping_patience", 0, 1000),
-                                ("lora_r", 1, 4096), ("lora_alpha", 1, 65536), ("seed", 0, 2**32 - 1),
-                                ("max_steps", -1, 10**9)):
-            validate.integer(name, getattr(self, name), low=low, high=high)
+                                ("lora_r", 1, 4096), ("lora_alpha", 1, 65536), ("seed", 0, 2**32 - 1)):
+            validate.integer(flag(name), getattr(self, name), low=low, high=high)
+        if self.max_steps != -1:  # 0 would mean "by epochs" to the Trainer (it counts max_steps > 0 only)
+            validate.integer("--max-steps", self.max_steps, low=1, high=10**9, hint="Or -1: train for the epochs.")
         for name in ("max_samples", "max_eval_samples", "eval_batch_size", "dataloader_num_workers"):
-            validate.optional_integer(name, getattr(self, name), low=0 if "workers" in name else 1, high=10**9)
-        validate.number("num_train_epochs", self.num_train_epochs, low=0, high=10_000, low_open=True)
-        validate.number("warmup_ratio", self.warmup_ratio, low=0, high=1, high_open=True)
-        validate.number("weight_decay", self.weight_decay, low=0, high=1)
-        validate.number("lora_dropout", self.lora_dropout, low=0, high=1, high_open=True)
-        validate.optional_number("learning_rate", self.learning_rate, low=0, high=1, low_open=True)
+            validate.optional_integer(flag(name), getattr(self, name), low=0 if "workers" in name else 1, high=10**9)
+        validate.number("--num-train-epochs", self.num_train_epochs, low=0, high=10_000, low_open=True)
+        validate.number("--warmup-ratio", self.warmup_ratio, low=0, high=1, high_open=True)
+        validate.number("--weight-decay", self.weight_decay, low=0, high=1)
+        validate.number("--lora-dropout", self.lora_dropout, low=0, high=1, high_open=True)
+        validate.optional_number("--learning-rate", self.learning_rate, low=0, high=1, low_open=True)
         try:
             validate.choice("data_format", self.data_format, ("auto", "text", "chat", "prompt-completion"))
             validate.choice("chat_format", self.chat_format, ("auto", "chat", "plain"))

@@ -195,6 +195,21 @@ def check_counts(args: Any, names: tuple[str, ...] = COUNT_FLAGS,
             raise UsageError(f"{_flag(name)} must be >= 1; got {getattr(args, name)}.")
 
 
+def check_seed_and_max_steps(args: Any) -> None:
+    """``--seed`` from 0 to 2**32 - 1 (numpy's range: the data order draws from it) and ``--max-steps`` -1 (the
+    epochs) or from 1; each a `UsageError` naming the flag."""
+    from pipelines import validate
+    from pipelines.errors import InputError
+
+    try:
+        validate.integer("--seed", args.seed, low=0, high=2**32 - 1)
+        if args.max_steps != -1:
+            validate.integer("--max-steps", args.max_steps, low=1, high=10**9,
+                             hint="Or -1: train for --num-train-epochs.")
+    except InputError as err:
+        raise UsageError(str(err)) from None
+
+
 def check_early_stopping(args: Any) -> None:
     """``--early-stopping-patience`` >= 0; when on, ``--save-steps`` a multiple of ``--eval-steps`` (so that every
     checkpoint holds the best weights so far)."""

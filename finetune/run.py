@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +250,15 @@ def resolve_model(task: str, model: str, variant: str | None = None) -> str:
     return model
 
 
+def _prog(dataclass_type: type) -> str:
+    """``python -m finetune.X`` for the module defining `dataclass_type` (named by its spec when run as __main__)."""
+    module = dataclass_type.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else module
+    return f"python -m {module}"
+
+
 def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any], T], summary: Callable[[T, Any], str],
              description: str, expected: tuple[type[BaseException], ...] = (), prog: str | None = None) -> int:
     """The shell of every training CLI: parse `argv` into `dataclass_type` (`HfArgumentParser`), run ``main(args)``,
@@ -259,12 +268,17 @@ def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any],
     from pipelines.errors import InputError, ModelLoadError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = HfArgumentParser(dataclass_type, description=description, prog=prog)
+    parser = HfArgumentParser(dataclass_type, description=description, prog=prog or _prog(dataclass_type))
+
+    def one_line(message: str) -> NoReturn:  # argparse's own errors: one line, not the usage block
+        raise UsageError(f"{message} (see {parser.prog} --help)")
+
+    parser.error = one_line  # type: ignore[method-assign]
     try:
         try:
             (args,) = parser.parse_args_into_dataclasses(args=argv)
         except ValueError as err:  # HfArgumentParser's word for flags it does not know (argparse would exit 2)
-            if "not used by the HfArgumentParser" not in str(err):
+            if isinstance(err, UsageError) or "not used by the HfArgumentParser" not in str(err):
                 raise
             raise UsageError(f"unrecognized arguments: {str(err).split(': ', 1)[-1]} (see {parser.prog} --help)") \
                 from None

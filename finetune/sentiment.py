@@ -231,7 +231,9 @@ OPTIONAL_INTEGERS = {"max_samples", "max_eval_samples", "eval_batch_size", "data
 # name -> (low, high, low_open, high_open)
 NUMBER_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "learning_rate": (0.0, 1.0, True, False), "num_train_epochs": (0.0, 1000.0, True, False),
-    "warmup_ratio": (0.0, 1.0, False, False), "weight_decay": (0.0, 1.0, False, False),
+    # warmup_ratio below 1: it reaches the Trainer as warmup_steps, where 1.0 would mean one step, not all of them
+    # (transformers' TrainingArguments.get_warmup_steps: a value >= 1 is a step count)
+    "warmup_ratio": (0.0, 1.0, False, True), "weight_decay": (0.0, 1.0, False, False),
     "lora_dropout": (0.0, 1.0, False, True),
 }
 OPTIONAL_NUMBERS = {"learning_rate"}

@@ -43,6 +43,7 @@ from finetune.loop import (
     LabDataArguments,
     check_counts,
     check_early_stopping,
+    check_seed_and_max_steps,
     mean_of,
     restore_training_state,
     samples_per_second,
@@ -122,6 +123,7 @@ class VaeArguments(LabDataArguments):
 
     def __post_init__(self) -> None:
         check_counts(self)
+        check_seed_and_max_steps(self)
         if not 1 <= self.latent_dim <= 64:
             raise UsageError(f"--latent-dim must be from 1 to 64; got {self.latent_dim}.")
         if not 8 <= self.hidden_units <= 4096:

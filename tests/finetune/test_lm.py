@@ -267,7 +267,7 @@ def test_bad_input_fails_before_training(tmp_path, capsys, chats):
         assert_clean_failure(capsys, [*base, "--train-file", str(chats), "--qlora"], output, "CUDA GPU", "--lora")
     assert_clean_failure(capsys, [*base, "--train-file", str(chats), "--merge"], output, "--lora or --qlora")
     assert_clean_failure(capsys, [*base, "--train-file", str(chats), "--learning-rate", "nan"], output,
-                         "learning_rate")
+                         "--learning-rate")
     assert_clean_failure(capsys, [*base, "--train-file", str(tmp_path / "missing.jsonl")], output, "no such file")
     assert_clean_failure(capsys, [*base, "--dataset", "no-such-user/no-such-dataset"], output,
                          "no-such-user/no-such-dataset")

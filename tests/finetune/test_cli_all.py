@@ -1,0 +1,56 @@
+"""Every trainer's command line: argparse's own errors, --seed and --max-steps are one ``error: ...`` line naming
+``python -m finetune.X`` or the flag, exit status 2, before anything loads."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAINERS = ("sentiment", "lm", "sd_lora", "digits", "vae", "gan")
+
+
+def run_cli(module: str, argv: list[str], capsys) -> tuple[int, list[str]]:
+    code = importlib.import_module(f"finetune.{module}").cli(argv)
+    return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("module", TRAINERS)
+def test_argparse_errors_are_one_line_naming_the_module(module, capsys):
+    code, lines = run_cli(module, ["--output-dir", "never", "--max-steps", "abc"], capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: argument --max_steps/--max-steps: invalid int value: 'abc'")
+    assert f"(see python -m finetune.{module} --help)" in lines[0]
+
+
+@pytest.mark.parametrize("module", ["digits", "vae", "gan", "lm"])
+@pytest.mark.parametrize(("flags", "fragment"), [
+    (["--seed", "-1"], "`--seed` must be an integer from 0 to 4294967295; got -1"),
+    (["--seed", str(2**32)], "`--seed` must be an integer from 0 to 4294967295"),
+    (["--max-steps", "0"], "`--max-steps` must be an integer from 1 to"),
+    (["--max-steps", "-3"], "`--max-steps` must be an integer from 1 to"),
+])
+def test_seed_and_max_steps_are_checked(module, flags, fragment, tmp_path, capsys):
+    code, lines = run_cli(module, ["--output-dir", str(tmp_path / "never"), *flags], capsys)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("ratio", ["1", "1.5", "-0.1"])
+def test_sentiment_warmup_ratio_is_below_one(ratio, capsys):
+    # a ratio reaches the Trainer as warmup_steps, where 1.0 means one step (TrainingArguments.get_warmup_steps)
+    code, lines = run_cli("sentiment", ["--output-dir", "never", "--train-file", "x", "--warmup-ratio", ratio], capsys)
+    assert code == 2 and len(lines) == 1 and "`--warmup-ratio` must be a number in [0, 1)" in lines[0], lines
+
+
+def test_python_dash_m_names_itself():
+    """Run as ``python -m`` the arguments' dataclass lives in __main__: the name still comes from the module."""
+    done = subprocess.run([sys.executable, "-m", "finetune.digits", "--bogus-flag"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and "python -m finetune.digits --help" in lines[0], done.stderr
