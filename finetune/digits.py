@@ -40,6 +40,7 @@ from finetune.loop import (
     EarlyStopping,
     LabDataArguments,
     check_counts,
+    check_device,
     check_early_stopping,
     check_seed_and_max_steps,
     mean_of,
@@ -124,6 +125,7 @@ class DigitsArguments(LabDataArguments):
     def __post_init__(self) -> None:
         check_counts(self)
         check_seed_and_max_steps(self)
+        check_device(self)
         if not 0 < self.learning_rate <= 1:
             raise UsageError(f"--learning-rate must be in (0, 1]; got {self.learning_rate}.")
         if not 0 <= self.weight_decay <= 1:

@@ -49,7 +49,7 @@ from typing import Any
 
 from finetune.cards import front_matter, hyperparameter_table, session_line
 from finetune.image_data import FASHION_MNIST, ImageData, ImageDataError, ImageSplit, load_image_data
-from finetune.loop import restore_training_state, samples_per_second, save_training_state
+from finetune.loop import check_device, restore_training_state, samples_per_second, save_training_state
 from finetune.run import (
     RunFolders,
     card_hyperparameters,
@@ -146,6 +146,7 @@ class GanArguments:
         self.learning_rate = validate.number("--learning-rate", self.learning_rate, low=0, high=1, low_open=True)
         self.beta1 = validate.number("--beta1", self.beta1, low=0, high=1, high_open=True)
         self.dataset = validate.text("--dataset", self.dataset)
+        check_device(self)
         if self.output_dir is None:
             self.output_dir = default_output_dir()
 

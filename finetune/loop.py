@@ -210,6 +210,27 @@ def check_seed_and_max_steps(args: Any) -> None:
         raise UsageError(str(err)) from None
 
 
+def check_device(args: Any) -> None:
+    """``--device`` (when given) names a device this machine has: a `UsageError` at parse time, before the data
+    loads, for an unknown name, CUDA without a GPU, or a GPU index past the last one."""
+    if args.device is None:
+        return
+    from pipelines.base import resolve_device
+    from pipelines.errors import InputError
+
+    try:
+        device = resolve_device(args.device)
+    except InputError as err:
+        raise UsageError(f"--device must be cpu, cuda or cuda:N on this machine; got {args.device!r}."
+                         + (f" {err.hint}" if err.hint else "")) from None
+    if device.type == "cuda" and device.index is not None:
+        import torch
+
+        if device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA GPU(s) "
+                             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}).")
+
+
 def check_early_stopping(args: Any) -> None:
     """``--early-stopping-patience`` >= 0; when on, ``--save-steps`` a multiple of ``--eval-steps`` (so that every
     checkpoint holds the best weights so far)."""

@@ -42,6 +42,7 @@ from finetune.loop import (
     EarlyStopping,
     LabDataArguments,
     check_counts,
+    check_device,
     check_early_stopping,
     check_seed_and_max_steps,
     mean_of,
@@ -124,6 +125,7 @@ class VaeArguments(LabDataArguments):
     def __post_init__(self) -> None:
         check_counts(self)
         check_seed_and_max_steps(self)
+        check_device(self)
         if not 1 <= self.latent_dim <= 64:
             raise UsageError(f"--latent-dim must be from 1 to 64; got {self.latent_dim}.")
         if not 8 <= self.hidden_units <= 4096:

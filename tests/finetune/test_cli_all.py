@@ -54,3 +54,16 @@ def test_python_dash_m_names_itself():
                           text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1 and "python -m finetune.digits --help" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("module", ["digits", "vae", "gan"])
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cuda:99"])
+def test_device_is_checked_when_parsed(module, device, tmp_path, capsys):
+    import torch
+
+    if device == "cuda:99" and not torch.cuda.is_available():
+        device = "cuda"  # no GPU here: any CUDA device is refused
+    code, lines = run_cli(module, ["--output-dir", str(tmp_path / "never"), "--device", device], capsys)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: --device"), lines
+    assert f"'{device}'" in lines[0] or "this machine has" in lines[0]
+    assert not (tmp_path / "never").exists()
