@@ -101,6 +101,8 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
     if resume and overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one.")
     folders = RunFolders(Path(output_dir).expanduser().resolve(), marker)
+    if "output_dir" in recorded:  # the same folder however it is spelt (relative, absolute, through a symlink)
+        recorded = {**recorded, "output_dir": str(folders.output)}
     if folders.output.exists() and not folders.output.is_dir():
         raise UsageError(f"--output-dir {folders.output} is a file; choose a folder path.")
     if folders.output.exists() and any(folders.output.iterdir()) and not overwrite:
@@ -112,6 +114,8 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
             logger.warning("--resume: no checkpoint in %s yet; starting from the beginning.", folders.checkpoints)
         elif folders.run_args.exists():
             before = json.loads(folders.run_args.read_text())
+            if isinstance(before.get("output_dir"), str):  # recorded as typed by runs before the rule above
+                before["output_dir"] = str(Path(before["output_dir"]).expanduser().resolve())
             changed = {k: (before.get(k), v) for k, v in recorded.items() if before.get(k) != v}
             if changed:
                 detail = "; ".join(f"--{k.replace('_', '-')} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
