@@ -335,7 +335,8 @@ def main(args: GanArguments, progress: Any = None) -> dict[str, Any]:
         with resume_hint(folders):
             return train(args, folders, resume_from, data, progress)
 
-    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run)
+    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run,
+                          single_process="finetune.gan")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -131,12 +131,19 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
 
 
 def run_in_folders(output_dir: str, recorded: dict[str, Any], resume: bool, overwrite: bool,
-                   train: Callable[[RunFolders, str | None], T], marker: str = "trainer_state.json") -> T:
+                   train: Callable[[RunFolders, str | None], T], marker: str = "trainer_state.json",
+                   single_process: str | None = None) -> T:
     """Prepare the folders (on the main process; the others wait), run ``train(folders, resume_from)``.
 
     A run that fails before its first checkpoint leaves no trace; one that fails later keeps its checkpoints for
-    ``--resume``. Works in one process and under ``accelerate launch`` / ``torchrun``.
+    ``--resume``. Works in one process and under ``accelerate launch`` / ``torchrun``, except for a trainer that
+    names itself in `single_process` (its loop is not distributed): launched as several processes, it refuses to
+    start rather than have them all train and race for the same output folder.
     """
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if single_process and world > 1:
+        raise UsageError(f"{single_process} trains in one process; run it with python -m {single_process}, not under "
+                         f"torchrun / accelerate launch (WORLD_SIZE={world}).")
     state = process_state()
     if state.is_main_process:
         folders, resume_from = prepare_folders(output_dir, recorded, resume, overwrite, marker)
@@ -292,7 +299,8 @@ def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any],
         return 2
     except KeyboardInterrupt:
         return 130
-    print(summary(result, args))
+    if int(os.environ.get("RANK", "0") or 0) == 0:  # under torchrun / accelerate launch: the main process reports
+        print(summary(result, args))
     return 0
 
 

@@ -67,3 +67,32 @@ def test_device_is_checked_when_parsed(module, device, tmp_path, capsys):
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: --device"), lines
     assert f"'{device}'" in lines[0] or "this machine has" in lines[0]
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("module", ["digits", "vae", "gan"])
+def test_lab_trainers_refuse_several_processes(module, tmp_path, capsys, monkeypatch):
+    """Their loops are single-process: under torchrun (WORLD_SIZE=2) each process would train alone and race the
+    others for the output folder."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, lines = run_cli(module, ["--output-dir", str(tmp_path / "never")], capsys)
+    assert code == 2 and len(lines) == 1 and f"finetune.{module} trains in one process" in lines[0], lines
+    assert "WORLD_SIZE=2" in lines[0] and not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize(("rank", "printed"), [(None, True), ("0", True), ("1", False)])
+def test_only_the_main_process_prints_the_summary(rank, printed, capsys, monkeypatch):
+    import dataclasses
+
+    from finetune.run import cli_main
+
+    @dataclasses.dataclass
+    class Args:
+        output_dir: str = "x"
+
+    if rank is not None:
+        monkeypatch.setenv("RANK", rank)
+    else:
+        monkeypatch.delenv("RANK", raising=False)
+    assert cli_main([], Args, lambda args: {"steps": 3}, lambda result, args: f"Trained {result['steps']} steps",
+                    "test") == 0
+    assert ("Trained 3 steps" in capsys.readouterr().out) is printed
