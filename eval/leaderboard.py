@@ -139,11 +139,6 @@ def averages(scores: Mapping[str, float]) -> dict[str, float]:
             "avg_mc": average_of(scores, MC_TASKS), "avg_rag": average_of(scores, RAG_TASKS)}
 
 
-def combine_average(avg_g: float, avg_mc: float) -> float:
-    """Average from Avg g and Avg mc: a mean over 23 tasks is the 13/10-weighted mean of the two."""
-    return (len(G_TASKS) * avg_g + len(MC_TASKS) * avg_mc) / len(ALL_TASKS)
-
-
 @dataclasses.dataclass
 class Row:
     """One leaderboard row: a model at an n-shot setting, its four averages and its per-task raw scores (x100)."""

@@ -40,9 +40,9 @@ MARKER = "trainer_state.json"
 
 
 def save_checkpoint(folders: RunFolders, step: int, payload: dict[str, Any], trainer_state: dict[str, Any],
-                    keep: int = 2, protect: tuple[int, ...] = ()) -> Path:
-    """Write ``checkpoint-<step>`` (payload, then the JSON marker) and delete all but the newest `keep` (and the
-    steps in `protect`, e.g. the best one)."""
+                    keep: int = 2) -> Path:
+    """Write ``checkpoint-<step>`` (payload, then the JSON marker) and delete all but the newest `keep` (the best
+    weights so far travel inside each checkpoint, see `save_training_state`)."""
     import torch
 
     folder = folders.checkpoints / f"checkpoint-{step}"
@@ -56,7 +56,7 @@ def save_checkpoint(folders: RunFolders, step: int, payload: dict[str, Any], tra
     found = sorted((int(p.name.rsplit("-", 1)[1]), p) for p in folders.checkpoints.glob("checkpoint-*")
                    if p.name.rsplit("-", 1)[1].isdigit())
     for old_step, path in found[:-keep] if keep > 0 else found[:-1]:
-        if old_step not in protect and old_step != step:
+        if old_step != step:
             shutil.rmtree(path, ignore_errors=True)
     return folder
 
