@@ -54,6 +54,7 @@ from finetune.run import (
     RunFolders,
     card_hyperparameters,
     cli_main,
+    flag_name,
     publish_and_push,
     recorded_arguments,
     resume_hint,
@@ -131,7 +132,7 @@ class GanArguments:
 
     def __post_init__(self) -> None:
         """Every number through `pipelines.validate` (finite ranges; NaN, inf, bools refused), named as its flag."""
-        flag = lambda name: f"--{name.replace('_', '-')}"  # noqa: E731
+        flag = flag_name
         for name, low, high in (("batch_size", 1, MAX_BATCH), ("num_train_epochs", 1, MAX_EPOCHS),
                                 ("save_steps", 1, MAX_STEPS), ("logging_steps", 1, MAX_STEPS),
                                 ("save_total_limit", 1, 1000), ("latent_dim", 1, 1024),

@@ -50,7 +50,9 @@ from finetune.run import (
     UsageError,
     card_hyperparameters,
     check_lora_targets,
+    checkpoint_step,
     cli_main,
+    flag_name,
     precision_flags,
     publish_and_push,
     recorded_arguments,
@@ -181,7 +183,7 @@ class LMArguments:
         from pipelines import validate
         from pipelines.errors import InputError
 
-        flag = lambda name: f"--{name.replace('_', '-')}"  # noqa: E731  (errors name the flag)
+        flag = flag_name  # errors name the flag
         for name, low, high in (("batch_size", 1, 4096), ("gradient_accumulation_steps", 1, 4096),
                                 ("eval_steps", 1, 10**9), ("save_steps", 1, 10**9), ("logging_steps", 1, 10**9),
                                 ("save_total_limit", 1, 1000), ("max_length", 8, 2**20),
@@ -431,7 +433,8 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
         "epoch": trainer.state.epoch,
         "final_train_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
         "train_runtime_s": round(time.perf_counter() - started, 2),
-        "best_step": _step_of(trainer.state.best_model_checkpoint) if trainer.args.load_best_model_at_end else None,
+        "best_step": (checkpoint_step(trainer.state.best_model_checkpoint)
+                      if trainer.args.load_best_model_at_end else None),
         "validation_before": baseline,
         "validation": validation_metrics,
         "data": {
@@ -489,10 +492,6 @@ def _baseline(trainer, folders: RunFolders, resume_from: str | None, enabled: bo
     if state.is_main_process:
         path.write_text(json.dumps(baseline))
     return baseline
-
-
-def _step_of(checkpoint: str | None) -> int | None:
-    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
 
 
 def _save(trainer, tokenizer, staging: Path, args: LMArguments, model_path: str) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.image_data import MNIST, ImageData, load_image_data
-from finetune.run import RunFolders, UsageError
+from finetune.run import RunFolders, UsageError, flag_name
 
 logger = logging.getLogger(__name__)
 
@@ -180,19 +180,15 @@ COUNT_FLAGS = ("batch_size", "eval_batch_size", "eval_steps", "save_steps", "log
                "num_train_epochs", "save_total_limit")
 
 
-def _flag(name: str) -> str:
-    return f"--{name.replace('_', '-')}"
-
-
 def check_counts(args: Any, names: tuple[str, ...] = COUNT_FLAGS,
                  optional: tuple[str, ...] = ("max_samples", "max_eval_samples")) -> None:
     """`UsageError` naming the flag unless each of `names`, and each of `optional` that is set, is >= 1."""
     for name in names:
         if getattr(args, name) < 1:
-            raise UsageError(f"{_flag(name)} must be >= 1; got {getattr(args, name)}.")
+            raise UsageError(f"{flag_name(name)} must be >= 1; got {getattr(args, name)}.")
     for name in optional:
         if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UsageError(f"{_flag(name)} must be >= 1; got {getattr(args, name)}.")
+            raise UsageError(f"{flag_name(name)} must be >= 1; got {getattr(args, name)}.")
 
 
 def check_seed_and_max_steps(args: Any) -> None:

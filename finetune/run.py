@@ -81,6 +81,16 @@ class RunFolders:
         return None
 
 
+def flag_name(field_name: str) -> str:
+    """The command-line flag of an arguments-dataclass field (``max_steps`` -> ``--max-steps``), for messages."""
+    return f"--{field_name.replace('_', '-')}"
+
+
+def checkpoint_step(checkpoint: str | None) -> int | None:
+    """The step of a ``checkpoint-<step>`` folder (the Trainer's best checkpoint), or None."""
+    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
+
+
 def recorded_arguments(args: Any, resume_free: set[str]) -> dict[str, Any]:
     """The dataclass `args` as a dict, without the fields that may change between a run and its ``--resume``."""
     return {k: v for k, v in dataclasses.asdict(args).items() if k not in resume_free}
@@ -118,7 +128,7 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
                 before["output_dir"] = str(Path(before["output_dir"]).expanduser().resolve())
             changed = {k: (before.get(k), v) for k, v in recorded.items() if before.get(k) != v}
             if changed:
-                detail = "; ".join(f"--{k.replace('_', '-')} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
+                detail = "; ".join(f"{flag_name(k)} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
                 raise UsageError(f"--resume must repeat the interrupted run's arguments: {detail}.")
     elif last is not None and not overwrite:
         raise FileExistsError(f"an earlier run left checkpoints in {folders.checkpoints} (last: "

@@ -52,7 +52,9 @@ from finetune.run import (
     UsageError,
     card_hyperparameters,
     check_lora_targets,
+    checkpoint_step,
     cli_main,
+    flag_name,
     precision_flags,
     publish_and_push,
     recorded_arguments,
@@ -184,9 +186,7 @@ class FinetuneArguments:
         from pipelines import validate
         from pipelines.errors import InputError
 
-        def flag(name: str) -> str:
-            return f"--{name.replace('_', '-')}"
-
+        flag = flag_name
         for name in ("output_dir", "model"):  # paths may hold undecodable bytes (surrogate escapes): only non-blank
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise InputError(flag(name), getattr(self, name), "a non-empty folder or Hub id")
@@ -463,7 +463,8 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
         "epoch": trainer.state.epoch,
         "final_train_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
         "train_runtime_s": round(train_seconds, 2),
-        "best_step": _step_of(trainer.state.best_model_checkpoint) if trainer.args.load_best_model_at_end else None,
+        "best_step": (checkpoint_step(trainer.state.best_model_checkpoint)
+                      if trainer.args.load_best_model_at_end else None),
         "validation": validation,
         "test": test,
         "data": {
@@ -496,10 +497,6 @@ def _evaluate(trainer, dataset, prefix: str) -> dict[str, Any]:
     out = {k[len(prefix) + 1:]: v for k, v in raw.items() if k.startswith(prefix + "_")}
     out["samples"] = len(dataset)
     return out
-
-
-def _step_of(checkpoint: str | None) -> int | None:
-    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
 
 
 def _save(trainer, tokenizer, staging: Path, lora: bool) -> None:
