@@ -9,18 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 
-def median_seconds(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> float:
-    """Median wall time of `fn()` over `repeat` runs, after `warmup` untimed runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def compare(fns: dict[str, Callable[[], Any]], repeat: int = 5, warmup: int = 1) -> list[tuple[str, float]]:
     """Median wall time of each function, measured round-robin so that a drifting machine load hits all alike."""
     for fn in fns.values():

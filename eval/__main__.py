@@ -7,10 +7,11 @@
     python -m eval --backend openai --endpoint http://gpu-box:8000/v1 --model speakleash/Bielik-11B-v2.6-Instruct
     python -m eval --model tiny --data-dir eval/fixtures --num-fewshot 0 5     # offline smoke run (noise scores)
     python -m eval --compare speakleash/Bielik-1.5B-v3.0-Instruct ./my-finetune --tasks polish --num-fewshot 5
-    python -m eval --compare eval_results/base/leaderboard.json ./my-finetune   # a saved run against a model
+    python -m eval --compare eval_results/speakleash__Bielik-1.5B-v3.0-Instruct/leaderboard.json ./my-finetune
 
-Writes ``<output>/<model>/`` results_<n>shot.json (lm-eval's), leaderboard.md, leaderboard.json and
-leaderboard.png; model responses are cached in ``<output>/cache`` so an interrupted run resumes where it stopped.
+Writes ``<output>/<model>/`` (the model id with "/" written "__") results_<n>shot.json (lm-eval's), leaderboard.md,
+leaderboard.json and leaderboard.png; model responses are cached in ``<output>/cache`` so an interrupted run resumes
+where it stopped.
 --compare also writes ``<output>/compare__<base>__vs__<candidate>.md`` and ``.json``.
 Every option is checked before a model loads: a bad one is a one-line ``error: ...`` and exit status 2.
 """
@@ -32,7 +33,8 @@ FLAGS = {"tasks": "--tasks", "num_fewshot": "--num-fewshot", "limit": "--limit",
          "batch_size": "--batch-size", "max_batch_size": "--max-batch-size", "backend": "--backend",
          "data_dir": "--data-dir", "output_dir": "--output", "model": "--model", "base": "--compare BASE",
          "candidate": "--compare CANDIDATE", "endpoint": "--endpoint", "max_length": "--max-length",
-         "device": "--device", "dtype": "--dtype", "revision": "--revision"}
+         "device": "--device", "dtype": "--dtype", "revision": "--revision",
+         "apply_chat_template": "--apply-chat-template", "fewshot_as_multiturn": "--fewshot-as-multiturn"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,7 +123,8 @@ def check(args: argparse.Namespace) -> list[str]:
     validate(tasks=tasks, num_fewshot=args.num_fewshot, limit=args.limit, limit_mode=args.limit_mode,
              batch_size=args.batch_size, max_batch_size=args.max_batch_size, backend=args.backend,
              data_dir=args.data_dir, output_dir=args.output, endpoint=args.endpoint, max_length=args.max_length,
-             device=args.device, dtype=args.dtype, revision=args.revision)
+             device=args.device, dtype=args.dtype, revision=args.revision,
+             apply_chat_template=args.apply_chat_template, fewshot_as_multiturn=args.fewshot_as_multiturn)
     for role, spec in zip(("base", "candidate"), args.compare or (), strict=False):
         if not spec.strip():
             raise InputError(role, spec, "a model or a results .json file")
@@ -173,10 +176,13 @@ def _run(args: argparse.Namespace, options: dict) -> int:
 
     report = pl_eval.run(args.model, output_dir=args.output, **options)
     print(report.markdown)
+    from eval import leaderboard
+
+    published = [] if args.no_published else leaderboard.published_rows()
     for row in report.rows:
-        rank = f", would rank {row.rank}" if row.rank else ""
+        note = leaderboard.rank_note(row, published, limited=args.limit is not None)
         print(f"\n{row.model} {row.n_shot}-shot: Average {row.average:.2f} (Avg g {row.avg_g:.2f}, "
-              f"Avg mc {row.avg_mc:.2f}, Avg RAG {row.avg_rag:.2f}){rank}"
+              f"Avg mc {row.avg_mc:.2f}, Avg RAG {row.avg_rag:.2f})" + (f", {note}" if note else "")
               + (f"; {len(row.missing)} tasks not run count as 0" if row.missing else ""))
     for task, change in report.adjusted.items():
         print(f"note: {task}: {change}")

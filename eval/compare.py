@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval import leaderboard
+from eval import catalog, leaderboard
 from eval.leaderboard import Row
 from pipelines.errors import InputError
 
@@ -33,6 +33,7 @@ class Side:
     name: str
     source: str  # "evaluated" or the results file
     rows: dict[int, Row]
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # what a results file says it was run with
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "rows": {n: r.to_dict() for n, r in self.rows.items()}}
@@ -105,6 +106,7 @@ def read_results(path: str | Path, argument: str = "compare") -> Side:
             row = Row.from_scores(rec["model"], int(rec["n_shot"]), rec.get("scores") or {}, rec.get("params_b"))
             rows[row.n_shot] = row
         name = data.get("model") or (next(iter(rows.values())).model if rows else file.stem)
+        settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
     elif isinstance(data, dict) and isinstance(data.get("results"), dict):  # lm-eval's results JSON
         scores = leaderboard.scores_from_results(data["results"])
         shots = {int(n) for task, n in (data.get("n-shot") or {}).items() if task in leaderboard.BY_TASK}
@@ -114,11 +116,13 @@ def read_results(path: str | Path, argument: str = "compare") -> Side:
         name = _model_name(data) or file.stem
         n = shots.pop()
         rows = {n: Row.from_scores(name, n, scores)}
+        config = data.get("config") if isinstance(data.get("config"), dict) else {}
+        settings = {"limit": config["limit"]} if "limit" in config else {}
     else:
         raise InputError(argument, str(path), "mmhub's leaderboard.json or an lm-eval results JSON")
     if not rows or not any(row.scores for row in rows.values()):
         raise InputError(argument, str(path), "a results file with at least one leaderboard task")
-    return Side(str(name), str(file), rows)
+    return Side(str(name), str(file), rows, settings)
 
 
 def _model_name(data: Mapping[str, Any]) -> str | None:
@@ -160,10 +164,14 @@ def compare(base: Any, candidate: Any, *, output_dir: str | Path | None = "eval_
     from eval.runner import validate
 
     models = [spec for spec in (base, candidate) if not is_results_file(spec)]
+    limit = None
     if models:  # check the options once, before either model loads
-        validate(**{k: v for k, v in options.items() if k in _VALIDATED}, output_dir=output_dir)
+        limit = validate(**{k: v for k, v in options.items() if k in _VALIDATED}, output_dir=output_dir)
     files = {role: read_results(spec, role) for role, spec in (("base", base), ("candidate", candidate))
              if is_results_file(spec)}
+    if models:  # a results file must be comparable with what the model will be evaluated on: known before it runs
+        for role, side in files.items():
+            check_comparable(side, role, {**options, "limit": limit})
     sides = {role: files.get(role) or evaluate(spec, output_dir=output_dir, **options)
              for role, spec in (("base", base), ("candidate", candidate))}
     shots = sorted(set(sides["base"].rows) & set(sides["candidate"].rows))
@@ -179,7 +187,43 @@ def compare(base: Any, candidate: Any, *, output_dir: str | Path | None = "eval_
     return result
 
 
-_VALIDATED = ("tasks", "num_fewshot", "limit", "limit_mode", "batch_size", "max_batch_size", "backend", "data_dir")
+_VALIDATED = ("tasks", "num_fewshot", "limit", "limit_mode", "batch_size", "max_batch_size", "backend", "data_dir",
+              "apply_chat_template", "fewshot_as_multiturn")
+# The settings a model is evaluated with that must match a results file's (`eval.runner.run`'s defaults).
+_SETTINGS = {"limit": None, "limit_mode": "random", "apply_chat_template": False, "fewshot_as_multiturn": False}
+
+
+def check_comparable(side: Side, role: str, options: Mapping[str, Any]) -> None:
+    """Before a model is evaluated against the results file `side`: the file must have one of the n-shot settings
+    asked for, the same averaged tasks (else the averages differ by what was run) and every task the model will
+    run, and, where it records them, the same limit and prompt settings. Raises `InputError` naming the fix."""
+    shots = options.get("num_fewshot", (5,))
+    shots = list(shots) if isinstance(shots, (list, tuple)) else [shots]
+    common = sorted(set(shots) & set(side.rows))
+    if not common:
+        raise InputError("num_fewshot", shots, f"an n-shot setting the {role} file has",
+                         f"{side.source} holds {sorted(side.rows)}-shot rows.")
+    tasks = options.get("tasks", ("polish",))
+    tasks = list(tasks) if isinstance(tasks, (list, tuple)) else [tasks]
+    wanted = {leaderboard.BY_TASK[t].column for t in catalog.expand(tasks) if t in leaderboard.BY_TASK}
+    have = set().union(*(side.rows[n].scores for n in common))
+    lacking = sorted(wanted - have)
+    extra = sorted((have - wanted) & set(leaderboard.ALL_TASKS))
+    if lacking or extra:
+        detail = "; ".join(part for part in (f"the file lacks {', '.join(lacking)}" if lacking else "",
+                                             f"it also has {', '.join(extra)}" if extra else "") if part)
+        raise InputError("tasks", tasks, f"the tasks of the {role} file {side.source}",
+                         f"{detail} (the averages count tasks not run as 0, so they would not compare).")
+    for key, default in _SETTINGS.items():
+        if key not in side.settings or (key == "limit_mode" and side.settings.get("limit") is None):
+            continue
+        mine = options.get(key, default)
+        if key == "limit_mode" and options.get("limit") is None:
+            continue
+        if side.settings[key] != mine:
+            raise InputError(key, mine, f"the {role} file's {key} ({side.settings[key]!r})",
+                             f"{side.source} was run with {key}={side.settings[key]!r}: evaluate with the same "
+                             f"settings, or compare two results files.")
 
 
 def compare_rows(base: Row, candidate: Row) -> list[Line]:

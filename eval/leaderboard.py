@@ -139,11 +139,6 @@ def averages(scores: Mapping[str, float]) -> dict[str, float]:
             "avg_mc": average_of(scores, MC_TASKS), "avg_rag": average_of(scores, RAG_TASKS)}
 
 
-def combine_average(avg_g: float, avg_mc: float) -> float:
-    """Average from Avg g and Avg mc: a mean over 23 tasks is the 13/10-weighted mean of the two."""
-    return (len(G_TASKS) * avg_g + len(MC_TASKS) * avg_mc) / len(ALL_TASKS)
-
-
 @dataclasses.dataclass
 class Row:
     """One leaderboard row: a model at an n-shot setting, its four averages and its per-task raw scores (x100)."""
@@ -205,18 +200,44 @@ def _float(value: str | None) -> float | None:
 
 
 def rank(row: Row, published: Iterable[Row]) -> int | None:
-    """Where `row` would stand among the published rows of the same n-shot, by Average (1 = first); None if none."""
+    """Where `row` would stand among the published rows of the same n-shot, by Average; None when that is unknown.
+
+    The shipped rows are only the top of the leaderboard (`PUBLISHED_CSV`; some ranks are absent and ties share
+    one), so a row takes the published rank of the first row it beats or ties; a row below all of them, or a
+    row that is not a full leaderboard run (tasks not run count as 0), has no rank.
+    """
+    if row.missing or row.average is None:
+        return None
+    same = sorted((p for p in published if p.n_shot == row.n_shot and p.average is not None),
+                  key=lambda p: -p.average)
+    for position, p in enumerate(same, 1):
+        if p.average <= row.average:
+            return p.rank if p.rank is not None else position
+    return None
+
+
+def rank_note(row: Row, published: Sequence[Row], limited: bool = False) -> str:
+    """The CLI's words for `row`'s place: ``would rank N``, why it has no rank, or "" without published rows."""
     same = [p for p in published if p.n_shot == row.n_shot and p.average is not None]
     if not same:
-        return None
-    return 1 + sum(1 for p in same if p.average > (row.average if row.average is not None else float("-inf")))
+        return ""
+    if limited:
+        return "not ranked: a --limit run is a sample, not comparable with the leaderboard"
+    if row.missing:
+        return "not ranked: not every averaged task was run"
+    found = rank(row, same)
+    if found is None:
+        return f"below the top {len(same)} {row.n_shot}-shot rows shown: rank not known"
+    return f"would rank {found}"
 
 
-def table(rows: Sequence[Row], published: Sequence[Row] = (), columns: Sequence[str] = ALL_TASKS) -> str:
-    """A markdown table: mmhub's rows (bold, with their would-be rank) merged into the published ones by Average."""
+def table(rows: Sequence[Row], published: Sequence[Row] = (), columns: Sequence[str] = ALL_TASKS,
+          limited: bool = False) -> str:
+    """A markdown table: mmhub's rows (bold, with their would-be rank; none for a `limited` run) merged into the
+    published ones by Average."""
     ranked = []
     for row in rows:
-        row.rank = rank(row, published) if published else None
+        row.rank = rank(row, published) if published and not limited else None
         ranked.append(row)
     merged = sorted([*published, *ranked], key=lambda r: (-(r.average if r.average is not None else -1e9),
                                                         not r.published))
@@ -253,10 +274,12 @@ def fmt(value: float | None) -> str:
     return f"{value:.2f}" if abs(value) < 1e6 else f"{value:.4g}"  # perplexities of untrained models are huge
 
 
-def write_json(rows: Sequence[Row], published: Sequence[Row], path: str | Path, **extra: Any) -> Path:
-    """The rows (with their would-be ranks), the published rows and `extra` (settings, raw results) as JSON."""
+def write_json(rows: Sequence[Row], published: Sequence[Row], path: str | Path, limited: bool = False,
+               **extra: Any) -> Path:
+    """The rows (with their would-be ranks; none for a `limited` run), the published rows and `extra` (settings,
+    raw results) as JSON."""
     for row in rows:
-        row.rank = rank(row, published) if published else None
+        row.rank = rank(row, published) if published and not limited else None
     payload = {"rows": [r.to_dict() for r in rows], "published": [r.to_dict() for r in published],
                "tasks": [dataclasses.asdict(t) for t in COLUMNS], **extra}
     Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -139,7 +139,8 @@ def run(
     shots = list(num_fewshot) if isinstance(num_fewshot, (list, tuple)) else [num_fewshot]
     limit = validate(tasks=tasks, num_fewshot=shots, limit=limit, limit_mode=limit_mode, batch_size=batch_size,
                      max_batch_size=max_batch_size, backend=backend, data_dir=data_dir, output_dir=output_dir,
-                     endpoint=endpoint, max_length=max_length, device=device, dtype=dtype, revision=revision)
+                     endpoint=endpoint, max_length=max_length, device=device, dtype=dtype, revision=revision,
+                     apply_chat_template=apply_chat_template, fewshot_as_multiturn=fewshot_as_multiturn)
     manager = task_manager(data_dir)
 
     needs_loglikelihood = True
@@ -179,7 +180,7 @@ def run(
                                                 params_b))
 
     public = leaderboard.published_rows() if published else []
-    markdown = leaderboard.table(rows, public)
+    markdown = leaderboard.table(rows, public, limited=limit is not None)
     files: dict[str, str] = {}
     if out is not None:
         folder = out / _slug(model_id)
@@ -194,7 +195,8 @@ def run(
                     "limit_mode": limit_mode if limit is not None else None, "backend": backend, "endpoint": endpoint,
                     "apply_chat_template": apply_chat_template, "fewshot_as_multiturn": fewshot_as_multiturn,
                     "data_dir": str(data_dir) if data_dir else None, "adjusted": adjusted}
-        files["json"] = str(leaderboard.write_json(rows, public, folder / "leaderboard.json", settings=settings))
+        files["json"] = str(leaderboard.write_json(rows, public, folder / "leaderboard.json",
+                                                          limited=limit is not None, settings=settings))
         if plot:
             files["plot"] = str(leaderboard.plot(rows, folder / "leaderboard.png"))
     return Report(model_id, rows, {n: o["results"] for n, o in results.items()}, markdown, files, adjusted,
@@ -210,7 +212,8 @@ def _is_int(value: Any) -> bool:
 def validate(*, tasks: Sequence[str] = ("polish",), num_fewshot: Sequence[int] = (5,), limit: Any = None,
              limit_mode: str = "random", batch_size: Any = 1, max_batch_size: Any = 64, backend: str = "hf",
              data_dir: Any = None, output_dir: Any = None, endpoint: Any = None, max_length: Any = None,
-             device: Any = None, dtype: Any = None, revision: Any = None) -> int | float | None:
+             device: Any = None, dtype: Any = None, revision: Any = None, apply_chat_template: Any = False,
+             fewshot_as_multiturn: Any = False) -> int | float | None:
     """Check `run`'s options before anything loads; raise `InputError` naming the option. Returns the limit.
 
     Shared by `run` and ``python -m eval`` (which names the flags), so a bad option never costs a model load.
@@ -244,6 +247,11 @@ def validate(*, tasks: Sequence[str] = ("polish",), num_fewshot: Sequence[int] =
     if backend not in BACKENDS:
         raise InputError("backend", backend, f"one of {list(BACKENDS)}")
     _validate_endpoint(backend, endpoint, max_length, device, dtype, revision)
+    # lm-eval's own CLI refuses this pair (lm_eval/config/evaluate_config.py: "When `fewshot_as_multiturn` is True,
+    # `apply_chat_template` must be set."); `simple_evaluate` does not check it and would run plain prompts.
+    if fewshot_as_multiturn and not apply_chat_template:
+        raise InputError("fewshot_as_multiturn", True, "given with apply_chat_template only",
+                         "Few-shot examples as chat turns need the chat template: add --apply-chat-template.")
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise InputError("data_dir", str(data_dir), "an existing folder of <hub id>/<split>.jsonl files",
                          "mmhub ships one: eval/fixtures.")

@@ -40,7 +40,9 @@ from finetune.loop import (
     EarlyStopping,
     LabDataArguments,
     check_counts,
+    check_device,
     check_early_stopping,
+    check_seed_and_max_steps,
     mean_of,
     restore_training_state,
     samples_per_second,
@@ -122,6 +124,8 @@ class DigitsArguments(LabDataArguments):
 
     def __post_init__(self) -> None:
         check_counts(self)
+        check_seed_and_max_steps(self)
+        check_device(self)
         if not 0 < self.learning_rate <= 1:
             raise UsageError(f"--learning-rate must be in (0, 1]; got {self.learning_rate}.")
         if not 0 <= self.weight_decay <= 1:
@@ -284,7 +288,8 @@ def main(args: DigitsArguments, progress: Any = None) -> dict[str, Any]:
         with resume_hint(folders):
             return train(args, folders, resume_from, data, progress)
 
-    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run)
+    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run,
+                          single_process="finetune.digits")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -49,11 +49,12 @@ from typing import Any
 
 from finetune.cards import front_matter, hyperparameter_table, session_line
 from finetune.image_data import FASHION_MNIST, ImageData, ImageDataError, ImageSplit, load_image_data
-from finetune.loop import restore_training_state, samples_per_second, save_training_state
+from finetune.loop import check_device, restore_training_state, samples_per_second, save_training_state
 from finetune.run import (
     RunFolders,
     card_hyperparameters,
     cli_main,
+    flag_name,
     publish_and_push,
     recorded_arguments,
     resume_hint,
@@ -131,7 +132,7 @@ class GanArguments:
 
     def __post_init__(self) -> None:
         """Every number through `pipelines.validate` (finite ranges; NaN, inf, bools refused), named as its flag."""
-        flag = lambda name: f"--{name.replace('_', '-')}"  # noqa: E731
+        flag = flag_name
         for name, low, high in (("batch_size", 1, MAX_BATCH), ("num_train_epochs", 1, MAX_EPOCHS),
                                 ("save_steps", 1, MAX_STEPS), ("logging_steps", 1, MAX_STEPS),
                                 ("save_total_limit", 1, 1000), ("latent_dim", 1, 1024),
@@ -146,6 +147,7 @@ class GanArguments:
         self.learning_rate = validate.number("--learning-rate", self.learning_rate, low=0, high=1, low_open=True)
         self.beta1 = validate.number("--beta1", self.beta1, low=0, high=1, high_open=True)
         self.dataset = validate.text("--dataset", self.dataset)
+        check_device(self)
         if self.output_dir is None:
             self.output_dir = default_output_dir()
 
@@ -334,7 +336,8 @@ def main(args: GanArguments, progress: Any = None) -> dict[str, Any]:
         with resume_hint(folders):
             return train(args, folders, resume_from, data, progress)
 
-    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run)
+    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run,
+                          single_process="finetune.gan")
 
 
 # ----------------------------------------------------------------------------------------------------------------

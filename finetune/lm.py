@@ -49,7 +49,10 @@ from finetune.run import (
     RunFolders,
     UsageError,
     card_hyperparameters,
+    check_lora_targets,
+    checkpoint_step,
     cli_main,
+    flag_name,
     precision_flags,
     publish_and_push,
     recorded_arguments,
@@ -180,20 +183,22 @@ class LMArguments:
         from pipelines import validate
         from pipelines.errors import InputError
 
+        flag = flag_name  # errors name the flag
         for name, low, high in (("batch_size", 1, 4096), ("gradient_accumulation_steps", 1, 4096),
                                 ("eval_steps", 1, 10**9), ("save_steps", 1, 10**9), ("logging_steps", 1, 10**9),
                                 ("save_total_limit", 1, 1000), ("max_length", 8, 2**20),
                                 ("validation_size", 1, 10**9), ("early_stopping_patience", 0, 1000),
-                                ("lora_r", 1, 4096), ("lora_alpha", 1, 65536), ("seed", 0, 2**32 - 1),
-                                ("max_steps", -1, 10**9)):
-            validate.integer(name, getattr(self, name), low=low, high=high)
+                                ("lora_r", 1, 4096), ("lora_alpha", 1, 65536), ("seed", 0, 2**32 - 1)):
+            validate.integer(flag(name), getattr(self, name), low=low, high=high)
+        if self.max_steps != -1:  # 0 would mean "by epochs" to the Trainer (it counts max_steps > 0 only)
+            validate.integer("--max-steps", self.max_steps, low=1, high=10**9, hint="Or -1: train for the epochs.")
         for name in ("max_samples", "max_eval_samples", "eval_batch_size", "dataloader_num_workers"):
-            validate.optional_integer(name, getattr(self, name), low=0 if "workers" in name else 1, high=10**9)
-        validate.number("num_train_epochs", self.num_train_epochs, low=0, high=10_000, low_open=True)
-        validate.number("warmup_ratio", self.warmup_ratio, low=0, high=1, high_open=True)
-        validate.number("weight_decay", self.weight_decay, low=0, high=1)
-        validate.number("lora_dropout", self.lora_dropout, low=0, high=1, high_open=True)
-        validate.optional_number("learning_rate", self.learning_rate, low=0, high=1, low_open=True)
+            validate.optional_integer(flag(name), getattr(self, name), low=0 if "workers" in name else 1, high=10**9)
+        validate.number("--num-train-epochs", self.num_train_epochs, low=0, high=10_000, low_open=True)
+        validate.number("--warmup-ratio", self.warmup_ratio, low=0, high=1, high_open=True)
+        validate.number("--weight-decay", self.weight_decay, low=0, high=1)
+        validate.number("--lora-dropout", self.lora_dropout, low=0, high=1, high_open=True)
+        validate.optional_number("--learning-rate", self.learning_rate, low=0, high=1, low_open=True)
         try:
             validate.choice("data_format", self.data_format, ("auto", "text", "chat", "prompt-completion"))
             validate.choice("chat_format", self.chat_format, ("auto", "chat", "plain"))
@@ -400,10 +405,13 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
     with state.main_process_first():
         train, validation, loss_on, trl_assistant_only = prepare_data(data, tokenizer, args)
     model = load_model(args, model_path, flags)
+    peft_config = lora_config(args) if args.uses_lora else None
+    if peft_config is not None:
+        check_lora_targets(model, peft_config.target_modules)
     callbacks = [EarlyStoppingCallback(args.early_stopping_patience)] if args.early_stopping_patience > 0 else []
     trainer = SFTTrainer(model=model, args=sft_config(args, folders, flags, trl_assistant_only),
                          train_dataset=train, eval_dataset=validation, processing_class=tokenizer,
-                         peft_config=lora_config(args) if args.uses_lora else None, callbacks=callbacks)
+                         peft_config=peft_config, callbacks=callbacks)
     if args.uses_lora:
         trainable, total = trainer.model.get_nb_trainable_parameters()
         logger.info("LoRA: training %d of %d parameters (%.2f %%)", trainable, total, 100 * trainable / total)
@@ -425,7 +433,8 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
         "epoch": trainer.state.epoch,
         "final_train_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
         "train_runtime_s": round(time.perf_counter() - started, 2),
-        "best_step": _step_of(trainer.state.best_model_checkpoint) if trainer.args.load_best_model_at_end else None,
+        "best_step": (checkpoint_step(trainer.state.best_model_checkpoint)
+                      if trainer.args.load_best_model_at_end else None),
         "validation_before": baseline,
         "validation": validation_metrics,
         "data": {
@@ -483,10 +492,6 @@ def _baseline(trainer, folders: RunFolders, resume_from: str | None, enabled: bo
     if state.is_main_process:
         path.write_text(json.dumps(baseline))
     return baseline
-
-
-def _step_of(checkpoint: str | None) -> int | None:
-    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
 
 
 def _save(trainer, tokenizer, staging: Path, args: LMArguments, model_path: str) -> None:

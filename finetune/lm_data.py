@@ -202,26 +202,23 @@ def file_kind(path: str | os.PathLike) -> str:
                     f"line), optionally .gz or .bz2.")
 
 
-def open_binary(path: str | os.PathLike):
-    """A plain, ``.gz`` or ``.bz2`` file opened for reading bytes (`finetune.data.open_text`'s rule, undecoded)."""
-    import bz2
-    import gzip
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
-    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix.lower(), open)
-    return opener(path, "rb")
-
-
 def read_rows(path: str | os.PathLike, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Stream ``(line number, row)`` from a ``.txt`` (``{"text": line}``) or ``.jsonl`` file, one line at a time."""
+    """Stream ``(line number, row)`` from a ``.txt`` (``{"text": line}``) or ``.jsonl`` file, one line at a time.
+
+    Opened with `finetune.data.open_text` (plain, ``.gz`` or ``.bz2``; a leading UTF-8 BOM dropped, as editors on
+    Windows write one; bytes that are not UTF-8 reported with their line).
+    """
+    from finetune.data import open_text
+
     kind = file_kind(path)
     count, lineno = 0, 0
-    with open_binary(path) as handle:
+    with open_text(path) as handle:
         try:
-            for lineno, raw in enumerate(handle, start=1):  # noqa: B007 (lineno is used after the loop)
-                line = raw.decode("utf-8")  # line by line, so that an error names its line
+            for lineno, line in enumerate(handle, start=1):  # noqa: B007 (lineno is used after the loop)
+                try:
+                    line.encode("utf-8")  # open_text turns bytes that are not UTF-8 into lone surrogates
+                except UnicodeEncodeError as err:
+                    raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {err.start + 1} of the line).") from None
                 if not line.strip():
                     continue
                 if kind == "text":
@@ -237,8 +234,6 @@ def read_rows(path: str | os.PathLike, limit: int | None = None) -> Iterator[tup
                 count += 1
                 if limit is not None and count >= limit:
                     return
-        except UnicodeDecodeError as err:
-            raise DataError(f"{path}:{lineno}: not UTF-8 text ({err.reason}).") from err
         except (OSError, EOFError) as err:  # a truncated or corrupt .gz / .bz2
             raise DataError(f"{path}:{lineno + 1}: cannot read the file ({err}).") from err
     if count == 0:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.image_data import MNIST, ImageData, load_image_data
-from finetune.run import RunFolders, UsageError
+from finetune.run import RunFolders, UsageError, flag_name
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ MARKER = "trainer_state.json"
 
 
 def save_checkpoint(folders: RunFolders, step: int, payload: dict[str, Any], trainer_state: dict[str, Any],
-                    keep: int = 2, protect: tuple[int, ...] = ()) -> Path:
-    """Write ``checkpoint-<step>`` (payload, then the JSON marker) and delete all but the newest `keep` (and the
-    steps in `protect`, e.g. the best one)."""
+                    keep: int = 2) -> Path:
+    """Write ``checkpoint-<step>`` (payload, then the JSON marker) and delete all but the newest `keep` (the best
+    weights so far travel inside each checkpoint, see `save_training_state`)."""
     import torch
 
     folder = folders.checkpoints / f"checkpoint-{step}"
@@ -56,7 +56,7 @@ def save_checkpoint(folders: RunFolders, step: int, payload: dict[str, Any], tra
     found = sorted((int(p.name.rsplit("-", 1)[1]), p) for p in folders.checkpoints.glob("checkpoint-*")
                    if p.name.rsplit("-", 1)[1].isdigit())
     for old_step, path in found[:-keep] if keep > 0 else found[:-1]:
-        if old_step not in protect and old_step != step:
+        if old_step != step:
             shutil.rmtree(path, ignore_errors=True)
     return folder
 
@@ -180,19 +180,51 @@ COUNT_FLAGS = ("batch_size", "eval_batch_size", "eval_steps", "save_steps", "log
                "num_train_epochs", "save_total_limit")
 
 
-def _flag(name: str) -> str:
-    return f"--{name.replace('_', '-')}"
-
-
 def check_counts(args: Any, names: tuple[str, ...] = COUNT_FLAGS,
                  optional: tuple[str, ...] = ("max_samples", "max_eval_samples")) -> None:
     """`UsageError` naming the flag unless each of `names`, and each of `optional` that is set, is >= 1."""
     for name in names:
         if getattr(args, name) < 1:
-            raise UsageError(f"{_flag(name)} must be >= 1; got {getattr(args, name)}.")
+            raise UsageError(f"{flag_name(name)} must be >= 1; got {getattr(args, name)}.")
     for name in optional:
         if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UsageError(f"{_flag(name)} must be >= 1; got {getattr(args, name)}.")
+            raise UsageError(f"{flag_name(name)} must be >= 1; got {getattr(args, name)}.")
+
+
+def check_seed_and_max_steps(args: Any) -> None:
+    """``--seed`` from 0 to 2**32 - 1 (numpy's range: the data order draws from it) and ``--max-steps`` -1 (the
+    epochs) or from 1; each a `UsageError` naming the flag."""
+    from pipelines import validate
+    from pipelines.errors import InputError
+
+    try:
+        validate.integer("--seed", args.seed, low=0, high=2**32 - 1)
+        if args.max_steps != -1:
+            validate.integer("--max-steps", args.max_steps, low=1, high=10**9,
+                             hint="Or -1: train for --num-train-epochs.")
+    except InputError as err:
+        raise UsageError(str(err)) from None
+
+
+def check_device(args: Any) -> None:
+    """``--device`` (when given) names a device this machine has: a `UsageError` at parse time, before the data
+    loads, for an unknown name, CUDA without a GPU, or a GPU index past the last one."""
+    if args.device is None:
+        return
+    from pipelines.base import resolve_device
+    from pipelines.errors import InputError
+
+    try:
+        device = resolve_device(args.device)
+    except InputError as err:
+        raise UsageError(f"--device must be cpu, cuda or cuda:N on this machine; got {args.device!r}."
+                         + (f" {err.hint}" if err.hint else "")) from None
+    if device.type == "cuda" and device.index is not None:
+        import torch
+
+        if device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA GPU(s) "
+                             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}).")
 
 
 def check_early_stopping(args: Any) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,16 @@ class RunFolders:
         return None
 
 
+def flag_name(field_name: str) -> str:
+    """The command-line flag of an arguments-dataclass field (``max_steps`` -> ``--max-steps``), for messages."""
+    return f"--{field_name.replace('_', '-')}"
+
+
+def checkpoint_step(checkpoint: str | None) -> int | None:
+    """The step of a ``checkpoint-<step>`` folder (the Trainer's best checkpoint), or None."""
+    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
+
+
 def recorded_arguments(args: Any, resume_free: set[str]) -> dict[str, Any]:
     """The dataclass `args` as a dict, without the fields that may change between a run and its ``--resume``."""
     return {k: v for k, v in dataclasses.asdict(args).items() if k not in resume_free}
@@ -101,6 +111,8 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
     if resume and overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one.")
     folders = RunFolders(Path(output_dir).expanduser().resolve(), marker)
+    if "output_dir" in recorded:  # the same folder however it is spelt (relative, absolute, through a symlink)
+        recorded = {**recorded, "output_dir": str(folders.output)}
     if folders.output.exists() and not folders.output.is_dir():
         raise UsageError(f"--output-dir {folders.output} is a file; choose a folder path.")
     if folders.output.exists() and any(folders.output.iterdir()) and not overwrite:
@@ -112,9 +124,11 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
             logger.warning("--resume: no checkpoint in %s yet; starting from the beginning.", folders.checkpoints)
         elif folders.run_args.exists():
             before = json.loads(folders.run_args.read_text())
+            if isinstance(before.get("output_dir"), str):  # recorded as typed by runs before the rule above
+                before["output_dir"] = str(Path(before["output_dir"]).expanduser().resolve())
             changed = {k: (before.get(k), v) for k, v in recorded.items() if before.get(k) != v}
             if changed:
-                detail = "; ".join(f"--{k.replace('_', '-')} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
+                detail = "; ".join(f"{flag_name(k)} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
                 raise UsageError(f"--resume must repeat the interrupted run's arguments: {detail}.")
     elif last is not None and not overwrite:
         raise FileExistsError(f"an earlier run left checkpoints in {folders.checkpoints} (last: "
@@ -127,12 +141,19 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
 
 
 def run_in_folders(output_dir: str, recorded: dict[str, Any], resume: bool, overwrite: bool,
-                   train: Callable[[RunFolders, str | None], T], marker: str = "trainer_state.json") -> T:
+                   train: Callable[[RunFolders, str | None], T], marker: str = "trainer_state.json",
+                   single_process: str | None = None) -> T:
     """Prepare the folders (on the main process; the others wait), run ``train(folders, resume_from)``.
 
     A run that fails before its first checkpoint leaves no trace; one that fails later keeps its checkpoints for
-    ``--resume``. Works in one process and under ``accelerate launch`` / ``torchrun``.
+    ``--resume``. Works in one process and under ``accelerate launch`` / ``torchrun``, except for a trainer that
+    names itself in `single_process` (its loop is not distributed): launched as several processes, it refuses to
+    start rather than have them all train and race for the same output folder.
     """
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if single_process and world > 1:
+        raise UsageError(f"{single_process} trains in one process; run it with python -m {single_process}, not under "
+                         f"torchrun / accelerate launch (WORLD_SIZE={world}).")
     state = process_state()
     if state.is_main_process:
         folders, resume_from = prepare_folders(output_dir, recorded, resume, overwrite, marker)
@@ -250,6 +271,15 @@ def resolve_model(task: str, model: str, variant: str | None = None) -> str:
     return model
 
 
+def _prog(dataclass_type: type) -> str:
+    """``python -m finetune.X`` for the module defining `dataclass_type` (named by its spec when run as __main__)."""
+    module = dataclass_type.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else module
+    return f"python -m {module}"
+
+
 def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any], T], summary: Callable[[T, Any], str],
              description: str, expected: tuple[type[BaseException], ...] = (), prog: str | None = None) -> int:
     """The shell of every training CLI: parse `argv` into `dataclass_type` (`HfArgumentParser`), run ``main(args)``,
@@ -259,12 +289,17 @@ def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any],
     from pipelines.errors import InputError, ModelLoadError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = HfArgumentParser(dataclass_type, description=description, prog=prog)
+    parser = HfArgumentParser(dataclass_type, description=description, prog=prog or _prog(dataclass_type))
+
+    def one_line(message: str) -> NoReturn:  # argparse's own errors: one line, not the usage block
+        raise UsageError(f"{message} (see {parser.prog} --help)")
+
+    parser.error = one_line  # type: ignore[method-assign]
     try:
         try:
             (args,) = parser.parse_args_into_dataclasses(args=argv)
         except ValueError as err:  # HfArgumentParser's word for flags it does not know (argparse would exit 2)
-            if "not used by the HfArgumentParser" not in str(err):
+            if isinstance(err, UsageError) or "not used by the HfArgumentParser" not in str(err):
                 raise
             raise UsageError(f"unrecognized arguments: {str(err).split(': ', 1)[-1]} (see {parser.prog} --help)") \
                 from None
@@ -274,5 +309,29 @@ def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any],
         return 2
     except KeyboardInterrupt:
         return 130
-    print(summary(result, args))
+    if int(os.environ.get("RANK", "0") or 0) == 0:  # under torchrun / accelerate launch: the main process reports
+        print(summary(result, args))
     return 0
+
+
+def check_lora_targets(model: Any, targets: str | list[str] | None) -> None:
+    """`UsageError` unless every name in `targets` (``--lora-target-modules``) names a module of `model`.
+
+    peft matches a name against each module's full name, equal or as a ``.``-suffix (``tuners_utils.py``
+    ``check_target_module_exists``); a name that matches nothing fails deep inside peft with a traceback. None and
+    ``all-linear`` (peft's choice) are not checked. The message lists names peft can adapt (linear, convolution and
+    embedding layers, GPT-2's Conv1D).
+    """
+    if targets is None or targets == "all-linear":
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    unknown = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+    if not unknown:
+        return
+    adaptable = ("Linear", "Conv1D", "Conv1d", "Conv2d", "Embedding")
+    valid = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                    if name and type(module).__name__ in adaptable})
+    shown = ", ".join(valid[:12]) + (", ..." if len(valid) > 12 else "")
+    kind = getattr(getattr(model, "config", None), "model_type", None) or type(model).__name__
+    raise UsageError(f"--lora-target-modules: no module named {', '.join(map(repr, unknown))} in this {kind} model; "
+                     f"valid names include {shown} (or all-linear).")

@@ -233,6 +233,20 @@ def add_lora(unet, args: SDLoraArguments) -> list:
     return [p for p in unet.parameters() if p.requires_grad]
 
 
+def make_lr_scheduler(args: SDLoraArguments, optimizer, num_processes: int):
+    """diffusers' ``get_scheduler`` with its lengths counted in scheduler steps, for `num_processes` processes.
+
+    accelerate's prepared scheduler (``AcceleratedScheduler.step``, accelerate/scheduler.py) steps the wrapped one
+    ``num_processes`` times per optimizer step (unless ``split_batches``), so, as diffusers' training examples do
+    (train_text_to_image_lora.py, PR #8312), the warm-up and the total are multiplied by the number of processes:
+    the learning rate then follows the same curve over ``--max-steps`` optimizer steps on 1 process or on N.
+    """
+    from diffusers.optimization import get_scheduler
+
+    return get_scheduler(args.lr_scheduler, optimizer=optimizer, num_warmup_steps=args.warmup_steps * num_processes,
+                         num_training_steps=args.max_steps * num_processes)
+
+
 def lora_state(unet) -> dict:
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
@@ -355,7 +369,6 @@ def _run(args: SDLoraArguments, folders: RunFolders, resume_from: str | None, st
     import torch.nn.functional as F  # noqa: N812
     from accelerate import Accelerator
     from diffusers import DDPMScheduler
-    from diffusers.optimization import get_scheduler
     from tqdm.auto import tqdm
 
     from finetune.images import image_files, load_image_folder
@@ -397,8 +410,7 @@ def _run(args: SDLoraArguments, folders: RunFolders, resume_from: str | None, st
         unet.enable_gradient_checkpointing()
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, betas=(0.9, 0.999), weight_decay=args.weight_decay,
                                   eps=1e-8)
-    lr_scheduler = get_scheduler(args.lr_scheduler, optimizer=optimizer, num_warmup_steps=args.warmup_steps,
-                                 num_training_steps=args.max_steps)
+    lr_scheduler = make_lr_scheduler(args, optimizer, accelerator.num_processes)
     unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
 
     step, log_history, samples = 0, [], []

@@ -51,7 +51,10 @@ from finetune.run import (
     RunFolders,
     UsageError,
     card_hyperparameters,
+    check_lora_targets,
+    checkpoint_step,
     cli_main,
+    flag_name,
     precision_flags,
     publish_and_push,
     recorded_arguments,
@@ -183,9 +186,7 @@ class FinetuneArguments:
         from pipelines import validate
         from pipelines.errors import InputError
 
-        def flag(name: str) -> str:
-            return f"--{name.replace('_', '-')}"
-
+        flag = flag_name
         for name in ("output_dir", "model"):  # paths may hold undecodable bytes (surrogate escapes): only non-blank
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise InputError(flag(name), getattr(self, name), "a non-empty folder or Hub id")
@@ -230,7 +231,9 @@ OPTIONAL_INTEGERS = {"max_samples", "max_eval_samples", "eval_batch_size", "data
 # name -> (low, high, low_open, high_open)
 NUMBER_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "learning_rate": (0.0, 1.0, True, False), "num_train_epochs": (0.0, 1000.0, True, False),
-    "warmup_ratio": (0.0, 1.0, False, False), "weight_decay": (0.0, 1.0, False, False),
+    # warmup_ratio below 1: it reaches the Trainer as warmup_steps, where 1.0 would mean one step, not all of them
+    # (transformers' TrainingArguments.get_warmup_steps: a value >= 1 is a step count)
+    "warmup_ratio": (0.0, 1.0, False, True), "weight_decay": (0.0, 1.0, False, False),
     "lora_dropout": (0.0, 1.0, False, True),
 }
 OPTIONAL_NUMBERS = {"learning_rate"}
@@ -318,7 +321,9 @@ def load_model(args: FinetuneArguments, model_path: str, labels: tuple[str, ...]
     if args.lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        targets = [m.strip() for m in args.lora_target_modules.split(",")] if args.lora_target_modules else None
+        targets = [m.strip() for m in args.lora_target_modules.split(",") if m.strip()] \
+            if args.lora_target_modules else None
+        check_lora_targets(model, targets)
         config = LoraConfig(task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha,
                             lora_dropout=args.lora_dropout, target_modules=targets)
         try:
@@ -458,7 +463,8 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
         "epoch": trainer.state.epoch,
         "final_train_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
         "train_runtime_s": round(train_seconds, 2),
-        "best_step": _step_of(trainer.state.best_model_checkpoint) if trainer.args.load_best_model_at_end else None,
+        "best_step": (checkpoint_step(trainer.state.best_model_checkpoint)
+                      if trainer.args.load_best_model_at_end else None),
         "validation": validation,
         "test": test,
         "data": {
@@ -491,10 +497,6 @@ def _evaluate(trainer, dataset, prefix: str) -> dict[str, Any]:
     out = {k[len(prefix) + 1:]: v for k, v in raw.items() if k.startswith(prefix + "_")}
     out["samples"] = len(dataset)
     return out
-
-
-def _step_of(checkpoint: str | None) -> int | None:
-    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
 
 
 def _save(trainer, tokenizer, staging: Path, lora: bool) -> None:

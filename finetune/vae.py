@@ -42,7 +42,9 @@ from finetune.loop import (
     EarlyStopping,
     LabDataArguments,
     check_counts,
+    check_device,
     check_early_stopping,
+    check_seed_and_max_steps,
     mean_of,
     restore_training_state,
     samples_per_second,
@@ -122,6 +124,8 @@ class VaeArguments(LabDataArguments):
 
     def __post_init__(self) -> None:
         check_counts(self)
+        check_seed_and_max_steps(self)
+        check_device(self)
         if not 1 <= self.latent_dim <= 64:
             raise UsageError(f"--latent-dim must be from 1 to 64; got {self.latent_dim}.")
         if not 8 <= self.hidden_units <= 4096:
@@ -303,7 +307,8 @@ def main(args: VaeArguments, progress: Any = None) -> dict[str, Any]:
         with resume_hint(folders):
             return train(args, folders, resume_from, data, progress)
 
-    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run)
+    return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run,
+                          single_process="finetune.vae")
 
 
 # ----------------------------------------------------------------------------------------------------------------

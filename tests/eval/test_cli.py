@@ -19,6 +19,7 @@ def test_cli_prints_the_table_and_writes_the_files(tmp_path, capsys):
     assert code == 0
     assert "| rank | model | n_shot | params | Average |" in out and "**tiny** (mmhub)" in out
     assert "tiny 5-shot: Average" in out and "21 tasks not run count as 0" in out
+    assert "not ranked: a --limit run is a sample" in out and "would rank" not in out
     assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == [
         "leaderboard.json", "leaderboard.md", "results_0shot.json", "results_5shot.json"]
     assert json.loads((tmp_path / "tiny" / "results_5shot.json").read_text())["config"]["limit"] == 3

@@ -37,6 +37,9 @@ CASES = [
     (["--compare", "tiny"], ["--compare", "expected 2 arguments"]),
     (["--compare", "{missing}.json", "tiny"], ["--compare BASE", "results .json file that exists"]),
     (["--compare", "tiny", "  "], ["--compare CANDIDATE", "a model or a results .json file"]),
+    (["--model", "tiny", "--fewshot-as-multiturn"], ["--fewshot-as-multiturn", "with apply_chat_template only",
+                                                     "add --apply-chat-template"]),
+    (["--compare", "tiny", "tiny", "--fewshot-as-multiturn"], ["--fewshot-as-multiturn", "--apply-chat-template"]),
 ]
 
 SCRIPT = textwrap.dedent("""

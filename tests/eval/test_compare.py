@@ -136,3 +136,38 @@ def test_no_common_n_shot_is_an_error(tmp_path):
             {"results": {"polemo2_in": {"exact_match,score-first": 0.5}}, "n-shot": {"polemo2_in": n}}))
     with pytest.raises(InputError, match="an n-shot setting both sides have"):
         compare.compare(str(tmp_path / "a.json"), str(tmp_path / "b.json"), output_dir=None)
+
+
+@pytest.mark.parametrize(("extra", "flag", "message"), [
+    (["--num-fewshot", "5"], "--num-fewshot", "an n-shot setting the base file has"),
+    (["--num-fewshot", "0", "--tasks", "polish_mc"], "--tasks", "the file lacks"),
+    (["--num-fewshot", "0", "--tasks", TASKS[0]], "--tasks", "it also has dyk_g"),
+    (["--num-fewshot", "0", "--tasks", *TASKS, "--limit", "3"], "--limit", "was run with limit=6"),
+    (["--num-fewshot", "0", "--tasks", *TASKS, "--limit", "6", "--limit-mode", "first"], "--limit-mode",
+     "limit_mode='random'"),
+])
+def test_a_results_file_that_cannot_compare_fails_before_the_model_is_evaluated(compared, monkeypatch, capsys,
+                                                                               extra, flag, message):
+    _, out = compared
+    monkeypatch.setattr(compare, "evaluate", lambda *a, **k: pytest.fail("evaluated before the checks"))
+    code = main(["--compare", str(out / "tiny" / "leaderboard.json"), "tiny", "--data-dir", FIX, "--output",
+                 str(out), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {flag} must be") and message in err and len(err.splitlines()) == 1
+
+
+def test_a_comparable_results_file_passes_the_checks(compared):
+    _, out = compared
+    side = compare.read_results(out / "tiny" / "leaderboard.json", "base")
+    compare.check_comparable(side, "base", {"tasks": TASKS, "num_fewshot": [0], "limit": 6})
+
+
+def test_the_readme_compare_example_names_the_real_output_folder():
+    from pathlib import Path
+
+    from eval.runner import _slug
+
+    folder = _slug("speakleash/Bielik-1.5B-v3.0-Instruct")
+    assert folder == "speakleash__Bielik-1.5B-v3.0-Instruct"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"python -m eval --compare eval_results/{folder}/leaderboard.json" in readme

@@ -17,7 +17,7 @@ def test_gpt2_on_hub_data(tmp_path, monkeypatch):
         for task in ("polemo2_in_multiple_choice", "polish_dyk_regex", "polish_poquad_open_book"):
             metric = leaderboard.BY_TASK[task].metric
             assert 0.0 <= report.results[n][task][metric] <= 1.0
-    assert report.rows[1].rank is not None and 0.1 < report.rows[1].params_b < 0.2
+    assert report.rows[1].rank is None and 0.1 < report.rows[1].params_b < 0.2  # a --limit run is not ranked
 
 
 @pytest.mark.slow

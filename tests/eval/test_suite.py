@@ -31,10 +31,10 @@ def test_rows_are_scored_as_the_leaderboard(suite):
         expected = leaderboard.averages(leaderboard.scores_from_results(report.results[row.n_shot]))
         assert row.average == pytest.approx(expected["average"])
         assert row.avg_rag == pytest.approx(expected["avg_rag"])
-        assert row.average == pytest.approx(leaderboard.combine_average(row.avg_g, row.avg_mc))
+        assert row.average == pytest.approx((13 * row.avg_g + 10 * row.avg_mc) / 23)
         assert 0 < row.params_b < 0.001  # the tiny GPT-2
     assert report.rows[0].rank is None  # the published rows are all 5-shot
-    assert report.rows[1].rank == 1 + sum(p.average > report.rows[1].average for p in leaderboard.published_rows())
+    assert report.rows[1].rank is None  # noise scores: below the 17 published rows shipped, so rank unknown
     assert "polish_eq_bench_first_turn" in report.adjusted  # 512 new tokens do not fit a 512-position model
 
 

@@ -267,10 +267,13 @@ def test_bad_input_fails_before_training(tmp_path, capsys, chats):
         assert_clean_failure(capsys, [*base, "--train-file", str(chats), "--qlora"], output, "CUDA GPU", "--lora")
     assert_clean_failure(capsys, [*base, "--train-file", str(chats), "--merge"], output, "--lora or --qlora")
     assert_clean_failure(capsys, [*base, "--train-file", str(chats), "--learning-rate", "nan"], output,
-                         "learning_rate")
+                         "--learning-rate")
     assert_clean_failure(capsys, [*base, "--train-file", str(tmp_path / "missing.jsonl")], output, "no such file")
     assert_clean_failure(capsys, [*base, "--dataset", "no-such-user/no-such-dataset"], output,
                          "no-such-user/no-such-dataset")
+    assert_clean_failure(capsys, [*base, "--train-file", str(chats), "--lora", "--lora-target-modules",
+                                  "q_proj,qkv_nope"], output, "--lora-target-modules: no module named 'qkv_nope'",
+                         "valid names include", "q_proj")
     plain = write_jsonl(tmp_path / "plain.jsonl", [{"messages": CHAT}] * 4)
     assert_clean_failure(capsys, ["--model", "tiny", "--output-dir", str(output), "--train-file", str(plain),
                                   "--validation-size", "1", "--cache-dir", str(tmp_path / "cache")], output,

@@ -150,3 +150,15 @@ MARKED_CHATML = (
     "{% else %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+
+@pytest.mark.parametrize("name", ["bom.jsonl", "bom.txt", "bom.jsonl.gz"])
+def test_a_utf8_bom_does_not_break_the_first_record(tmp_path, name):
+    import gzip
+
+    body = "\ufeff" + ('{"text": "Zażółć gęślą jaźń."}\n{"text": "Drugi."}\n' if ".jsonl" in name
+                       else "Zażółć gęślą jaźń.\nDrugi.\n")
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(body.encode("utf-8")) if name.endswith(".gz") else body.encode("utf-8"))
+    rows = [row for _, row in read_rows(path)]
+    assert rows == [{"text": "Zażółć gęślą jaźń."}, {"text": "Drugi."}]

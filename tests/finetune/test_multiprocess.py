@@ -61,7 +61,7 @@ def test_two_processes_train_checkpoint_and_resume_after_sigkill(tmp_path, revie
     assert metrics["epoch"] > 0.3, metrics["epoch"]
     steps_logged = [e["step"] for e in metrics["log_history"] if "loss" in e]
     assert steps_logged[0] < killed_at < steps_logged[-1]  # the history spans both sessions
-    assert resumed.stdout.count("Fine-tuned tiny") == 2  # each process reports; only rank 0 wrote the folder
+    assert resumed.stdout.count("Fine-tuned tiny") == 1  # rank 0 reports, as it alone wrote the folder
     assert (output / "model.safetensors").exists() and not folders.work.exists()
 
 

@@ -259,3 +259,29 @@ def test_defaults_are_the_diffusers_example_values():
             args.max_steps, args.rank, args.prior_loss_weight) == (1, 100, 1e-4, "constant", 0, 500, 4, 1.0)
     assert sd_lora.TARGET_MODULES == ["to_k", "to_q", "to_v", "to_out.0", "add_k_proj", "add_v_proj"]
     assert args.model == "stabilityai/sd-turbo" and args.resolution is None  # the model's own size: 512 for both
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "constant_with_warmup"])
+def test_lr_schedule_is_the_same_on_one_process_or_several(schedule):
+    """accelerate's prepared scheduler steps the wrapped one num_processes times per optimizer step (scheduler.py
+    ``AcceleratedScheduler.step``, without split_batches): with 3 processes the learning rate must still warm up over
+    --warmup-steps and reach the end of its curve at --max-steps, as on one process."""
+    args = parse(["--instance-dir", "x", "--instance-prompt", PROMPT, "--output-dir", "o", "--max-steps", "10",
+                  "--warmup-steps", "4", "--lr-scheduler", schedule, "--learning-rate", "1e-2"])
+
+    def curve(processes: int) -> list[float]:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+        scheduler = sd_lora.make_lr_scheduler(args, optimizer, processes)
+        lrs = []
+        for _ in range(args.max_steps):
+            optimizer.step()
+            for _ in range(processes):  # what AcceleratedScheduler.step does on each of N processes
+                scheduler.step()
+            lrs.append(scheduler.get_last_lr()[0])
+        return lrs
+
+    one, three = curve(1), curve(3)
+    assert three == pytest.approx(one)
+    assert one[3] == pytest.approx(1e-2)  # warmed up after 4 optimizer steps
+    if schedule != "constant_with_warmup":
+        assert one[-1] == pytest.approx(0.0, abs=1e-12) and one[-2] > 0

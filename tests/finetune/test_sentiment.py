@@ -151,3 +151,13 @@ def test_streaming_lora_three_classes(tmp_path):
     result = load("sentiment", model=str(output))("Great: works perfectly")
     assert result.label in {"negative", "neutral", "positive"}
     assert sum(result.scores.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_unknown_lora_target_modules_is_a_one_line_error(tmp_path, reviews_file, capsys):
+    target = tmp_path / "never"
+    argv = [*run_args(reviews_file, target, tmp_path / "cache"), "--lora", "--lora-target-modules", "query,nope"]
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: --lora-target-modules: "), err
+    assert "no module named 'nope' in this xlm-roberta model" in err and "valid names include" in err
+    assert not target.exists() and not RunFolders(target).work.exists()
