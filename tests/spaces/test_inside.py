@@ -78,6 +78,19 @@ def test_train_it_now_then_recognise(tmp_path, monkeypatch):
     assert downsampled.size == (224, 224) and len(bars) == 10 and len(maps) == 8
 
 
+def test_live_guess_without_a_trained_model_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    import gradio as gr
+
+    monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))
+    demo = build_blocks([space("digit-recognition")], Context())
+    live = next(fn.fn for fn in demo.fns.values() if fn.fn.__name__ == "live")
+    sketch = {"background": None, "layers": [np.asarray(seven())], "composite": np.asarray(seven())}
+    with pytest.raises(gr.Error, match="Train the digit model first"):  # as the Recognise button says it
+        live(sketch, "local:digit-recognition")
+    with pytest.raises(gr.Error, match="Train the digit model first"):
+        next(fn.fn for fn in demo.fns.values() if fn.api_name == "recognise_digit")(sketch, "local:digit-recognition")
+
+
 def test_recognise_and_maximise_through_the_api(client, tmp_path):
     path = tmp_path / "seven.png"
     seven().save(path)
