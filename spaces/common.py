@@ -247,6 +247,9 @@ class Context:
     cache: ModelCache = field(default_factory=ModelCache)
     local_model_dirs: Sequence[str | os.PathLike] = ()
     llm: Any = None  # an `llm_endpoint.LLMEndpoint`: the Chat tab's model runs on that server
+    # Folders the app itself writes models into (the GAN trained live with tiny models): the model field takes
+    # exactly these, whatever `local_model_dirs` says; no other path is opened by them.
+    own_models: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
@@ -264,6 +267,12 @@ class Context:
     @property
     def tiny(self) -> bool:
         return self.models == "tiny"
+
+    def own_model(self, folder: str | os.PathLike) -> str:
+        """Let the model field load `folder`, a model this app writes itself (exactly that path); returns it."""
+        name = str(folder)
+        self.own_models.add(name)
+        return name
 
     def t(self, key: str, texts: dict[str, dict[str, str]] | None = None, **values: Any) -> str:
         """The UI string `key` in this context's language (a Space's own `texts` first), formatted with `values`."""
@@ -309,7 +318,7 @@ class Context:
         if model is None or isinstance(model, str) and not model.strip():
             return self.default_model(task, tiny_variant)
         name = validate.text("model", model).strip()
-        if name in TINY_NAMES or TASKS[task].model_info(name) is not None:
+        if name in TINY_NAMES or TASKS[task].model_info(name) is not None or name in self.own_models:
             return name
         if self.llm is not None and task == "text-generation":
             return name  # a name the LLM server knows (or refuses): nothing of this machine is loaded
