@@ -156,10 +156,10 @@ class TextGenerationPipeline(Pipeline):
             inputs (`str`, chat, or a list of either): the prompt(s); text must be valid Unicode (no lone
                 surrogates) and at most 1,000,000 characters.
             max_new_tokens (`int`, defaults to 128): 1 to the model's context length - 1.
-            temperature (`float`, defaults to 0.7): 0 (greedy) to 100.
+            temperature (`float`, defaults to 0.7): 0 (greedy), or 0.01 to 100.
             top_p (`float`, *optional*, defaults to 0.95): in (0, 1].
             top_k (`int`, *optional*): 0 (off) to 1,000,000.
-            repetition_penalty (`float`, *optional*): in (0, 10]; 1 is no penalty.
+            repetition_penalty (`float`, *optional*): 0.01 to 10; 1 is no penalty.
             do_sample (`bool`, *optional*): default: sample when temperature > 0.
             seed (`int`, *optional*): 0 to 2**63 - 1; default a random one when sampling (reported in the result).
             stop (`str` or `list[str]`, *optional*): up to 64 non-empty stop strings, cut from the text.
