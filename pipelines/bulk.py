@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -265,8 +266,14 @@ def _process(pipe: Any, batch: list[Record], params: dict[str, Any], on_error: s
     return lines
 
 
+# The names pipelines give their input, alone or with an index into a batch: ``inputs[3]`` (sentiment),
+# ``prompt[3]`` or ``prompt[3][0]['content']`` (text generation, music).
+_INPUT_ARGUMENT = re.compile(r"(inputs|prompt|text|texts|role)(\[.*\])?", re.DOTALL)
+
+
 def _about_the_input(err: InputError) -> bool:
-    return err.argument in ("inputs", "prompt", "text", "texts", "role") or err.argument.startswith("inputs[")
+    """True when `err` is about one of the inputs (a bad line), not about a parameter of the run."""
+    return isinstance(err.argument, str) and _INPUT_ARGUMENT.fullmatch(err.argument) is not None
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
