@@ -99,7 +99,8 @@ class TextGenerationPipeline(Pipeline):
             from pipelines.text_generation_remote import RemoteTextGenerationPipeline
 
             local = {"device": device, "dtype": dtype, "revision": revision, "device_map": device_map,
-                     "quantization": quantization, "trust_remote_code": trust_remote_code or None}
+                     "quantization": quantization, "trust_remote_code": trust_remote_code or None,
+                     "adapter": adapter, "use_safetensors": None if use_safetensors is True else use_safetensors}
             return RemoteTextGenerationPipeline.from_endpoint(
                 endpoint, model, api_key=api_key, timeout=timeout, max_retries=max_retries,
                 max_concurrency=max_concurrency, local_options=local)

@@ -103,7 +103,10 @@ class RemoteTextGenerationPipeline(Pipeline):
         endpoint = validate.url("endpoint", endpoint)
         for name, value in (local_options or {}).items():
             if value is not None:
-                raise InputError(name, value, "None with endpoint=", "The server loaded the weights: set it there.")
+                hint = ("The server applies LoRA adapters itself (vLLM: --enable-lora --lora-modules NAME=FOLDER): "
+                        "pass NAME as the model." if name == "adapter" else
+                        "The server loaded the weights: set it there.")
+                raise InputError(name, value, "None with endpoint=", hint)
         if model is not None:
             model = validate.text("model", model).strip()
         if api_key is not None:
