@@ -9,6 +9,7 @@ ZeroGPU package, which gradio imports).
 from __future__ import annotations
 
 import collections
+import contextlib
 import contextvars
 import functools
 import gc
@@ -17,6 +18,8 @@ import logging
 import os
 import queue
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -577,6 +580,23 @@ def refuse_missing(component: Any, argument: str, allowed: str) -> Any:
 
 
 _DONE = object()
+
+
+@contextlib.contextmanager
+def request_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder for the files one request hands to gradio (a preview WAV, a GIF, an MP4), removed when
+    the request's handler ends.
+
+    Use it in a generator handler, around its yields: gradio copies every file an output names into its own cache
+    (``processing_utils.save_file_to_cache``) before it resumes the generator, so the folder may go once the
+    generator finishes (or is closed: a cancelled request), and the copies in gradio's cache are the outputs.
+    Without it every request left its files in the system's temporary folder for good.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_with_updates(fn: Callable[[Callable[..., Any], threading.Event], Any]) -> Iterator[tuple[str, Any]]:

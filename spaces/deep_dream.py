@@ -10,14 +10,13 @@ model) -> the dream, an animation (GIF: the photo, then each octave), the layer'
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors
+from .common import Context, SpaceSpec, parse_seed, request_folder, run_with_updates, user_errors
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +101,14 @@ def build(ctx: Context) -> None:
                       max_size=int(max_size), octave_scale=octave_scale, jitter=int(jitter), progress=on_step,
                       preview_every=max(1, steps // 2))
 
-        for kind, value in run_with_updates(work):
-            if kind == "update":
-                yield value[0], None, objective_frame(list(values), steps)
-            else:
-                gif = tempfile.NamedTemporaryFile(suffix=".gif", delete=False).name
-                value.save_gif(gif)
-                yield value.image, gif, objective_frame(value.objective, steps)
+        with request_folder("mmhub-dream-") as folder:  # the GIF, gone when the request ends (gradio keeps a copy)
+            for kind, value in run_with_updates(work):
+                if kind == "update":
+                    yield value[0], None, objective_frame(list(values), steps)
+                else:
+                    gif = str(folder / "dream.gif")
+                    value.save_gif(gif)
+                    yield value.image, gif, objective_frame(value.objective, steps)
 
     model = ctx.model_dropdown(TASK)
     gr.Markdown(t("explain"))
