@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, request_folder, run_with_updates, user_errors
+from .common import Context, SpaceSpec, parse_seed, request_folder, run_with_updates, user_errors, whole
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +84,9 @@ def build(ctx: Context) -> None:
     def dream(photo: Any, layer: str, strength: float, octaves: float, steps: float, seed: float | None,
               max_size: float, octave_scale: float, jitter: float, model: str,
               progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, Any, Any]]:
+        octaves, steps = whole("octaves", octaves, 1, 8), whole("steps", steps, 1, 50)  # the sliders' ranges
+        max_size, jitter = whole("max_size", max_size, 64, 1024), whole("jitter", jitter, 0, 64)
         dd = ctx.pipeline(TASK, model, progress)
-        octaves, steps = int(octaves), int(steps)
         values: list[float] = []
 
         def work(report: Any, stop: threading.Event) -> Any:
@@ -98,7 +99,7 @@ def build(ctx: Context) -> None:
                 return not stop.is_set()  # the request was cancelled: stop dreaming
 
             return dd(photo, layer=layer, step_size=strength, octaves=octaves, steps=steps, seed=parse_seed(seed),
-                      max_size=int(max_size), octave_scale=octave_scale, jitter=int(jitter), progress=on_step,
+                      max_size=max_size, octave_scale=octave_scale, jitter=jitter, progress=on_step,
                       preview_every=max(1, steps // 2))
 
         with request_folder("mmhub-dream-") as folder:  # the GIF, gone when the request ends (gradio keeps a copy)

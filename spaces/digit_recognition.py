@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 TASK = "digit-recognition"
 LAYERS = ("input", "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "output")  # pipelines.digit_recognition.LAYERS
 CELL = 6  # screen pixels per activation of the small maps
+EPOCHS = (1, 30, 4)  # the training panel's slider: minimum, maximum, value
 
 TEXTS = with_texts({
     "en": {
@@ -160,7 +161,7 @@ def build(ctx: Context) -> None:
         from finetune.digits import DigitsArguments, default_output_dir, main
 
         folder = default_output_dir()
-        metrics = train_now(t, DigitsArguments, main, dataset, epochs, max_samples, progress)
+        metrics = train_now(t, DigitsArguments, main, dataset, epochs, max_samples, progress, max_epochs=EPOCHS[1])
         for task in SPACE.tasks + ("activation-maximisation",):
             ctx.cache.discard(task, lab.local_id(TASK))
         test = metrics.get("test") or {}
@@ -197,7 +198,7 @@ def build(ctx: Context) -> None:
     for toggle, image in zip(toggles, maps, strict=True):
         toggle.change(lambda show: gr.update(visible=show), toggle, image, queue=False, api_visibility="private")
 
-    panel = train_panel(ctx, t, lab.local_id(TASK), "digit", epochs=(1, 30, 4))
+    panel = train_panel(ctx, t, lab.local_id(TASK), "digit", epochs=EPOCHS)
 
     outputs = [guesses, text, downsampled, bars, *maps]
     button.click(recognise, [sketch, model], outputs, api_name="recognise_digit", **SPACE.queue)
