@@ -203,3 +203,18 @@ def test_a_bad_prompt_in_the_middle_of_a_batch_is_that_line_s_error(tmp_path, ca
     lines = read_out(out)
     assert [o["line"] for o in lines] == [1, 2, 3] and [("error" in o) for o in lines] == [False, True, False]
     assert lines[1]["error"].startswith("`prompt[0]` must be")
+
+
+def test_batch_size_with_an_endpoint_is_at_most_the_concurrency_limit(tmp_path, capsys):
+    """With --endpoint a batch is that many requests in flight: refused as --batch-size, before anything is
+    written or any server is asked (nothing listens on port 9)."""
+    from pipelines.text_generation_remote import MAX_CONCURRENCY
+
+    assert bulk.MAX_CONCURRENCY == MAX_CONCURRENCY  # one limit, two modules (bulk must not import openai)
+    path, out = tmp_path / "prompts.txt", tmp_path / "out.jsonl"
+    path.write_text("Ala ma kota\n")
+    argv = ["run", "text-generation", "--input", str(path), "--output", str(out), "--endpoint", "http://127.0.0.1:9/v1"]
+    assert cli([*argv, "--batch-size", str(MAX_CONCURRENCY + 1)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: `batch_size` must be an integer from 1 to {MAX_CONCURRENCY}") and "in flight" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prompts.txt"]
