@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 # End-of-turn markers of common chat templates; each one the template uses stops generation.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|eot|>")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
+STREAM_THREAD = "mmhub-text-stream"  # the name of the thread behind a streamed call
 
 
 @dataclass
@@ -265,14 +266,18 @@ class TextGenerationPipeline(Pipeline):
                 errors.append(err)
                 streamer.end()
 
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
+        thread = threading.Thread(target=work, daemon=True, name=STREAM_THREAD)
         return _stream_chunks(streamer, stops, cancelled, thread, errors)
 
 
 def _stream_chunks(streamer: TextIteratorStreamer, stops: list[str], cancelled: threading.Event,
                    thread: threading.Thread, errors: list[BaseException]) -> Iterator[str]:
-    """Yield streamed text, cut at a stop string exactly as the non-streamed call does (`cut_stream`)."""
+    """Yield streamed text, cut at a stop string exactly as the non-streamed call does (`cut_stream`).
+
+    The generation starts at the first ``next()``: a stream that is never iterated generates nothing (closing an
+    unstarted generator runs none of its code, so a thread started before it would have run to the end for nobody).
+    """
+    thread.start()
     try:
         yield from cut_stream(streamer, stops)
         if errors:

@@ -147,6 +147,21 @@ def test_bad_input_gets_an_input_error(gen, inputs, params, argument):
     assert info.value.argument == argument
 
 
+def test_a_stream_generates_only_once_iterated(gen):
+    import threading
+
+    from pipelines.text_generation import STREAM_THREAD
+
+    def streaming() -> int:
+        return sum(t.name == STREAM_THREAD for t in threading.enumerate())
+
+    before = streaming()
+    stream = gen(PROMPT, max_new_tokens=8, temperature=0, stream=True)
+    assert streaming() == before  # nothing runs for a stream nobody reads
+    assert "".join(stream) == gen(PROMPT, max_new_tokens=8, temperature=0).text
+    assert streaming() == before  # and its thread is joined once it is read
+
+
 def test_the_smallest_temperature_and_penalty_sample_finite_text(gen):
     from pipelines.generation_params import MIN_REPETITION_PENALTY, MIN_TEMPERATURE
 
