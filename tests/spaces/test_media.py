@@ -79,14 +79,21 @@ def test_a_request_leaves_no_files_behind_and_previews_one_rolling_file(tmp_path
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    demo = build_blocks([space("music"), space("deep-dream")], Context(models="tiny"))
+    demo = build_blocks([space("music"), space("deep-dream"), space("separation")], Context(models="tiny"))
     fns = {fn.api_name: fn.fn for fn in demo.fns.values()}
-    files = []
-    for player, download, _ in fns["music"]("lo-fi piano", 4, None, 3.0, 1.0, 11, "tiny"):
-        files.append(player)
-        assert sf.read(player)[0].size > 0  # there while gradio copies it
-    assert len(files) >= 3 and len(set(files[:-1])) == 1 and files[-1] == download
+    updates = []
+    for update in fns["music"]("lo-fi piano", 4, None, 3.0, 1.0, 11, "tiny"):
+        updates.append(update)
+        assert sf.read(update[0])[0].size > 0  # there while gradio copies it
+    players = [player for player, _, _ in updates]
+    assert len(players) >= 3 and len(set(players[:-1])) == 1 and players[-1] == updates[-1][1]
     photo = Image.new("RGB", (64, 48), (120, 60, 30))
     *_, (dream, animation, _) = fns["deep_dream"](photo, "conv1_1", 1.5, 1, 1, 0, 64, 1.4, 8, "tiny")
     assert animation.endswith(".gif")
+    song = tmp_path / "song.wav"
+    sf.write(song, np.random.default_rng(0).uniform(-0.3, 0.3, (44100, 2)).astype(np.float32), 44100)
+    request = fns["separate"](str(song), "vocals", 0, 0, "tiny")
+    *_, stems = next(request)
+    assert len(stems) == 2 and all(sf.read(path)[0].shape == (44100, 2) for path in stems)  # there for gradio
+    assert list(request) == []
     assert [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("mmhub-")] == []
