@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from pipelines import validate
-from pipelines.base import Pipeline, Result, report_progress
+from pipelines.base import Pipeline, ProgressCallback, Result, report_progress
 from pipelines.digit_recognition import LAYERS, TRAIN_COMMAND, DigitCNN
 from pipelines.errors import InputError
 
@@ -38,10 +37,10 @@ TASK = "activation-maximisation"
 TARGET_LAYERS = LAYERS[1:]
 MAX_STEPS = 5000
 
-#: ``progress(step, total, info)`` after each step; ``info``: ``{"probability": float (of the chosen class, or of
-#: the most probable one for a hidden neuron), "activation": float, "image": PIL.Image | None}`` (the picture at
-#: each recorded frame). Return ``False`` to stop early (the result says ``interrupted``).
-ProgressCallback = Callable[[int, int, dict[str, Any]], Any]
+# `pipelines.base.ProgressCallback` here:
+# ``progress(step, total, info)`` after each step; ``info``: ``{"probability": float (of the chosen class, or of
+# the most probable one for a hidden neuron), "activation": float, "image": PIL.Image | None}`` (the picture at
+# each recorded frame). Return ``False`` to stop early (the result says ``interrupted``).
 
 
 @dataclasses.dataclass

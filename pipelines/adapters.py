@@ -238,24 +238,32 @@ def check_sd_lora(lora: str, weights: Path, pipe: Any, model: str) -> None:
 class SDLoras:
     """The LoRAs loaded into one Stable Diffusion pipeline's UNet / text encoder, by source, and which are active.
 
-    Each source is loaded once (``load_lora_weights(..., adapter_name=)``); `activate` switches the active set and
-    their scales with diffusers' ``set_adapters`` (several LoRAs combine), or turns LoRA off (``disable_lora``) for
-    an empty list. `unload` removes them all (``unload_lora_weights``): the model is the base model again.
+    `activate` loads each requested source once (``load_lora_weights(..., adapter_name=)``), deletes the adapters of
+    the sources the request does not use (diffusers' ``delete_adapters``: the cached UNet shared by every request
+    holds only the current request's LoRAs, never a growing pile of earlier ones), and sets the active set and their
+    scales with ``set_adapters`` (several LoRAs combine). An empty list unloads them all (``unload_lora_weights``):
+    the model is the base model again, as after `unload`.
     """
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}  # source -> adapter name
         self.active: list[tuple[str, float]] = []
+        self._loaded = 0  # adapter names are never reused: lora0, lora1, ... in load order
 
     def activate(self, pipe: Any, model: str, loras: list[tuple[str, float]]) -> None:
+        if not loras:
+            self.unload(pipe)
+            return
+        wanted = {source for source, _ in loras}
+        stale = [name for source, name in self.names.items() if source not in wanted]
+        if stale:
+            pipe.delete_adapters(stale)
+            self.names = {source: name for source, name in self.names.items() if source in wanted}
+        self.active = []
         for source, _ in loras:
             if source not in self.names:
                 self._load(pipe, model, source)
-        if loras:
-            pipe.enable_lora()  # set_adapters alone does not undo an earlier disable_lora
-            pipe.set_adapters([self.names[s] for s, _ in loras], adapter_weights=[scale for _, scale in loras])
-        elif self.names:
-            pipe.disable_lora()
+        pipe.set_adapters([self.names[s] for s, _ in loras], adapter_weights=[scale for _, scale in loras])
         self.active = list(loras)
 
     def _load(self, pipe: Any, model: str, source: str) -> None:
@@ -264,7 +272,8 @@ class SDLoras:
         weights = sd_lora_file(source)
         if weights is not None:
             check_sd_lora(source, weights, pipe, model)
-        name = f"lora{len(self.names)}"
+        name = f"lora{self._loaded}"
+        self._loaded += 1
         with translating_load_errors(source, "text-to-image"):
             kwargs = {"weight_name": weights.name} if weights is not None else {}
             pipe.load_lora_weights(str(weights.parent) if weights is not None else source, adapter_name=name,

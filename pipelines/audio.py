@@ -87,6 +87,8 @@ def read_audio(audio: Any, sample_rate: int | None = None, *, target_rate: int |
         InputError: not audio, unreadable, empty, silent, NaN/inf samples, bad shape or rate, too short or too long.
     """
     if isinstance(audio, tuple) and len(audio) == 2 and isinstance(audio[0], (int, np.integer)):
+        _check_rate(audio[0], f"{argument}[0]", required=True)  # validated before int(): NaN, inf, str raise there
+        _check_rate(sample_rate, rate_argument, required=False)
         if sample_rate is not None and int(sample_rate) != int(audio[0]):
             raise InputError(rate_argument, sample_rate, f"omitted or equal to the tuple's rate {audio[0]}")
         sample_rate, array = int(audio[0]), np.asarray(audio[1])

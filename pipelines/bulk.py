@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -44,6 +45,7 @@ BULK_TASKS = ("sentiment", "text-generation")
 #: and batches them itself (a large call pads least); local generation pads one batch; a server gets them at once.
 DEFAULT_BATCH = {"sentiment": 512, "text-generation": 16, "endpoint": 32}
 MAX_BATCH = 1_000_000
+MAX_CONCURRENCY = 1024  # = pipelines.text_generation_remote.MAX_CONCURRENCY (not imported: it needs the openai client)
 # Settings that may change between a run and its resumption without changing what is written.
 _RESUME_FREE = ("batch_size", "on_error", "endpoint", "device", "dtype", "overwrite")
 
@@ -60,8 +62,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     group.add_argument("--on-error", choices=("skip", "fail"), default="skip",
                        help="a bad input line: write an error line and go on (skip, default), or stop (fail)")
     group.add_argument("--batch-size", type=int, default=None,
-                       help="inputs per pipeline call (default: sentiment 512, text generation 16, with --endpoint 32 "
-                            "concurrent requests)")
+                       help="inputs per pipeline call, at most 1000000 (default: sentiment 512, text generation 16; "
+                            "with --endpoint: concurrent requests, default 32, at most 1024)")
     group.add_argument("--overwrite", action="store_true", help="replace the output instead of resuming it")
     server = run.add_argument_group("text generation on a server")
     server.add_argument("--endpoint", default=None, metavar="URL",
@@ -162,8 +164,11 @@ def run(task: str, input_path: Any, output: Any, *, model: str | None = None, pa
     output = _check_output(output)
     on_error = validate.choice("on_error", on_error, ("skip", "fail"))
     default_batch = DEFAULT_BATCH["endpoint" if endpoint else spec.name]
-    batch_size = default_batch if batch_size is None else validate.integer("batch_size", batch_size, low=1,
-                                                                           high=MAX_BATCH)
+    # With a server, a batch is that many concurrent requests: the remote pipeline's max_concurrency, at most
+    # MAX_CONCURRENCY (checked here, before anything is written, and named as the option the user gave).
+    batch_size = default_batch if batch_size is None else validate.integer(
+        "batch_size", batch_size, low=1, high=MAX_CONCURRENCY if endpoint else MAX_BATCH,
+        hint="With --endpoint it is the number of requests in flight at once." if endpoint else None)
     world, rank, state = _distributed()
     settings = {"task": spec.name, "model": model, "input": str(input_path.resolve()), "format": fmt,
                 "column": column, "field": field_name, "params": params, "processes": world,
@@ -265,8 +270,14 @@ def _process(pipe: Any, batch: list[Record], params: dict[str, Any], on_error: s
     return lines
 
 
+# The names pipelines give their input, alone or with an index into a batch: ``inputs[3]`` (sentiment),
+# ``prompt[3]`` or ``prompt[3][0]['content']`` (text generation, music).
+_INPUT_ARGUMENT = re.compile(r"(inputs|prompt|text|texts|role)(\[.*\])?", re.DOTALL)
+
+
 def _about_the_input(err: InputError) -> bool:
-    return err.argument in ("inputs", "prompt", "text", "texts", "role") or err.argument.startswith("inputs[")
+    """True when `err` is about one of the inputs (a bad line), not about a parameter of the run."""
+    return isinstance(err.argument, str) and _INPUT_ARGUMENT.fullmatch(err.argument) is not None
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
     python -m pipelines run sentiment --input reviews.csv.gz --column review_body --output scores.jsonl
     python -m pipelines run text-generation "Napisz haiku." --endpoint http://gpu-box:8000/v1   # a vLLM server
     python -m pipelines run digit-recognition digit.png --model tiny
+    python -m pipelines run autoencoder digit.png --model tiny --output out/
     python -m pipelines run activation-maximisation 3 --model tiny --param steps=100 --output out/
 
 `list` imports no model library, so it answers at once. Bad arguments (an unknown task or `--param`, a value that
@@ -59,7 +60,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 # Tasks whose input is a file path: checked before the model loads.
-FILE_INPUTS = {"style-transfer": "content image", "separation": "audio file", "voice-conversion": "speech file"}
+FILE_INPUTS = {"style-transfer": "content image", "separation": "audio file", "voice-conversion": "speech file",
+               "deep-dream": "photo", "digit-recognition": "image of a digit", "autoencoder": "image"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,21 +151,33 @@ def _check_single_input(args: argparse.Namespace, spec: Any, params: dict[str, A
 
 
 def save_outputs(result: Any, folder: Path) -> list[Path]:
-    """Save the images / audio / video a result carries into `folder` (PNG, WAV, MP4); returns the paths written."""
+    """Save the images / audio / video a result carries into `folder` (PNG, WAV, MP4); returns the paths written.
+
+    What is saved is decided by each value's type, not by its field's name: `VideoResult.image` is a flag (whether
+    the video started from an image), `DigitResult.downsampled` an array that is not a picture.
+    """
+    import numpy as np
+    from PIL import Image
+
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     if type(result).__name__ == "VideoResult":  # pipelines.video_generation (not imported: it needs torch)
         saved.append(result.save(folder / "video.mp4"))
-    images = getattr(result, "images", None) or ([result.image] if getattr(result, "image", None) else [])
-    for i, image in enumerate(images):
+
+    def pictures(value: Any) -> list[Any]:
+        values = value if isinstance(value, list | tuple) else [value]
+        return [v for v in values if isinstance(v, Image.Image)]
+
+    for i, image in enumerate(pictures(getattr(result, "images", None)) or pictures(getattr(result, "image", None))):
         saved.append(folder / f"image_{i}.png")
         image.save(saved[-1])
-    if getattr(result, "reconstruction", None) is not None:  # an autoencoder: the input as encoded, and this
+    for reconstruction in pictures(getattr(result, "reconstruction", None)):  # an autoencoder's output
         saved.append(folder / "reconstruction.png")
-        result.reconstruction.save(saved[-1])
+        reconstruction.save(saved[-1])
     rate = getattr(result, "sample_rate", None)
-    audio = dict(getattr(result, "stems", None) or {})
-    if getattr(result, "audio", None) is not None:
+    audio = {name: samples for name, samples in dict(getattr(result, "stems", None) or {}).items()
+             if isinstance(samples, np.ndarray)}
+    if isinstance(getattr(result, "audio", None), np.ndarray):
         audio["audio"] = result.audio
     if audio and rate:
         from pipelines.audio import save_audio

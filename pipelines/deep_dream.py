@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,15 @@ import torch
 import torch.nn.functional as F
 
 from pipelines import validate
-from pipelines.base import Pipeline, Result, report_progress, resolve_device, resolve_dtype, translating_load_errors
+from pipelines.base import (
+    Pipeline,
+    ProgressCallback,
+    Result,
+    report_progress,
+    resolve_device,
+    resolve_dtype,
+    translating_load_errors,
+)
 from pipelines.errors import InputError, ModelLoadError
 from pipelines.images import fit_within, load_image
 from pipelines.style_transfer import WEIGHTS_FILE, VGGFeatures, _fetch, _read_features
@@ -51,11 +58,11 @@ STEP_SIZE, JITTER, STEPS, OCTAVES, OCTAVE_SCALE = 1.5, 32, 10, 4, 1.4
 MAX_STEPS, MAX_OCTAVES, MAX_JITTER = 200, 12, 256
 MIN_SIDE, MAX_SIDE = 16, 2048
 
-#: ``progress(step, total, info)`` after each gradient step, ``total = octaves * steps``; ``info``:
-#: ``{"octave": int (1 = the smallest), "objective": float, "image": PIL.Image | None}`` with the image at the end of
-#: each octave (and every ``preview_every`` steps), at that octave's size. Return ``False`` to stop early: the detail
-#: dreamed so far is carried up to full size (as if the remaining steps were 0) and the result says ``interrupted``.
-ProgressCallback = Callable[[int, int, dict[str, Any]], Any]
+# `pipelines.base.ProgressCallback` here:
+# ``progress(step, total, info)`` after each gradient step, ``total = octaves * steps``; ``info``:
+# ``{"octave": int (1 = the smallest), "objective": float, "image": PIL.Image | None}`` with the image at the end of
+# each octave (and every ``preview_every`` steps), at that octave's size. Return ``False`` to stop early: the detail
+# dreamed so far is carried up to full size (as if the remaining steps were 0) and the result says ``interrupted``.
 
 
 @dataclasses.dataclass

@@ -22,6 +22,13 @@ from pipelines.errors import InputError
 #: The most new tokens a call may ask for (a finite bound; a model's own context is usually far lower).
 MAX_NEW_TOKENS = 2**20
 MAX_TEMPERATURE = 100.0
+# The smallest sampling temperature (0 is greedy): logits are divided by it, and 1e-300 makes them inf, the
+# probabilities NaN and torch.multinomial fail. vLLM raises any 0 < temperature < 1e-2 to 1e-2 with a warning
+# (vllm/sampling_params.py `_MAX_TEMP = 1e-2`); refusing below it keeps local and remote generation alike.
+MIN_TEMPERATURE = 1e-2
+# transformers' RepetitionPenaltyLogitsProcessor divides positive scores by the penalty (it only asks for > 0);
+# the same floor keeps a tiny penalty from turning them into inf.
+MIN_REPETITION_PENALTY = 1e-2
 MAX_TOP_K = 1_000_000
 MAX_REPETITION_PENALTY = 10.0
 MAX_STOPS = 64
@@ -91,11 +98,14 @@ def check_generation_params(*, batched: bool = False, max_new_tokens: Any = 128,
         raise InputError("stream", stream, "False for a batch of prompts", "Stream one prompt at a time.")
     stops = check_stop(stop)
     max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, low=1, high=MAX_NEW_TOKENS)
+    greedy_or_range = f"0 (greedy) or a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}"
     temperature = validate.number("temperature", temperature, low=0.0, high=MAX_TEMPERATURE)
+    if 0 < temperature < MIN_TEMPERATURE:
+        raise InputError("temperature", temperature, greedy_or_range)
     top_p = validate.optional_number("top_p", top_p, low=0.0, high=1.0, low_open=True)
     top_k = validate.optional_integer("top_k", top_k, low=0, high=MAX_TOP_K)
-    repetition_penalty = validate.optional_number("repetition_penalty", repetition_penalty, low=0.0,
-                                                  high=MAX_REPETITION_PENALTY, low_open=True)
+    repetition_penalty = validate.optional_number("repetition_penalty", repetition_penalty,
+                                                  low=MIN_REPETITION_PENALTY, high=MAX_REPETITION_PENALTY)
     sample = temperature > 0 if do_sample is None else validate.boolean("do_sample", do_sample)
     if sample and temperature == 0:
         raise InputError("temperature", 0, "> 0 when do_sample=True")

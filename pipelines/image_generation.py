@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 
 from pipelines import validate
-from pipelines.base import Pipeline, Result, resolve_device, resolve_dtype, translating_load_errors
+from pipelines.base import Pipeline, ProgressCallback, Result, resolve_device, resolve_dtype, translating_load_errors
 from pipelines.errors import InputError
 from pipelines.images import fit_within, load_image
 
@@ -45,10 +44,10 @@ MAX_GUIDANCE = 50.0  # far above any useful value (7.5 is typical); 1e30 turns t
 MAX_PROMPT_CHARS = 10_000  # CLIP reads 77 tokens; this only bounds tokenisation time
 LOW_MEMORY_BYTES = 3 * 2**30  # below this much free memory after loading, attention slicing and VAE tiling switch on
 
-#: ``progress(step, total, info)``: ``step`` counts finished denoising steps from 1, ``total`` is the number of steps
-#: this call runs, ``info`` is ``{"timestep": int}``. Return ``False`` to stop early (the result says
-#: ``interrupted``); any other return value is ignored.
-ProgressCallback = Callable[[int, int, dict[str, Any]], Any]
+# `pipelines.base.ProgressCallback` here:
+# ``progress(step, total, info)``: ``step`` counts finished denoising steps from 1, ``total`` is the number of steps
+# this call runs, ``info`` is ``{"timestep": int}``. Return ``False`` to stop early (the result says
+# ``interrupted``); any other return value is ignored.
 
 
 @dataclasses.dataclass

@@ -50,6 +50,7 @@ from pipelines.base import (
     translating_load_errors,
 )
 from pipelines.errors import Cancelled, InputError, ModelLoadError
+from pipelines.generation_params import MIN_TEMPERATURE
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class MusicGenerationPipeline(Pipeline):
             seed (`int`, *optional*): default a random one, reported in the result.
             guidance_scale (`float`, *optional*): classifier-free guidance, 0 to 30 (<= 1 turns it off); default
                 the checkpoint's (3.0).
-            temperature (`float`, *optional*): sampling temperature in (0, 10]; default the checkpoint's (1.0).
+            temperature (`float`, *optional*): sampling temperature from 0.01 to 10; default the checkpoint's (1.0).
             top_k (`int`, *optional*): sample among the k likeliest tokens (0 = all); default the checkpoint's.
             top_p (`float`, *optional*): nucleus sampling in (0, 1]; default the checkpoint's (1.0 = off).
             melody (*optional*): a clip whose melody the music follows (melody checkpoints only): a path, an array
@@ -245,7 +246,7 @@ class MusicGenerationPipeline(Pipeline):
         sampling = {
             "guidance_scale": validate.optional_number("guidance_scale", guidance_scale, low=0, high=30,
                                                        hint="<= 1 turns classifier-free guidance off."),
-            "temperature": validate.optional_number("temperature", temperature, low=0, high=10, low_open=True),
+            "temperature": validate.optional_number("temperature", temperature, low=MIN_TEMPERATURE, high=10),
             "top_k": validate.optional_integer("top_k", top_k, low=0, high=int(self.model.decoder.config.vocab_size)),
             "top_p": validate.optional_number("top_p", top_p, low=0, high=1, low_open=True),
         }

@@ -74,9 +74,10 @@ class SeparationPipeline(Pipeline):
 
     task = "separation"
 
-    def __init__(self, separator: Any, model_id: str, device: Any, dtype: Any):
+    def __init__(self, separator: Any, model_id: str, device: Any, dtype: Any, overlap: float = 0.25):
         super().__init__(model_id, device, dtype)
         self.separator = separator
+        self.overlap = overlap  # the default of every call that passes none (from_pretrained's `overlap`)
 
     @classmethod
     def from_pretrained(cls, model: str = "htdemucs", *, device: Any = None, dtype: Any = None,
@@ -141,7 +142,7 @@ class SeparationPipeline(Pipeline):
                                  "Transformer models cannot look further than they were trained to.")
             separator.update_parameter(segment=segment)
         logger.info("loaded demucs model %s (%s) on %s", model, ", ".join(separator.model.sources), device)
-        return cls(separator, model, device, torch.float32)
+        return cls(separator, model, device, torch.float32, overlap=overlap)
 
     @property
     def sources(self) -> list[str]:
@@ -153,7 +154,7 @@ class SeparationPipeline(Pipeline):
         return int(self.separator.samplerate)
 
     def __call__(self, audio: Any, sample_rate: int | None = None, stems: list[str] | None = None,
-                 two_stems: str | None = None, shifts: int = 1, overlap: float = 0.25, seed: int | None = None,
+                 two_stems: str | None = None, shifts: int = 1, overlap: float | None = None, seed: int | None = None,
                  progress: ProgressCallback | None = None) -> SeparationResult:
         """Separate `audio` into stems.
 
@@ -165,7 +166,8 @@ class SeparationPipeline(Pipeline):
             two_stems (`str`, *optional*): e.g. ``"vocals"`` -> ``{"vocals", "no_vocals"}`` (the sum of the others).
             shifts (`int`, defaults to 1): random time shifts averaged (demucs' ``--shifts``), 0 to 20; more is
                 slower and a little better, 0 disables them.
-            overlap (`float`, defaults to 0.25): overlap between segments, 0 to 0.9.
+            overlap (`float`, *optional*): overlap between segments, 0 to 0.9; default the one given to
+                `from_pretrained` (0.25).
             seed (`int`, *optional*): 0 to 2**63 - 1; seeds the random shifts, for repeatable output.
             progress (*optional*): ``progress(step, total, info)`` as segments finish (``total``: segments x
                 shifts x models in the bag); returning False stops the separation with `Cancelled`.
@@ -187,7 +189,7 @@ class SeparationPipeline(Pipeline):
             if not isinstance(stems, (list, tuple)) or not stems or any(s not in sources for s in stems):
                 raise InputError("stems", stems, f"a non-empty list drawn from {sources}")
         shifts = validate.integer("shifts", shifts, low=0, high=MAX_SHIFTS)
-        overlap = validate.number("overlap", overlap, low=0.0, high=MAX_OVERLAP)
+        overlap = validate.number("overlap", self.overlap if overlap is None else overlap, low=0.0, high=MAX_OVERLAP)
         if seed is not None:
             seed = validate.seed(seed)
         validate.callback("progress", progress, "progress(step, total, info)")

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipelines import validate
-from pipelines.base import Pipeline, Result, is_local_path, resolve_device, resolve_dtype, translating_load_errors
+from pipelines.base import (
+    Pipeline,
+    ProgressCallback,
+    Result,
+    is_local_path,
+    resolve_device,
+    resolve_dtype,
+    translating_load_errors,
+)
 from pipelines.errors import InputError, ModelLoadError
 from pipelines.images import fit_within, load_image
 
@@ -46,10 +53,10 @@ MAX_TV_WEIGHT = 1e6
 MAX_LAYER_WEIGHT = 1e6
 MAX_LEARNING_RATE = 100.0
 
-#: ``progress(step, total, info)``: ``step`` counts loss evaluations from 1 to ``total`` (= ``steps``); ``info`` is
-#: ``{"loss", "content_loss", "style_loss", "tv_loss": float, "image": PIL.Image | None}`` with the intermediate
-#: image every ``preview_every`` steps. Return ``False`` to stop early (the result says ``interrupted``).
-ProgressCallback = Callable[[int, int, dict[str, Any]], Any]
+# `pipelines.base.ProgressCallback` here:
+# ``progress(step, total, info)``: ``step`` counts loss evaluations from 1 to ``total`` (= ``steps``); ``info`` is
+# ``{"loss", "content_loss", "style_loss", "tv_loss": float, "image": PIL.Image | None}`` with the intermediate
+# image every ``preview_every`` steps. Return ``False`` to stop early (the result says ``interrupted``).
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

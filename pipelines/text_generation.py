@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 # End-of-turn markers of common chat templates; each one the template uses stops generation.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|eot|>")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
+STREAM_THREAD = "mmhub-text-stream"  # the name of the thread behind a streamed call
 
 
 @dataclass
@@ -99,7 +100,8 @@ class TextGenerationPipeline(Pipeline):
             from pipelines.text_generation_remote import RemoteTextGenerationPipeline
 
             local = {"device": device, "dtype": dtype, "revision": revision, "device_map": device_map,
-                     "quantization": quantization, "trust_remote_code": trust_remote_code or None}
+                     "quantization": quantization, "trust_remote_code": trust_remote_code or None,
+                     "adapter": adapter, "use_safetensors": None if use_safetensors is True else use_safetensors}
             return RemoteTextGenerationPipeline.from_endpoint(
                 endpoint, model, api_key=api_key, timeout=timeout, max_retries=max_retries,
                 max_concurrency=max_concurrency, local_options=local)
@@ -156,10 +158,10 @@ class TextGenerationPipeline(Pipeline):
             inputs (`str`, chat, or a list of either): the prompt(s); text must be valid Unicode (no lone
                 surrogates) and at most 1,000,000 characters.
             max_new_tokens (`int`, defaults to 128): 1 to the model's context length - 1.
-            temperature (`float`, defaults to 0.7): 0 (greedy) to 100.
+            temperature (`float`, defaults to 0.7): 0 (greedy), or 0.01 to 100.
             top_p (`float`, *optional*, defaults to 0.95): in (0, 1].
             top_k (`int`, *optional*): 0 (off) to 1,000,000.
-            repetition_penalty (`float`, *optional*): in (0, 10]; 1 is no penalty.
+            repetition_penalty (`float`, *optional*): 0.01 to 10; 1 is no penalty.
             do_sample (`bool`, *optional*): default: sample when temperature > 0.
             seed (`int`, *optional*): 0 to 2**63 - 1; default a random one when sampling (reported in the result).
             stop (`str` or `list[str]`, *optional*): up to 64 non-empty stop strings, cut from the text.
@@ -264,14 +266,18 @@ class TextGenerationPipeline(Pipeline):
                 errors.append(err)
                 streamer.end()
 
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
+        thread = threading.Thread(target=work, daemon=True, name=STREAM_THREAD)
         return _stream_chunks(streamer, stops, cancelled, thread, errors)
 
 
 def _stream_chunks(streamer: TextIteratorStreamer, stops: list[str], cancelled: threading.Event,
                    thread: threading.Thread, errors: list[BaseException]) -> Iterator[str]:
-    """Yield streamed text, cut at a stop string exactly as the non-streamed call does (`cut_stream`)."""
+    """Yield streamed text, cut at a stop string exactly as the non-streamed call does (`cut_stream`).
+
+    The generation starts at the first ``next()``: a stream that is never iterated generates nothing (closing an
+    unstarted generator runs none of its code, so a thread started before it would have run to the end for nobody).
+    """
+    thread.start()
     try:
         yield from cut_stream(streamer, stops)
         if errors:

@@ -51,6 +51,7 @@ DEFAULT_TIMEOUT = 300.0  # seconds per request: a long generation on a busy serv
 CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_CONCURRENCY = 8
+MAX_CONCURRENCY = 1024  # requests in flight at once (the bulk runner's --batch-size with --endpoint)
 #: Sent when no key is given: vLLM's documented placeholder; a server started without ``--api-key`` ignores it.
 #: (OPENAI_API_KEY is never read implicitly: it would send an OpenAI key to any server.)
 NO_KEY = "EMPTY"
@@ -103,7 +104,10 @@ class RemoteTextGenerationPipeline(Pipeline):
         endpoint = validate.url("endpoint", endpoint)
         for name, value in (local_options or {}).items():
             if value is not None:
-                raise InputError(name, value, "None with endpoint=", "The server loaded the weights: set it there.")
+                hint = ("The server applies LoRA adapters itself (vLLM: --enable-lora --lora-modules NAME=FOLDER): "
+                        "pass NAME as the model." if name == "adapter" else
+                        "The server loaded the weights: set it there.")
+                raise InputError(name, value, "None with endpoint=", hint)
         if model is not None:
             model = validate.text("model", model).strip()
         if api_key is not None:
@@ -113,7 +117,7 @@ class RemoteTextGenerationPipeline(Pipeline):
         max_retries = DEFAULT_MAX_RETRIES if max_retries is None else validate.integer("max_retries", max_retries,
                                                                                        low=0, high=20)
         max_concurrency = DEFAULT_MAX_CONCURRENCY if max_concurrency is None else validate.integer(
-            "max_concurrency", max_concurrency, low=1, high=1024)
+            "max_concurrency", max_concurrency, low=1, high=MAX_CONCURRENCY)
         try:
             import httpx2
             import openai

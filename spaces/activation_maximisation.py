@@ -10,7 +10,6 @@ API (gradio_client): ``/maximise_activation`` (target, layer, steps, seed, learn
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors
+from .common import Context, SpaceSpec, parse_seed, request_folder, run_with_updates, user_errors, whole
 from .inside import enlarge_digit, lab_pipeline
 
 logger = logging.getLogger(__name__)
@@ -87,9 +86,9 @@ def build(ctx: Context) -> None:
     def maximise(target: float, layer: str, steps: float, seed: float | None, learning_rate: float, jitter: float,
                  blur_sigma: float, l2: float, model: str, progress: gr.Progress = gr.Progress()
                  ) -> Iterator[tuple[Any, Any, Any, str]]:
-        am = lab_pipeline(ctx, TASK, model, t("missing_model"), progress)
         target = int(target) if isinstance(target, float) and target.is_integer() else target
-        steps = int(steps)
+        steps, jitter = whole("steps", steps, 1, 1000), whole("jitter", jitter, 0, 4)  # the sliders' ranges
+        am = lab_pipeline(ctx, TASK, model, t("missing_model"), progress)
         history: list[list[float]] = []
 
         def work(report: Any, stop: threading.Event) -> Any:
@@ -100,20 +99,21 @@ def build(ctx: Context) -> None:
                 return not stop.is_set()  # the request was cancelled: stop the ascent
 
             return am(target, layer=layer, steps=steps, seed=parse_seed(seed), learning_rate=learning_rate,
-                      jitter=int(jitter), blur_sigma=blur_sigma, l2=l2, progress=on_step, num_frames=24)
+                      jitter=jitter, blur_sigma=blur_sigma, l2=l2, progress=on_step, num_frames=24)
 
         shown = target if layer == "output" else None
-        for kind, value in run_with_updates(work):
-            if kind == "update":
-                yield enlarge_digit(np.asarray(value[0], dtype=np.float32) / 255), None, None, ""
-            else:
-                result = value
-                history = result.history
-                gif = tempfile.NamedTemporaryFile(suffix=".gif", delete=False).name
-                result.save_gif(gif)
-                vectors = vector_table([(t("start"), history[0]), (t("end", steps=result.steps), history[-1])],
-                                       shown)
-                yield enlarge_digit(result.pixels), gif, climb_frame(history), vectors
+        with request_folder("mmhub-am-") as folder:  # the GIF, gone when the request ends (gradio keeps a copy)
+            for kind, value in run_with_updates(work):
+                if kind == "update":
+                    yield enlarge_digit(np.asarray(value[0], dtype=np.float32) / 255), None, None, ""
+                else:
+                    result = value
+                    history = result.history
+                    gif = str(folder / "animation.gif")
+                    result.save_gif(gif)
+                    vectors = vector_table([(t("start"), history[0]), (t("end", steps=result.steps), history[-1])],
+                                           shown)
+                    yield enlarge_digit(result.pixels), gif, climb_frame(history), vectors
 
     model = ctx.model_dropdown(TASK)
     gr.Markdown(t("explain"))

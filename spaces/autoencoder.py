@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from .common import Context, SpaceSpec, parse_seed, user_errors
+from .common import Context, SpaceSpec, parse_seed, user_errors, whole
 from .inside import enlarge, lab_pipeline, train_now, train_panel, with_texts
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 TASK = "autoencoder"
 MNIST_LOCAL = "local:mnist-vae"
 SHOW = 8  # screen pixels per MNIST pixel
+EPOCHS = (1, 50, 10)  # the training panel's slider: minimum, maximum, value
+GRID, WALK_STEPS, MAX_SIZE = (5, 30), (2, 16), (64, 1024)  # the sliders' ranges
 MARK = (255, 64, 64)
 
 TEXTS = with_texts({
@@ -115,7 +117,7 @@ def build(ctx: Context) -> None:
         return lab_pipeline(ctx, TASK, (model or "").strip() or mnist_default, t("missing_model"), progress)
 
     def the_map(vae: Any, n: float, point: tuple[float, float] | None) -> Any:
-        result = vae.latent_map(n=int(n))
+        result = vae.latent_map(n=whole("n", n, *GRID))
         if point is None:
             return enlarge(result.image, 2)
         return mark(result.image, result.pixel_of(point))
@@ -126,7 +128,8 @@ def build(ctx: Context) -> None:
     def autoencode(photo: Any, max_size: float, sample: bool, seed: float | None, model: str,
                    progress: gr.Progress = gr.Progress()) -> tuple:
         ae = ctx.pipeline(TASK, (model or "").strip() or ctx.default_model(TASK), progress)
-        result = ae(photo, max_size=int(max_size), sample=bool(sample), seed=parse_seed(seed) if sample else None)
+        result = ae(photo, max_size=whole("max_size", max_size, *MAX_SIZE), sample=bool(sample),
+                    seed=parse_seed(seed) if sample else None)
         c, h, w = result.input_shape
         figures = t("figures", ratio=round(result.compression_ratio, 2), inputs=c * h * w,
                     latents=int(np.prod(result.latent_shape)), psnr=result.psnr,
@@ -161,22 +164,23 @@ def build(ctx: Context) -> None:
         from pipelines.autoencoder import QUANTILE, LatentMapResult
 
         vae = mnist_vae(model)
-        where = LatentMapResult(image=None, xs=[], ys=[], n=int(n), quantile=QUANTILE)
+        where = LatentMapResult(image=None, xs=[], ys=[], n=whole("n", n, *GRID), quantile=QUANTILE)
         x, y = where.point_at(evt.index[0] / 2, evt.index[1] / 2)  # the map is shown twice its size
         decoded = vae.decode((x, y))
         return enlarge(decoded.image, SHOW), the_map(vae, n, decoded.point), round(x, 3), round(y, 3)
 
     @user_errors
     def walk(first: Any, second: Any, steps: float, model: str, progress: gr.Progress = gr.Progress()) -> Any:
-        vae = mnist_vae(model, progress)
-        return vae.interpolate(first, second, steps=int(steps)).strip(scale=4)
+        steps = whole("steps", steps, *WALK_STEPS)
+        return mnist_vae(model, progress).interpolate(first, second, steps=steps).strip(scale=4)
 
+    @user_errors
     def train_model(dataset: str, epochs: float, max_samples: float,
                     progress: gr.Progress = gr.Progress()) -> str:
         from finetune.vae import VaeArguments, default_output_dir, main
 
         folder = default_output_dir()
-        metrics = train_now(t, VaeArguments, main, dataset, epochs, max_samples, progress)
+        metrics = train_now(t, VaeArguments, main, dataset, epochs, max_samples, progress, max_epochs=EPOCHS[1])
         ctx.cache.discard(TASK, MNIST_LOCAL)
         test = metrics.get("test") or {}
         return t("trained", source=metrics["data"]["source"], test=f"{test.get('loss', float('nan')):.1f}",
@@ -196,7 +200,7 @@ def build(ctx: Context) -> None:
                 rebuilt = gr.Image(label=t("reconstruction"), type="pil", format="png", interactive=False,
                                    elem_id="ae-reconstruction")
             with gr.Row():
-                max_size = gr.Slider(64, 1024, value=128 if ctx.tiny else 512, step=8, label=t("max_size"))
+                max_size = gr.Slider(*MAX_SIZE, value=128 if ctx.tiny else 512, step=8, label=t("max_size"))
                 sample = gr.Checkbox(False, label=t("sample"))
                 seed = gr.Number(0, label=ctx.t("seed"), precision=0, minimum=0)
             run = gr.Button(t("run"), variant="primary", elem_id="ae-run")
@@ -211,7 +215,7 @@ def build(ctx: Context) -> None:
                     latent_map = gr.Image(label=t("map"), type="pil", format="png", interactive=False,
                                           elem_id="ae-map")
                     with gr.Row():
-                        n = gr.Slider(5, 30, value=15, step=1, label=t("grid"))
+                        n = gr.Slider(*GRID, value=15, step=1, label=t("grid"))
                         draw_map = gr.Button(t("show_map"), elem_id="ae-show-map")
                 with gr.Column(scale=2):
                     sketch = gr.Sketchpad(label=t("sketch"), elem_id="ae-sketch", **sketch_options)
@@ -226,10 +230,10 @@ def build(ctx: Context) -> None:
             with gr.Row():
                 sketch_b = gr.Sketchpad(label=t("sketch_b"), elem_id="ae-sketch-b", **sketch_options)
                 with gr.Column():
-                    steps = gr.Slider(2, 16, value=8, step=1, label=t("steps"))
+                    steps = gr.Slider(*WALK_STEPS, value=8, step=1, label=t("steps"))
                     interpolate = gr.Button(t("interpolate"), elem_id="ae-interpolate")
             walk_image = gr.Image(label=t("walk"), type="pil", format="png", interactive=False, elem_id="ae-walk")
-            panel = train_panel(ctx, t, MNIST_LOCAL, "ae", epochs=(1, 50, 10))
+            panel = train_panel(ctx, t, MNIST_LOCAL, "ae", epochs=EPOCHS)
 
     run.click(autoencode, [photo, max_size, sample, seed, sd_model], [seen, rebuilt, figures, channels],
               api_name="autoencode", **SPACE.queue)

@@ -9,6 +9,7 @@ ZeroGPU package, which gradio imports).
 from __future__ import annotations
 
 import collections
+import contextlib
 import contextvars
 import functools
 import gc
@@ -17,6 +18,8 @@ import logging
 import os
 import queue
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -247,6 +250,9 @@ class Context:
     cache: ModelCache = field(default_factory=ModelCache)
     local_model_dirs: Sequence[str | os.PathLike] = ()
     llm: Any = None  # an `llm_endpoint.LLMEndpoint`: the Chat tab's model runs on that server
+    # Folders the app itself writes models into (the GAN trained live with tiny models): the model field takes
+    # exactly these, whatever `local_model_dirs` says; no other path is opened by them.
+    own_models: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
@@ -264,6 +270,12 @@ class Context:
     @property
     def tiny(self) -> bool:
         return self.models == "tiny"
+
+    def own_model(self, folder: str | os.PathLike) -> str:
+        """Let the model field load `folder`, a model this app writes itself (exactly that path); returns it."""
+        name = str(folder)
+        self.own_models.add(name)
+        return name
 
     def t(self, key: str, texts: dict[str, dict[str, str]] | None = None, **values: Any) -> str:
         """The UI string `key` in this context's language (a Space's own `texts` first), formatted with `values`."""
@@ -309,7 +321,7 @@ class Context:
         if model is None or isinstance(model, str) and not model.strip():
             return self.default_model(task, tiny_variant)
         name = validate.text("model", model).strip()
-        if name in TINY_NAMES or TASKS[task].model_info(name) is not None:
+        if name in TINY_NAMES or TASKS[task].model_info(name) is not None or name in self.own_models:
             return name
         if self.llm is not None and task == "text-generation":
             return name  # a name the LLM server knows (or refuses): nothing of this machine is loaded
@@ -568,6 +580,23 @@ def refuse_missing(component: Any, argument: str, allowed: str) -> Any:
 
 
 _DONE = object()
+
+
+@contextlib.contextmanager
+def request_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder for the files one request hands to gradio (a preview WAV, a GIF, an MP4), removed when
+    the request's handler ends.
+
+    Use it in a generator handler, around its yields: gradio copies every file an output names into its own cache
+    (``processing_utils.save_file_to_cache``) before it resumes the generator, so the folder may go once the
+    generator finishes (or is closed: a cancelled request), and the copies in gradio's cache are the outputs.
+    Without it every request left its files in the system's temporary folder for good.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_with_updates(fn: Callable[[Callable[..., Any], threading.Event], Any]) -> Iterator[tuple[str, Any]]:

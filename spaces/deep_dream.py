@@ -10,14 +10,13 @@ model) -> the dream, an animation (GIF: the photo, then each octave), the layer'
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors
+from .common import Context, SpaceSpec, parse_seed, request_folder, run_with_updates, user_errors, whole
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +84,9 @@ def build(ctx: Context) -> None:
     def dream(photo: Any, layer: str, strength: float, octaves: float, steps: float, seed: float | None,
               max_size: float, octave_scale: float, jitter: float, model: str,
               progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, Any, Any]]:
+        octaves, steps = whole("octaves", octaves, 1, 8), whole("steps", steps, 1, 50)  # the sliders' ranges
+        max_size, jitter = whole("max_size", max_size, 64, 1024), whole("jitter", jitter, 0, 64)
         dd = ctx.pipeline(TASK, model, progress)
-        octaves, steps = int(octaves), int(steps)
         values: list[float] = []
 
         def work(report: Any, stop: threading.Event) -> Any:
@@ -99,16 +99,17 @@ def build(ctx: Context) -> None:
                 return not stop.is_set()  # the request was cancelled: stop dreaming
 
             return dd(photo, layer=layer, step_size=strength, octaves=octaves, steps=steps, seed=parse_seed(seed),
-                      max_size=int(max_size), octave_scale=octave_scale, jitter=int(jitter), progress=on_step,
+                      max_size=max_size, octave_scale=octave_scale, jitter=jitter, progress=on_step,
                       preview_every=max(1, steps // 2))
 
-        for kind, value in run_with_updates(work):
-            if kind == "update":
-                yield value[0], None, objective_frame(list(values), steps)
-            else:
-                gif = tempfile.NamedTemporaryFile(suffix=".gif", delete=False).name
-                value.save_gif(gif)
-                yield value.image, gif, objective_frame(value.objective, steps)
+        with request_folder("mmhub-dream-") as folder:  # the GIF, gone when the request ends (gradio keeps a copy)
+            for kind, value in run_with_updates(work):
+                if kind == "update":
+                    yield value[0], None, objective_frame(list(values), steps)
+                else:
+                    gif = str(folder / "dream.gif")
+                    value.save_gif(gif)
+                    yield value.image, gif, objective_frame(value.objective, steps)
 
     model = ctx.model_dropdown(TASK)
     gr.Markdown(t("explain"))

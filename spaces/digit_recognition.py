@@ -19,13 +19,14 @@ import gradio as gr
 import numpy as np
 
 from .common import Context, SpaceSpec, user_errors
-from .inside import enlarge_digit, train_now, train_panel, with_texts
+from .inside import enlarge_digit, lab_pipeline, train_now, train_panel, with_texts
 
 logger = logging.getLogger(__name__)
 
 TASK = "digit-recognition"
 LAYERS = ("input", "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "output")  # pipelines.digit_recognition.LAYERS
 CELL = 6  # screen pixels per activation of the small maps
+EPOCHS = (1, 30, 4)  # the training panel's slider: minimum, maximum, value
 
 TEXTS = with_texts({
     "en": {
@@ -43,6 +44,7 @@ TEXTS = with_texts({
                    "second convolution combine them into parts of digits, the fully-connected layers into the "
                    "evidence for each class, and the output layer is the probability of each digit. Bright = "
                    "strong activation. These are the numbers of the very forward pass that made the guess.",
+        "missing_model": "Train the digit model first (below, or `python -m finetune.digits`).",
         "train": "Train the model", "missing": "⚠️ **No trained digit model yet** ({folder}). Train it below "
                  "(a few minutes on a CPU), or run `python -m finetune.digits`.",
         "training": "Training: step {step}/{total}, loss {loss:.3f}",
@@ -65,6 +67,7 @@ TEXTS = with_texts({
                    "fragmenty cyfr, warstwy w pełni połączone w dowody na każdą klasę, a warstwa wyjściowa to "
                    "prawdopodobieństwo każdej cyfry. Jasne = silna aktywacja. To liczby z tego samego przejścia "
                    "sieci, które dało odpowiedź.",
+        "missing_model": "Najpierw wytrenuj model cyfr (poniżej albo `python -m finetune.digits`).",
         "train": "Trenowanie modelu", "missing": "⚠️ **Nie ma jeszcze wytrenowanego modelu cyfr** ({folder}). "
                  "Wytrenuj go poniżej (kilka minut na CPU) albo uruchom `python -m finetune.digits`.",
         "training": "Trening: krok {step}/{total}, strata {loss:.3f}",
@@ -124,9 +127,9 @@ def build(ctx: Context) -> None:
 
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
 
-    @user_errors
-    def recognise(sketch: Any, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
-        dr = ctx.pipeline(TASK, model, progress)
+    def guess(sketch: Any, model: str, progress: Any) -> tuple:
+        """The one path of both handlers: the lab pipeline (a missing trained model says how to train it)."""
+        dr = lab_pipeline(ctx, TASK, model, t("missing_model"), progress)
         result = dr(sketch)
         first, second = result.top[0], result.top[1]
         text = t("first_second", label=result.label, first=first["label"], p1=first["probability"],
@@ -136,23 +139,29 @@ def build(ctx: Context) -> None:
         maps = [feature_grid(result.layers[name]) for name in LAYERS]
         return (guesses, text, enlarge_digit(result.downsampled), bars, *maps)
 
+    @user_errors
+    def recognise(sketch: Any, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
+        return guess(sketch, model, progress)
+
+    @user_errors
     def live(sketch: Any, model: str) -> tuple:
         """Recognise while drawing: an empty or cleared canvas just leaves the last result (no error toast)."""
         from pipelines import InputError
 
         try:
-            return recognise.__wrapped__(sketch, model, None)
+            return guess(sketch, model, None)
         except InputError as err:
             if err.argument == "image":
                 return tuple(gr.skip() for _ in outputs)
-            raise gr.Error(str(err), print_exception=False) from err
+            raise
 
+    @user_errors
     def train_model(dataset: str, epochs: float, max_samples: float,
                     progress: gr.Progress = gr.Progress()) -> str:
         from finetune.digits import DigitsArguments, default_output_dir, main
 
         folder = default_output_dir()
-        metrics = train_now(t, DigitsArguments, main, dataset, epochs, max_samples, progress)
+        metrics = train_now(t, DigitsArguments, main, dataset, epochs, max_samples, progress, max_epochs=EPOCHS[1])
         for task in SPACE.tasks + ("activation-maximisation",):
             ctx.cache.discard(task, lab.local_id(TASK))
         test = metrics.get("test") or {}
@@ -189,7 +198,7 @@ def build(ctx: Context) -> None:
     for toggle, image in zip(toggles, maps, strict=True):
         toggle.change(lambda show: gr.update(visible=show), toggle, image, queue=False, api_visibility="private")
 
-    panel = train_panel(ctx, t, lab.local_id(TASK), "digit", epochs=(1, 30, 4))
+    panel = train_panel(ctx, t, lab.local_id(TASK), "digit", epochs=EPOCHS)
 
     outputs = [guesses, text, downsampled, bars, *maps]
     button.click(recognise, [sketch, model], outputs, api_name="recognise_digit", **SPACE.queue)

@@ -136,6 +136,8 @@ def build(ctx: Context) -> None:
 
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     target = live_target(ctx)
+    if ctx.tiny:  # the tiny cache's folder is not under --allow-local-models, but this Space writes it itself
+        ctx.own_model(target)
     default_model = "tiny" if ctx.tiny else LOCAL
 
     def gan(model: str, progress: Any = None) -> Any:

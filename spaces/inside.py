@@ -15,9 +15,11 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from .common import Context, step_progress
+from .common import Context, step_progress, whole
 
 logger = logging.getLogger(__name__)
+
+MAX_SAMPLES = 10**9  # the panel's "use at most this many training pictures" (0 = all)
 
 # The strings of the training panel that do not depend on the model; a Space adds its own with `with_texts`.
 TEXTS = {
@@ -129,17 +131,22 @@ def train_panel(ctx: Context, t: Callable[..., str], model: str, prefix: str, ep
 
 
 def train_now(t: Callable[..., str], arguments: type, main: Callable[..., dict[str, Any]], dataset: str,
-              epochs: float, max_samples: float, progress: Any) -> dict[str, Any]:
+              epochs: float, max_samples: float, progress: Any, *, max_epochs: int) -> dict[str, Any]:
     """Run a trainer's ``main(arguments(...))`` from the panel's values (the default folder, replaced), driving
-    `progress` with the ``training`` string; its refusals (bad data, flags or folders) as ``train_failed``."""
+    `progress` with the ``training`` string; its refusals (bad data, flags or folders) as ``train_failed``.
+
+    `epochs` (1 to `max_epochs`, the panel slider's range) and `max_samples` (0 = all) are checked first: NaN, 2.5
+    or text is an `InputError` naming them (``int(nan)`` raised a bare ValueError)."""
     from finetune.data import DataError
     from finetune.run import UsageError
 
+    epochs = whole("epochs", epochs, 1, max_epochs)
+    max_samples = whole("max_samples", max_samples, 0, MAX_SAMPLES)
     report = step_progress(progress, lambda step, total, info: t("training", step=step, total=total,
                                                                  loss=info.get("loss") or 0.0))
     try:
-        args = arguments(dataset=(dataset or "").strip() or "ylecun/mnist", num_train_epochs=int(epochs),
-                         max_samples=int(max_samples) or None, overwrite=True)
+        args = arguments(dataset=(dataset or "").strip() or "ylecun/mnist", num_train_epochs=epochs,
+                         max_samples=max_samples or None, overwrite=True)
         return main(args, progress=report)
     except (DataError, UsageError, FileExistsError, OSError) as err:
         raise gr.Error(t("train_failed", error=err), print_exception=False) from err

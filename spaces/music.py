@@ -12,7 +12,6 @@ generated so far (previews every few seconds of music). Gradio's true streaming 
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +20,15 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors
+from .common import Context, SpaceSpec, parse_seed, request_folder, run_with_updates, user_errors
 
 logger = logging.getLogger(__name__)
 
 TASK = "text-to-music"
 PREVIEW_SECONDS = 2.0
+# The preview player holds the newest 30 s of the music so far: every preview rewrote (and gradio cached) all of it,
+# bytes quadratic in the duration.
+PREVIEW_KEEP_SECONDS = 30.0
 
 TEXTS = {
     "en": {
@@ -84,15 +86,15 @@ def build(ctx: Context) -> None:
                          temperature=float(temperature), seed=parse_seed(seed), progress=on_step,
                          preview_seconds=PREVIEW_SECONDS)
 
-        folder = Path(tempfile.mkdtemp(prefix="mmhub-music-"))
-        for kind, value in run_with_updates(work):
-            if kind == "update":
-                previews.append(value[0])
-                audio = np.concatenate(previews, axis=-1)
-                yield write_wav(folder, f"preview-{len(previews)}", audio, music.sample_rate), None, None
-            else:
-                path = write_wav(folder, "music", value.audio, value.sample_rate)
-                yield path, path, value.seed
+        keep = int(PREVIEW_KEEP_SECONDS * music.sample_rate)
+        with request_folder("mmhub-music-") as folder:  # one preview file, rewritten; gone when the request ends
+            for kind, value in run_with_updates(work):
+                if kind == "update":
+                    previews = [np.concatenate([*previews, value[0]], axis=-1)[..., -keep:]]
+                    yield write_wav(folder, "preview", previews[0], music.sample_rate), None, None
+                else:
+                    path = write_wav(folder, "music", value.audio, value.sample_rate)
+                    yield path, path, value.seed
 
     gr.Markdown(f"ℹ️ {t('cpu_note')} {t('licence')}")
     with gr.Row():

@@ -10,13 +10,12 @@ API (gradio_client): ``/separate`` (audio file, two_stems, shifts, seed, model) 
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, require, step_progress, user_errors, whole
+from .common import Context, SpaceSpec, parse_seed, request_folder, require, step_progress, user_errors, whole
 from .launcher import main_for
 
 logger = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ def build(ctx: Context) -> None:
 
     @user_errors
     def separate(audio: str | None, two_stems: str, shifts: float, seed: float | None, model: str,
-                 progress: gr.Progress = gr.Progress()) -> list[Any]:
+                 progress: gr.Progress = gr.Progress()) -> Iterator[list[Any]]:
         from pipelines.audio import read_audio
 
         require(audio, "audio", "an audio file (upload or record one)")
@@ -54,11 +53,11 @@ def build(ctx: Context) -> None:
         sep = ctx.pipeline(TASK, model, progress)
         result = sep(clip.audio, sample_rate=clip.sample_rate, two_stems=two_stems or None, shifts=shifts, seed=seed,
                      progress=step_progress(progress, lambda *_: t("progress")))
-        folder = Path(tempfile.mkdtemp(prefix="mmhub-stems-"))
-        paths = result.save(folder)
-        players = [gr.update(value=str(path), label=name, visible=True) for name, path in paths.items()]
-        players += [gr.update(value=None, visible=False)] * (MAX_STEMS - len(players))
-        return players[:MAX_STEMS] + [[str(p) for p in paths.values()]]
+        with request_folder("mmhub-stems-") as folder:  # gone once gradio has copied the stems
+            paths = result.save(folder)
+            players = [gr.update(value=str(path), label=name, visible=True) for name, path in paths.items()]
+            players += [gr.update(value=None, visible=False)] * (MAX_STEMS - len(players))
+            yield players[:MAX_STEMS] + [[str(p) for p in paths.values()]]
 
     model = ctx.model_dropdown(TASK)
     with gr.Row():

@@ -10,13 +10,12 @@ image or None, model) -> MP4 video, the seed used.
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, step_progress, user_errors
+from .common import Context, SpaceSpec, parse_seed, request_folder, step_progress, user_errors, whole
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +67,17 @@ def build(ctx: Context) -> None:
     @user_errors
     def generate(prompt: str, negative_prompt: str, width: float, height: float, num_frames: float, steps: float,
                  guidance: float, seed: float | None, image: Any, model: str,
-                 progress: gr.Progress = gr.Progress()) -> tuple[str, int]:
+                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple[str, int]]:
+        """One yield: a generator, so that the MP4's folder goes once gradio has copied the file into its cache."""
+        width, height = whole("width", width, 16, 1280), whole("height", height, 16, 1280)  # the sliders' ranges
+        num_frames, steps = whole("num_frames", num_frames, 1, 121), whole("steps", steps, 1, 100)
         video = ctx.pipeline(TASK, model, progress)
-        result = video(prompt, negative_prompt=negative_prompt or None, width=int(width), height=int(height),
-                       num_frames=int(num_frames), num_inference_steps=int(steps), guidance_scale=float(guidance),
+        result = video(prompt, negative_prompt=negative_prompt or None, width=width, height=height,
+                       num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
                        seed=parse_seed(seed), image=image,
                        progress=step_progress(progress, lambda step, total, _: t("step", step=step, total=total)))
-        path = result.save(Path(tempfile.mkdtemp(prefix="mmhub-video-")) / "video.mp4")
-        return str(path), result.seed
+        with request_folder("mmhub-video-") as folder:
+            yield str(result.save(folder / "video.mp4")), result.seed
 
     gr.Markdown(t("cpu_note"))
     with gr.Row():

@@ -13,13 +13,12 @@ Clone only voices whose owner agreed: the models' licences require the speaker's
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, step_progress, user_errors
+from .common import Context, SpaceSpec, parse_seed, request_folder, step_progress, user_errors
 from .launcher import main_for
 
 logger = logging.getLogger(__name__)
@@ -55,12 +54,13 @@ EXAMPLES = [
 ]
 
 
-def audio_file(result: Any) -> str:
-    """Write a pipeline's audio result (``.audio``, ``.sample_rate``) to a WAV file for the player."""
+def audio_file(result: Any) -> Iterator[str]:
+    """Write a pipeline's audio result (``.audio``, ``.sample_rate``) to a WAV file for the player: yielded from a
+    request folder that goes once gradio has copied the file (`request_folder`)."""
     from pipelines.audio import save_audio
 
-    folder = Path(tempfile.mkdtemp(prefix="mmhub-voice-"))
-    return str(save_audio(folder / "voice.wav", result.audio, result.sample_rate))
+    with request_folder("mmhub-voice-") as folder:
+        yield str(save_audio(folder / "voice.wav", result.audio, result.sample_rate))
 
 
 def language_choices() -> list[tuple[str, str]]:
@@ -78,17 +78,17 @@ def build(ctx: Context) -> None:
 
     @user_errors
     def clone(text: str, reference: str | None, language: str, seed: float | None, model: str,
-              progress: gr.Progress = gr.Progress()) -> str:
+              progress: gr.Progress = gr.Progress()) -> Iterator[str]:
         vc = ctx.pipeline(CLONE, model, progress)
         result = vc(text, reference=reference, language=language, seed=parse_seed(seed), progress=reporter(progress))
         gr.Info(t("route", route=result.route, tts_model=result.tts_model, licence=result.licence))
-        return audio_file(result)
+        yield from audio_file(result)
 
     @user_errors
     def convert(speech: str | None, reference: str | None, model: str,
-                progress: gr.Progress = gr.Progress()) -> str:
+                progress: gr.Progress = gr.Progress()) -> Iterator[str]:
         conv = ctx.pipeline(CONVERT, model, progress)
-        return audio_file(conv(speech, reference=reference, progress=reporter(progress)))
+        yield from audio_file(conv(speech, reference=reference, progress=reporter(progress)))
 
     gr.Markdown(f"ℹ️ {t('consent')}")
     with gr.Tab(t("clone")):

@@ -137,11 +137,30 @@ def test_several_loras_combine(trained, tmp_path):
     both = pixels(t2i(PROMPT, **call))
     assert t2i.loras.active == [(str(output), 1.0), (str(style), 0.7)] and len(t2i.loras.names) == 2
     assert all(np.abs(both - single).mean() > 0.1 for single in singles)
-    t2i.set_lora(None)  # off, both still loaded for the next call
+    t2i.set_lora(None)  # off: unloaded, the base model exactly
     np.testing.assert_array_equal(pixels(t2i(PROMPT, **call)), pixels(load("text-to-image", model="tiny")(
         PROMPT, **call)))
-    t2i.set_lora([str(output), str(style)], [1.0, 0.7])  # and on again
+    assert t2i.loras.names == {} and not getattr(t2i.pipe.unet, "peft_config", None)
+    t2i.set_lora([str(output), str(style)], [1.0, 0.7])  # and on again (loaded again)
     np.testing.assert_array_equal(pixels(t2i(PROMPT, **call)), both)
+
+
+def test_a_request_keeps_only_its_own_loras_in_the_shared_unet(trained, tmp_path):
+    """The cached UNet serves every request: LoRAs of earlier requests are deleted, not piled up."""
+    output, _ = trained
+    style = random_lora(tmp_path / "style", seed=1)
+    call = {"num_inference_steps": 2, "seed": 5}
+    t2i = load("text-to-image", model="tiny")
+    t2i.set_lora(str(output))
+    t2i.set_lora(str(style))
+    assert list(t2i.loras.names) == [str(style)]
+    assert t2i.pipe.get_list_adapters() == {"unet": [t2i.loras.names[str(style)]]}
+    only_style = pixels(t2i(PROMPT, **call))
+    fresh = load("text-to-image", model="tiny")
+    fresh.set_lora(str(style))
+    np.testing.assert_array_equal(only_style, pixels(fresh(PROMPT, **call)))
+    t2i.set_lora([str(style), str(output)])  # a new name for a reloaded source: no clash with the kept one
+    assert len(set(t2i.loras.names.values())) == 2 and len(t2i.pipe.get_list_adapters()["unet"]) == 2
 
 
 def test_interrupted_run_resumes_to_the_same_lora(tmp_path, images, trained, monkeypatch):

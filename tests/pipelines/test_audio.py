@@ -106,3 +106,14 @@ def test_bad_inputs(tmp_path):
     expect_error("audio", "mono or 2-channel", read_audio, np.stack([tone()] * 3), 16000, channels=2)
     expect_error("path", ".flac", save_audio, tmp_path / "x.mp3", tone(), 16000)
     expect_error("ref", "silent", read_audio, np.zeros(100, np.float32), 16000, argument="ref")
+
+
+@pytest.mark.parametrize("rate", [float("nan"), float("inf"), "16000", True, 1e300, 16000.5])
+def test_a_bad_rate_beside_a_gradio_tuple_is_an_input_error(rate):
+    """The explicit rate is checked before it is compared with the tuple's (int(nan) raised a bare ValueError)."""
+    expect_error("sample_rate", "sample rate", read_audio, (16000, tone()), rate)
+
+
+def test_a_bad_rate_inside_a_gradio_tuple_is_an_input_error():
+    expect_error("audio[0]", "sample rate", read_audio, (2**70, tone()))
+    expect_error("audio[0]", "sample rate", read_audio, (np.int64(-5), tone()))

@@ -188,3 +188,33 @@ def test_text_generation_fans_out_to_a_server(tmp_path, llm_server):
     local = load("text-generation", model="tiny", device="cpu")(prompts, max_new_tokens=6, temperature=0)
     assert [o["result"] for o in read_out(out)] == [r.to_dict() for r in local]
 
+
+
+def test_a_bad_prompt_in_the_middle_of_a_batch_is_that_line_s_error(tmp_path, capsys):
+    """Text generation names a batch's bad prompt `prompt[i]`: the bulk runner reports that line, not the run."""
+    from pipelines.generation_params import MAX_PROMPT_CHARS
+
+    path, out = tmp_path / "prompts.jsonl", tmp_path / "out.jsonl"
+    path.write_text("".join(json.dumps({"text": text}) + "\n"
+                            for text in ("Ala ma kota", "x" * (MAX_PROMPT_CHARS + 1), "Dawno temu")))
+    assert cli(["run", "text-generation", "--model", "tiny", "--device", "cpu", "--input", str(path),
+                "--output", str(out), "--batch-size", "3", "--param", "max_new_tokens=2",
+                "--param", "temperature=0"]) == 0, capsys.readouterr().err
+    lines = read_out(out)
+    assert [o["line"] for o in lines] == [1, 2, 3] and [("error" in o) for o in lines] == [False, True, False]
+    assert lines[1]["error"].startswith("`prompt[0]` must be")
+
+
+def test_batch_size_with_an_endpoint_is_at_most_the_concurrency_limit(tmp_path, capsys):
+    """With --endpoint a batch is that many requests in flight: refused as --batch-size, before anything is
+    written or any server is asked (nothing listens on port 9)."""
+    from pipelines.text_generation_remote import MAX_CONCURRENCY
+
+    assert bulk.MAX_CONCURRENCY == MAX_CONCURRENCY  # one limit, two modules (bulk must not import openai)
+    path, out = tmp_path / "prompts.txt", tmp_path / "out.jsonl"
+    path.write_text("Ala ma kota\n")
+    argv = ["run", "text-generation", "--input", str(path), "--output", str(out), "--endpoint", "http://127.0.0.1:9/v1"]
+    assert cli([*argv, "--batch-size", str(MAX_CONCURRENCY + 1)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: `batch_size` must be an integer from 1 to {MAX_CONCURRENCY}") and "in flight" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prompts.txt"]

@@ -102,3 +102,35 @@ def test_output_file_error_has_no_traceback_end_to_end(tmp_path):
     done = run_cli("run", "style-transfer", str(tmp_path / "missing.png"), "--model", "tiny", "--output", str(taken))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(("task", "what"), [("deep-dream", "photo"), ("digit-recognition", "image of a digit"),
+                                            ("autoencoder", "image")])
+def test_image_tasks_check_their_file_before_any_model_loads(capsys, task, what):
+    assert main(["run", task, "/no/such/picture.png", *NOWHERE]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: `input` must be an existing {what} for {task}") and "cannot be reached" not in err
+
+
+def test_run_autoencoder_on_an_image_file_saves_both_pictures(tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("L", (28, 28), 0).save(tmp_path / "digit.png")
+    assert main(["run", "autoencoder", str(tmp_path / "digit.png"), "--model", "tiny",
+                 "--output", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["image_0.png", "reconstruction.png"]
+    assert "psnr" in json.loads(capsys.readouterr().out)
+
+
+def test_saving_dispatches_on_the_value_not_the_field_name(tmp_path):
+    """`VideoResult.image` is a flag (the video began from an image), not a picture to save."""
+    import numpy as np
+
+    from pipelines.cli import save_outputs
+    from pipelines.video_generation import VideoResult
+
+    frames = np.zeros((2, 16, 16, 3), dtype=np.uint8)
+    video = VideoResult(frames, fps=8, seed=0, num_inference_steps=1, guidance_scale=1.0, width=16, height=16,
+                        image=True)
+    assert [p.name for p in save_outputs(video, tmp_path)] == ["video.mp4"]
+    assert (tmp_path / "video.mp4").stat().st_size > 0

@@ -252,6 +252,7 @@ def test_stereo_checkpoints_interleave_left_and_right_codebooks(tmp_path):
     ({"guidance_scale": -1}, "guidance_scale"),
     ({"temperature": 0}, "temperature"),
     ({"temperature": float("inf")}, "temperature"),
+    ({"temperature": 1e-300}, "temperature"),  # logits / 1e-300 = inf: NaN probabilities inside torch
     ({"top_k": -1}, "top_k"),
     ({"top_k": 2.5}, "top_k"),
     ({"top_p": 0}, "top_p"),

@@ -49,6 +49,21 @@ def test_equals_demucs_separator(sep, music, shifts):
     assert ours.sample_rate == RATE
 
 
+def test_the_load_time_overlap_is_the_calls_default(sep, music):
+    import torch
+    from demucs.api import Separator
+
+    half = load("separation", model="tiny", overlap=0.5)
+    ours = half(music, sample_rate=RATE, shifts=0)
+    raw = Separator(model="tiny_htdemucs", repo=Path(sep.model_id), device="cpu", shifts=0, overlap=0.5)
+    _, theirs = raw.separate_tensor(torch.from_numpy(music), RATE)
+    for name, stem in ours.stems.items():
+        np.testing.assert_array_equal(stem, theirs[name].numpy())
+    default = sep(music, sample_rate=RATE, shifts=0).stems["vocals"]
+    assert not np.array_equal(ours.stems["vocals"], default)  # the overlap changes this clip's segments
+    np.testing.assert_array_equal(half(music, sample_rate=RATE, shifts=0, overlap=0.25).stems["vocals"], default)
+
+
 def test_mono_22k_and_two_stems(sep, music):
     full = sep(music, sample_rate=RATE, shifts=0)
     two = sep(music, sample_rate=RATE, two_stems="vocals", shifts=0)

@@ -147,6 +147,31 @@ def test_bad_input_gets_an_input_error(gen, inputs, params, argument):
     assert info.value.argument == argument
 
 
+def test_a_stream_generates_only_once_iterated(gen):
+    import threading
+
+    from pipelines.text_generation import STREAM_THREAD
+
+    def streaming() -> int:
+        return sum(t.name == STREAM_THREAD for t in threading.enumerate())
+
+    before = streaming()
+    stream = gen(PROMPT, max_new_tokens=8, temperature=0, stream=True)
+    assert streaming() == before  # nothing runs for a stream nobody reads
+    assert "".join(stream) == gen(PROMPT, max_new_tokens=8, temperature=0).text
+    assert streaming() == before  # and its thread is joined once it is read
+
+
+def test_the_smallest_temperature_and_penalty_sample_finite_text(gen):
+    from pipelines.generation_params import MIN_REPETITION_PENALTY, MIN_TEMPERATURE
+
+    result = gen(PROMPT, max_new_tokens=4, temperature=MIN_TEMPERATURE, repetition_penalty=MIN_REPETITION_PENALTY,
+                 seed=0)
+    assert result.new_tokens == 4
+    with pytest.raises(InputError, match=r"`temperature` must be 0 \(greedy\) or a number from 0.01 to 100"):
+        gen(PROMPT, temperature=0.005)
+
+
 LONE = "Ala \ud800 kota"  # a lone surrogate, as text decoded with errors="surrogateescape" carries
 
 
@@ -161,6 +186,9 @@ LONE = "Ala \ud800 kota"  # a lone surrogate, as text decoded with errors="surro
     ("ok", {"top_k": 2**70}, "top_k"),
     ("ok", {"repetition_penalty": math.inf}, "repetition_penalty"),
     ("ok", {"repetition_penalty": 0}, "repetition_penalty"),
+    ("ok", {"repetition_penalty": 1e-300}, "repetition_penalty"),  # scores / 1e-300 = inf inside torch
+    ("ok", {"temperature": 1e-300}, "temperature"),  # logits / 1e-300 = inf: NaN probabilities
+    ("ok", {"temperature": 1e-3}, "temperature"),  # vLLM would quietly raise it to 1e-2
     ("ok", {"seed": 2**70}, "seed"),
     ("ok", {"seed": -1}, "seed"),
     ("ok", {"seed": True}, "seed"),

@@ -127,6 +127,15 @@ def test_which_model_and_local_only_options(llm_server):
     assert info.value.argument == "endpoint"
 
 
+@pytest.mark.parametrize(("option", "value"), [("adapter", "out/lm-lora"), ("use_safetensors", False)])
+def test_adapter_and_use_safetensors_are_refused_with_an_endpoint(option, value):
+    """Refused before any request (nothing listens on port 9): they would have been dropped silently."""
+    with pytest.raises(InputError) as info:
+        load("text-generation", model="tiny", endpoint="http://127.0.0.1:9/v1", **{option: value})
+    assert info.value.argument == option and "None with endpoint=" in str(info.value)
+    assert ("--lora-modules" in str(info.value)) == (option == "adapter")
+
+
 @pytest.mark.parametrize("endpoint", ["localhost:8000", "ftp://host/v1", "http://host:99999/v1", "http://a b/v1", "",
                                       42, "http://host\udc00/v1"])
 def test_an_endpoint_that_is_not_a_url(endpoint):

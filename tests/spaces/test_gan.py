@@ -104,6 +104,21 @@ def test_train_live_on_the_served_app_writes_to_the_tiny_cache(client):
     assert Image.open(grid).size == (4 * 62, 4 * 62)
 
 
+def test_tiny_app_samples_the_gan_it_trained_live_without_allow_local_models(tmp_path, monkeypatch):
+    import gradio as gr
+
+    monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))
+    ctx = Context(models="tiny")  # no --allow-local-models
+    demo = build_blocks([space("gan")], ctx)
+    fns = {fn.api_name: fn.fn for fn in demo.fns.values()}
+    *_, status, model = list(fns["train_gan"]("sklearn-digits", 1, 64, 8))[-1]
+    assert status.startswith("✅") and model["value"] == str(tmp_path / "tiny" / "gan-live")
+    grid, text = fns["gan_samples"](4, 0, 0, model["value"])
+    assert grid.size == (4 * 62, 4 * 62) and "Seed 0" in text
+    with pytest.raises(gr.Error, match="loads no local folders"):  # only that folder, not its neighbours
+        fns["gan_samples"](4, 0, 0, str(tmp_path / "tiny" / "gan-live" / ".." / "gan-live"))
+
+
 def test_exported_gan_space_carries_the_trainer(tmp_path):
     from spaces.export import export_space
 

@@ -78,6 +78,19 @@ def test_train_it_now_then_recognise(tmp_path, monkeypatch):
     assert downsampled.size == (224, 224) and len(bars) == 10 and len(maps) == 8
 
 
+def test_live_guess_without_a_trained_model_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    import gradio as gr
+
+    monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))
+    demo = build_blocks([space("digit-recognition")], Context())
+    live = next(fn.fn for fn in demo.fns.values() if fn.fn.__name__ == "live")
+    sketch = {"background": None, "layers": [np.asarray(seven())], "composite": np.asarray(seven())}
+    with pytest.raises(gr.Error, match="Train the digit model first"):  # as the Recognise button says it
+        live(sketch, "local:digit-recognition")
+    with pytest.raises(gr.Error, match="Train the digit model first"):
+        next(fn.fn for fn in demo.fns.values() if fn.api_name == "recognise_digit")(sketch, "local:digit-recognition")
+
+
 def test_recognise_and_maximise_through_the_api(client, tmp_path):
     path = tmp_path / "seven.png"
     seven().save(path)
@@ -105,3 +118,29 @@ def test_exported_digit_space_carries_the_trainer(tmp_path):
     requirements = (folder / "requirements.txt").read_text()
     assert "scikit-learn==" in requirements and "datasets==" in requirements
     assert (ROOT / "finetune" / "digits.py").read_text() == (folder / "finetune" / "digits.py").read_text()
+
+
+@pytest.mark.parametrize(("space_name", "api_name", "arguments", "argument"), [
+    ("digit-recognition", "train_digits", ("sklearn-digits", float("nan"), 0), "epochs"),
+    ("digit-recognition", "train_digits", ("sklearn-digits", 2.5, 0), "epochs"),
+    ("autoencoder", "train_vae", ("sklearn-digits", 1, float("inf")), "max_samples"),
+    ("autoencoder", "interpolate", (None, None, float("nan"), "tiny-mnist"), "steps"),
+    ("activation-maximisation", "maximise_activation", (3, "output", float("nan"), 0, 0.01, 1, 0.5, 1.0, "tiny"),
+     "steps"),
+    ("deep-dream", "deep_dream", (None, "conv1_1", 1.5, float("nan"), 1, 0, 64, 1.4, 8, "tiny"), "octaves"),
+    ("video", "video", ("a cat", "", float("nan"), 32, 5, 1, 5.0, 3, None, "tiny"), "width"),
+])
+def test_a_nan_slider_value_is_a_message_naming_it(tmp_path, monkeypatch, space_name, api_name, arguments, argument):
+    """Checked before int() (which raised a bare ValueError, or a traceback from a handler without @user_errors)."""
+    import inspect
+
+    import gradio as gr
+
+    monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))  # a refused training writes nothing here
+    demo = build_blocks([space(space_name)], Context(models="tiny"))
+    handler = next(fn.fn for fn in demo.fns.values() if fn.api_name == api_name)
+    with pytest.raises(gr.Error, match=f"`{argument}` must be"):
+        outcome = handler(*arguments)
+        if inspect.isgenerator(outcome):
+            list(outcome)
+    assert not (tmp_path / "models").exists()  # nothing trained

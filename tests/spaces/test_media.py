@@ -65,3 +65,35 @@ def test_each_tab_exports_as_a_single_space(tmp_path, name, task, requirement):
     assert any(line.startswith(f"{requirement}==") for line in (folder / "requirements.txt").read_text().split())
     readme = (folder / "README.md").read_text()
     assert ("cc-by-nc-4.0" if name == "music" else "apache-2.0") in readme
+
+
+def test_a_request_leaves_no_files_behind_and_previews_one_rolling_file(tmp_path, monkeypatch):
+    """Handlers write into one folder per request, removed when the handler ends (gradio has copied the files by
+    then); music previews rewrite one file instead of adding one per report."""
+    import tempfile
+
+    from PIL import Image
+
+    from spaces.common import Context
+    from spaces.launcher import build_blocks
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    demo = build_blocks([space("music"), space("deep-dream"), space("separation")], Context(models="tiny"))
+    fns = {fn.api_name: fn.fn for fn in demo.fns.values()}
+    updates = []
+    for update in fns["music"]("lo-fi piano", 4, None, 3.0, 1.0, 11, "tiny"):
+        updates.append(update)
+        assert sf.read(update[0])[0].size > 0  # there while gradio copies it
+    players = [player for player, _, _ in updates]
+    assert len(players) >= 3 and len(set(players[:-1])) == 1 and players[-1] == updates[-1][1]
+    photo = Image.new("RGB", (64, 48), (120, 60, 30))
+    *_, (dream, animation, _) = fns["deep_dream"](photo, "conv1_1", 1.5, 1, 1, 0, 64, 1.4, 8, "tiny")
+    assert animation.endswith(".gif")
+    song = tmp_path / "song.wav"
+    sf.write(song, np.random.default_rng(0).uniform(-0.3, 0.3, (44100, 2)).astype(np.float32), 44100)
+    request = fns["separate"](str(song), "vocals", 0, 0, "tiny")
+    *_, stems = next(request)
+    assert len(stems) == 2 and all(sf.read(path)[0].shape == (44100, 2) for path in stems)  # there for gradio
+    assert list(request) == []
+    assert [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("mmhub-")] == []
