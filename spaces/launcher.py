@@ -45,7 +45,9 @@ def build_blocks(specs: Sequence[SpaceSpec], ctx: Context, title: str = "mmhub")
     """One Space alone, or several as tabs, with the tiny banner on top when the app runs tiny models."""
     if not specs:
         raise ValueError("no Space to build")
-    with SpaceBlocks(title=title, analytics_enabled=False) as demo:
+    # gradio keeps a copy of every file a handler returns (pictures, audio, video) until the server restarts;
+    # a long-running Space drops those older than a day, checked every hour
+    with SpaceBlocks(title=title, analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         ctx.banner()
         if len(specs) == 1:
             gr.Markdown(f"# {specs[0].emoji} {specs[0].title[ctx.lang]}")
