@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import os
 import random
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -78,6 +79,9 @@ class SeparationPipeline(Pipeline):
         super().__init__(model_id, device, dtype)
         self.separator = separator
         self.overlap = overlap  # the default of every call that passes none (from_pretrained's `overlap`)
+        # A call sets the shared Separator's shifts / overlap / callback and seeds Python's global `random` (demucs
+        # draws its shifts from it): calls from several threads take turns, so none runs with another's settings.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_pretrained(cls, model: str = "htdemucs", *, device: Any = None, dtype: Any = None,
@@ -203,17 +207,18 @@ class SeparationPipeline(Pipeline):
 
         wav = torch.from_numpy(clip.audio)
         callback = _ProgressAdapter(progress, self.separator, shifts, overlap) if progress else None
-        self.separator.update_parameter(shifts=shifts, overlap=overlap, callback=callback)
-        state = random.getstate() if seed is not None else None
-        try:
-            if seed is not None:
-                random.seed(seed)  # demucs draws its shifts from Python's `random`
-            with torch.inference_mode():
-                _, separated = self.separator.separate_tensor(wav, self.sample_rate)
-        finally:
-            if seed is not None:
-                random.setstate(state)
-            self.separator.update_parameter(callback=None)
+        with self._lock:
+            self.separator.update_parameter(shifts=shifts, overlap=overlap, callback=callback)
+            state = random.getstate() if seed is not None else None
+            try:
+                if seed is not None:
+                    random.seed(seed)  # demucs draws its shifts from Python's `random`
+                with torch.inference_mode():
+                    _, separated = self.separator.separate_tensor(wav, self.sample_rate)
+            finally:
+                if seed is not None:
+                    random.setstate(state)
+                self.separator.update_parameter(callback=None)
         if callback is not None:
             report_progress(progress, callback.total, callback.total, stage="done")
 

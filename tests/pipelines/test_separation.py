@@ -64,6 +64,18 @@ def test_the_load_time_overlap_is_the_calls_default(sep, music):
     np.testing.assert_array_equal(half(music, sample_rate=RATE, shifts=0, overlap=0.25).stems["vocals"], default)
 
 
+def test_concurrent_calls_each_get_their_own_settings(sep, music):
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = [{"shifts": 0, "overlap": 0.5}, {"shifts": 1, "overlap": 0.25, "seed": 3},
+                {"shifts": 0, "overlap": 0.1}, {"shifts": 1, "overlap": 0.75, "seed": 9}] * 2
+    alone = [sep(music, sample_rate=RATE, **kw).stems["vocals"] for kw in settings]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda kw: sep(music, sample_rate=RATE, **kw).stems["vocals"], settings))
+    for one, other in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(one, other)
+
+
 def test_mono_22k_and_two_stems(sep, music):
     full = sep(music, sample_rate=RATE, shifts=0)
     two = sep(music, sample_rate=RATE, two_stems="vocals", shifts=0)
