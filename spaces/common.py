@@ -39,8 +39,10 @@ logger = logging.getLogger(__name__)
 # UI strings: English and Polish. A Space may add its own keys with `Context.t(key)`; missing Polish falls back.
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
-        "tiny_banner": "⚠️ **Tiny random models** (`--models tiny`): the app runs offline and every output is "
-                       "**noise**. Start without `--models tiny` to use the real models.",
+        "tiny_banner": "⚠️ **Tiny stand-in models** (`--models tiny`): the app runs offline on small random "
+                       "models, so the product tabs' outputs are **noise**; the Inside-a-network models are trained "
+                       "briefly and show real (if rough) shapes. Start without `--models tiny` to use the real "
+                       "models.",
         "loading": "Loading model {model}…",
         "loaded": "Model {model} loaded.",
         "model": "Model",
@@ -64,8 +66,10 @@ STRINGS: dict[str, dict[str, str]] = {
                       "the server log; please report it.",
     },
     "pl": {
-        "tiny_banner": "⚠️ **Małe losowe modele** (`--models tiny`): aplikacja działa offline, a każdy wynik to "
-                       "**szum**. Uruchom bez `--models tiny`, aby użyć prawdziwych modeli.",
+        "tiny_banner": "⚠️ **Małe modele zastępcze** (`--models tiny`): aplikacja działa offline na małych losowych "
+                       "modelach, więc wyniki zakładek produktowych to **szum**; modele z grupy „Wnętrze sieci” są "
+                       "krótko wytrenowane i pokazują prawdziwe (choć zgrubne) kształty. Uruchom bez "
+                       "`--models tiny`, aby użyć prawdziwych modeli.",
         "loading": "Wczytywanie modelu {model}…",
         "loaded": "Model {model} wczytany.",
         "model": "Model",
@@ -295,7 +299,7 @@ class Context:
         if self.llm is not None and task == "text-generation":
             return [(self.llm.label(), self.llm.model or "")]
         spec = TASKS[task]
-        choices = [(f"{v} (noise)", v) for v in spec.tiny_variants if self.tiny]
+        choices = [(f"{v} (tiny stand-in)", v) for v in spec.tiny_variants if self.tiny]
         if self.tiny:  # the chosen variant first
             choices.sort(key=lambda c: c[1] != tiny_variant)
         for info in spec.models:
