@@ -22,7 +22,7 @@ Commands (run from the repository root)::
     python -m finetune.sd_lora --model stable-diffusion-v1-5/stable-diffusion-v1-5 --instance-dir photos/mug \\
         --instance-prompt "a photo of sks mug" --prior-preservation --class-dir photos/mugs \\
         --class-prompt "a photo of a mug" --output-dir runs/mug15
-    python -m finetune.sd_lora ... --resume                    # after a crash or a kill: same arguments
+    python -m finetune.sd_lora ... --resume    # after a crash or a kill: same arguments, same number of processes
 
     # use it
     python -c 'from pipelines import load; load("text-to-image", lora="runs/mug")("a sks mug on the moon").images[0]'
@@ -375,6 +375,8 @@ def _run(args: SDLoraArguments, folders: RunFolders, resume_from: str | None, st
 
     image_files(args.instance_dir)  # an empty or missing folder fails before the model loads
     accelerator = Accelerator(gradient_accumulation_steps=args.gradient_accumulation_steps)
+    if resume_from is not None:  # before the model loads; every process reads the same marker and stops alike
+        check_resume_processes(resume_from, accelerator.num_processes)
     dtype = weight_dtype(args.precision, accelerator.device)
     model_path = resolve_model(TASK, args.model)
     pipe = load_pipeline(args, model_path, accelerator.device)
@@ -473,7 +475,7 @@ def _run(args: SDLoraArguments, folders: RunFolders, resume_from: str | None, st
                 unet.train()
             if step % args.save_steps == 0 and step < args.max_steps:
                 _checkpoint(accelerator.unwrap_model(unet), optimizer, lr_scheduler, folders, step, log_history,
-                            samples, args.save_total_limit)
+                            samples, args.save_total_limit, accelerator.num_processes)
     progress.close()
     accelerator.wait_for_everyone()
 
@@ -538,8 +540,9 @@ def _draw_samples(pipe, unet, args: SDLoraArguments, folders: RunFolders, step: 
 
 
 def _checkpoint(unet, optimizer, lr_scheduler, folders: RunFolders, step: int, log_history: list, samples: list,
-                limit: int) -> None:
-    """``checkpoint-<step>``: LoRA weights, optimizer and scheduler state, then the marker (last: complete)."""
+                limit: int, num_processes: int) -> None:
+    """``checkpoint-<step>``: LoRA weights, optimizer and scheduler state, then the marker (last: complete), which
+    also records the number of processes (see `check_resume_processes`)."""
     import torch
 
     folder = folders.checkpoints / f"checkpoint-{step}"
@@ -549,11 +552,32 @@ def _checkpoint(unet, optimizer, lr_scheduler, folders: RunFolders, step: int, l
     save_lora(unet, folder)
     torch.save(optimizer.state_dict(), folder / "optimizer.pt")
     torch.save(lr_scheduler.state_dict(), folder / "scheduler.pt")
-    (folder / MARKER).write_text(json.dumps({"global_step": step, "log_history": log_history, "samples": samples}))
+    (folder / MARKER).write_text(json.dumps({"global_step": step, "log_history": log_history, "samples": samples,
+                                             "num_processes": num_processes}))
     done = sorted((int(p.name.split("-")[1]), p) for p in folders.checkpoints.glob("checkpoint-*")
                   if (p / MARKER).exists())
     for _, old in done[:-limit]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def check_resume_processes(checkpoint: str, num_processes: int) -> None:
+    """`UsageError` unless `checkpoint` was written by a run on `num_processes` processes.
+
+    The saved scheduler counts scheduler steps, which are optimizer steps x processes (`make_lr_scheduler`), and
+    batch ``i`` of a step is ``step x processes + rank``: resumed on another number of processes, the learning rate
+    would jump to another point of its curve and the images would come in another order, silently. Checkpoints
+    written before the count was recorded are resumed as they are (with a warning).
+    """
+    recorded = json.loads((Path(checkpoint) / MARKER).read_text()).get("num_processes")
+    if recorded is None:
+        logger.warning("%s does not record how many processes wrote it; resuming on %d (it must be the same number "
+                       "as the interrupted run's)", Path(checkpoint).name, num_processes)
+    elif recorded != num_processes:
+        raise UsageError(f"--resume: the interrupted run trained on {recorded} process(es), this one runs on "
+                         f"{num_processes}; the learning-rate schedule and the data order depend on it. Launch with "
+                         f"the same number (accelerate launch --num_processes {recorded}"
+                         f"{'' if recorded > 1 else ', or plain python -m finetune.sd_lora'}), or start a new run "
+                         f"(--overwrite, or another --output-dir).")
 
 
 def summary_line(metrics: dict[str, Any], output_dir: str) -> str:
