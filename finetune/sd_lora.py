@@ -54,6 +54,7 @@ from finetune.run import (
     UsageError,
     card_hyperparameters,
     cli_main,
+    flag_name,
     publish_and_push,
     recorded_arguments,
     resolve_model,
@@ -146,38 +147,39 @@ class SDLoraArguments:
         from pipelines import validate
         from pipelines.errors import InputError
 
-        for name, low, high in (("rank", 1, 1024), ("max_steps", 1, 10**8), ("batch_size", 1, 256),
-                                ("gradient_accumulation_steps", 1, 1024), ("warmup_steps", 0, 10**8),
-                                ("num_class_images", 1, 100_000), ("sample_every", 0, 10**8),
-                                ("num_samples", 0, 16), ("save_steps", 1, 10**8), ("save_total_limit", 1, 1000),
-                                ("logging_steps", 1, 10**8), ("seed", 0, 2**32 - 1)):
-            validate.integer(name, getattr(self, name), low=low, high=high)
-        validate.optional_integer("lora_alpha", self.lora_alpha, low=1, high=65536)
-        validate.optional_integer("resolution", self.resolution, low=8, high=2048)
-        if self.resolution is not None and self.resolution % 8:
-            raise UsageError(f"--resolution must be a multiple of 8; got {self.resolution}.")
-        validate.number("learning_rate", self.learning_rate, low=0, high=1, low_open=True)
-        validate.number("lora_dropout", self.lora_dropout, low=0, high=1, high_open=True)
-        validate.number("weight_decay", self.weight_decay, low=0, high=1)
-        validate.number("max_grad_norm", self.max_grad_norm, low=0, high=1e6, low_open=True)
-        validate.number("prior_loss_weight", self.prior_loss_weight, low=0, high=100)
+        flag = flag_name  # errors name the flag (--learning-rate), not the field
         try:
-            validate.text("instance_prompt", self.instance_prompt, max_chars=1000)
-            validate.text("instance_dir", self.instance_dir)
-            validate.text("model", self.model)
-            validate.optional_text("sample_prompt", self.sample_prompt, allow_empty=False)
-            validate.choice("lr_scheduler", self.lr_scheduler, ("constant", "constant_with_warmup", "linear",
-                                                                "cosine"))
-            validate.choice("precision", self.precision, ("auto", "fp32", "fp16", "bf16"))
+            for name, low, high in (("rank", 1, 1024), ("max_steps", 1, 10**8), ("batch_size", 1, 256),
+                                    ("gradient_accumulation_steps", 1, 1024), ("warmup_steps", 0, 10**8),
+                                    ("num_class_images", 1, 100_000), ("sample_every", 0, 10**8),
+                                    ("num_samples", 0, 16), ("save_steps", 1, 10**8), ("save_total_limit", 1, 1000),
+                                    ("logging_steps", 1, 10**8), ("seed", 0, 2**32 - 1)):
+                validate.integer(flag(name), getattr(self, name), low=low, high=high)
+            validate.optional_integer("--lora-alpha", self.lora_alpha, low=1, high=65536)
+            validate.optional_integer("--resolution", self.resolution, low=8, high=2048)
+            if self.resolution is not None and self.resolution % 8:
+                raise UsageError(f"--resolution must be a multiple of 8; got {self.resolution}.")
+            validate.number("--learning-rate", self.learning_rate, low=0, high=1, low_open=True)
+            validate.number("--lora-dropout", self.lora_dropout, low=0, high=1, high_open=True)
+            validate.number("--weight-decay", self.weight_decay, low=0, high=1)
+            validate.number("--max-grad-norm", self.max_grad_norm, low=0, high=1e6, low_open=True)
+            validate.number("--prior-loss-weight", self.prior_loss_weight, low=0, high=100)
+            validate.text("--instance-prompt", self.instance_prompt, max_chars=1000)
+            validate.text("--instance-dir", self.instance_dir)
+            validate.text("--model", self.model)
+            validate.optional_text("--sample-prompt", self.sample_prompt, allow_empty=False)
+            validate.choice("--lr-scheduler", self.lr_scheduler, ("constant", "constant_with_warmup", "linear",
+                                                                  "cosine"))
+            validate.choice("--precision", self.precision, ("auto", "fp32", "fp16", "bf16"))
+            if self.prior_preservation:
+                if not self.class_dir or not self.class_prompt:
+                    raise UsageError("--prior-preservation needs --class-dir (a folder; missing class images are "
+                                     "generated into it) and --class-prompt (e.g. 'a photo of a mug').")
+                validate.text("--class-prompt", self.class_prompt, max_chars=1000)
+            elif self.class_dir or self.class_prompt:
+                logger.warning("--class-dir / --class-prompt are only used with --prior-preservation")
         except InputError as err:
             raise UsageError(str(err)) from None
-        if self.prior_preservation:
-            if not self.class_dir or not self.class_prompt:
-                raise UsageError("--prior-preservation needs --class-dir (a folder; missing class images are "
-                                 "generated into it) and --class-prompt (e.g. 'a photo of a mug').")
-            validate.text("class_prompt", self.class_prompt, max_chars=1000)
-        elif self.class_dir or self.class_prompt:
-            logger.warning("--class-dir / --class-prompt are only used with --prior-preservation")
 
 
 def make_parser():

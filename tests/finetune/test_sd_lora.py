@@ -288,10 +288,31 @@ def test_bad_image_folders_fail_before_training(tmp_path, capsys):
     assert_clean_failure(capsys, run_args(tiny_pictures, output), output, "1x1 pixels")
     assert_clean_failure(capsys, [*run_args(broken, output), "--prior-preservation"], output, "--class-prompt")
     assert_clean_failure(capsys, [*run_args(broken, output), "--resolution", "60"], output, "multiple of 8")
-    assert_clean_failure(capsys, [*run_args(broken, output), "--learning-rate", "inf"], output, "learning_rate")
+    assert_clean_failure(capsys, [*run_args(broken, output), "--learning-rate", "inf"], output, "`--learning-rate`")
     bad_prompt = run_args(broken, output)
     bad_prompt[bad_prompt.index(PROMPT)] = "a photo of \ud800 mug"
-    assert_clean_failure(capsys, bad_prompt, output, "instance_prompt")
+    assert_clean_failure(capsys, bad_prompt, output, "`--instance-prompt`")
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--rank", "0"), ("--max-steps", "0"), ("--gradient-accumulation-steps", "0"), ("--warmup-steps", "-1"),
+    ("--num-class-images", "0"), ("--sample-every", "-1"), ("--num-samples", "17"), ("--save-steps", "0"),
+    ("--save-total-limit", "0"), ("--logging-steps", "0"), ("--seed", "-1"), ("--batch-size", "0"),
+    ("--lora-alpha", "0"), ("--resolution", "4"), ("--learning-rate", "nan"), ("--lora-dropout", "1"),
+    ("--weight-decay", "2"), ("--max-grad-norm", "0"), ("--prior-loss-weight", "inf"), ("--lr-scheduler", "step"),
+    ("--precision", "fp8"), ("--sample-prompt", ""), ("--model", " "), ("--class-prompt", "\ud800"),
+])
+def test_usage_errors_name_the_flag(flag, value):
+    """Every bad argument is a UsageError naming the command-line flag (``--learning-rate``), not the dataclass
+    field (``learning_rate``)."""
+    from finetune.run import UsageError
+
+    argv = ["--instance-dir", "x", "--instance-prompt", PROMPT, "--output-dir", "o", flag, value]
+    if flag == "--class-prompt":
+        argv += ["--prior-preservation", "--class-dir", "x"]
+    with pytest.raises(UsageError) as caught:
+        parse(argv)
+    assert str(caught.value).startswith((f"`{flag}` must", f"{flag} must")), caught.value
 
 
 def test_defaults_are_the_diffusers_example_values():
