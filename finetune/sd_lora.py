@@ -22,7 +22,7 @@ Commands (run from the repository root)::
     python -m finetune.sd_lora --model stable-diffusion-v1-5/stable-diffusion-v1-5 --instance-dir photos/mug \\
         --instance-prompt "a photo of sks mug" --prior-preservation --class-dir photos/mugs \\
         --class-prompt "a photo of a mug" --output-dir runs/mug15
-    python -m finetune.sd_lora ... --resume                    # after a crash or a kill: same arguments
+    python -m finetune.sd_lora ... --resume    # after a crash or a kill: same arguments, same number of processes
 
     # use it
     python -c 'from pipelines import load; load("text-to-image", lora="runs/mug")("a sks mug on the moon").images[0]'
@@ -54,6 +54,7 @@ from finetune.run import (
     UsageError,
     card_hyperparameters,
     cli_main,
+    flag_name,
     publish_and_push,
     recorded_arguments,
     resolve_model,
@@ -146,38 +147,39 @@ class SDLoraArguments:
         from pipelines import validate
         from pipelines.errors import InputError
 
-        for name, low, high in (("rank", 1, 1024), ("max_steps", 1, 10**8), ("batch_size", 1, 256),
-                                ("gradient_accumulation_steps", 1, 1024), ("warmup_steps", 0, 10**8),
-                                ("num_class_images", 1, 100_000), ("sample_every", 0, 10**8),
-                                ("num_samples", 0, 16), ("save_steps", 1, 10**8), ("save_total_limit", 1, 1000),
-                                ("logging_steps", 1, 10**8), ("seed", 0, 2**32 - 1)):
-            validate.integer(name, getattr(self, name), low=low, high=high)
-        validate.optional_integer("lora_alpha", self.lora_alpha, low=1, high=65536)
-        validate.optional_integer("resolution", self.resolution, low=8, high=2048)
-        if self.resolution is not None and self.resolution % 8:
-            raise UsageError(f"--resolution must be a multiple of 8; got {self.resolution}.")
-        validate.number("learning_rate", self.learning_rate, low=0, high=1, low_open=True)
-        validate.number("lora_dropout", self.lora_dropout, low=0, high=1, high_open=True)
-        validate.number("weight_decay", self.weight_decay, low=0, high=1)
-        validate.number("max_grad_norm", self.max_grad_norm, low=0, high=1e6, low_open=True)
-        validate.number("prior_loss_weight", self.prior_loss_weight, low=0, high=100)
+        flag = flag_name  # errors name the flag (--learning-rate), not the field
         try:
-            validate.text("instance_prompt", self.instance_prompt, max_chars=1000)
-            validate.text("instance_dir", self.instance_dir)
-            validate.text("model", self.model)
-            validate.optional_text("sample_prompt", self.sample_prompt, allow_empty=False)
-            validate.choice("lr_scheduler", self.lr_scheduler, ("constant", "constant_with_warmup", "linear",
-                                                                "cosine"))
-            validate.choice("precision", self.precision, ("auto", "fp32", "fp16", "bf16"))
+            for name, low, high in (("rank", 1, 1024), ("max_steps", 1, 10**8), ("batch_size", 1, 256),
+                                    ("gradient_accumulation_steps", 1, 1024), ("warmup_steps", 0, 10**8),
+                                    ("num_class_images", 1, 100_000), ("sample_every", 0, 10**8),
+                                    ("num_samples", 0, 16), ("save_steps", 1, 10**8), ("save_total_limit", 1, 1000),
+                                    ("logging_steps", 1, 10**8), ("seed", 0, 2**32 - 1)):
+                validate.integer(flag(name), getattr(self, name), low=low, high=high)
+            validate.optional_integer("--lora-alpha", self.lora_alpha, low=1, high=65536)
+            validate.optional_integer("--resolution", self.resolution, low=8, high=2048)
+            if self.resolution is not None and self.resolution % 8:
+                raise UsageError(f"--resolution must be a multiple of 8; got {self.resolution}.")
+            validate.number("--learning-rate", self.learning_rate, low=0, high=1, low_open=True)
+            validate.number("--lora-dropout", self.lora_dropout, low=0, high=1, high_open=True)
+            validate.number("--weight-decay", self.weight_decay, low=0, high=1)
+            validate.number("--max-grad-norm", self.max_grad_norm, low=0, high=1e6, low_open=True)
+            validate.number("--prior-loss-weight", self.prior_loss_weight, low=0, high=100)
+            validate.text("--instance-prompt", self.instance_prompt, max_chars=1000)
+            validate.text("--instance-dir", self.instance_dir)
+            validate.text("--model", self.model)
+            validate.optional_text("--sample-prompt", self.sample_prompt, allow_empty=False)
+            validate.choice("--lr-scheduler", self.lr_scheduler, ("constant", "constant_with_warmup", "linear",
+                                                                  "cosine"))
+            validate.choice("--precision", self.precision, ("auto", "fp32", "fp16", "bf16"))
+            if self.prior_preservation:
+                if not self.class_dir or not self.class_prompt:
+                    raise UsageError("--prior-preservation needs --class-dir (a folder; missing class images are "
+                                     "generated into it) and --class-prompt (e.g. 'a photo of a mug').")
+                validate.text("--class-prompt", self.class_prompt, max_chars=1000)
+            elif self.class_dir or self.class_prompt:
+                logger.warning("--class-dir / --class-prompt are only used with --prior-preservation")
         except InputError as err:
             raise UsageError(str(err)) from None
-        if self.prior_preservation:
-            if not self.class_dir or not self.class_prompt:
-                raise UsageError("--prior-preservation needs --class-dir (a folder; missing class images are "
-                                 "generated into it) and --class-prompt (e.g. 'a photo of a mug').")
-            validate.text("class_prompt", self.class_prompt, max_chars=1000)
-        elif self.class_dir or self.class_prompt:
-            logger.warning("--class-dir / --class-prompt are only used with --prior-preservation")
 
 
 def make_parser():
@@ -375,6 +377,8 @@ def _run(args: SDLoraArguments, folders: RunFolders, resume_from: str | None, st
 
     image_files(args.instance_dir)  # an empty or missing folder fails before the model loads
     accelerator = Accelerator(gradient_accumulation_steps=args.gradient_accumulation_steps)
+    if resume_from is not None:  # before the model loads; every process reads the same marker and stops alike
+        check_resume_processes(resume_from, accelerator.num_processes)
     dtype = weight_dtype(args.precision, accelerator.device)
     model_path = resolve_model(TASK, args.model)
     pipe = load_pipeline(args, model_path, accelerator.device)
@@ -473,7 +477,7 @@ def _run(args: SDLoraArguments, folders: RunFolders, resume_from: str | None, st
                 unet.train()
             if step % args.save_steps == 0 and step < args.max_steps:
                 _checkpoint(accelerator.unwrap_model(unet), optimizer, lr_scheduler, folders, step, log_history,
-                            samples, args.save_total_limit)
+                            samples, args.save_total_limit, accelerator.num_processes)
     progress.close()
     accelerator.wait_for_everyone()
 
@@ -538,8 +542,9 @@ def _draw_samples(pipe, unet, args: SDLoraArguments, folders: RunFolders, step: 
 
 
 def _checkpoint(unet, optimizer, lr_scheduler, folders: RunFolders, step: int, log_history: list, samples: list,
-                limit: int) -> None:
-    """``checkpoint-<step>``: LoRA weights, optimizer and scheduler state, then the marker (last: complete)."""
+                limit: int, num_processes: int) -> None:
+    """``checkpoint-<step>``: LoRA weights, optimizer and scheduler state, then the marker (last: complete), which
+    also records the number of processes (see `check_resume_processes`)."""
     import torch
 
     folder = folders.checkpoints / f"checkpoint-{step}"
@@ -549,11 +554,32 @@ def _checkpoint(unet, optimizer, lr_scheduler, folders: RunFolders, step: int, l
     save_lora(unet, folder)
     torch.save(optimizer.state_dict(), folder / "optimizer.pt")
     torch.save(lr_scheduler.state_dict(), folder / "scheduler.pt")
-    (folder / MARKER).write_text(json.dumps({"global_step": step, "log_history": log_history, "samples": samples}))
+    (folder / MARKER).write_text(json.dumps({"global_step": step, "log_history": log_history, "samples": samples,
+                                             "num_processes": num_processes}))
     done = sorted((int(p.name.split("-")[1]), p) for p in folders.checkpoints.glob("checkpoint-*")
                   if (p / MARKER).exists())
     for _, old in done[:-limit]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def check_resume_processes(checkpoint: str, num_processes: int) -> None:
+    """`UsageError` unless `checkpoint` was written by a run on `num_processes` processes.
+
+    The saved scheduler counts scheduler steps, which are optimizer steps x processes (`make_lr_scheduler`), and
+    batch ``i`` of a step is ``step x processes + rank``: resumed on another number of processes, the learning rate
+    would jump to another point of its curve and the images would come in another order, silently. Checkpoints
+    written before the count was recorded are resumed as they are (with a warning).
+    """
+    recorded = json.loads((Path(checkpoint) / MARKER).read_text()).get("num_processes")
+    if recorded is None:
+        logger.warning("%s does not record how many processes wrote it; resuming on %d (it must be the same number "
+                       "as the interrupted run's)", Path(checkpoint).name, num_processes)
+    elif recorded != num_processes:
+        raise UsageError(f"--resume: the interrupted run trained on {recorded} process(es), this one runs on "
+                         f"{num_processes}; the learning-rate schedule and the data order depend on it. Launch with "
+                         f"the same number (accelerate launch --num_processes {recorded}"
+                         f"{'' if recorded > 1 else ', or plain python -m finetune.sd_lora'}), or start a new run "
+                         f"(--overwrite, or another --output-dir).")
 
 
 def summary_line(metrics: dict[str, Any], output_dir: str) -> str:

@@ -48,7 +48,7 @@ from pipelines.base import (
     resolve_dtype,
     translating_load_errors,
 )
-from pipelines.errors import InputError, ModelLoadError
+from pipelines.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -295,9 +295,9 @@ class AutoencoderPipeline(Pipeline):
         if kind == MNIST_VAE:
             if dtype not in (None, "float32", torch.float32, "auto"):
                 raise InputError("dtype", dtype, "float32 (or None) for the MNIST VAE")
-            _check_mnist_config(model)
             net = lab.load_module(MnistVAE, model, task=cls.task, train_command=TRAIN_COMMAND, device=device,
-                                  revision=revision)
+                                  revision=revision, unknown_hint="A Stable Diffusion checkpoint needs a vae/ folder "
+                                                                  "or an AutoencoderKL config.")
             return cls(net, MNIST_VAE, model, device, torch.float32)
         from diffusers import AutoencoderKL
 
@@ -497,27 +497,6 @@ def _kind(model: str, revision: str | None) -> tuple[str, str | None]:
         except RemoteEntryNotFoundError:
             config = hf_hub_download(model, "config.json", revision=revision)
     return (SD_VAE, None) if _is_autoencoder_kl(Path(config)) else (MNIST_VAE, None)
-
-
-def _check_mnist_config(model: str) -> None:
-    """`ModelLoadError(wrong_task)` for a local folder whose ``config.json`` describes another mixin model (the mixin
-    would silently drop the keys `MnistVAE` does not take, e.g. a digit CNN's ``num_classes``)."""
-    import inspect
-
-    from pipelines import lab
-
-    config = Path(lab.resolve(model)).expanduser() / "config.json"
-    if not config.is_file():
-        return
-    try:
-        keys = set(json.loads(config.read_text()))
-    except (OSError, ValueError, TypeError):
-        raise ModelLoadError(model, "incompatible", f"{config} is not valid JSON.") from None
-    unknown = sorted(keys - set(inspect.signature(MnistVAE.__init__).parameters))
-    if unknown:
-        raise ModelLoadError(model, "wrong_task", f"its config.json is not an MNIST VAE's (it has {', '.join(unknown)}"
-                                                  f"); a Stable Diffusion checkpoint needs a vae/ folder or an "
-                                                  f"AutoencoderKL config.")
 
 
 def _is_autoencoder_kl(config: Path) -> bool:

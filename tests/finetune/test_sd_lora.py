@@ -163,7 +163,7 @@ def test_a_request_keeps_only_its_own_loras_in_the_shared_unet(trained, tmp_path
     assert len(set(t2i.loras.names.values())) == 2 and len(t2i.pipe.get_list_adapters()["unet"]) == 2
 
 
-def test_interrupted_run_resumes_to_the_same_lora(tmp_path, images, trained, monkeypatch):
+def test_interrupted_run_resumes_to_the_same_lora(tmp_path, images, trained, monkeypatch, capsys):
     from safetensors.torch import load_file
 
     output, uninterrupted = trained
@@ -185,6 +185,15 @@ def test_interrupted_run_resumes_to_the_same_lora(tmp_path, images, trained, mon
     half_written.mkdir()
     (half_written / "optimizer.pt").write_bytes(b"partial")
     assert cli(argv) == 2  # leftover checkpoints need --resume (or --overwrite)
+    marker = folders.checkpoints / "checkpoint-4" / sd_lora.MARKER
+    state = json.loads(marker.read_text())
+    assert state["num_processes"] == 1
+    marker.write_text(json.dumps({**state, "num_processes": 2}))  # as if it had run under accelerate launch -n 2
+    assert cli([*argv, "--resume"]) == 2  # refused before the model loads
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: --resume: the interrupted run trained on 2 process") and "--num_processes 2" \
+        in err[-1] and "runs on 1" in err[-1], err
+    marker.write_text(json.dumps(state))
 
     resumed = main(parse([*argv, "--resume"]))
     assert resumed["global_step"] == STEPS
@@ -194,6 +203,22 @@ def test_interrupted_run_resumes_to_the_same_lora(tmp_path, images, trained, mon
     assert ours.keys() == reference.keys()
     for key in ours:  # per-step seeded crops, noise and timesteps: the resumed run retraces the uninterrupted one
         torch.testing.assert_close(ours[key], reference[key], rtol=1e-4, atol=1e-6)
+
+
+def test_resume_checks_the_number_of_processes(tmp_path, caplog):
+    """A checkpoint records its number of processes: another number is refused, an older checkpoint (without the
+    count) resumes with a warning."""
+    from finetune.run import UsageError
+
+    checkpoint = tmp_path / "checkpoint-4"
+    checkpoint.mkdir()
+    (checkpoint / sd_lora.MARKER).write_text(json.dumps({"global_step": 4, "num_processes": 3}))
+    sd_lora.check_resume_processes(str(checkpoint), 3)
+    with pytest.raises(UsageError, match=r"trained on 3 process\(es\), this one runs on 2.*--num_processes 3"):
+        sd_lora.check_resume_processes(str(checkpoint), 2)
+    (checkpoint / sd_lora.MARKER).write_text(json.dumps({"global_step": 4}))
+    sd_lora.check_resume_processes(str(checkpoint), 2)
+    assert "does not record how many processes" in caplog.text
 
 
 def lora_for_another_base(folder: Path) -> Path:
@@ -263,10 +288,31 @@ def test_bad_image_folders_fail_before_training(tmp_path, capsys):
     assert_clean_failure(capsys, run_args(tiny_pictures, output), output, "1x1 pixels")
     assert_clean_failure(capsys, [*run_args(broken, output), "--prior-preservation"], output, "--class-prompt")
     assert_clean_failure(capsys, [*run_args(broken, output), "--resolution", "60"], output, "multiple of 8")
-    assert_clean_failure(capsys, [*run_args(broken, output), "--learning-rate", "inf"], output, "learning_rate")
+    assert_clean_failure(capsys, [*run_args(broken, output), "--learning-rate", "inf"], output, "`--learning-rate`")
     bad_prompt = run_args(broken, output)
     bad_prompt[bad_prompt.index(PROMPT)] = "a photo of \ud800 mug"
-    assert_clean_failure(capsys, bad_prompt, output, "instance_prompt")
+    assert_clean_failure(capsys, bad_prompt, output, "`--instance-prompt`")
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--rank", "0"), ("--max-steps", "0"), ("--gradient-accumulation-steps", "0"), ("--warmup-steps", "-1"),
+    ("--num-class-images", "0"), ("--sample-every", "-1"), ("--num-samples", "17"), ("--save-steps", "0"),
+    ("--save-total-limit", "0"), ("--logging-steps", "0"), ("--seed", "-1"), ("--batch-size", "0"),
+    ("--lora-alpha", "0"), ("--resolution", "4"), ("--learning-rate", "nan"), ("--lora-dropout", "1"),
+    ("--weight-decay", "2"), ("--max-grad-norm", "0"), ("--prior-loss-weight", "inf"), ("--lr-scheduler", "step"),
+    ("--precision", "fp8"), ("--sample-prompt", ""), ("--model", " "), ("--class-prompt", "\ud800"),
+])
+def test_usage_errors_name_the_flag(flag, value):
+    """Every bad argument is a UsageError naming the command-line flag (``--learning-rate``), not the dataclass
+    field (``learning_rate``)."""
+    from finetune.run import UsageError
+
+    argv = ["--instance-dir", "x", "--instance-prompt", PROMPT, "--output-dir", "o", flag, value]
+    if flag == "--class-prompt":
+        argv += ["--prior-preservation", "--class-dir", "x"]
+    with pytest.raises(UsageError) as caught:
+        parse(argv)
+    assert str(caught.value).startswith((f"`{flag}` must", f"{flag} must")), caught.value
 
 
 def test_defaults_are_the_diffusers_example_values():
