@@ -200,11 +200,11 @@ class LMArguments:
         validate.number("--lora-dropout", self.lora_dropout, low=0, high=1, high_open=True)
         validate.optional_number("--learning-rate", self.learning_rate, low=0, high=1, low_open=True)
         try:
-            validate.choice("data_format", self.data_format, ("auto", "text", "chat", "prompt-completion"))
-            validate.choice("chat_format", self.chat_format, ("auto", "chat", "plain"))
-            validate.choice("packing_strategy", self.packing_strategy, ("bfd", "bfd_split", "wrapped"))
-            validate.choice("precision", self.precision, ("auto", "fp32", "fp16", "bf16"))
-            validate.text("model", self.model)
+            validate.choice(flag("data_format"), self.data_format, ("auto", "text", "chat", "prompt-completion"))
+            validate.choice(flag("chat_format"), self.chat_format, ("auto", "chat", "plain"))
+            validate.choice(flag("packing_strategy"), self.packing_strategy, ("bfd", "bfd_split", "wrapped"))
+            validate.choice(flag("precision"), self.precision, ("auto", "fp32", "fp16", "bf16"))
+            validate.text(flag("model"), self.model)
         except InputError as err:
             raise UsageError(str(err)) from None
         if self.merge and not (self.lora or self.qlora):

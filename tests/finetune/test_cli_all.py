@@ -48,6 +48,17 @@ def test_sentiment_warmup_ratio_is_below_one(ratio, capsys):
     assert code == 2 and len(lines) == 1 and "`--warmup-ratio` must be a number in [0, 1)" in lines[0], lines
 
 
+@pytest.mark.parametrize(("flags", "fragment"), [
+    (["--precision", "fp8"], "`--precision` must be one of"),
+    (["--data-format", "xml"], "`--data-format` must be one of"),
+    (["--chat-format", "html"], "`--chat-format` must be one of"),
+    (["--packing-strategy", "zip"], "`--packing-strategy` must be one of"),
+])
+def test_lm_choices_name_their_flag(flags, fragment, tmp_path, capsys):
+    code, lines = run_cli("lm", ["--output-dir", str(tmp_path / "never"), "--dataset", "x.jsonl", *flags], capsys)
+    assert code == 2 and len(lines) == 1 and fragment in lines[0], lines
+
+
 def test_python_dash_m_names_itself():
     """Run as ``python -m`` the arguments' dataclass lives in __main__: the name still comes from the module."""
     done = subprocess.run([sys.executable, "-m", "finetune.digits", "--bogus-flag"], cwd=ROOT, capture_output=True,
