@@ -299,7 +299,7 @@ class Context:
         if self.llm is not None and task == "text-generation":
             return [(self.llm.label(), self.llm.model or "")]
         spec = TASKS[task]
-        choices = [(f"{v} (tiny stand-in)", v) for v in spec.tiny_variants if self.tiny]
+        choices = [(f"{v} (stand-in)", v) for v in spec.tiny_variants if self.tiny]
         if self.tiny:  # the chosen variant first
             choices.sort(key=lambda c: c[1] != tiny_variant)
         for info in spec.models:

@@ -167,7 +167,8 @@ def add_launch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--auth", type=auth, metavar="USER:PASSWORD", help="require this login")
     parser.add_argument("--models", type=model_set, default=os.environ.get("MMHUB_MODELS", ""), metavar="tiny",
-                        help="'tiny': tiny random models, fully offline (their output is noise); or $MMHUB_MODELS")
+                        help="'tiny': tiny stand-in models, fully offline (noise, except the briefly trained "
+                             "Inside-a-network models); or $MMHUB_MODELS")
     parser.add_argument("--lang", type=language, default="en", metavar="|".join(LANGUAGES),
                         help="UI language (default en)")
     parser.add_argument("--allow-local-models", type=local_models_dir, action="append", default=[], metavar="DIR",

@@ -51,3 +51,9 @@ def open_inside_tab(page: Any, app_url: str, name: str) -> None:
     page.goto(app_url)
     page.get_by_role("tab", name="Inside a network").click()
     page.get_by_role("tab", name=name).click()
+
+
+def wait_for_images(page: Any, selector: str) -> None:
+    """Wait until every picture under `selector` has loaded (a screenshot taken sooner shows a broken image)."""
+    page.wait_for_function("s => [...document.querySelectorAll(s + ' img')].every(i => i.complete && i.naturalWidth)",
+                           arg=selector)

@@ -30,7 +30,7 @@ def test_type_a_review_click_and_see_a_label(app_url, page):
     expect(label.get_by_text("positive").first).to_be_visible(timeout=90_000)
     expect(label.get_by_text("negative").first).to_be_visible()
     expect(label.get_by_text("neutral").first).to_be_visible()
-    expect(page.get_by_text("Tiny random models")).to_be_visible()  # the noise banner
+    expect(page.get_by_text("Tiny stand-in models")).to_be_visible()  # the tiny-mode banner
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "sentiment.png"), full_page=True)
     assert (SCREENSHOTS / "sentiment.png").stat().st_size > 10_000

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from .browser import SCREENSHOTS, chromium_page, needs_chromium, open_inside_tab
+from .browser import SCREENSHOTS, chromium_page, needs_chromium, open_inside_tab, wait_for_images
 
 pytestmark = needs_chromium
 
@@ -45,6 +45,7 @@ def test_train_live_then_sample(app_url, page):
     expect(page.locator("#gan-current img")).to_be_visible()
     expect(page.locator("#gan-losses canvas, #gan-losses svg").first).to_be_visible()
     assert page.locator("#gan-epochs img").count() >= 2  # one grid per epoch
+    wait_for_images(page, "#gan-epochs")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "gan-training.png"), full_page=True)
     assert (SCREENSHOTS / "gan-training.png").stat().st_size > 20_000
