@@ -99,7 +99,10 @@ def check_generation_params(*, batched: bool = False, max_new_tokens: Any = 128,
     stops = check_stop(stop)
     max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, low=1, high=MAX_NEW_TOKENS)
     greedy_or_range = f"0 (greedy) or a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}"
-    temperature = validate.number("temperature", temperature, low=0.0, high=MAX_TEMPERATURE)
+    try:
+        temperature = validate.number("temperature", temperature, low=0.0, high=MAX_TEMPERATURE)
+    except InputError:  # NaN, inf, a string: the same words as for a value below the floor
+        raise InputError("temperature", temperature, greedy_or_range) from None
     if 0 < temperature < MIN_TEMPERATURE:
         raise InputError("temperature", temperature, greedy_or_range)
     top_p = validate.optional_number("top_p", top_p, low=0.0, high=1.0, low_open=True)

@@ -168,8 +168,9 @@ def test_the_smallest_temperature_and_penalty_sample_finite_text(gen):
     result = gen(PROMPT, max_new_tokens=4, temperature=MIN_TEMPERATURE, repetition_penalty=MIN_REPETITION_PENALTY,
                  seed=0)
     assert result.new_tokens == 4
-    with pytest.raises(InputError, match=r"`temperature` must be 0 \(greedy\) or a number from 0.01 to 100"):
-        gen(PROMPT, temperature=0.005)
+    for bad in (0.005, math.nan, -1.0, "0.7"):  # one message for every bad temperature
+        with pytest.raises(InputError, match=r"`temperature` must be 0 \(greedy\) or a number from 0.01 to 100"):
+            gen(PROMPT, temperature=bad)
 
 
 LONE = "Ala \ud800 kota"  # a lone surrogate, as text decoded with errors="surrogateescape" carries
