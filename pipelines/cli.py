@@ -31,15 +31,23 @@ import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pipelines import TASKS, bulk, load, resolve_task
 from pipelines.errors import InputError, ModelLoadError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its own errors (a bad flag, a missing argument) as one ``error: ...`` line and exit status 2,
+    without the usage block; `add_subparsers` makes the subcommands' parsers of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m pipelines", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="tasks, default models and licences")
     listing.add_argument("task", nargs="?", default=None, help="one task: its models and languages")
