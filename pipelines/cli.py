@@ -93,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         if (args.input is None) == (args.input_file is None):
             raise InputError("input", args.input, "one input, or --input FILE with --output OUT.jsonl")
         if args.input_file is not None:
+            _check_required_params(spec, params)
             return bulk.main(args, spec.name, params)
         bulk.check_single_input(args)
         stream = _check_single_input(args, spec, params)
+        _check_required_params(spec, params)
         pipe = load(spec.name, model=args.model, device=args.device, dtype=args.dtype, **bulk.server_options(args))
         if stream:
             for chunk in pipe(args.input, stream=True, **params):
@@ -136,6 +138,19 @@ def _check_params(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         raise InputError("--param", "progress=...", "a call parameter other than progress",
                          "The command line shows its own progress bar.")
     return spec, params
+
+
+def _check_required_params(spec: Any, params: dict[str, Any]) -> None:
+    """A call parameter without a default (style-transfer's `style`) named as the flag to pass, before loading."""
+    module_name, class_name = spec.target.split(":")
+    try:
+        call = getattr(importlib.import_module(module_name), class_name).__call__
+    except ModuleNotFoundError:
+        return  # load() names the pip package
+    for p in list(inspect.signature(call).parameters.values())[2:]:  # self, inputs
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in params:
+            raise InputError(f"--param {p.name}", None, f"given: the {spec.name} pipeline has no default for it",
+                             f"Pass --param {p.name}=VALUE.")
 
 
 def _check_single_input(args: argparse.Namespace, spec: Any, params: dict[str, Any]) -> bool:

@@ -139,3 +139,10 @@ def test_saving_dispatches_on_the_value_not_the_field_name(tmp_path):
                         image=True)
     assert [p.name for p in save_outputs(video, tmp_path)] == ["video.mp4"]
     assert (tmp_path / "video.mp4").stat().st_size > 0
+
+
+def test_a_missing_required_param_is_named_before_the_model_loads(capsys):
+    # style-transfer's `style` has no default: named as the flag to pass, before loading (NOWHERE would fail to load)
+    assert main(["run", "style-transfer", __file__, *NOWHERE]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: `--param style`") and "--param style=" in err and "cannot be reached" not in err
