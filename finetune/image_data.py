@@ -35,7 +35,6 @@ Bad data raises `ImageDataError` (a `finetune.data.DataError`) naming the datase
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import logging
@@ -438,7 +437,9 @@ def write_fixture(folder: str | Path, *, like: str = "mnist", format: str = "par
 
 def main(argv: list[str] | None = None) -> int:
     """``fixture DIR`` writes an offline dataset; ``info DATASET`` prints what `load_image_data` reads from one."""
-    parser = argparse.ArgumentParser(prog="python -m finetune.image_data", description=__doc__.split("\n")[0])
+    from pipelines.cli import OneLineParser
+
+    parser = OneLineParser(prog="python -m finetune.image_data", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     fixture = commands.add_parser("fixture", help="write an offline dataset in the MNIST schema")
     fixture.add_argument("folder")
@@ -455,7 +456,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.per_class is not None and args.per_class < 1:
                 raise ImageDataError(f"--per-class must be >= 1; got {args.per_class}.")
             folder = write_fixture(args.folder, like=args.like, format=args.format, per_class=args.per_class)
-            print(f"wrote {folder}; train with: python -m finetune.digits --dataset {folder} --output-dir runs/digits")
+            trainer = "gan" if args.like == "fashion_mnist" else "digits"  # Fashion-MNIST is the GAN's data
+            print(f"wrote {folder}; train with: python -m finetune.{trainer} --dataset {folder} "
+                  f"--output-dir runs/{trainer}")
         else:
             import json
 

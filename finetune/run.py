@@ -116,6 +116,10 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
     if folders.output.exists() and not folders.output.is_dir():
         raise UsageError(f"--output-dir {folders.output} is a file; choose a folder path.")
     if folders.output.exists() and any(folders.output.iterdir()) and not overwrite:
+        if resume:  # the output folder appears only when a run completes (checkpoints live beside it)
+            raise FileExistsError(f"the output folder {folders.output} exists, so its run has finished (or it holds "
+                                  f"other files): nothing to resume. Pass --overwrite (without --resume) to train "
+                                  f"again, or choose another --output-dir.")
         raise FileExistsError(f"the output folder {folders.output} exists and is not empty; pass --overwrite to "
                               f"replace it, or choose another --output-dir.")
     last = folders.last_checkpoint(remove_incomplete=resume)

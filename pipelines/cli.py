@@ -31,15 +31,23 @@ import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pipelines import TASKS, bulk, load, resolve_task
 from pipelines.errors import InputError, ModelLoadError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its own errors (a bad flag, a missing argument) as one ``error: ...`` line and exit status 2,
+    without the usage block; `add_subparsers` makes the subcommands' parsers of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m pipelines", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="tasks, default models and licences")
     listing.add_argument("task", nargs="?", default=None, help="one task: its models and languages")
@@ -85,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         if (args.input is None) == (args.input_file is None):
             raise InputError("input", args.input, "one input, or --input FILE with --output OUT.jsonl")
         if args.input_file is not None:
+            _check_required_params(spec, params)
             return bulk.main(args, spec.name, params)
         bulk.check_single_input(args)
         stream = _check_single_input(args, spec, params)
+        _check_required_params(spec, params)
         pipe = load(spec.name, model=args.model, device=args.device, dtype=args.dtype, **bulk.server_options(args))
         if stream:
             for chunk in pipe(args.input, stream=True, **params):
@@ -128,6 +138,19 @@ def _check_params(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         raise InputError("--param", "progress=...", "a call parameter other than progress",
                          "The command line shows its own progress bar.")
     return spec, params
+
+
+def _check_required_params(spec: Any, params: dict[str, Any]) -> None:
+    """A call parameter without a default (style-transfer's `style`) named as the flag to pass, before loading."""
+    module_name, class_name = spec.target.split(":")
+    try:
+        call = getattr(importlib.import_module(module_name), class_name).__call__
+    except ModuleNotFoundError:
+        return  # load() names the pip package
+    for p in list(inspect.signature(call).parameters.values())[2:]:  # self, inputs
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in params:
+            raise InputError(f"--param {p.name}", None, f"given: the {spec.name} pipeline has no default for it",
+                             f"Pass --param {p.name}=VALUE.")
 
 
 def _check_single_input(args: argparse.Namespace, spec: Any, params: dict[str, Any]) -> bool:

@@ -155,3 +155,17 @@ def test_cli_writes_and_describes(tmp_path, capsys):
     assert main(["fixture", str(tmp_path / "d")]) == 2  # not empty
     assert main(["fixture", str(tmp_path / "e"), "--like", "fashion_mnist", "--format", "imagefolder"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_cli_hint_names_the_trainer_and_bad_flags_are_one_line(tmp_path, capsys):
+    # a Fashion-MNIST fixture is for the GAN (README section 7), an MNIST one for the digit model
+    assert main(["fixture", str(tmp_path / "f"), "--like", "fashion_mnist", "--per-class", "1"]) == 0
+    assert "python -m finetune.gan --dataset" in capsys.readouterr().out
+    assert main(["fixture", str(tmp_path / "m"), "--per-class", "1"]) == 0
+    assert "python -m finetune.digits --dataset" in capsys.readouterr().out
+    bad = str(tmp_path / "x")
+    for argv in (["fixture", bad, "--per-class", "nan"], ["fixture", bad, "--like", "cifar"], ["fixture"], []):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: "), err

@@ -37,3 +37,14 @@ def test_resume_of_a_run_recorded_before_paths_were_resolved(tmp_path, monkeypat
     _, resume_from = prepare_folders(str(tmp_path / "model"), {"output_dir": str(tmp_path / "model")}, resume=True,
                                      overwrite=False)
     assert resume_from.endswith("checkpoint-4")
+
+
+def test_resume_of_a_finished_run_says_it_has_finished(tmp_path):
+    done = tmp_path / "model"
+    done.mkdir()
+    (done / "model.safetensors").write_text("weights")  # a finished run's output folder
+    with pytest.raises(FileExistsError, match="has finished .*nothing to resume") as err:
+        prepare_folders(str(done), {"output_dir": str(done)}, resume=True, overwrite=False)
+    assert "--overwrite" in str(err.value)
+    with pytest.raises(FileExistsError, match="exists and is not empty"):  # without --resume: as before
+        prepare_folders(str(done), {"output_dir": str(done)}, resume=False, overwrite=False)

@@ -86,14 +86,19 @@ def test_output_that_is_a_file(tmp_path, capsys):
         assert err.startswith("error: `--output` must be a folder") and "cannot be reached" not in err
 
 
-@pytest.mark.parametrize("argv", [["run", "sentiment"], ["run", "sentiment", "x", "--bogus"], ["launch"]])
+BULK = ["run", "sentiment", "--input", "in.txt", "--output", "o.jsonl"]
+
+
+@pytest.mark.parametrize("argv", [["run", "sentiment"], ["run", "sentiment", "x", "--bogus"], ["launch"], [],
+                                  [*BULK, "--batch-size", "abc"], [*BULK, "--on-error", "maybe"]])
 def test_argparse_errors_exit_2(capsys, argv):
     try:
         code = main(argv)  # a missing input: the input is optional since `--input FILE`, so main reports it
     except SystemExit as exit_:  # argparse's own errors
         code = exit_.code
     err = capsys.readouterr().err
-    assert code == 2 and sum("error:" in line for line in err.splitlines()) == 1
+    # one line, no usage block (as every other mmhub CLI)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "error:" in err and "usage:" not in err
 
 
 def test_output_file_error_has_no_traceback_end_to_end(tmp_path):
@@ -134,3 +139,10 @@ def test_saving_dispatches_on_the_value_not_the_field_name(tmp_path):
                         image=True)
     assert [p.name for p in save_outputs(video, tmp_path)] == ["video.mp4"]
     assert (tmp_path / "video.mp4").stat().st_size > 0
+
+
+def test_a_missing_required_param_is_named_before_the_model_loads(capsys):
+    # style-transfer's `style` has no default: named as the flag to pass, before loading (NOWHERE would fail to load)
+    assert main(["run", "style-transfer", __file__, *NOWHERE]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: `--param style`") and "--param style=" in err and "cannot be reached" not in err
