@@ -56,9 +56,15 @@ class Server:
             return ""
 
 
-def _env() -> dict[str, str]:
-    return os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-                         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "TRANSFORMERS_VERBOSITY": "error"}
+def _env(overrides: dict[str, str | None]) -> dict[str, str]:
+    """This process's environment, offline and unbuffered, with `overrides` (None: remove that variable)."""
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
 
 
 def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
@@ -67,24 +73,26 @@ def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
 
 
 @contextlib.contextmanager
-def _running(args: list[str], ready_path: str, name: str, timeout: float) -> Iterator[Server]:
-    """Start ``python <args> --port P``, poll ``ready_path`` until it answers 200, yield, then stop the process."""
+def running(args: list[str], ready_path: str, name: str, timeout: float, *, cwd: Path = ROOT,
+            env: dict[str, str | None] | None = None) -> Iterator[Server]:
+    """Start ``python <args> --port P`` in `cwd` (environment: `_env(env)`), poll ``ready_path`` until it answers
+    200, yield, then stop the process. A process that exits or does not answer in `timeout` s fails the test."""
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"mmhub-{name}-{port}.log"
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT, env=_env(), stdout=out,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=cwd, env=_env(env or {}),
+                                   stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log_tail()}")
+                pytest.fail(f"{name} exited with {process.returncode}:\n{server.log_tail()}")
             with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
                 if _get(server.url + ready_path)[0] == 200:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not answer within {timeout} s:\n{server.log_tail()}")
+                pytest.fail(f"{name} did not answer within {timeout} s:\n{server.log_tail()}")
             time.sleep(0.25)
         yield server
     finally:
@@ -145,7 +153,8 @@ def transformers_serve(variants: tuple[str, ...] = ("tiny", "tiny-chat"),
     models = {v: str(tiny.build("text-generation", v)) for v in variants}
     args = ["-m", "transformers.cli.transformers", "serve", "--host", "127.0.0.1", "--device", "cpu",
             "--model-timeout", "-1", "--log-level", "error"]
-    with _running(args, "/health", "transformers-serve", timeout) as server:
+    quiet = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "TRANSFORMERS_VERBOSITY": "error"}
+    with running(args, "/health", "transformers-serve", timeout, env=quiet) as server:
         for path in models.values():
             request = urllib.request.Request(server.url + "/load_model", data=json.dumps({"model": path}).encode(),
                                              headers={"Content-Type": "application/json"})
@@ -180,7 +189,7 @@ class _HTMLHandler(http.server.BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def html_server(timeout: float = 60) -> Iterator[Server]:
     """A plain web server (Python's http.server) that answers every GET and POST with an HTML page."""
-    with _running(["-m", "tests.servers", "html"], "/", "html-server", timeout) as server:
+    with running(["-m", "tests.servers", "html"], "/", "html-server", timeout) as server:
         yield server
 
 

@@ -3,65 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.servers import running
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180  # seconds: importing torch + gradio on a busy 2-core machine is slow
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving(args: list[str], cwd: Path = ROOT, timeout: float = START_TIMEOUT) -> Iterator[str]:
-    """Run ``python <args> --port P`` in `cwd` until the page answers; yield its URL; stop it afterwards."""
-    port = free_port()
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-                        "PYTHONUNBUFFERED": "1"}
-    env.pop("GRADIO_SERVER_NAME", None)
-    log = (Path(os.environ.get("TMPDIR", "/tmp")) / f"mmhub-space-{port}.log").open("w+")
-    process = subprocess.Popen([sys.executable, *args, "--host", "127.0.0.1", "--port", str(port)], cwd=cwd,
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"the app exited with {process.returncode}:\n{log.read()[-4000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"the app did not answer within {timeout} s:\n{log.read()[-4000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    """Run ``python <args> --host 127.0.0.1 --port P`` in `cwd` until the page answers; yield its URL; stop it
+    afterwards (`tests.servers.running`)."""
+    env = {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_NAME": None}  # loopback only, whatever the shell says
+    with running([*args, "--host", "127.0.0.1"], "/", "space", timeout, cwd=cwd, env=env) as server:
+        yield server.url + "/"
 
 
 @pytest.fixture(scope="session")
