@@ -100,6 +100,34 @@ def resolve_dtype(dtype: Any, device) -> Any:
     return getattr(torch, name)
 
 
+def place_diffusers_pipeline(pipe: Any, device: Any, cpu_offload: bool | None, reserve_bytes: int) -> tuple[bool, int]:
+    """Put a diffusers pipeline on `device`; returns ``(offloaded, free bytes afterwards)``.
+
+    On CUDA, `cpu_offload` (None: when the GPU's free memory is below the weights plus `reserve_bytes`) keeps each
+    model on the CPU until it runs (``enable_model_cpu_offload``); the free bytes are then the GPU's, elsewhere the
+    machine's RAM. Callers switch their own memory savers (attention / VAE slicing, VAE tiling) on that figure.
+    """
+    import torch
+
+    if device.type != "cuda":
+        import psutil
+
+        pipe.to(device)
+        return False, psutil.virtual_memory().available
+    weights = sum(p.numel() * p.element_size() for m in pipe.components.values()
+                  if isinstance(m, torch.nn.Module) for p in m.parameters())
+    free, _ = torch.cuda.mem_get_info(device)
+    if cpu_offload is None:
+        cpu_offload = free < weights + reserve_bytes
+    if cpu_offload:
+        logger.info("Model CPU offload on (%.1f GiB free on the GPU, %.1f GiB of weights)", free / 2**30,
+                    weights / 2**30)
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    return bool(cpu_offload), torch.cuda.mem_get_info(device)[0]
+
+
 def is_local_path(model: str) -> bool:
     """True for something that names a folder rather than a Hub id (exists, or starts like a path)."""
     return os.path.isdir(model) or model.startswith((".", "/", "~")) or os.sep in model.replace("/", "", 1)

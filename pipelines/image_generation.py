@@ -20,7 +20,15 @@ from typing import Any, ClassVar
 import torch
 
 from pipelines import validate
-from pipelines.base import Pipeline, ProgressCallback, Result, resolve_device, resolve_dtype, translating_load_errors
+from pipelines.base import (
+    Pipeline,
+    ProgressCallback,
+    Result,
+    place_diffusers_pipeline,
+    resolve_device,
+    resolve_dtype,
+    translating_load_errors,
+)
 from pipelines.errors import InputError
 from pipelines.images import fit_within, load_image
 
@@ -193,23 +201,7 @@ class _StableDiffusion(Pipeline):
         logger.info("Scheduler: %s%s", class_name, " (trailing timesteps, turbo)" if self.turbo else "")
 
     def _place(self, attention_slicing: bool | None, vae_tiling: bool | None, cpu_offload: bool | None) -> None:
-        weights = sum(p.numel() * p.element_size() for m in self.pipe.components.values()
-                      if isinstance(m, torch.nn.Module) for p in m.parameters())
-        if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            if cpu_offload is None:
-                cpu_offload = free < weights + LOW_MEMORY_BYTES
-            if cpu_offload:
-                logger.info("Model CPU offload on (%.1f GiB free on the GPU)", free / 2**30)
-                self.pipe.enable_model_cpu_offload(device=self.device)
-            else:
-                self.pipe.to(self.device)
-            free, _ = torch.cuda.mem_get_info(self.device)
-        else:
-            import psutil
-
-            self.pipe.to(self.device)
-            free = psutil.virtual_memory().available
+        _, free = place_diffusers_pipeline(self.pipe, self.device, cpu_offload, LOW_MEMORY_BYTES)
         low = free < LOW_MEMORY_BYTES
         if attention_slicing or (attention_slicing is None and low):
             logger.info("Attention slicing on (%.1f GiB free)", free / 2**30)

@@ -43,6 +43,7 @@ from pipelines.base import (
     Pipeline,
     ProgressCallback,
     Result,
+    place_diffusers_pipeline,
     resolve_device,
     resolve_dtype,
     translating_load_errors,
@@ -173,27 +174,10 @@ class TextToVideoPipeline(Pipeline):
         return pipeline
 
     def _place(self, cpu_offload: bool | None, vae_tiling: bool | None, vae_slicing: bool | None) -> None:
-        """Device placement and memory switches: mirrors `pipelines.image_generation`'s `_place`."""
-        weights = sum(p.numel() * p.element_size() for m in self.pipe.components.values()
-                      if isinstance(m, torch.nn.Module) for p in m.parameters())
-        if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            if cpu_offload is None:
-                cpu_offload = free < weights + LOW_MEMORY_BYTES
-            if cpu_offload:
-                logger.info("Model CPU offload on (%.1f GiB free on the GPU, %.1f GiB of weights)", free / 2**30,
-                            weights / 2**30)
-                self.pipe.enable_model_cpu_offload(device=self.device)
-                self._offloaded = self.pipe
-            else:
-                self.pipe.to(self.device)
-            free, _ = torch.cuda.mem_get_info(self.device)
-        else:
-            import psutil
-
-            self.pipe.to(self.device)
-            free = psutil.virtual_memory().available
-        self.cpu_offload = bool(cpu_offload)
+        """Device placement (`place_diffusers_pipeline`) and the VAE's memory switches."""
+        self.cpu_offload, free = place_diffusers_pipeline(self.pipe, self.device, cpu_offload, LOW_MEMORY_BYTES)
+        if self.cpu_offload:
+            self._offloaded = self.pipe
         low = free < LOW_MEMORY_BYTES
         self.vae_tiling = bool(vae_tiling or (vae_tiling is None and low))
         self.vae_slicing = bool(vae_slicing or (vae_slicing is None and low))
