@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _is_hub_id(name: str | None) -> bool:
+def is_hub_id(name: str | None) -> bool:
     return bool(name) and "/" in name and not Path(name).expanduser().exists() and not name.startswith((".", "/", "~"))
 
 
@@ -33,8 +33,8 @@ def front_matter(library: str, pipeline_tag: str, tags: list[str], base: str | N
 def _front_matter(library: str, pipeline_tag: str, base: str | None, tags: list[str],
                   dataset: str | None = None) -> list[str]:
     """`front_matter` naming `base` and `dataset` only when they are Hub ids (not local folders)."""
-    return front_matter(library, pipeline_tag, tags, base if _is_hub_id(base) else None,
-                        dataset if _is_hub_id(dataset) else None)
+    return front_matter(library, pipeline_tag, tags, base if is_hub_id(base) else None,
+                        dataset if is_hub_id(dataset) else None)
 
 
 def hyperparameter_table(hyperparameters: dict[str, Any], ensure_ascii: bool = False) -> list[str]:
@@ -62,6 +62,14 @@ def session_line(metrics: dict[str, Any]) -> str:
     """How far a lab trainer's run went: ``N steps (E epochs), S s in the last session on DEVICE``."""
     return (f"{metrics['global_step']} steps ({metrics['epoch']:.2f} epochs), {metrics['train_runtime_s']:.0f} s in "
             f"the last session on {metrics.get('device', 'cpu')}")
+
+
+def trainer_session_line(metrics: dict[str, Any]) -> str:
+    """How far a Trainer run went: ``N optimizer steps (E epochs), S s of training in the last session[, best
+    checkpoint at step B].``"""
+    return (f"{metrics['global_step']} optimizer steps ({_number(metrics.get('epoch'), 2)} epochs), "
+            f"{metrics.get('train_runtime_s', 0):.0f} s of training in the last session"
+            + (f", best checkpoint at step {metrics['best_step']}" if metrics.get("best_step") else "") + ".")
 
 
 def _number(value: Any, digits: int = 4) -> str:
@@ -106,9 +114,7 @@ def lm_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, repo_id
         "",
         *rows,
         "",
-        f"{metrics['global_step']} optimizer steps ({_number(metrics.get('epoch'), 2)} epochs), "
-        f"{metrics.get('train_runtime_s', 0):.0f} s of training in the last session"
-        + (f", best checkpoint at step {metrics['best_step']}" if metrics.get("best_step") else "") + ".",
+        trainer_session_line(metrics),
         "",
         "![training curve](training_curve.png)",
         "",

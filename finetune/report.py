@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from finetune.cards import hyperparameter_table, percent
+from finetune.cards import front_matter, hyperparameter_table, is_hub_id, percent, trainer_session_line
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +85,8 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, repo
     base = metrics["base_model"]
     data = metrics["data"]
     val, test = metrics.get("validation") or {}, metrics.get("test") or {}
-    front = ["---", "library_name: transformers", "pipeline_tag: text-classification", "tags:", "- sentiment-analysis",
-             "- mmhub"]
-    if "/" in base and not Path(base).exists():
-        front.append(f"base_model: {base}")
-    if data.get("hub_dataset"):
-        front += ["datasets:", f"- {data['hub_dataset']}"]
-    front.append("---")
+    front = front_matter("transformers", "text-classification", ["sentiment-analysis"],
+                         base=base if is_hub_id(base) else None, dataset=data.get("hub_dataset"))
     where = repo_id or "path/to/this/folder"
     samples = data["train_samples"] if data.get("train_samples") is not None else "a stream of"
     rows = [("validation", val), ("test", test)]
@@ -118,9 +113,7 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, repo
         "",
         *table,
         "",
-        f"{metrics['global_step']} optimizer steps ({metrics.get('epoch', 0):.2f} epochs), "
-        f"{metrics.get('train_runtime_s', 0):.0f} s of training in the last session"
-        + (f", best checkpoint at step {metrics['best_step']}" if metrics.get("best_step") else "") + ".",
+        trainer_session_line(metrics),
         "",
         "![training curve](training_curve.png)",
         "",
