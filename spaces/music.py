@@ -73,7 +73,7 @@ def build(ctx: Context) -> None:
                 seed: float | None, model: str, progress: gr.Progress = gr.Progress()
                 ) -> Iterator[tuple[Any, Any, Any]]:
         music = ctx.pipeline(TASK, model, progress)
-        previews: list[np.ndarray] = []
+        preview: np.ndarray | None = None  # the newest PREVIEW_KEEP_SECONDS of the chunks reported so far
 
         def work(report: Any, stop: threading.Event) -> Any:
             def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
@@ -90,8 +90,9 @@ def build(ctx: Context) -> None:
         with request_folder("mmhub-music-") as folder:  # one preview file, rewritten; gone when the request ends
             for kind, value in run_with_updates(work):
                 if kind == "update":
-                    previews = [np.concatenate([*previews, value[0]], axis=-1)[..., -keep:]]
-                    yield write_wav(folder, "preview", previews[0], music.sample_rate), None, None
+                    chunk = value[0]  # ([channels,] samples): mono or stereo, as the checkpoint makes
+                    preview = (chunk if preview is None else np.concatenate([preview, chunk], axis=-1))[..., -keep:]
+                    yield write_wav(folder, "preview", preview, music.sample_rate), None, None
                 else:
                     path = write_wav(folder, "music", value.audio, value.sample_rate)
                     yield path, path, value.seed
