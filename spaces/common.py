@@ -50,7 +50,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "non_commercial": "not for commercial use",
         "not_available": "The {task} pipeline is not installed in this copy of mmhub yet.",
         "run": "Run",
-        "seed": "Seed (empty = random)",
+        "seed": "Seed (−1 = random)",
         "seed_used": "Seed used",
         "settings": "Settings",
         "examples": "Examples",
@@ -77,7 +77,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "non_commercial": "nie do użytku komercyjnego",
         "not_available": "Potok {task} nie jest jeszcze zainstalowany w tej kopii mmhub.",
         "run": "Uruchom",
-        "seed": "Ziarno (puste = losowe)",
+        "seed": "Ziarno (−1 = losowe)",
         "seed_used": "Użyte ziarno",
         "settings": "Ustawienia",
         "examples": "Przykłady",
@@ -405,13 +405,28 @@ def number(argument: str, value: Any, low: float, high: float, low_open: bool = 
     return validate.number(argument, value, low=low, high=high, low_open=low_open)
 
 
+#: The Seed field's "draw a new one" value (as in most diffusion UIs): the field shows it instead of a seed, and a
+#: fresh seed is drawn for every run (the tab then shows the seed used, so a good result can be made again).
+RANDOM_SEED = -1
+
+
+def seed_input(ctx: Context, **kwargs: Any) -> gr.Number:
+    """The Seed field of every seeded tab: −1 (the default) is random, any other value from 0 up repeats a run.
+
+    A `gr.Number` left empty is sent as 0 by the browser, so "empty = random" could not work: −1 is explicit.
+    """
+    return gr.Number(RANDOM_SEED, label=ctx.t("seed"), precision=0, minimum=RANDOM_SEED, **kwargs)
+
+
 def parse_seed(value: Any) -> int | None:
-    """A seed from a `gr.Number`: None / empty means random; else an integer from 0 to 2**63 - 1 (`InputError`)."""
-    if value is None or value == "":
+    """A seed from a `gr.Number`: −1, None or empty mean random (None); else an integer from 0 to 2**63 - 1
+    (`InputError` otherwise)."""
+    if value is None or value == "" or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                        and value == RANDOM_SEED):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return validate.seed(value)
+    return validate.integer("seed", value, low=0, high=validate.SEED_MAX, hint=f"{RANDOM_SEED} draws a random seed.")
 
 
 def read_image(value: Any, argument: str) -> Any:

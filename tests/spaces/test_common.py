@@ -200,9 +200,9 @@ def test_run_with_updates_tells_the_work_to_stop_when_the_stream_is_closed_early
 
 
 def test_parse_seed_and_slider_values():
-    assert parse_seed(None) is None and parse_seed("") is None
-    assert parse_seed(7.0) == 7 and isinstance(parse_seed(7.0), int)
-    for bad in (1.5, -1, math.nan, math.inf, 1e300, 2**70, "7", True):
+    assert parse_seed(None) is None and parse_seed("") is None and parse_seed(-1) is None and parse_seed(-1.0) is None
+    assert parse_seed(7.0) == 7 and isinstance(parse_seed(7.0), int) and parse_seed(0) == 0
+    for bad in (1.5, -2, math.nan, math.inf, 1e300, 2**70, "7", True):
         with pytest.raises(InputError, match="`seed` must be an integer from 0"):
             parse_seed(bad)
     assert whole("steps", 20.0, 1, 100) == 20 and isinstance(whole("steps", 20.0, 1, 100), int)
