@@ -250,11 +250,12 @@ def write_replay(agent: Any, env_id: str, path: Path, seed: int = 0, video_lengt
 
 
 def package(agent: Any, algo_class: str, env_id: str, folder: Path, *, seed: int = 0, n_eval_episodes: int = 10,
-            deterministic: bool = True, video_length: int = 1000, body: str = "") -> dict[str, Any]:
+            deterministic: bool = True, video_length: int = 1000, body: Any = "") -> dict[str, Any]:
     """Write an agent's folder in the Hub layout, as ``huggingface_sb3.package_to_hub`` does before uploading: the
     zip (``model.save``), ``config.json``, ``results.json`` (``evaluate_policy`` over `n_eval_episodes`),
     ``replay.mp4`` (`video_length` frames; 0: none) and the card (upstream's header, then `body`, under its
-    metadata). Returns the evaluation: ``mean_reward``, ``std_reward``, ``episode_returns``."""
+    metadata; `body` may be a function of the evaluation). Returns the evaluation: ``mean_reward``, ``std_reward``,
+    ``episode_returns``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     agent_zip = folder / f"{model_name(algo_class.lower(), env_id)}.zip"
@@ -264,8 +265,10 @@ def package(agent: Any, algo_class: str, env_id: str, folder: Path, *, seed: int
     write_results(folder, mean, std, deterministic, n_eval_episodes)
     if video_length:
         write_replay(agent, env_id, folder / REPLAY, seed, video_length, deterministic)
-    save_model_card(folder, card_header(algo_class, env_id) + body, generate_metadata(algo_class, env_id, mean, std))
-    return {"mean_reward": mean, "std_reward": std, "episode_returns": returns}
+    evaluation = {"mean_reward": mean, "std_reward": std, "episode_returns": returns}
+    text = body(evaluation) if callable(body) else body
+    save_model_card(folder, card_header(algo_class, env_id) + text, generate_metadata(algo_class, env_id, mean, std))
+    return evaluation
 
 
 __all__ = ["CardInfo", "card_header", "check_push", "environment_name", "evaluate", "generate_metadata", "model_name",
