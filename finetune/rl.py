@@ -172,6 +172,15 @@ class RLArguments:
                 setattr(self, name, validate.integer(flag_name(name), getattr(self, name), low=low, high=high))
         except InputError as err:
             raise UsageError(str(err)) from None
+        if self.algo == "dqn":
+            from pipelines.reinforcement_learning import describe_space, make_env
+
+            env = make_env(self.env, argument="--env")
+            actions = env.action_space
+            env.close()
+            if type(actions).__name__ != "Discrete":
+                raise UsageError(f"--algo dqn needs discrete actions; {self.env} has {describe_space(actions)}. "
+                                 f"Use --algo ppo.")
         self.overrides = parse_hyperparams(self.hyperparams, self.algo)
         check_device(self)
         if self.output_dir is None:
@@ -425,6 +434,7 @@ def finish(args: RLArguments, folders: RunFolders, model: Any, log_history: list
         "algo": algo_class, "env": args.env, "timesteps": int(model.num_timesteps),
         "target_timesteps": args.total_timesteps, "episodes": len(log_history), **run,
         "device": str(model.device), "stable_baselines3": stable_baselines3.__version__,
+        "replay_buffer_size": int(model.replay_buffer.size()) if getattr(model, "replay_buffer", None) else None,
         "hyperparameters": hyper,
         "random_baseline": {"mean_reward": _mean(random), "std_reward": _std(random), "episode_returns": random},
         "log_history": log_history,
@@ -556,18 +566,26 @@ def main(args: RLArguments, progress: Any = None) -> dict[str, Any]:
 
 
 def main_with_bar(args: RLArguments) -> dict[str, Any]:
-    """`main` with a tqdm bar over the timesteps (the mean return of the last 10 episodes beside it)."""
+    """`main` with a tqdm bar over the timesteps (the mean return of the last 10 episodes beside it), shown from the
+    first report on (a refusal before training is one line, without a bar)."""
     from tqdm.auto import tqdm
 
-    with tqdm(total=args.total_timesteps, unit="step", desc=f"{ALGOS[args.algo]} {args.env}",
-              dynamic_ncols=True, file=sys.stderr) as bar:
+    bars: list[Any] = []
 
-        def progress(step: int, total: int, info: dict[str, Any]) -> None:
-            bar.update(step - bar.n)
-            if info.get("mean_return") is not None:
-                bar.set_postfix(episodes=info["episodes"], mean_return=f"{info['mean_return']:.1f}", refresh=False)
+    def progress(step: int, total: int, info: dict[str, Any]) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="step", desc=f"{ALGOS[args.algo]} {args.env}", dynamic_ncols=True,
+                             file=sys.stderr))
+        bar = bars[0]
+        bar.update(step - bar.n)
+        if info.get("mean_return") is not None:
+            bar.set_postfix(episodes=info["episodes"], mean_return=f"{info['mean_return']:.1f}", refresh=False)
 
+    try:
         return main(args, progress)
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def summary_line(metrics: dict[str, Any], output_dir: str) -> str:
