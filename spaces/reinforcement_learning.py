@@ -71,7 +71,7 @@ TEXTS = {
         "playing_before": "The untrained agent plays…",
         "training": "Step {step:,} of {total:,} · {episodes} episodes · mean return of the last 10: {mean}",
         "playing_after": "Trained. The trained agent plays the same episodes…",
-        "done": "✅ {algo} trained on {env} for {steps:,} steps ({episodes} episodes, {seconds:.0f} s){stopped}. "
+        "done": "✅ {algo} trained on {env} for {steps:,} steps ({episodes} episodes, {seconds:.1f} s){stopped}. "
                 "Evaluation (10 episodes): **{mean:.1f}** ± {std:.1f}; random actions: {random:.1f}. Saved to "
                 "`{folder}`; *Watch an agent* can play it.",
         "stopped": ", stopped early",
@@ -108,7 +108,7 @@ TEXTS = {
         "playing_before": "Gra niewytrenowany agent…",
         "training": "Krok {step:,} z {total:,} · epizodów: {episodes} · średni zwrot z ostatnich 10: {mean}",
         "playing_after": "Wytrenowano. Wytrenowany agent gra te same epizody…",
-        "done": "✅ {algo} wytrenowany w {env}: {steps:,} kroków (epizodów: {episodes}, {seconds:.0f} s){stopped}. "
+        "done": "✅ {algo} wytrenowany w {env}: {steps:,} kroków (epizodów: {episodes}, {seconds:.1f} s){stopped}. "
                 "Ocena (10 epizodów): **{mean:.1f}** ± {std:.1f}; losowe akcje: {random:.1f}. Zapisano w "
                 "`{folder}`; zakładka *Obejrzyj agenta* może go odtworzyć.",
         "stopped": ", zatrzymano wcześniej",
@@ -285,12 +285,12 @@ def build(ctx: Context) -> None:
             with gr.Row():
                 with gr.Column():
                     gr.Markdown(f"### {t('before')}")
-                    before_video = gr.Video(label=t("before"), interactive=False, format="mp4",
+                    before_video = gr.Video(label=t("before"), show_label=False, interactive=False, format="mp4",
                                             elem_id="rl-before-video")
                     before_text = gr.Markdown(elem_id="rl-before")
                 with gr.Column():
                     gr.Markdown(f"### {t('after')}")
-                    after_video = gr.Video(label=t("after"), interactive=False, format="mp4",
+                    after_video = gr.Video(label=t("after"), show_label=False, interactive=False, format="mp4",
                                            elem_id="rl-after-video")
                     after_text = gr.Markdown(elem_id="rl-after")
 

@@ -40,6 +40,12 @@ def test_the_tiny_twin_is_in_the_hub_layout_and_plays_filmed(agent, tmp_path):
     config = json.loads((folder / "config.json").read_text())
     assert config["n_steps"] == 2048 and "system_info" in config  # the zip's data + system_info, as upstream
     assert agent.algo == "PPO" and agent.env_id == "CartPole-v1" and agent.is_tiny
+    from stable_baselines3 import PPO  # the zip is SB3's own: what the course's PPO.load(load_from_hub(...)) reads
+
+    plain = PPO.load(folder / "ppo-CartPole-v1.zip", device="cpu")
+    observations = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    assert np.array_equal(plain.predict(observations, deterministic=True)[0],
+                          agent.agent.predict(observations, deterministic=True)[0])
 
     run = agent(episodes=2, seed=0)
     assert len(run.returns) == 2 and run.returns == [float(sum(r)) for r in run.rewards]
@@ -351,3 +357,16 @@ def test_a_model_of_another_task_is_wrong_task():
     with pytest.raises(ModelLoadError) as info:
         load(TASK, model=str(tiny.build("sentiment")))
     assert info.value.reason == "wrong_task"
+
+
+def test_the_command_line_plays_and_saves_the_video(tmp_path, capsys):
+    from pipelines import cli
+
+    status = cli.main(["run", TASK, "CartPole-v1", "--model", "tiny", "--param", "episodes=2", "--param", "seed=0",
+                       "--output", str(tmp_path)])
+    assert status == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["returns"]) == 2 and result["env"] == "CartPole-v1" and result["seed"] == 0
+    assert (tmp_path / "episodes.mp4").stat().st_size > 1000
+    assert cli.main(["run", TASK, "Nope-v0", "--model", "tiny"]) == 2
+    assert "`env` must be" in capsys.readouterr().err
