@@ -308,9 +308,9 @@ SPACE = SpaceSpec(
     tasks=(TASK,),
     build=build,
     concurrency_limit=2,
-    requirements=("torch", "numpy", "pandas", "matplotlib", "huggingface-hub", "gymnasium==1.4.0",
-                  "stable-baselines3==2.9.2", "box2d==2.3.10", "pygame==2.6.1", "imageio", "imageio-ffmpeg",
-                  "transformers", "accelerate"),
+    requirements=("torch", "numpy", "pandas", "matplotlib", "huggingface-hub", "pyyaml", "gymnasium",
+                  "stable-baselines3", "box2d", "pygame", "imageio", "imageio-ffmpeg", "transformers", "accelerate",
+                  "psutil"),
     emoji="🕹️",
     description="A stable-baselines3 agent plays Gymnasium (video, returns, rewards); train PPO or DQN live and "
                 "compare it before and after.",
