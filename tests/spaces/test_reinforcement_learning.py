@@ -78,3 +78,28 @@ def test_train_it_now_refuses_bad_settings(tmp_path, monkeypatch, arguments, mes
     with pytest.raises(Exception, match=message):
         list(train(*arguments))
     assert not (tmp_path / "tiny" / "rl-live").exists()
+
+
+def test_stop_ends_the_training_early_and_keeps_the_agent(tmp_path, monkeypatch):
+    """Stop cancels the streaming event: gradio closes the handler's generator, and the training ends at its next
+    step with a finished folder (stopped_early)."""
+    import json
+    import time
+
+    import spaces.reinforcement_learning as tab
+
+    monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(tab, "MAX_FRAMES", 10)
+    demo = build_blocks([space("reinforcement-learning")], Context(models="tiny"))
+    train = next(fn.fn for fn in demo.fns.values() if fn.api_name == "rl_train")
+    stream = train("dqn", "CartPole-v1", 300_000, 1)
+    for update in stream:
+        if isinstance(update[2], pd.DataFrame) and len(update[2]):  # the first episodes are on the curve
+            break
+    stream.close()  # what gradio does when Stop cancels the event
+    metrics = tmp_path / "tiny" / "rl-live" / "metrics.json"
+    deadline = time.monotonic() + 120
+    while not metrics.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    saved = json.loads(metrics.read_text())
+    assert saved["stopped_early"] and saved["timesteps"] < 300_000 and saved["algo"] == "DQN"
