@@ -316,19 +316,19 @@ def _training_callback(folders: RunFolders, args: RLArguments, total: int, log_h
                 self.next_save = (self.num_timesteps // args.save_steps + 1) * args.save_steps
 
         def _on_step(self) -> bool:
-            finished = None
+            finished = []  # several environments can end an episode at the same step
             for info in self.locals.get("infos", []):
                 episode = info.get("episode")
                 if episode is not None:
-                    finished = {"step": int(self.num_timesteps), "episode": len(log_history) + 1,
-                                "return": float(episode["r"]), "length": int(episode["l"])}
-                    log_history.append(finished)
+                    finished.append({"step": int(self.num_timesteps), "episode": len(log_history) + 1,
+                                     "return": float(episode["r"]), "length": int(episode["l"])})
+                    log_history.append(finished[-1])
             due = self.num_timesteps - self.last_report >= self.report_every or self.num_timesteps >= total
             if progress is None or not (due or finished):
                 return True
             self.last_report = self.num_timesteps
             recent = [e["return"] for e in log_history[-10:]]
-            info = {"stage": "train", "episodes": len(log_history), "episode": finished,
+            info = {"stage": "train", "episodes": len(log_history), "finished": finished,
                     "mean_return": sum(recent) / len(recent) if recent else None}
             if progress(min(int(self.num_timesteps), total), total, info) is False:
                 self.stopped = True
@@ -372,9 +372,10 @@ def load_checkpoint(path: str | Path, args: RLArguments, venv: Any) -> tuple[Any
 def train(args: RLArguments, folders: RunFolders, resume_from: str | None, progress: Any = None) -> dict[str, Any]:
     """Train (or resume), then write and publish the output folder; returns the metrics.
 
-    `progress(timestep, total, info)` every half percent of the run and at each finished episode; ``info``:
-    ``stage``, ``episodes``, ``episode`` (the one just finished: step, episode, return, length; else None),
-    ``mean_return`` (of the last 10). Returning False ends the run early and still publishes the folder.
+    `progress(timestep, total, info)` every half percent of the run and at each step that finished episodes;
+    ``info``: ``stage``, ``episodes`` (so far), ``finished`` (the episodes that ended at this step: step, episode,
+    return, length), ``mean_return`` (of the last 10). Returning False ends the run early and still publishes the
+    folder.
     """
     import torch
     from stable_baselines3.common.env_util import make_vec_env

@@ -209,8 +209,7 @@ def build(ctx: Context) -> None:
 
         def work(report: Any, stop: threading.Event) -> dict[str, Any]:
             def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
-                if info.get("episode"):
-                    log.append(info["episode"])
+                log.extend(info.get("finished", []))
                 mean = info.get("mean_return")
                 state["status"] = t("training", step=step, total=total, episodes=info["episodes"],
                                     mean="–" if mean is None else f"{mean:.1f}")

@@ -39,6 +39,8 @@ def test_a_short_ppo_run_beats_random_actions(ppo_run):
     assert metrics["timesteps"] == 4096 and metrics["hyperparameters"]["n_steps"] == 32  # the Zoo's for CartPole
     steps = [step for step, _, _ in reports]
     assert steps == sorted(steps) and steps[-1] == 4096 and {total for _, total, _ in reports} == {4096}
+    reported = [episode for _, _, info in reports for episode in info["finished"]]
+    assert reported == metrics["log_history"]  # every finished episode reported once, 8 environments at a time
     log = metrics["log_history"]
     assert [e["episode"] for e in log] == list(range(1, len(log) + 1)) and metrics["episodes"] == len(log)
     assert sum(e["length"] for e in log) <= 4096 and log[-1]["return"] > log[0]["return"] / 2

@@ -3,6 +3,7 @@ app (tiny agent, seeded); "train it now" streaming the untrained agent, the live
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +55,8 @@ def test_train_it_now_streams_before_curve_and_after(tmp_path, monkeypatch):
     assert before_video.endswith("before.mp4") and "seed 3" in before_text
     curves = [u[2] for u in updates if isinstance(u[2], pd.DataFrame) and len(u[2])]
     assert curves and set(curves[-1].iloc[:, 2]) == {"episode return", "mean of the last 10"}
+    metrics = json.loads((tmp_path / "tiny" / "rl-live" / "metrics.json").read_text())
+    assert len(curves[-1]) == 2 * metrics["episodes"]  # every episode of the 8 environments is on the curve
     _, _, curve, status, after_video, after_text, model = updates[-1]
     assert status.startswith("✅") and "512" in status and str(tmp_path) in status
     assert after_video.endswith("after.mp4") and "seed 3" in after_text
@@ -83,7 +86,6 @@ def test_train_it_now_refuses_bad_settings(tmp_path, monkeypatch, arguments, mes
 def test_stop_ends_the_training_early_and_keeps_the_agent(tmp_path, monkeypatch):
     """Stop cancels the streaming event: gradio closes the handler's generator, and the training ends at its next
     step with a finished folder (stopped_early)."""
-    import json
     import time
 
     import spaces.reinforcement_learning as tab
