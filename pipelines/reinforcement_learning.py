@@ -354,20 +354,21 @@ class ReinforcementLearningPipeline(Pipeline):
                                                             f"same spaces) to play it there.") from None
         sb3_load.check_zoo_wrappers(files.zoo_config, model)
         env_kwargs = sb3_load.read_env_kwargs(files.env_kwargs, model)
-        probe = make_env(env_id, env_kwargs=env_kwargs)
+        probe = make_env(env_id, env_kwargs=env_kwargs)  # the spaces the agent must have
         try:
             agent = sb3_load.load_agent(files.agent_zip, algo, probe.observation_space, probe.action_space,
-                               trust_remote_code=trust_remote_code, device=str(device), model=model)
+                                        trust_remote_code=trust_remote_code, device=str(device), model=model)
+            normalize = None
+            if files.vec_normalize is not None:
+                normalize = sb3_load.load_vec_normalize(files.vec_normalize, probe, trust_remote_code, model)
         except sb3_load.SpaceMismatch as err:
             what = "observations" if err.key == "observation_space" else "actions"
             message = f"the agent's {what} are {err.problem} as {env_id} has"
             if override is not None:
                 raise InputError("env", env, f"an environment with the agent's {what}", message) from None
             raise ModelLoadError(model, "incompatible", message + ".") from None
-        normalize = None
-        if files.vec_normalize is not None:
-            normalize = sb3_load.load_vec_normalize(files.vec_normalize, probe, trust_remote_code, model)
-        probe.close()
+        finally:
+            probe.close()
         logger.info("loaded %s agent %s for %s", algo, model, env_id)
         return cls(agent, algo, env_id, model, device, env_kwargs=env_kwargs, normalize=normalize, card=card)
 
