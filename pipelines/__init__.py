@@ -82,6 +82,14 @@ _LOCAL_MNIST_VAE = ModelInfo("local:mnist-vae", "yours: trained locally (data yl
 _LOCAL_GAN = ModelInfo("local:gan", "yours: trained locally (data zalando-datasets/fashion_mnist, mit per its card)",
                        ("any",), note="DCGAN, 28x28 grey: python -m finetune.gan (minutes on a CPU)")
 
+# The RL Zoo's agents (huggingface.co/sb3), each used by id and file name ({algo}-{env}.zip) in public code and the SB3
+# docs (sb3/a2c-CartPole-v1 in its Hugging Face integration page); no revision is pinned (none could be confirmed).
+# Their cards come from rl_zoo3/push_to_hub.py, whose metadata has no licence field.
+_SB3_LICENCE = "not stated on the model card (the RL Zoo's card has no licence field)"
+_NORMALISED = ("normalised observations (the Zoo's normalize: true, a pickled vec_normalize.pkl): "
+               "trust_remote_code=True")
+_LUNAR_V2 = "trained on LunarLander-v2, which Gymnasium 1.x replaced: load with env='LunarLander-v3'"
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -221,6 +229,24 @@ TASKS: dict[str, TaskSpec] = {
             "gan", "pipelines.gan:GanPipeline", (_LOCAL_GAN,),
             aliases=("dcgan", "gans", "generative-adversarial-network"),
             description="A DCGAN: new 28x28 pictures (clothes or digits) from seeded noise; train it live.",
+        ),
+        TaskSpec(
+            "reinforcement-learning", "pipelines.reinforcement_learning:ReinforcementLearningPipeline",
+            (
+                ModelInfo("sb3/ppo-CartPole-v1", _SB3_LICENCE, ("any",), note="PPO on CartPole-v1 (RL Zoo)"),
+                ModelInfo("sb3/dqn-CartPole-v1", _SB3_LICENCE, ("any",), note="DQN on CartPole-v1 (RL Zoo)"),
+                ModelInfo("sb3/a2c-CartPole-v1", _SB3_LICENCE, ("any",), note="A2C on CartPole-v1 (RL Zoo)"),
+                ModelInfo("sb3/dqn-Acrobot-v1", _SB3_LICENCE, ("any",), note="DQN on Acrobot-v1 (RL Zoo)"),
+                ModelInfo("sb3/ppo-Acrobot-v1", _SB3_LICENCE, ("any",), note=_NORMALISED),
+                ModelInfo("sb3/dqn-MountainCar-v0", _SB3_LICENCE, ("any",), note="DQN on MountainCar-v0 (RL Zoo)"),
+                ModelInfo("sb3/ppo-MountainCar-v0", _SB3_LICENCE, ("any",), note=_NORMALISED),
+                ModelInfo("sb3/ppo-LunarLander-v2", _SB3_LICENCE, ("any",), note=_LUNAR_V2),
+                ModelInfo("sb3/dqn-LunarLander-v2", _SB3_LICENCE, ("any",), note=_LUNAR_V2),
+            ),
+            aliases=("rl", "agent", "sb3", "stable-baselines3", "gymnasium", "uczenie-ze-wzmocnieniem"),
+            description="A stable-baselines3 agent (PPO, A2C, DQN) plays seeded Gymnasium episodes: returns, a video, "
+                        "the per-step rewards; train one with python -m finetune.rl.",
+            tiny_variants=("tiny", "tiny-dqn"),
         ),
     )
 }

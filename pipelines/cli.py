@@ -12,6 +12,7 @@
     python -m pipelines run digit-recognition digit.png --model tiny
     python -m pipelines run autoencoder digit.png --model tiny --output out/
     python -m pipelines run activation-maximisation 3 --model tiny --param steps=100 --output out/
+    python -m pipelines run reinforcement-learning CartPole-v1 --model tiny --param episodes=3 --output out/
 
 `list` imports no model library, so it answers at once. Bad arguments (an unknown task or `--param`, a value that
 is not valid JSON or is NaN / Infinity, an input file that does not exist, an `--output` that is a file) print one
@@ -186,6 +187,8 @@ def save_outputs(result: Any, folder: Path) -> list[Path]:
     saved: list[Path] = []
     if type(result).__name__ == "VideoResult":  # pipelines.video_generation (not imported: it needs torch)
         saved.append(result.save(folder / "video.mp4"))
+    if type(result).__name__ == "EpisodesResult" and result.frames is not None:  # the filmed episodes of an agent
+        saved.append(result.save(folder / "episodes.mp4"))
 
     def pictures(value: Any) -> list[Any]:
         values = value if isinstance(value, list | tuple) else [value]

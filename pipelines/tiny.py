@@ -668,3 +668,31 @@ def _tiny_gan(folder: Path) -> None:
             adversarial_step(generator, discriminator, optimizer_g, optimizer_d, x[index], z)
     generator.eval().save_pretrained(folder)
     discriminator.eval().save_pretrained(folder / "discriminator")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# reinforcement-learning (issue 21)
+
+
+def _tiny_agent(folder: Path, algo: str) -> None:
+    """An untrained stable-baselines3 agent on CartPole-v1 (the registry's sb3/ppo-CartPole-v1 and sb3/dqn-CartPole-v1
+    environment), SB3's MlpPolicy shrunk from two hidden layers of 64 (PPO) / 256 (the Zoo's DQN) to one of 16,
+    seeded, saved by ``model.save`` in the Hub layout of huggingface_sb3 (`pipelines.sb3_hub.package`: the zip,
+    config.json, results.json over 10 evaluation episodes, a 60-frame replay.mp4, the card)."""
+    from stable_baselines3 import DQN, PPO
+
+    from pipelines import sb3_hub
+
+    _seed()
+    if algo == "ppo":
+        agent = PPO("MlpPolicy", "CartPole-v1", seed=0, device="cpu", policy_kwargs={"net_arch": [16]})
+    else:  # a small replay buffer: the twin is saved, never trained
+        agent = DQN("MlpPolicy", "CartPole-v1", seed=0, device="cpu", buffer_size=1000,
+                    policy_kwargs={"net_arch": [16]})
+    body = ("\nAn **untrained** stand-in (mmhub's tiny twin, `pipelines/tiny.py`): random weights, so it plays "
+            "about as badly as random actions.\n")
+    sb3_hub.package(agent, type(agent).__name__, "CartPole-v1", folder, seed=0, video_length=60, body=body)
+
+
+builder("reinforcement-learning", "tiny")(lambda folder: _tiny_agent(folder, "ppo"))
+builder("reinforcement-learning", "tiny-dqn")(lambda folder: _tiny_agent(folder, "dqn"))

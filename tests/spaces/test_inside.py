@@ -24,11 +24,12 @@ def seven(size: int = 280) -> Image.Image:
 
 def test_grouped_spaces_share_one_top_level_tab():
     layout = tab_layout(discover_spaces())
-    groups = [entry for entry in layout if isinstance(entry, tuple)]
-    assert [key for key, _ in groups] == ["inside"]
-    members = [spec.name for spec in groups[0][1]]
+    keys = [entry[0] for entry in layout if isinstance(entry, tuple)]
+    assert keys[0] == "inside" and len(keys) == len(set(keys))  # one top-level tab per group
+    members = [spec.name for spec in dict(entry for entry in layout if isinstance(entry, tuple))["inside"]]
     assert members[:2] == ["digit_recognition", "activation_maximisation"]
-    assert all(isinstance(entry, SpaceSpec) and entry.group is None for entry in layout if entry not in groups)
+    ungrouped = [entry for entry in layout if not isinstance(entry, tuple)]
+    assert all(isinstance(entry, SpaceSpec) and entry.group is None for entry in ungrouped)
     assert set(GROUPS["inside"]) >= {"en", "pl"}
 
 
