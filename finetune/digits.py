@@ -275,6 +275,7 @@ def train(args: DigitsArguments, folders: RunFolders, resume_from: str | None, d
     }
     hyperparameters = card_hyperparameters(args, _RESUME_FREE)
     model.eval().cpu().save_pretrained(folders.staging)
+    data.processor().save_pretrained(folders.staging)  # what the pipeline prepares pictures with (as trained)
     write_report(folders.staging, metrics, model_card(metrics, hyperparameters, args.hub_model_id), log_history,
                  title=f"nn_vis LeNet on {Path(data.source).name}")
     publish_and_push(folders, args, "nn_vis LeNet trained with mmhub")

@@ -47,13 +47,13 @@ from typing import Any
 import numpy as np
 
 from finetune.data import DataError
+from pipelines.mnist_processor import SIZE, MnistImageProcessor
 
 logger = logging.getLogger(__name__)
 
 MNIST = "ylecun/mnist"
 FASHION_MNIST = "zalando-datasets/fashion_mnist"
 SKLEARN_DIGITS = "sklearn-digits"
-SIZE = 28
 #: ClassLabel names of the Hub datasets (their README's ``dataset_info``).
 MNIST_LABELS = tuple(str(i) for i in range(10))
 FASHION_MNIST_LABELS = ("T - shirt / top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -70,10 +70,11 @@ class ImageDataError(DataError):
 
 
 def to_float(images: Any, scale: str = "unit") -> Any:
-    """uint8 pictures ``(N, 28, 28)`` (tensor) -> float32 ``(N, 1, 28, 28)`` in [0, 1] (``unit``) or [-1, 1]."""
+    """uint8 pictures ``(N, 28, 28)`` (tensor) -> float32 ``(N, 1, 28, 28)`` in [0, 1] (``unit``: the saved
+    `MnistImageProcessor.rescale`, what the pipelines apply) or [-1, 1]."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}")
-    x = images.unsqueeze(1).float().div_(255.0)
+    x = MnistImageProcessor.rescale(images.unsqueeze(1))
     return x.mul_(2.0).sub_(1.0) if scale == "symmetric" else x
 
 
@@ -140,6 +141,11 @@ class ImageData:
     source: str
     hub_dataset: str | None
     validation_source: str
+
+    def processor(self) -> MnistImageProcessor:
+        """The picture preparation a model trained on these pictures is served with (saved beside its weights as
+        ``preprocessor_config.json``): the stored preparation, and the drawing layout measured on ``train``."""
+        return MnistImageProcessor.for_training(self.train.images.numpy())
 
     def describe(self) -> dict[str, Any]:
         """Sizes and sources, JSON-ready (``metrics.json``'s ``data`` entry)."""
@@ -349,11 +355,8 @@ def _picture(value: Any, where: str, row: int) -> tuple[np.ndarray, bool]:
         value = Image.open(io.BytesIO(value["bytes"]))
     if not isinstance(value, Image.Image):
         raise ImageDataError(f"{where} row {row}: the image column holds {type(value).__name__}, not a picture.")
-    try:
-        grey = value.convert("L") if value.mode != "L" else value
-        if grey.size != (SIZE, SIZE):
-            return np.asarray(grey.resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.uint8), True
-        return np.asarray(grey, dtype=np.uint8), False
+    try:  # the one stored-picture preparation, shared with the pipelines (saved beside the weights)
+        return MnistImageProcessor.stored_array(value)
     except OSError as err:
         raise ImageDataError(f"{where} row {row}: the picture cannot be decoded ({err}).") from err
 

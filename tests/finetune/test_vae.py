@@ -48,7 +48,8 @@ def test_it_learns(trained):
 def test_output_folder_is_complete_and_loads_into_the_autoencoder(trained):
     output, metrics = trained
     assert {p.name for p in output.iterdir()} == {"config.json", "model.safetensors", "README.md", "metrics.json",
-                                                  "training_curve.png", "latent_map.png", "latent_scatter.png"}
+                                                  "training_curve.png", "latent_map.png", "latent_scatter.png",
+                                                  "preprocessor_config.json"}
     assert not RunFolders(output).work.exists()
     assert json.loads((output / "config.json").read_text()) == {"image_size": 28, "hidden_units": 400,
                                                                 "latent_dim": 2}
