@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from finetune.data import DataError
+from finetune.holdout import DEFAULT_FRACTION, validation_count
 from pipelines.mnist_processor import SIZE, MnistImageProcessor
 
 logger = logging.getLogger(__name__)
@@ -162,15 +163,16 @@ class ImageData:
 def load_image_data(dataset: str = MNIST, *, config: str | None = None, revision: str | None = None,
                     image_column: str = "image", label_column: str | None = "label", validation_size: int = 5000,
                     max_samples: int | None = None, max_eval_samples: int | None = None, seed: int = 0,
-                    cache_dir: str | None = None) -> ImageData:
+                    cache_dir: str | None = None, validation_fraction: float = DEFAULT_FRACTION) -> ImageData:
     """Load `dataset` (Hub id, local folder / parquet file, or ``sklearn-digits``) as in-memory 28x28 splits.
 
     Args:
         dataset (`str`, defaults to ``"ylecun/mnist"``): where the pictures are (see the module docstring).
         config, revision (`str`, *optional*): the Hub dataset's configuration and revision.
         image_column, label_column (`str`): the columns (``label_column=None``: unlabelled, all labels 0).
-        validation_size (`int`, defaults to 5000): examples held out of ``train`` (seeded) when the source has no
-            validation split; at most a fifth of ``train``.
+        validation_size (`int`, defaults to 5000): at most this many examples held out of ``train`` (seeded)
+            when the source has no validation split (`finetune.holdout.validation_count`).
+        validation_fraction (`float`, defaults to 0.1): the share of ``train`` held out (at most `validation_size`).
         max_samples (`int`, *optional*): keep at most this many training examples (a seeded random subset).
         max_eval_samples (`int`, *optional*): at most this many validation and test examples.
         seed (`int`, defaults to 0): the hold-out and subset choices.
@@ -193,10 +195,11 @@ def load_image_data(dataset: str = MNIST, *, config: str | None = None, revision
     if validation_name is not None:
         validation, validation_source = arrays[validation_name], f"{dataset} split {validation_name!r}"
     else:
-        held = min(validation_size, len(train) // 5)
-        if held < 1:
-            raise ImageDataError(f"dataset {dataset!r}: split {train_name!r} has {len(train)} pictures, too few to "
-                                 f"hold out a validation set; use a larger dataset.")
+        try:
+            held = validation_count(len(train), validation_size, validation_fraction,
+                                    f"dataset {dataset!r} split {train_name!r}")
+        except DataError as err:
+            raise ImageDataError(str(err)) from None
         order = train.order(0, seed)
         validation = ImageSplit("validation", train.images[order[:held]], train.labels[order[:held]])
         train = ImageSplit(train.name, train.images[order[held:]], train.labels[order[held:]])

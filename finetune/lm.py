@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.data import DataError
+from finetune.holdout import check_fraction, fraction_field
 from finetune.run import (
     RunFolders,
     UsageError,
@@ -127,7 +128,8 @@ class LMArguments:
     max_eval_samples: int | None = field(default=1000, metadata={
         "help": "Evaluate on at most this many validation examples (a seeded random subset)."})
     validation_size: int = field(default=1000, metadata={
-        "help": "Examples held out for validation when the data has no validation split."})
+        "help": "At most this many examples held out for validation when the data has no validation split."})
+    validation_fraction: float = fraction_field()
     cache_dir: str | None = field(default=None, metadata={"help": "datasets' cache folder."})
     # training
     seed: int = field(default=42, metadata={"help": "Random seed (LoRA init, data order, dropout)."})
@@ -207,6 +209,7 @@ class LMArguments:
             validate.text(flag("model"), self.model)
         except InputError as err:
             raise UsageError(str(err)) from None
+        check_fraction(self.validation_fraction)
         if self.merge and not (self.lora or self.qlora):
             raise UsageError("--merge merges a LoRA adapter: it goes with --lora or --qlora.")
         if self.lora_target_modules is not None and not self.lora_target_modules.strip(", "):
@@ -398,7 +401,7 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
     data_args = {k: getattr(args, k) for k in (
         "dataset", "dataset_config", "dataset_revision", "train_file", "validation_file", "data_format",
         "text_column", "messages_column", "prompt_column", "completion_column", "max_samples", "max_eval_samples",
-        "validation_size", "seed", "cache_dir")}
+        "validation_size", "validation_fraction", "seed", "cache_dir")}
     with state.main_process_first():
         data = load_lm_data(**data_args)
     tokenizer = load_tokenizer(args, model_path)

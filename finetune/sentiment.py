@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.data import SCHEMES, DataError, SentimentData, load_sentiment_data
+from finetune.holdout import DEFAULT_FRACTION
 from finetune.run import (
     RunFolders,
     UsageError,
@@ -124,8 +125,11 @@ class FinetuneArguments:
     max_eval_samples: int | None = field(default=5000, metadata={
         "help": "Evaluate on at most this many validation (and test) examples, a seeded random subset. [1 to 1e12]"})
     validation_size: int = field(default=5000, metadata={
-        "help": "Examples held out from the training data for validation when the source has no validation "
-                "split. [1 to 1e9]"})
+        "help": "At most this many examples held out from the training data for validation when the source has no "
+                "validation split (a stream: exactly this many, its first). [1 to 1e9]"})
+    validation_fraction: float = field(default=DEFAULT_FRACTION, metadata={
+        "help": "Share of the training rows held out for validation when the source has no validation split (at "
+                "most --validation-size rows). (0, 0.5]"})
     cache_dir: str | None = field(default=None, metadata={"help": "datasets' cache folder."})
     # training
     seed: int = field(default=42, metadata={"help": "Random seed (model head, data order, dropout). [0 to 2**32 - 1]"})
@@ -234,7 +238,7 @@ NUMBER_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     # warmup_ratio below 1: it reaches the Trainer as warmup_steps, where 1.0 would mean one step, not all of them
     # (transformers' TrainingArguments.get_warmup_steps: a value >= 1 is a step count)
     "warmup_ratio": (0.0, 1.0, False, True), "weight_decay": (0.0, 1.0, False, False),
-    "lora_dropout": (0.0, 1.0, False, True),
+    "lora_dropout": (0.0, 1.0, False, True), "validation_fraction": (0.0, 0.5, True, False),
 }
 OPTIONAL_NUMBERS = {"learning_rate"}
 
@@ -439,7 +443,7 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
     data_args = {k: getattr(args, k) for k in (
         "dataset", "dataset_config", "dataset_revision", "train_file", "validation_file", "test_file", "text_column",
         "title_column", "label_column", "label_scheme", "streaming", "max_samples", "max_eval_samples",
-        "validation_size", "seed", "cache_dir")}
+        "validation_size", "validation_fraction", "seed", "cache_dir")}
     with state.main_process_first():
         data = load_sentiment_data(**data_args)
     tokenizer, model = load_model(args, model_path, data.labels)

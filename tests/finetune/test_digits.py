@@ -23,7 +23,8 @@ STEPS = 160
 def run_args(output: Path, *extra: str) -> list[str]:
     """A short learnable run on sklearn-digits: batches of 32, evaluation and a checkpoint every 20 steps."""
     return ["--dataset", "sklearn-digits", "--output-dir", str(output), "--max-steps", str(STEPS), "--batch-size",
-            "32", "--validation-size", "200", "--eval-steps", "20", "--save-steps", "20", "--logging-steps", "5",
+            "32", "--validation-size", "200", "--validation-fraction", "0.2",
+            "--eval-steps", "20", "--save-steps", "20", "--logging-steps", "5",
             "--learning-rate", "3e-3", "--device", "cpu", *extra]
 
 
@@ -127,7 +128,7 @@ def test_trains_from_a_local_mnist_schema_folder(tmp_path):
     metrics = main(DigitsArguments(dataset=str(folder), output_dir=str(tmp_path / "out"), max_steps=4,
                                    batch_size=8, validation_size=10, eval_steps=2, save_steps=2))
     assert metrics["global_step"] == 4 and metrics["data"]["source"] == str(folder)
-    assert metrics["data"]["train_samples"] == 70
+    assert metrics["data"]["train_samples"] == 72  # 8 of 80 held out
 
 
 @pytest.mark.parametrize(("extra", "message"), [
