@@ -331,8 +331,28 @@ def prepare_data(data, tokenizer, args: LMArguments) -> tuple[Any, Any, str, boo
             chat_masks.tokenize_chats(validation, tokenizer, "validation"), "chat", False)
 
 
-def sft_config(args: LMArguments, folders: RunFolders, flags: dict[str, bool], assistant_only_loss: bool):
-    """TRL's `SFTConfig` for this run."""
+def effective_max_length(requested: int, config: Any, tokenizer: Any, model_name: str) -> int:
+    """`requested` (``--max-length``), clamped to the model's positions, said once in the log.
+
+    A sequence longer than the position table indexes past it inside the embeddings (GPT-2's ``wpe``: "IndexError:
+    index out of range in self", mid-training, on the first long line); TRL truncates (or packs) to ``max_length``,
+    so clamping it is enough. The limit is the one the text-generation pipeline serves with
+    (``max_position_embeddings`` / ``n_positions`` / ..., `pipelines.text_generation`), as `finetune.sentiment` clamps
+    to `pipelines.sentiment.max_input_length`.
+    """
+    from pipelines.text_generation import _context_length
+
+    limit = _context_length(config, tokenizer)
+    if requested > limit:
+        logger.warning("--max-length %d is more than %s takes (%d positions): examples are truncated (or packed) to "
+                       "%d tokens.", requested, model_name, limit, limit)
+        return limit
+    return requested
+
+
+def sft_config(args: LMArguments, folders: RunFolders, flags: dict[str, bool], assistant_only_loss: bool,
+               max_length: int | None = None):
+    """TRL's `SFTConfig` for this run (`max_length`: the clamped ``--max-length``, `effective_max_length`)."""
     import torch
     from trl import SFTConfig
 
@@ -364,7 +384,7 @@ def sft_config(args: LMArguments, folders: RunFolders, flags: dict[str, bool], a
         seed=args.seed,
         data_seed=args.seed,
         gradient_checkpointing=args.gradient_checkpointing,
-        max_length=args.max_length,
+        max_length=max_length or args.max_length,
         packing=args.packing,
         packing_strategy=args.packing_strategy,
         assistant_only_loss=assistant_only_loss,
@@ -408,11 +428,12 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
     with state.main_process_first():
         train, validation, loss_on, trl_assistant_only = prepare_data(data, tokenizer, args)
     model = load_model(args, model_path, flags)
+    max_length = effective_max_length(args.max_length, model.config, tokenizer, args.model)
     peft_config = lora_config(args) if args.uses_lora else None
     if peft_config is not None:
         check_lora_targets(model, peft_config.target_modules)
     callbacks = [EarlyStoppingCallback(args.early_stopping_patience)] if args.early_stopping_patience > 0 else []
-    trainer = SFTTrainer(model=model, args=sft_config(args, folders, flags, trl_assistant_only),
+    trainer = SFTTrainer(model=model, args=sft_config(args, folders, flags, trl_assistant_only, max_length),
                          train_dataset=train, eval_dataset=validation, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=callbacks)
     if args.uses_lora:
@@ -430,6 +451,7 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
         "base_revision": args.model_revision,
         "mode": loss_on,
         "loss_on": loss_on,
+        "prompt_format": prompt_format(loss_on, train),
         "lora": args.uses_lora,
         "adapter": args.uses_lora and not args.merge,
         "global_step": trainer.state.global_step,
@@ -454,7 +476,7 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
     if trainer.is_world_process_zero():
         hyperparameters = card_hyperparameters(args, _RESUME_FREE)
         hyperparameters.update(learning_rate=trainer.args.learning_rate, max_steps=trainer.args.max_steps,
-                               fp16=trainer.args.fp16, bf16=trainer.args.bf16)
+                               fp16=trainer.args.fp16, bf16=trainer.args.bf16, max_length=max_length)
         _save(trainer, tokenizer, folders.staging, args, model_path)
         from finetune.cards import lm_card
         from finetune.catalog import write_run_info
@@ -463,10 +485,24 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
                      trainer.state.log_history, title=f"{Path(args.model).name} on {Path(data.source).name}")
         write_run_info(folders.staging, task=TASK, trainer="finetune.lm", base_model=args.model,
                        base_revision=args.model_revision, adapter=metrics["adapter"], mode=loss_on,
+                       prompt_format=metrics["prompt_format"], max_length=max_length,
                        validation=validation_metrics, validation_before=baseline)
         publish_and_push(folders, args, f"Fine-tuned {args.model} with mmhub finetune.lm")
     state.wait_for_everyone()
     return metrics
+
+
+def prompt_format(loss_on: str, train: Any) -> str:
+    """``"chat"`` when the model learnt from chats rendered with its chat template (chats, or prompt/completion
+    pairs turned into user/assistant chats): serve it chat messages (``gen([{"role": "user", ...}])``), which the
+    pipeline renders with the same saved template; ``"plain"`` when it learnt from plain text (serve strings)."""
+    from finetune import lm_data
+
+    if loss_on in ("chat", "chat-all"):
+        return "chat"
+    if loss_on == "prompt-completion" and not lm_data.is_string_pairs(train):
+        return "chat"
+    return "plain"
 
 
 def _evaluate(trainer) -> dict[str, Any]:
