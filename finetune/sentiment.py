@@ -488,7 +488,7 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
         hyperparameters.update(max_length=max_length, learning_rate=trainer.args.learning_rate,
                                max_steps=trainer.args.max_steps,
                                fp16=trainer.args.fp16, bf16=trainer.args.bf16)
-        _save(trainer, tokenizer, folders.staging, args.lora)
+        _save(trainer, tokenizer, folders.staging, args.lora, max_length)
         write_report(folders.staging, metrics, model_card(metrics, hyperparameters, repo_id=args.hub_model_id),
                      trainer.state.log_history, title=f"{Path(args.model).name} on {Path(data.source).name}")
         publish_and_push(folders, args, f"Fine-tuned {args.model} with mmhub finetune.sentiment")
@@ -503,14 +503,22 @@ def _evaluate(trainer, dataset, prefix: str) -> dict[str, Any]:
     return out
 
 
-def _save(trainer, tokenizer, staging: Path, lora: bool) -> None:
-    """Plain transformers weights (LoRA merged in) + tokenizer, loadable by `load("sentiment", model=...)`."""
+def _save(trainer, tokenizer, staging: Path, lora: bool, max_length: int | None = None) -> None:
+    """Plain transformers weights (LoRA merged in) + tokenizer, loadable by `load("sentiment", model=...)`.
+
+    The tokenizer is saved with ``model_max_length`` = the length the reviews were truncated to in training
+    (`max_length`): transformers' own place for it (``tokenizer_config.json``), which the sentiment pipeline truncates
+    to (`pipelines.sentiment.max_input_length`), so a long review is seen at serving time as it was in training and
+    the pipeline reproduces ``metrics.json``.
+    """
     model = trainer.model
     if lora:
         model = model.merge_and_unload()
     if staging.exists():
         shutil.rmtree(staging)
     model.save_pretrained(staging)
+    if max_length is not None:
+        tokenizer.model_max_length = int(max_length)
     tokenizer.save_pretrained(staging)
 
 
