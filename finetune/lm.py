@@ -113,11 +113,14 @@ class LMArguments:
                                                                           "(default 'completion')."})
     chat_format: str = field(default="auto", metadata={
         "help": "Prompt/completion strings: auto (as a user/assistant chat when the model has a chat template), "
-                "chat, or plain (concatenated text)."})
+                "chat, or plain (concatenated text). TRL trains string pairs as plain text; mmhub renders them with "
+                "the chat template a chat model is served with."})
     assistant_only_loss: bool = field(default=True, metadata={
-        "help": "Chats: the loss on the assistant turns only (--no-assistant-only-loss: on every token)."})
-    max_length: int = field(default=1024, metadata={"help": "Truncate (or, with --packing, pack) to this many "
-                                                            "tokens."})
+        "help": "Chats: the loss on the assistant turns only (--no-assistant-only-loss: on every token, TRL's "
+                "default). On by default: the prompts are given at serving time, the replies are what is learnt."})
+    max_length: int = field(default=1024, metadata={
+        "help": "Truncate (or, with --packing, pack) to this many tokens (TRL's 1024); clamped to the model's "
+                "positions (GPT-2: 1024), said once in the log."})
     packing: bool = field(default=False, metadata={
         "help": "Pack short examples into --max-length blocks (fewer padding tokens; attention stays within each "
                 "example)."})
@@ -128,31 +131,39 @@ class LMArguments:
     max_eval_samples: int | None = field(default=1000, metadata={
         "help": "Evaluate on at most this many validation examples (a seeded random subset)."})
     validation_size: int = field(default=1000, metadata={
-        "help": "At most this many examples held out for validation when the data has no validation split."})
+        "help": "At most this many examples held out for validation when the data has no validation split (TRL "
+                "holds none out: it evaluates only on an eval set you pass)."})
     validation_fraction: float = fraction_field()
     cache_dir: str | None = field(default=None, metadata={"help": "datasets' cache folder."})
     # training
     seed: int = field(default=42, metadata={"help": "Random seed (LoRA init, data order, dropout)."})
     learning_rate: float | None = field(default=None, metadata={
-        "help": "Peak learning rate (default 2e-5; 2e-4 with --lora / --qlora)."})
+        "help": "Peak learning rate (default 2e-5, TRL's; 2e-4 with --lora / --qlora: about 10x, as TRL's LoRA "
+                "guide and the QLoRA recipe use, where TRL keeps 2e-5)."})
     batch_size: int = field(default=8, metadata={"help": "Training batch size per device."})
     eval_batch_size: int | None = field(default=None, metadata={"help": "Evaluation batch size (default: the "
                                                                         "training one)."})
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs (ignored when --max-steps > 0)."})
+    num_train_epochs: float = field(default=1.0, metadata={
+        "help": "Epochs (ignored when --max-steps > 0). 1, not TRL's 3: instruction sets are small and a second "
+                "pass mostly memorises them; early stopping on the held-out loss ends a longer run when it stops "
+                "helping."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: epochs)."})
-    warmup_ratio: float = field(default=0.03, metadata={"help": "Linear warm-up, as a fraction of all steps."})
+    warmup_ratio: float = field(default=0.03, metadata={
+        "help": "Linear warm-up, as a fraction of all steps (TRL: none; 0.03 as the Alpaca and QLoRA recipes)."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     gradient_checkpointing: bool = field(default=True, metadata={
         "help": "Recompute activations in the backward pass: far less memory, ~30 %% slower "
                 "(--no-gradient-checkpointing to turn off). TRL's default."})
-    eval_steps: int = field(default=200, metadata={"help": "Evaluate (loss, perplexity) every N steps."})
+    eval_steps: int = field(default=200, metadata={
+        "help": "Evaluate (loss, perplexity) every N steps (TRL: no evaluation unless asked)."})
     save_steps: int = field(default=200, metadata={"help": "Checkpoint every N steps (a multiple of --eval-steps)."})
-    save_total_limit: int = field(default=2, metadata={"help": "Keep at most this many checkpoints (+ the best)."})
+    save_total_limit: int = field(default=2, metadata={
+        "help": "Keep at most this many checkpoints (+ the best); TRL keeps all of them."})
     logging_steps: int = field(default=10, metadata={"help": "Log the training loss every N steps."})
     early_stopping_patience: int = field(default=3, metadata={
         "help": "Stop after this many evaluations without a lower validation loss, and keep the best checkpoint "
-                "(0: train to the end, keep the last)."})
+                "(0: train to the end, keep the last, as TRL does)."})
     eval_before: bool = field(default=True, metadata={
         "help": "Evaluate the base model first, so the card shows the perplexity before and after."})
     precision: str = field(default="auto", metadata={
