@@ -305,7 +305,7 @@ class AutoencoderPipeline(Pipeline):
                                                                   "or an AutoencoderKL config.")
             from pipelines.mnist_processor import MnistImageProcessor
 
-            processor = MnistImageProcessor.from_pretrained(model, revision=revision)
+            processor = MnistImageProcessor.from_pretrained(model, revision=revision, task=cls.task)
             return cls(net, MNIST_VAE, model, device, torch.float32, processor)
         from diffusers import AutoencoderKL
 

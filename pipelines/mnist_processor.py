@@ -119,10 +119,12 @@ class MnistImageProcessor:
             raise ModelLoadError(model, "incompatible", f"its {CONFIG_NAME}: {err}.") from None
 
     @classmethod
-    def from_pretrained(cls, model: str, revision: str | None = None) -> MnistImageProcessor:
-        """The processor saved in a model folder or Hub repo; `DEFAULT` when it has none (older folders)."""
+    def from_pretrained(cls, model: str, revision: str | None = None,
+                        task: str = "digit-recognition") -> MnistImageProcessor:
+        """The processor saved in a model folder or Hub repo; `DEFAULT` when it has none (older folders). A Hub
+        repo that cannot be read (offline, not cached) is a `ModelLoadError`, never a silent default."""
         from pipelines import lab
-        from pipelines.base import is_local_path
+        from pipelines.base import is_local_path, translating_load_errors
 
         path = lab.resolve(model)
         if lab.is_local_id(model) or is_local_path(path):
@@ -133,10 +135,11 @@ class MnistImageProcessor:
             from huggingface_hub import hf_hub_download
             from huggingface_hub.errors import RemoteEntryNotFoundError
 
-            try:
-                file = Path(hf_hub_download(path, CONFIG_NAME, revision=revision))
-            except RemoteEntryNotFoundError:
-                return DEFAULT
+            with translating_load_errors(path, task):
+                try:
+                    file = Path(hf_hub_download(path, CONFIG_NAME, revision=revision))
+                except RemoteEntryNotFoundError:
+                    return DEFAULT
         try:
             config = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError) as err:

@@ -127,3 +127,20 @@ def test_old_folders_without_the_file_keep_mnist_defaults(digits_run, tmp_path):
     (old / CONFIG_NAME).write_text("[" * 100_000)
     with pytest.raises(ModelLoadError, match="not valid JSON"):
         load("digit-recognition", model=str(old), device="cpu")
+
+
+def test_a_dark_on_light_folder_is_measured_and_drawings_follow_it():
+    from pipelines.mnist import sklearn_digits
+
+    images = 255 - sklearn_digits()[0][:60]  # dark digits on white paper, MNIST's 20x20 layout
+    processor = MnistImageProcessor.for_training(images)
+    assert (processor.ink, processor.sketch_box) == ("dark-on-light", 20)
+    stored = Image.fromarray(images[0])
+    assert processor.route(stored) == "stored"
+    np.testing.assert_array_equal(processor.prepare(stored), images[0].astype(np.float32) / np.float32(255))
+    # the same digit light on dark is not how this folder stores pictures: laid out and inverted to match it
+    light = Image.fromarray(255 - images[0])
+    assert processor.route(light) == "drawing"
+    drawn = processor.prepare(light)
+    assert drawn[0, 0] == 1.0 and drawn.min() == 0.0  # white paper, black ink, as the training pictures
+    assert MnistImageProcessor.from_dict(processor.to_dict()) == processor
