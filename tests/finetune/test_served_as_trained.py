@@ -100,7 +100,8 @@ def test_vae_psnr_and_latent_points_through_load_equal_the_trainers(vae_run, use
     pictures = test_pictures(user_folder)
     psnrs = [vae(str(path)).psnr for path, _ in pictures]
     assert metrics["test"]["samples"] == len(pictures)
-    assert float(np.mean(psnrs)) == pytest.approx(metrics["test"]["psnr"], rel=1e-9, abs=0)
+    # equal to float32 rounding: the trainer decodes in batches, the pipeline one picture at a time
+    assert float(np.mean(psnrs)) == pytest.approx(metrics["test"]["psnr"], rel=1e-6, abs=0)
     # the encoder means the trainer plots (latent_scatter.png) are where load() puts the same pictures
     test = load_image_data(str(user_folder)).test
     with torch.inference_mode():
