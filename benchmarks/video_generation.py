@@ -56,8 +56,11 @@ def run(video: TextToVideoPipeline, settings: dict, repeat: int, title: str) -> 
     raw_pipe = WanPipeline(**video.pipe.components)  # the same modules, a plain diffusers pipeline
     raw_pipe.set_progress_bar_config(disable=True)
 
-    def raw() -> None:
-        raw_pipe(prompt=PROMPT, generator=torch.Generator().manual_seed(0), **settings)
+    from pipelines.video_generation import DEFAULT_NEGATIVE_PROMPT
+
+    def raw() -> None:  # the same work: mmhub passes Wan's default negative prompt when none is given
+        raw_pipe(prompt=PROMPT, negative_prompt=DEFAULT_NEGATIVE_PROMPT, generator=torch.Generator().manual_seed(0),
+                 **settings)
 
     def ours() -> None:
         video(PROMPT, seed=0, **settings)

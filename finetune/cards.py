@@ -124,9 +124,14 @@ def lm_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], *, repo_id
         "from pipelines import load",
         "",
         f'gen = load("text-generation", model="{where}")',
-        'print(gen([{"role": "user", "content": "Napisz haiku o Wiśle."}], max_new_tokens=64, seed=0))',
-        "```",
-        "",
+        *(['print(gen([{"role": "user", "content": "Napisz haiku o Wiśle."}], max_new_tokens=64, seed=0))', "```",
+           "", "It learnt from chats rendered with its chat template (saved with the tokenizer): send it chat "
+           "messages, which the pipeline renders with the same template; a reply ends at the template's "
+           "end-of-turn token, where the pipeline stops.", ""]
+          if metrics.get("prompt_format", "chat") == "chat" else
+          ['print(gen("Dawno, dawno temu", max_new_tokens=64, seed=0))', "```", "",
+           "It learnt from plain text (no chat template): send it plain prompts; each training example ended "
+           "with the tokenizer's end-of-sequence token, where the pipeline stops.", ""]),
         "Compare it with its base on the Polish leaderboard tasks, and chat with it:",
         "",
         "```bash",

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from finetune.holdout import DEFAULT_FRACTION
+
 logger = logging.getLogger(__name__)
 
 NEGATIVE, NEUTRAL, POSITIVE = "negative", "neutral", "positive"
@@ -366,12 +368,14 @@ def load_sentiment_data(*, dataset: str | None = None, dataset_config: str | Non
                         text_column: str | None = None, title_column: str | None = None, label_column: str = "label",
                         label_scheme: str = "auto", streaming: bool = False, max_samples: int | None = None,
                         max_eval_samples: int | None = None, validation_size: int = 5000, seed: int = 42,
-                        cache_dir: str | None = None) -> SentimentData:
+                        cache_dir: str | None = None, validation_fraction: float = DEFAULT_FRACTION) -> SentimentData:
     """Load the train / validation / test splits from fastText files (`train_file`) or a Hub dataset (`dataset`).
 
-    A validation split is carved (`validation_size` rows, shuffled with `seed`) from the training data when the
-    source has none. `max_samples` caps the training rows (for smoke runs; with fastText files the rest of the file is
-    never read), `max_eval_samples` the validation and test rows (a seeded random subset).
+    A validation split is carved (`validation_fraction` of the rows, at most `validation_size`, shuffled with `seed`:
+    `finetune.holdout.validation_count`) from the training data when the source has none; from a stream, whose
+    length is unknown, the first `validation_size` rows. `max_samples` caps the training rows (for smoke runs; with
+    fastText files the rest of the file is never read), `max_eval_samples` the validation and test rows (a seeded
+    random subset).
 
     >>> data = load_sentiment_data(dataset="fancyzhx/amazon_polarity", max_samples=2000, validation_size=200)
     >>> data.labels
@@ -414,16 +418,17 @@ def load_sentiment_data(*, dataset: str | None = None, dataset_config: str | Non
         validation_source = f"{source} split {validation_split!r}" if validation_split else ""
 
     if validation is None:
-        validation_source = f"{validation_size} rows held out from the training data (seed {seed})"
+        from finetune.holdout import validation_count
+
         if streaming:
             validation = datasets.Dataset.from_list(list(train.take(validation_size)), features=train.features)
             train = train.skip(validation_size)
+            validation_source = f"the first {len(validation)} rows of the stream held out (seed {seed})"
         else:
-            if len(train) <= validation_size:
-                raise DataError(f"{source}: {len(train)} training rows cannot spare {validation_size} for validation; "
-                                f"lower --validation-size or pass a validation split.")
-            parts = train.train_test_split(test_size=validation_size, seed=seed, shuffle=True)
+            held = validation_count(len(train), validation_size, validation_fraction, source)
+            parts = train.train_test_split(test_size=held, seed=seed, shuffle=True)
             train, validation = parts["train"], parts["test"]
+            validation_source = f"{held} rows held out from the training data (seed {seed})"
     if streaming:
         train = train.shuffle(seed=seed, buffer_size=10_000)
         if max_samples is not None:

@@ -47,13 +47,14 @@ from typing import Any
 import numpy as np
 
 from finetune.data import DataError
+from finetune.holdout import DEFAULT_FRACTION, validation_count
+from pipelines.mnist_processor import SIZE, MnistImageProcessor
 
 logger = logging.getLogger(__name__)
 
 MNIST = "ylecun/mnist"
 FASHION_MNIST = "zalando-datasets/fashion_mnist"
 SKLEARN_DIGITS = "sklearn-digits"
-SIZE = 28
 #: ClassLabel names of the Hub datasets (their README's ``dataset_info``).
 MNIST_LABELS = tuple(str(i) for i in range(10))
 FASHION_MNIST_LABELS = ("T - shirt / top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -70,10 +71,11 @@ class ImageDataError(DataError):
 
 
 def to_float(images: Any, scale: str = "unit") -> Any:
-    """uint8 pictures ``(N, 28, 28)`` (tensor) -> float32 ``(N, 1, 28, 28)`` in [0, 1] (``unit``) or [-1, 1]."""
+    """uint8 pictures ``(N, 28, 28)`` (tensor) -> float32 ``(N, 1, 28, 28)`` in [0, 1] (``unit``: the saved
+    `MnistImageProcessor.rescale`, what the pipelines apply) or [-1, 1]."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}")
-    x = images.unsqueeze(1).float().div_(255.0)
+    x = MnistImageProcessor.rescale(images.unsqueeze(1))
     return x.mul_(2.0).sub_(1.0) if scale == "symmetric" else x
 
 
@@ -141,6 +143,11 @@ class ImageData:
     hub_dataset: str | None
     validation_source: str
 
+    def processor(self) -> MnistImageProcessor:
+        """The picture preparation a model trained on these pictures is served with (saved beside its weights as
+        ``preprocessor_config.json``): the stored preparation, and the drawing layout measured on ``train``."""
+        return MnistImageProcessor.for_training(self.train.images.numpy())
+
     def describe(self) -> dict[str, Any]:
         """Sizes and sources, JSON-ready (``metrics.json``'s ``data`` entry)."""
         return {"source": self.source, "hub_dataset": self.hub_dataset, "labels": list(self.labels),
@@ -156,15 +163,16 @@ class ImageData:
 def load_image_data(dataset: str = MNIST, *, config: str | None = None, revision: str | None = None,
                     image_column: str = "image", label_column: str | None = "label", validation_size: int = 5000,
                     max_samples: int | None = None, max_eval_samples: int | None = None, seed: int = 0,
-                    cache_dir: str | None = None) -> ImageData:
+                    cache_dir: str | None = None, validation_fraction: float = DEFAULT_FRACTION) -> ImageData:
     """Load `dataset` (Hub id, local folder / parquet file, or ``sklearn-digits``) as in-memory 28x28 splits.
 
     Args:
         dataset (`str`, defaults to ``"ylecun/mnist"``): where the pictures are (see the module docstring).
         config, revision (`str`, *optional*): the Hub dataset's configuration and revision.
         image_column, label_column (`str`): the columns (``label_column=None``: unlabelled, all labels 0).
-        validation_size (`int`, defaults to 5000): examples held out of ``train`` (seeded) when the source has no
-            validation split; at most a fifth of ``train``.
+        validation_size (`int`, defaults to 5000): at most this many examples held out of ``train`` (seeded)
+            when the source has no validation split (`finetune.holdout.validation_count`).
+        validation_fraction (`float`, defaults to 0.1): the share of ``train`` held out (at most `validation_size`).
         max_samples (`int`, *optional*): keep at most this many training examples (a seeded random subset).
         max_eval_samples (`int`, *optional*): at most this many validation and test examples.
         seed (`int`, defaults to 0): the hold-out and subset choices.
@@ -187,10 +195,11 @@ def load_image_data(dataset: str = MNIST, *, config: str | None = None, revision
     if validation_name is not None:
         validation, validation_source = arrays[validation_name], f"{dataset} split {validation_name!r}"
     else:
-        held = min(validation_size, len(train) // 5)
-        if held < 1:
-            raise ImageDataError(f"dataset {dataset!r}: split {train_name!r} has {len(train)} pictures, too few to "
-                                 f"hold out a validation set; use a larger dataset.")
+        try:
+            held = validation_count(len(train), validation_size, validation_fraction,
+                                    f"dataset {dataset!r} split {train_name!r}")
+        except DataError as err:
+            raise ImageDataError(str(err)) from None
         order = train.order(0, seed)
         validation = ImageSplit("validation", train.images[order[:held]], train.labels[order[:held]])
         train = ImageSplit(train.name, train.images[order[held:]], train.labels[order[held:]])
@@ -349,11 +358,8 @@ def _picture(value: Any, where: str, row: int) -> tuple[np.ndarray, bool]:
         value = Image.open(io.BytesIO(value["bytes"]))
     if not isinstance(value, Image.Image):
         raise ImageDataError(f"{where} row {row}: the image column holds {type(value).__name__}, not a picture.")
-    try:
-        grey = value.convert("L") if value.mode != "L" else value
-        if grey.size != (SIZE, SIZE):
-            return np.asarray(grey.resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.uint8), True
-        return np.asarray(grey, dtype=np.uint8), False
+    try:  # the one stored-picture preparation, shared with the pipelines (saved beside the weights)
+        return MnistImageProcessor.stored_array(value)
     except OSError as err:
         raise ImageDataError(f"{where} row {row}: the picture cannot be decoded ({err}).") from err
 

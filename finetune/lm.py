@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.data import DataError
+from finetune.holdout import check_fraction, fraction_field
 from finetune.run import (
     RunFolders,
     UsageError,
@@ -112,11 +113,14 @@ class LMArguments:
                                                                           "(default 'completion')."})
     chat_format: str = field(default="auto", metadata={
         "help": "Prompt/completion strings: auto (as a user/assistant chat when the model has a chat template), "
-                "chat, or plain (concatenated text)."})
+                "chat, or plain (concatenated text). TRL trains string pairs as plain text; mmhub renders them with "
+                "the chat template a chat model is served with."})
     assistant_only_loss: bool = field(default=True, metadata={
-        "help": "Chats: the loss on the assistant turns only (--no-assistant-only-loss: on every token)."})
-    max_length: int = field(default=1024, metadata={"help": "Truncate (or, with --packing, pack) to this many "
-                                                            "tokens."})
+        "help": "Chats: the loss on the assistant turns only (--no-assistant-only-loss: on every token, TRL's "
+                "default). On by default: the prompts are given at serving time, the replies are what is learnt."})
+    max_length: int = field(default=1024, metadata={
+        "help": "Truncate (or, with --packing, pack) to this many tokens (TRL's 1024); clamped to the model's "
+                "positions (GPT-2: 1024), said once in the log."})
     packing: bool = field(default=False, metadata={
         "help": "Pack short examples into --max-length blocks (fewer padding tokens; attention stays within each "
                 "example)."})
@@ -127,30 +131,39 @@ class LMArguments:
     max_eval_samples: int | None = field(default=1000, metadata={
         "help": "Evaluate on at most this many validation examples (a seeded random subset)."})
     validation_size: int = field(default=1000, metadata={
-        "help": "Examples held out for validation when the data has no validation split."})
+        "help": "At most this many examples held out for validation when the data has no validation split (TRL "
+                "holds none out: it evaluates only on an eval set you pass)."})
+    validation_fraction: float = fraction_field()
     cache_dir: str | None = field(default=None, metadata={"help": "datasets' cache folder."})
     # training
     seed: int = field(default=42, metadata={"help": "Random seed (LoRA init, data order, dropout)."})
     learning_rate: float | None = field(default=None, metadata={
-        "help": "Peak learning rate (default 2e-5; 2e-4 with --lora / --qlora)."})
+        "help": "Peak learning rate (default 2e-5, TRL's; 2e-4 with --lora / --qlora: about 10x, as TRL's LoRA "
+                "guide and the QLoRA recipe use, where TRL keeps 2e-5)."})
     batch_size: int = field(default=8, metadata={"help": "Training batch size per device."})
     eval_batch_size: int | None = field(default=None, metadata={"help": "Evaluation batch size (default: the "
                                                                         "training one)."})
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs (ignored when --max-steps > 0)."})
+    num_train_epochs: float = field(default=1.0, metadata={
+        "help": "Epochs (ignored when --max-steps > 0). 1, not TRL's 3: instruction sets are small and a second "
+                "pass mostly memorises them; early stopping on the held-out loss ends a longer run when it stops "
+                "helping."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: epochs)."})
-    warmup_ratio: float = field(default=0.03, metadata={"help": "Linear warm-up, as a fraction of all steps."})
+    warmup_ratio: float = field(default=0.03, metadata={
+        "help": "Linear warm-up, as a fraction of all steps (TRL: none; 0.03 as the Alpaca and QLoRA recipes)."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     gradient_checkpointing: bool = field(default=True, metadata={
         "help": "Recompute activations in the backward pass: far less memory, ~30 %% slower "
                 "(--no-gradient-checkpointing to turn off). TRL's default."})
-    eval_steps: int = field(default=200, metadata={"help": "Evaluate (loss, perplexity) every N steps."})
+    eval_steps: int = field(default=200, metadata={
+        "help": "Evaluate (loss, perplexity) every N steps (TRL: no evaluation unless asked)."})
     save_steps: int = field(default=200, metadata={"help": "Checkpoint every N steps (a multiple of --eval-steps)."})
-    save_total_limit: int = field(default=2, metadata={"help": "Keep at most this many checkpoints (+ the best)."})
+    save_total_limit: int = field(default=2, metadata={
+        "help": "Keep at most this many checkpoints (+ the best); TRL keeps all of them."})
     logging_steps: int = field(default=10, metadata={"help": "Log the training loss every N steps."})
     early_stopping_patience: int = field(default=3, metadata={
         "help": "Stop after this many evaluations without a lower validation loss, and keep the best checkpoint "
-                "(0: train to the end, keep the last)."})
+                "(0: train to the end, keep the last, as TRL does)."})
     eval_before: bool = field(default=True, metadata={
         "help": "Evaluate the base model first, so the card shows the perplexity before and after."})
     precision: str = field(default="auto", metadata={
@@ -207,6 +220,7 @@ class LMArguments:
             validate.text(flag("model"), self.model)
         except InputError as err:
             raise UsageError(str(err)) from None
+        check_fraction(self.validation_fraction)
         if self.merge and not (self.lora or self.qlora):
             raise UsageError("--merge merges a LoRA adapter: it goes with --lora or --qlora.")
         if self.lora_target_modules is not None and not self.lora_target_modules.strip(", "):
@@ -328,8 +342,28 @@ def prepare_data(data, tokenizer, args: LMArguments) -> tuple[Any, Any, str, boo
             chat_masks.tokenize_chats(validation, tokenizer, "validation"), "chat", False)
 
 
-def sft_config(args: LMArguments, folders: RunFolders, flags: dict[str, bool], assistant_only_loss: bool):
-    """TRL's `SFTConfig` for this run."""
+def effective_max_length(requested: int, config: Any, tokenizer: Any, model_name: str) -> int:
+    """`requested` (``--max-length``), clamped to the model's positions, said once in the log.
+
+    A sequence longer than the position table indexes past it inside the embeddings (GPT-2's ``wpe``: "IndexError:
+    index out of range in self", mid-training, on the first long line); TRL truncates (or packs) to ``max_length``,
+    so clamping it is enough. The limit is the one the text-generation pipeline serves with
+    (``max_position_embeddings`` / ``n_positions`` / ..., `pipelines.text_generation`), as `finetune.sentiment` clamps
+    to `pipelines.sentiment.max_input_length`.
+    """
+    from pipelines.text_generation import _context_length
+
+    limit = _context_length(config, tokenizer)
+    if requested > limit:
+        logger.warning("--max-length %d is more than %s takes (%d positions): examples are truncated (or packed) to "
+                       "%d tokens.", requested, model_name, limit, limit)
+        return limit
+    return requested
+
+
+def sft_config(args: LMArguments, folders: RunFolders, flags: dict[str, bool], assistant_only_loss: bool,
+               max_length: int | None = None):
+    """TRL's `SFTConfig` for this run (`max_length`: the clamped ``--max-length``, `effective_max_length`)."""
     import torch
     from trl import SFTConfig
 
@@ -361,7 +395,7 @@ def sft_config(args: LMArguments, folders: RunFolders, flags: dict[str, bool], a
         seed=args.seed,
         data_seed=args.seed,
         gradient_checkpointing=args.gradient_checkpointing,
-        max_length=args.max_length,
+        max_length=max_length or args.max_length,
         packing=args.packing,
         packing_strategy=args.packing_strategy,
         assistant_only_loss=assistant_only_loss,
@@ -398,18 +432,19 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
     data_args = {k: getattr(args, k) for k in (
         "dataset", "dataset_config", "dataset_revision", "train_file", "validation_file", "data_format",
         "text_column", "messages_column", "prompt_column", "completion_column", "max_samples", "max_eval_samples",
-        "validation_size", "seed", "cache_dir")}
+        "validation_size", "validation_fraction", "seed", "cache_dir")}
     with state.main_process_first():
         data = load_lm_data(**data_args)
     tokenizer = load_tokenizer(args, model_path)
     with state.main_process_first():
         train, validation, loss_on, trl_assistant_only = prepare_data(data, tokenizer, args)
     model = load_model(args, model_path, flags)
+    max_length = effective_max_length(args.max_length, model.config, tokenizer, args.model)
     peft_config = lora_config(args) if args.uses_lora else None
     if peft_config is not None:
         check_lora_targets(model, peft_config.target_modules)
     callbacks = [EarlyStoppingCallback(args.early_stopping_patience)] if args.early_stopping_patience > 0 else []
-    trainer = SFTTrainer(model=model, args=sft_config(args, folders, flags, trl_assistant_only),
+    trainer = SFTTrainer(model=model, args=sft_config(args, folders, flags, trl_assistant_only, max_length),
                          train_dataset=train, eval_dataset=validation, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=callbacks)
     if args.uses_lora:
@@ -427,6 +462,7 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
         "base_revision": args.model_revision,
         "mode": loss_on,
         "loss_on": loss_on,
+        "prompt_format": prompt_format(loss_on, train),
         "lora": args.uses_lora,
         "adapter": args.uses_lora and not args.merge,
         "global_step": trainer.state.global_step,
@@ -451,7 +487,7 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
     if trainer.is_world_process_zero():
         hyperparameters = card_hyperparameters(args, _RESUME_FREE)
         hyperparameters.update(learning_rate=trainer.args.learning_rate, max_steps=trainer.args.max_steps,
-                               fp16=trainer.args.fp16, bf16=trainer.args.bf16)
+                               fp16=trainer.args.fp16, bf16=trainer.args.bf16, max_length=max_length)
         _save(trainer, tokenizer, folders.staging, args, model_path)
         from finetune.cards import lm_card
         from finetune.catalog import write_run_info
@@ -460,10 +496,24 @@ def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state,
                      trainer.state.log_history, title=f"{Path(args.model).name} on {Path(data.source).name}")
         write_run_info(folders.staging, task=TASK, trainer="finetune.lm", base_model=args.model,
                        base_revision=args.model_revision, adapter=metrics["adapter"], mode=loss_on,
+                       prompt_format=metrics["prompt_format"], max_length=max_length,
                        validation=validation_metrics, validation_before=baseline)
         publish_and_push(folders, args, f"Fine-tuned {args.model} with mmhub finetune.lm")
     state.wait_for_everyone()
     return metrics
+
+
+def prompt_format(loss_on: str, train: Any) -> str:
+    """``"chat"`` when the model learnt from chats rendered with its chat template (chats, or prompt/completion
+    pairs turned into user/assistant chats): serve it chat messages (``gen([{"role": "user", ...}])``), which the
+    pipeline renders with the same saved template; ``"plain"`` when it learnt from plain text (serve strings)."""
+    from finetune import lm_data
+
+    if loss_on in ("chat", "chat-all"):
+        return "chat"
+    if loss_on == "prompt-completion" and not lm_data.is_string_pairs(train):
+        return "chat"
+    return "plain"
 
 
 def _evaluate(trainer) -> dict[str, Any]:

@@ -309,11 +309,12 @@ def load_lm_data(*, dataset: str | None = None, dataset_config: str | None = Non
                  messages_column: str | None = None, prompt_column: str | None = None,
                  completion_column: str | None = None, max_samples: int | None = None,
                  max_eval_samples: int | None = None, validation_size: int = 1000, seed: int = 42,
-                 cache_dir: str | None = None) -> LMData:
+                 cache_dir: str | None = None, validation_fraction: float = 0.1) -> LMData:
     """Load, check and split the training data; see the module docstring.
 
     A validation split is the source's own (`validation_file`, or a Hub ``validation`` / ``valid`` / ``dev``
-    split), else `validation_size` rows held out at random (`seed`). `max_samples` caps the training rows (a
+    split), else `validation_fraction` of the rows, at most `validation_size`, held out at random (`seed`;
+    `finetune.holdout.validation_count`). `max_samples` caps the training rows (a
     seeded random subset; with files, only the first rows are read), `max_eval_samples` the validation rows.
     """
     column_args = {"data_format": data_format, "text_column": text_column, "messages_column": messages_column,
@@ -348,12 +349,12 @@ def load_lm_data(*, dataset: str | None = None, dataset_config: str | None = Non
         source = dataset + (f" ({dataset_config})" if dataset_config else "")
         validation_source = f"{source} split {validation_split!r}" if validation_split else ""
     if validation is None:
-        if len(train) <= validation_size:
-            raise DataError(f"{source}: {len(train)} usable rows cannot spare {validation_size} for validation; "
-                            f"lower --validation-size or pass a validation split.")
-        parts = train.train_test_split(test_size=validation_size, seed=seed, shuffle=True)
+        from finetune.holdout import validation_count
+
+        held = validation_count(len(train), validation_size, validation_fraction, source)
+        parts = train.train_test_split(test_size=held, seed=seed, shuffle=True)
         train, validation = parts["train"], parts["test"]
-        validation_source = f"{validation_size} rows held out from the training data (seed {seed})"
+        validation_source = f"{held} rows held out from the training data (seed {seed})"
     if max_samples is not None and len(train) > max_samples:
         train = train.shuffle(seed=seed).select(range(max_samples))
     validation = _capped(validation, max_eval_samples, seed)

@@ -30,6 +30,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from finetune.holdout import check_fraction, fraction_field
 from finetune.image_data import MNIST, ImageData, load_image_data
 from finetune.run import RunFolders, UsageError, flag_name
 
@@ -161,7 +162,9 @@ class LabDataArguments:
     image_column: str = field(default="image", metadata={"help": "Image column."})
     label_column: str = field(default="label", metadata={"help": "Label column (class indices)."})
     validation_size: int = field(default=5000, metadata={
-        "help": "Pictures held out of the training split for validation (at most a fifth of it)."})
+        "help": "At most this many pictures held out of the training split for validation, when the dataset has "
+                "no validation split."})
+    validation_fraction: float = fraction_field()
     max_samples: int | None = field(default=None, metadata={"help": "Train on at most this many pictures."})
     max_eval_samples: int | None = field(default=None, metadata={
         "help": "Evaluate on at most this many validation and test pictures (default: all)."})
@@ -172,7 +175,8 @@ class LabDataArguments:
         return load_image_data(self.dataset, config=self.dataset_config, revision=self.dataset_revision,
                                image_column=self.image_column, label_column=self.label_column,
                                validation_size=self.validation_size, max_samples=self.max_samples,
-                               max_eval_samples=self.max_eval_samples, seed=seed, cache_dir=self.cache_dir)
+                               max_eval_samples=self.max_eval_samples, seed=seed, cache_dir=self.cache_dir,
+                               validation_fraction=self.validation_fraction)
 
 
 #: The count flags of `finetune.digits` and `finetune.vae`: each at least 1.
@@ -189,6 +193,8 @@ def check_counts(args: Any, names: tuple[str, ...] = COUNT_FLAGS,
     for name in optional:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"{flag_name(name)} must be >= 1; got {getattr(args, name)}.")
+    if hasattr(args, "validation_fraction"):
+        check_fraction(args.validation_fraction)
 
 
 def check_seed_and_max_steps(args: Any) -> None:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.data import SCHEMES, DataError, SentimentData, load_sentiment_data
+from finetune.holdout import DEFAULT_FRACTION
 from finetune.run import (
     RunFolders,
     UsageError,
@@ -124,8 +125,11 @@ class FinetuneArguments:
     max_eval_samples: int | None = field(default=5000, metadata={
         "help": "Evaluate on at most this many validation (and test) examples, a seeded random subset. [1 to 1e12]"})
     validation_size: int = field(default=5000, metadata={
-        "help": "Examples held out from the training data for validation when the source has no validation "
-                "split. [1 to 1e9]"})
+        "help": "At most this many examples held out from the training data for validation when the source has no "
+                "validation split (a stream: exactly this many, its first). [1 to 1e9]"})
+    validation_fraction: float = field(default=DEFAULT_FRACTION, metadata={
+        "help": "Share of the training rows held out for validation when the source has no validation split (at "
+                "most --validation-size rows). (0, 0.5]"})
     cache_dir: str | None = field(default=None, metadata={"help": "datasets' cache folder."})
     # training
     seed: int = field(default=42, metadata={"help": "Random seed (model head, data order, dropout). [0 to 2**32 - 1]"})
@@ -234,7 +238,7 @@ NUMBER_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     # warmup_ratio below 1: it reaches the Trainer as warmup_steps, where 1.0 would mean one step, not all of them
     # (transformers' TrainingArguments.get_warmup_steps: a value >= 1 is a step count)
     "warmup_ratio": (0.0, 1.0, False, True), "weight_decay": (0.0, 1.0, False, False),
-    "lora_dropout": (0.0, 1.0, False, True),
+    "lora_dropout": (0.0, 1.0, False, True), "validation_fraction": (0.0, 0.5, True, False),
 }
 OPTIONAL_NUMBERS = {"learning_rate"}
 
@@ -439,7 +443,7 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
     data_args = {k: getattr(args, k) for k in (
         "dataset", "dataset_config", "dataset_revision", "train_file", "validation_file", "test_file", "text_column",
         "title_column", "label_column", "label_scheme", "streaming", "max_samples", "max_eval_samples",
-        "validation_size", "seed", "cache_dir")}
+        "validation_size", "validation_fraction", "seed", "cache_dir")}
     with state.main_process_first():
         data = load_sentiment_data(**data_args)
     tokenizer, model = load_model(args, model_path, data.labels)
@@ -484,7 +488,7 @@ def _run(args: FinetuneArguments, folders: RunFolders, resume_from: str | None, 
         hyperparameters.update(max_length=max_length, learning_rate=trainer.args.learning_rate,
                                max_steps=trainer.args.max_steps,
                                fp16=trainer.args.fp16, bf16=trainer.args.bf16)
-        _save(trainer, tokenizer, folders.staging, args.lora)
+        _save(trainer, tokenizer, folders.staging, args.lora, max_length)
         write_report(folders.staging, metrics, model_card(metrics, hyperparameters, repo_id=args.hub_model_id),
                      trainer.state.log_history, title=f"{Path(args.model).name} on {Path(data.source).name}")
         publish_and_push(folders, args, f"Fine-tuned {args.model} with mmhub finetune.sentiment")
@@ -499,14 +503,22 @@ def _evaluate(trainer, dataset, prefix: str) -> dict[str, Any]:
     return out
 
 
-def _save(trainer, tokenizer, staging: Path, lora: bool) -> None:
-    """Plain transformers weights (LoRA merged in) + tokenizer, loadable by `load("sentiment", model=...)`."""
+def _save(trainer, tokenizer, staging: Path, lora: bool, max_length: int | None = None) -> None:
+    """Plain transformers weights (LoRA merged in) + tokenizer, loadable by `load("sentiment", model=...)`.
+
+    The tokenizer is saved with ``model_max_length`` = the length the reviews were truncated to in training
+    (`max_length`): transformers' own place for it (``tokenizer_config.json``), which the sentiment pipeline truncates
+    to (`pipelines.sentiment.max_input_length`), so a long review is seen at serving time as it was in training and
+    the pipeline reproduces ``metrics.json``.
+    """
     model = trainer.model
     if lora:
         model = model.merge_and_unload()
     if staging.exists():
         shutil.rmtree(staging)
     model.save_pretrained(staging)
+    if max_length is not None:
+        tokenizer.model_max_length = int(max_length)
     tokenizer.save_pretrained(staging)
 
 

@@ -149,22 +149,26 @@ def make_parser():
 
 
 def evaluate(model: Any, split: Any, batch_size: int, device: Any, seed: int = 0) -> dict[str, float]:
-    """The loss per picture on a whole split (BCE + KL, and each term), z drawn with a fixed seed."""
+    """The loss per picture on a whole split (BCE + KL, and each term), z drawn with a fixed seed; and the mean PSNR
+    of the reconstruction from the posterior's mean, what ``load("autoencoder", model=...)(picture).psnr`` gives
+    for each picture (the same preparation and `pipelines.autoencoder.psnr_per_picture`)."""
     import torch
 
-    from pipelines.autoencoder import vae_loss
+    from pipelines.autoencoder import psnr_per_picture, vae_loss
 
     model.eval()
-    bce_sum = kld_sum = 0.0
+    bce_sum = kld_sum = psnr_sum = 0.0
     generator = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         for x, _ in split.batches(batch_size, device=device):
             reconstruction, mu, logvar = model(x, generator=generator)
             bce, kld = vae_loss(reconstruction, x, mu, logvar)
             bce_sum, kld_sum = bce_sum + float(bce), kld_sum + float(kld)
+            psnr_sum += float(psnr_per_picture(x, model.decode(mu))[1].double().sum())
     model.train()
     n = len(split)
-    return {"loss": (bce_sum + kld_sum) / n, "bce": bce_sum / n, "kld": kld_sum / n, "samples": n}
+    return {"loss": (bce_sum + kld_sum) / n, "bce": bce_sum / n, "kld": kld_sum / n, "psnr": psnr_sum / n,
+            "samples": n}
 
 
 def train(args: VaeArguments, folders: RunFolders, resume_from: str | None, data: ImageData,
@@ -261,6 +265,7 @@ def train(args: VaeArguments, folders: RunFolders, resume_from: str | None, data
     hyperparameters = card_hyperparameters(args, _RESUME_FREE)
     model.eval().cpu()
     model.save_pretrained(folders.staging)
+    data.processor().save_pretrained(folders.staging)  # what the pipeline prepares pictures with (as trained)
     figures = write_figures(model, data.test if data.test is not None else data.validation, folders.staging)
     write_report(folders.staging, metrics, model_card(metrics, hyperparameters, figures, args.hub_model_id),
                  log_history, title=f"MNIST VAE ({args.latent_dim}-D latent) on {Path(data.source).name}")
@@ -322,11 +327,12 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], figures
     front = front_matter("mmhub", "image-to-image", ["mnist", "vae", "variational-autoencoder", "model_hub_mixin",
                                                      "pytorch_model_hub_mixin"], dataset=data.get("hub_dataset"))
     where = repo_id or "path/to/this/folder"
-    rows = ["| split | pictures | loss per picture (BCE + KL) | BCE | KL |", "|---|---|---|---|---|"]
+    rows = ["| split | pictures | loss per picture (BCE + KL) | BCE | KL | PSNR (dB) |", "|---|---|---|---|---|---|"]
     for name in ("validation", "test"):
         m = metrics.get(name)
         if m:
-            rows.append(f"| {name} | {m['samples']} | {m['loss']:.2f} | {m['bce']:.2f} | {m['kld']:.2f} |")
+            psnr = f"{m['psnr']:.2f}" if "psnr" in m else "-"
+            rows.append(f"| {name} | {m['samples']} | {m['loss']:.2f} | {m['bce']:.2f} | {m['kld']:.2f} | {psnr} |")
     pictures = [f"![{name.removesuffix('.png').replace('_', ' ')}]({name})" for name in figures]
     return "\n".join([
         *front, "",

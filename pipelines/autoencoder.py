@@ -140,7 +140,7 @@ class AutoencoderResult(Result):
 
     Attributes:
         image (`PIL.Image.Image`): the input as the encoder saw it (scaled to a multiple of 8 for the SD VAE; the
-            28x28 MNIST-normalised drawing for the MNIST VAE).
+            28x28 picture as the MNIST VAE saw it, `pipelines.mnist_processor`).
         reconstruction (`PIL.Image.Image`): the decoder's output, same size.
         latent (`np.ndarray`): SD VAE: ``(4, H/8, W/8)`` float32, scaled by `scaling_factor` (what Stable
             Diffusion's UNet works on, about unit variance); MNIST VAE: ``(2,)``, the point.
@@ -262,9 +262,14 @@ class AutoencoderPipeline(Pipeline):
 
     task = TASK
 
-    def __init__(self, model: Any, kind: str, model_id: str, device: Any, dtype: Any):
+    def __init__(self, model: Any, kind: str, model_id: str, device: Any, dtype: Any, processor: Any = None):
         super().__init__(model_id, device, dtype)
         self.model, self.kind = model, kind
+        if kind == MNIST_VAE:
+            from pipelines.mnist_processor import MnistImageProcessor
+
+            #: the MNIST VAE's picture preparation, saved with it (``preprocessor_config.json``)
+            self.processor = processor if processor is not None else MnistImageProcessor()
         if kind == SD_VAE:
             from diffusers.image_processor import VaeImageProcessor
 
@@ -298,7 +303,10 @@ class AutoencoderPipeline(Pipeline):
             net = lab.load_module(MnistVAE, model, task=cls.task, train_command=TRAIN_COMMAND, device=device,
                                   revision=revision, unknown_hint="A Stable Diffusion checkpoint needs a vae/ folder "
                                                                   "or an AutoencoderKL config.")
-            return cls(net, MNIST_VAE, model, device, torch.float32)
+            from pipelines.mnist_processor import MnistImageProcessor
+
+            processor = MnistImageProcessor.from_pretrained(model, revision=revision, task=cls.task)
+            return cls(net, MNIST_VAE, model, device, torch.float32, processor)
         from diffusers import AutoencoderKL
 
         dtype = torch.float32 if dtype is None else resolve_dtype(dtype, device)
@@ -316,18 +324,21 @@ class AutoencoderPipeline(Pipeline):
     # ------------------------------------------------------------------------------------------------ both models
 
     def __call__(self, image: Any, sample: bool = False, seed: int | None = None, max_size: int = 512,
-                 invert: bool | None = None) -> AutoencoderResult:
+                 invert: bool | None = None, normalise: bool | None = None) -> AutoencoderResult:
         """Encode `image` to the latent space and decode it back.
 
         Args:
-            image: a path, `PIL.Image.Image` or array (and, for the MNIST VAE, a Gradio sketch dict: the drawing is
-                normalised as MNIST was, `pipelines.mnist.to_mnist`).
+            image: a path, `PIL.Image.Image` or array (and, for the MNIST VAE, a Gradio sketch dict: a drawing is
+                laid out like the training pictures first, `pipelines.mnist_processor`).
             sample (`bool`, defaults to `False`): decode a draw from the posterior (seeded) instead of its mean.
             seed (`int`, *optional*): for `sample`; default a random one, reported.
             max_size (`int`, defaults to 512): SD VAE: the long side is scaled down to this (64 to 2048), then both
                 sides to a multiple of 8.
             invert (`bool`, *optional*): MNIST VAE: True for dark strokes on light paper, False for light on dark;
                 default from the picture's border.
+            normalise (`bool`, *optional*): MNIST VAE: None (default) prepares a picture stored like the training
+                pictures (28x28, their ink colour) exactly as in training and lays a drawing out like them first;
+                True / False force the drawing / stored route (`pipelines.mnist_processor`).
         """
         sample = validate.boolean("sample", sample)
         if sample:
@@ -336,11 +347,10 @@ class AutoencoderPipeline(Pipeline):
             validate.seed(seed)
             seed = None  # the posterior's mean: nothing random
         max_size = validate.integer("max_size", max_size, low=64, high=MAX_SIDE)
-        if invert is not None:
-            invert = validate.boolean("invert", invert)
+        invert, normalise = _routing(invert, normalise)
         generator = torch.Generator().manual_seed(seed) if sample else None
         if self.kind == MNIST_VAE:
-            return self._mnist_call(image, generator, seed, invert)
+            return self._mnist_call(image, generator, seed, invert, normalise)
         return self._sd_call(image, generator, seed, max_size)
 
     @torch.inference_mode()
@@ -370,8 +380,8 @@ class AutoencoderPipeline(Pipeline):
 
     @torch.inference_mode()
     def _mnist_call(self, image: Any, generator: torch.Generator | None, seed: int | None,
-                    invert: bool | None) -> AutoencoderResult:
-        picture = self._drawing(image, "image", invert)
+                    invert: bool | None, normalise: bool | None) -> AutoencoderResult:
+        picture = self._drawing(image, "image", invert, normalise)
         mu, logvar = self.model.encode(picture)
         z = self.model.reparameterize(mu, logvar, generator) if generator is not None else mu
         decoded = self.model.decode(z)
@@ -407,13 +417,12 @@ class AutoencoderPipeline(Pipeline):
                                ys=[float(v) for v in grid[::-1]], n=n, quantile=quantile)
 
     @torch.inference_mode()
-    def encode(self, image: Any, invert: bool | None = None) -> LatentPoint:
+    def encode(self, image: Any, invert: bool | None = None, normalise: bool | None = None) -> LatentPoint:
         """Where a drawing lands: the encoder's mean (and standard deviation) for `image` (a sketch, path, PIL or
-        array; MNIST-normalised first)."""
+        array; prepared as in `__call__`)."""
         self._require_2d()
-        if invert is not None:
-            invert = validate.boolean("invert", invert)
-        return self._encode(image, "image", invert)
+        invert, normalise = _routing(invert, normalise)
+        return self._encode(image, "image", invert, normalise)
 
     @torch.inference_mode()
     def decode(self, point: Any) -> DecodedPoint:
@@ -424,39 +433,39 @@ class AutoencoderPipeline(Pipeline):
         return DecodedPoint(image=_grey(pixels), pixels=pixels.float().cpu().numpy(), point=(x, y))
 
     @torch.inference_mode()
-    def interpolate(self, start: Any, end: Any, steps: int = 8, invert: bool | None = None) -> Interpolation:
+    def interpolate(self, start: Any, end: Any, steps: int = 8, invert: bool | None = None,
+                    normalise: bool | None = None) -> Interpolation:
         """Decode `steps` points on the straight line between the means of two drawings, both ends included.
 
         Args:
             start, end: two drawings (sketch dicts, paths, PIL images or arrays).
             steps (`int`, defaults to 8): pictures in the walk, 2 to 64.
-            invert (`bool`, *optional*): as in `__call__`.
+            invert, normalise (`bool`, *optional*): as in `__call__`.
         """
         self._require_2d()
         steps = validate.integer("steps", steps, low=2, high=MAX_INTERPOLATION_STEPS)
-        if invert is not None:
-            invert = validate.boolean("invert", invert)
-        a, b = self._encode(start, "start", invert), self._encode(end, "end", invert)
+        invert, normalise = _routing(invert, normalise)
+        a, b = self._encode(start, "start", invert, normalise), self._encode(end, "end", invert, normalise)
         t = torch.linspace(0.0, 1.0, steps, dtype=torch.float32)[:, None]
         z = (1 - t) * torch.tensor([a.point]) + t * torch.tensor([b.point])
         pictures = self.model.decode(z.to(self.device)).float().cpu()
         return Interpolation(images=[_grey(p[0]) for p in pictures],
                              points=[(float(p[0]), float(p[1])) for p in z], start=a, end=b)
 
-    def _encode(self, image: Any, argument: str, invert: bool | None) -> LatentPoint:
-        picture = self._drawing(image, argument, invert)
+    def _encode(self, image: Any, argument: str, invert: bool | None, normalise: bool | None) -> LatentPoint:
+        picture = self._drawing(image, argument, invert, normalise)
         mu, logvar = self.model.encode(picture)
         std = torch.exp(0.5 * logvar)
         return LatentPoint(point=(float(mu[0, 0]), float(mu[0, 1])), std=(float(std[0, 0]), float(std[0, 1])),
                            image=_grey(picture[0, 0]))
 
-    def _drawing(self, image: Any, argument: str, invert: bool | None) -> torch.Tensor:
-        """The ``(1, 1, 28, 28)`` MNIST picture of a drawing (`pipelines.mnist.to_mnist`)."""
-        from pipelines.mnist import sketch_image, to_mnist
+    def _drawing(self, image: Any, argument: str, invert: bool | None, normalise: bool | None) -> torch.Tensor:
+        """The ``(1, 1, 28, 28)`` picture the VAE sees: the saved preparation (`pipelines.mnist_processor`)."""
+        from pipelines.mnist import sketch_image
 
         picture = sketch_image(image, argument)
         validate.image_size(argument, picture.size, min_side=8, max_side=4096)
-        digit = to_mnist(picture, invert=invert, argument=argument)
+        digit = self.processor.prepare(picture, invert, normalise, argument, sketch=isinstance(image, dict))
         return torch.from_numpy(digit).to(self.device).view(1, 1, IMAGE_SIZE, IMAGE_SIZE)
 
     def _require_2d(self) -> None:
@@ -506,6 +515,12 @@ def _is_autoencoder_kl(config: Path) -> bool:
         return False
 
 
+def _routing(invert: Any, normalise: Any) -> tuple[bool | None, bool | None]:
+    from pipelines.mnist_processor import check_argument
+
+    return check_argument("invert", invert), check_argument("normalise", normalise)
+
+
 def _point(name: str, value: Any) -> tuple[float, float]:
     allowed = f"a point (x, y) of two finite numbers within ±{LATENT_LIMIT:g}"
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or len(value) != 2:
@@ -515,9 +530,17 @@ def _point(name: str, value: Any) -> tuple[float, float]:
 
 
 def _psnr(original: torch.Tensor, rebuilt: torch.Tensor) -> tuple[float, float]:
-    """(MSE, PSNR in dB) of two tensors of values in [0, 1]; PSNR capped at 100 dB (MSE 1e-10) for exact copies."""
-    mse = float(F.mse_loss(rebuilt.float(), original.float()))
-    return mse, 10.0 * math.log10(1.0 / max(mse, 1e-10))
+    """(MSE, PSNR in dB) of one picture ``(1, C, H, W)`` of values in [0, 1] (see `psnr_per_picture`)."""
+    mse, psnr = psnr_per_picture(original, rebuilt)
+    return float(mse[0]), float(psnr[0])
+
+
+def psnr_per_picture(original: torch.Tensor, rebuilt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per picture of a batch ``(B, C, H, W)`` of values in [0, 1]: MSE and PSNR in dB (``10 log10(1 / MSE)``,
+    capped at 100 dB, MSE 1e-10, for exact copies). One definition for the pipeline's result and the trainer's
+    ``metrics.json`` (`finetune.vae`), so the two agree picture for picture."""
+    mse = (rebuilt.float() - original.float()).pow(2).flatten(1).mean(1)
+    return mse, 10.0 * torch.log10(1.0 / mse.clamp(min=1e-10))
 
 
 def _grey(values: torch.Tensor) -> Any:

@@ -30,7 +30,7 @@ from torch import nn
 from pipelines import validate
 from pipelines.base import Pipeline, Result
 from pipelines.errors import InputError
-from pipelines.mnist import to_mnist
+from pipelines.mnist_processor import MnistImageProcessor, check_argument
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +148,12 @@ class DigitRecognitionPipeline(Pipeline):
 
     task = TASK
 
-    def __init__(self, model: DigitCNN, model_id: str, device: Any, dtype: Any):
+    def __init__(self, model: DigitCNN, model_id: str, device: Any, dtype: Any,
+                 processor: MnistImageProcessor | None = None):
         super().__init__(model_id, device, dtype)
         self.model = model
+        #: the picture preparation saved with the model (``preprocessor_config.json``; see `pipelines.mnist_processor`)
+        self.processor = processor if processor is not None else MnistImageProcessor()
 
     @classmethod
     def from_pretrained(cls, model: str, *, device: Any = None, dtype: Any = None,
@@ -170,17 +173,18 @@ class DigitRecognitionPipeline(Pipeline):
             raise InputError("dtype", dtype, "float32 (or None) for this small network")
         net = lab.load_module(DigitCNN, model, task=cls.task, train_command=TRAIN_COMMAND, device=device,
                               revision=revision)
-        return cls(net, model, net.fc3.weight.device, torch.float32)
+        processor = MnistImageProcessor.from_pretrained(model, revision=revision)
+        return cls(net, model, net.fc3.weight.device, torch.float32, processor)
 
-    def preprocess(self, image: Any, invert: bool | None, normalise: bool) -> np.ndarray:
-        """The 28x28 picture the network sees (MNIST's normalisation, `pipelines.mnist.to_mnist`)."""
+    def preprocess(self, image: Any, invert: bool | None, normalise: bool | None) -> np.ndarray:
+        """The 28x28 picture the network sees: the model's saved preparation (`pipelines.mnist_processor`)."""
         from pipelines.mnist import sketch_image
 
         picture = sketch_image(image, "image")
         validate.image_size("image", picture.size, min_side=8, max_side=MAX_SIDE)
-        return to_mnist(picture, invert=invert, normalise_digit=normalise)
+        return self.processor.prepare(picture, invert, normalise, sketch=isinstance(image, dict))
 
-    def __call__(self, image: Any, invert: bool | None = None, normalise: bool = True,
+    def __call__(self, image: Any, invert: bool | None = None, normalise: bool | None = None,
                  top_k: int = 3) -> DigitResult:
         """Classify one digit.
 
@@ -189,14 +193,16 @@ class DigitRecognitionPipeline(Pipeline):
                 array ``(H, W[, 3|4])``; dark strokes on light paper or light on dark (see `invert`), 8 to 4096 px.
             invert (`bool`, *optional*): True for dark-on-light, False for light-on-dark; default: decided from the
                 picture's border (a transparent canvas: the strokes' opacity).
-            normalise (`bool`, *optional*, defaults to `True`): crop, fit in 20x20 and centre by mass as MNIST was
-                made; False only resizes to 28x28 (for pictures that are MNIST samples already).
+            normalise (`bool`, *optional*): None (default): a picture stored like the training pictures (28x28,
+                their ink colour) is prepared exactly as in training (grey, /255); a drawing (a sketch, a transparent
+                canvas, another size or ink colour) is first laid out like them (crop, fit in the saved box, centre
+                by mass: MNIST's recipe for MNIST-trained models). True forces the drawing route, False the stored
+                one (grey, bilinear resize to 28x28, /255). See `pipelines.mnist_processor`.
             top_k (`int`, *optional*, defaults to 3): how many guesses `top` lists, 2 (the first and second guess)
                 to the number of classes.
         """
-        if invert is not None:
-            invert = validate.boolean("invert", invert)
-        normalise = validate.boolean("normalise", normalise)
+        invert = check_argument("invert", invert)
+        normalise = check_argument("normalise", normalise)
         top_k = validate.integer("top_k", top_k, low=2, high=self.model.num_classes)  # first and second at least
         picture = self.preprocess(image, invert, normalise)
         x = torch.from_numpy(picture).to(self.device).view(1, 1, 28, 28)

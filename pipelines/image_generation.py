@@ -160,6 +160,7 @@ class _StableDiffusion(Pipeline):
         pipe.set_progress_bar_config(disable=not progress_bar)
         if loras:
             pipeline.loras.activate(pipe, model, loras)
+            pipeline._note_lora_resolutions()
         return pipeline
 
     @classmethod
@@ -184,6 +185,28 @@ class _StableDiffusion(Pipeline):
         from pipelines.adapters import sd_lora_list
 
         self.loras.activate(self.pipe, self.model_id, sd_lora_list(lora, lora_scale))
+        self._note_lora_resolutions()
+
+    @property
+    def lora_resolutions(self) -> dict[str, int | None]:
+        """The side each active LoRA was trained at (``mmhub_run.json`` of a `finetune.sd_lora` folder; None when
+        unknown: a Hub id or a LoRA trained elsewhere)."""
+        return {source: lora_training_resolution(source) for source, _ in self.loras.active}
+
+    def _note_lora_resolutions(self) -> None:
+        """Say once per activation when a LoRA was trained at another side than the images default to.
+
+        The default size stays the base model's native one, as diffusers' DreamBooth LoRA script
+        (``examples/dreambooth/train_dreambooth_lora.py``, ``log_validation``: ``pipeline(**pipeline_args,
+        generator=generator)``, no height / width) draws its validation images whatever ``--resolution`` it trained
+        at, and as ``load_lora_weights`` users get; `finetune.sd_lora`'s preview samples are drawn the same way, so
+        ``load("text-to-image", lora=DIR)`` with the run's seed reproduces them.
+        """
+        for source, trained in self.lora_resolutions.items():
+            if trained is not None and trained != self.native_size:
+                logger.warning("LoRA %s was trained at %d px; %s draws %d px images by default (as diffusers' "
+                               "DreamBooth LoRA script does). Pass height=%d, width=%d for the training size.",
+                               source, trained, self.model_id, self.native_size, trained, trained)
 
     def unload_lora(self) -> None:
         """Remove every loaded LoRA: the pipeline generates exactly as the base model again."""
@@ -280,6 +303,22 @@ class _StableDiffusion(Pipeline):
         return output, bool(stopped)
 
 
+def lora_training_resolution(source: str) -> int | None:
+    """The ``resolution`` a local `finetune.sd_lora` LoRA folder (or its weights file) records in ``mmhub_run.json``;
+    None for anything else."""
+    import json
+    from pathlib import Path
+
+    try:
+        path = Path(source).expanduser()
+        folder = path.parent if path.is_file() else path
+        info = json.loads((folder / "mmhub_run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    value = info.get("resolution") if isinstance(info, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 8192 else None
+
+
 class TextToImagePipeline(_StableDiffusion):
     """Text-to-image with Stable Diffusion (diffusers ``AutoPipelineForText2Image``).
 
@@ -303,7 +342,8 @@ class TextToImagePipeline(_StableDiffusion):
             negative_prompt (`str`, *optional*): what to avoid (needs guidance_scale > 1).
             num_inference_steps (`int`, *optional*): 1 to 1000; default 1 for turbo models, else 25.
             guidance_scale (`float`, *optional*): 0 to 50; default 0.0 for turbo models, else 7.5.
-            height, width (`int`, *optional*): multiples of 8 up to twice the native size; default native (512).
+            height, width (`int`, *optional*): multiples of 8 up to twice the native size; default native (512),
+                with or without a LoRA (a LoRA trained at another ``--resolution`` is noted in the log).
             num_images (`int`, *optional*, defaults to 1): 1 to 8.
             seed (`int`, *optional*): 0 to 2**63 - 1; default a random one, reported in the result.
             progress (`ProgressCallback`, *optional*): ``progress(step, total, info)`` after each denoising step.

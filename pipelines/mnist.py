@@ -64,10 +64,11 @@ def _stretch(values: np.ndarray, background: float) -> np.ndarray:
     return np.clip((values - background) / (top - background), 0.0, 1.0).astype(np.float32)
 
 
-def normalise(ink_map: np.ndarray, argument: str = "image") -> np.ndarray:
+def normalise(ink_map: np.ndarray, argument: str = "image", box: int = BOX) -> np.ndarray:
     """MNIST's normalisation of an ink map: crop to the strokes, fit in 20x20 keeping the aspect, centre the mass.
 
     Returns ``(28, 28)`` float32 in [0, 1]. An empty ink map (nothing drawn) is an `InputError` naming `argument`.
+    `box` replaces MNIST's 20 (`pipelines.mnist_processor`: a model trained on pictures laid out otherwise).
     """
     from PIL import Image
 
@@ -75,12 +76,13 @@ def normalise(ink_map: np.ndarray, argument: str = "image") -> np.ndarray:
     if rows.size == 0:
         raise InputError(argument, "an empty drawing", "a drawing with at least one stroke",
                          "Draw a digit (or pass a picture of one).")
-    box = ink_map[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
-    height, width = box.shape
-    scale = BOX / max(height, width)
+    strokes = ink_map[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    height, width = strokes.shape
+    scale = box / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # PIL's BILINEAR widens its kernel when shrinking: an anti-aliased (area-weighted) resize, as MNIST's was.
-    small = np.asarray(Image.fromarray(box.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
+    small = np.asarray(Image.fromarray(strokes.astype(np.float32), mode="F").resize(size,
+                                                                                    Image.Resampling.BILINEAR))
     small = np.clip(small, 0.0, 1.0)
     if small.max() <= 0.0:
         raise InputError(argument, "an empty drawing", "a drawing with at least one stroke")

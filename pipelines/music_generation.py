@@ -28,12 +28,25 @@ How it maps onto upstream (read in transformers 5.24 and facebookresearch/audioc
   samples with ``top_k=250``: pass ``top_k=250`` to match audiocraft).
 - Melody conditioning uses the chroma of ``MusicgenMelodyFeatureExtractor``, which needs torchaudio (excluded here);
   `melody_chroma` computes the same features with ``torch.stft`` (see its docstring).
+- Before the chroma, the melody is separated with Demucs and only the stems that carry the melody are kept, as
+  audiocraft's ``ChromaStemConditioner`` does (``audiocraft/modules/conditioners.py``, "uses DEMUCS to first filter
+  out drums and bass, as the drums and bass often dominate the chroma"): ``pretrained.get_model('htdemucs')``; the
+  clip (already at the model's 32 kHz, mono) is brought to Demucs' 44.1 kHz stereo with ``demucs.audio.convert_audio``,
+  separated by ``demucs.apply.apply_model`` with its defaults (one random shift, 25 % overlap: seeded here with the
+  call's seed), the ``vocals`` and ``other`` stems are summed, and the sum converted back to 32 kHz mono
+  (``convert_audio`` again: channels averaged, julius resampling). transformers' feature extractor leaves this to
+  the caller (it separates only when given Demucs' output). mmhub separates the first ``chunk_length`` (30) seconds
+  of the clip, all that the chroma reads (audiocraft separates the whole clip, then cuts the chroma). The tiny
+  melody twin uses the tiny HTDemucs twin; ``melody_separator=None`` skips the separation (the chroma of the whole
+  mix, as transformers' feature extractor computes it from a plain waveform).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import random
+import threading
 from typing import Any
 
 import numpy as np
@@ -69,6 +82,10 @@ MELODY_MAX_SECONDS = 30 * 60.0
 PREVIEW_CONTEXT_FRAMES = 25  # frames decoded before a preview chunk, so that it starts without an edge artefact
 MODEL_TYPES = {"musicgen": "MusicgenForConditionalGeneration",
                "musicgen_melody": "MusicgenMelodyForConditionalGeneration"}
+#: audiocraft ChromaStemConditioner: the Demucs model and the stems kept for the chroma (drums and bass left out).
+MELODY_SEPARATOR = "htdemucs"
+MELODY_STEMS = ("vocals", "other")
+_DEMUCS_LOCK = threading.Lock()  # demucs draws its shift from the global `random`: one seeded call at a time
 
 
 @dataclasses.dataclass
@@ -114,15 +131,19 @@ class MusicGenerationPipeline(Pipeline):
     task = "text-to-music"
 
     def __init__(self, model: Any, processor: Any, tokenizer: Any, chroma: dict[str, Any] | None, model_id: str,
-                 device: Any, dtype: Any):
+                 device: Any, dtype: Any, melody_separator: str | None = None):
         super().__init__(model_id, device, dtype)
         self.model, self.processor, self.tokenizer, self.chroma = model, processor, tokenizer, chroma
+        #: the Demucs model that separates a melody clip (audiocraft's ChromaStemConditioner); None: no separation
+        self.melody_separator = melody_separator
+        self._demucs: Any = None
+        self._demucs_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------------------ loading
 
     @classmethod
     def from_pretrained(cls, model: str, *, device: Any = None, dtype: Any = None, revision: str | None = None,
-                        **options: Any) -> MusicGenerationPipeline:
+                        melody_separator: str | None = "auto", **options: Any) -> MusicGenerationPipeline:
         """Load a MusicGen checkpoint (``facebook/musicgen-small`` / ``-medium`` / ``-large`` / ``-melody``, a folder).
 
         Args:
@@ -130,6 +151,10 @@ class MusicGenerationPipeline(Pipeline):
             device (`str`, *optional*): default CUDA when present, else CPU.
             dtype (`str` or `torch.dtype`, *optional*): default float16 on GPU (as the model cards), float32 on CPU.
             revision (`str`, *optional*): a Hub revision.
+            melody_separator (`str`, *optional*, defaults to ``"auto"``): melody models only: the Demucs model that
+                separates a melody clip before its chroma (audiocraft's ``htdemucs``; the tiny HTDemucs twin for the
+                tiny models), a demucs name or folder (`pipelines.separation`), or None to take the chroma of the
+                whole mix. Loaded on the first melody.
             options: passed on to transformers' ``from_pretrained`` (e.g. ``cache_dir``).
         """
         import transformers
@@ -154,7 +179,13 @@ class MusicGenerationPipeline(Pipeline):
                 chroma = FeatureExtractionMixin.get_feature_extractor_dict(model, **kwargs)[0]
         network.eval().to(device)
         logger.info("loaded %s (%s) on %s in %s", model, type(network).__name__, device, dtype)
-        return cls(network, processor, tokenizer, chroma, model, device, dtype)
+        pipeline = cls(network, processor, tokenizer, chroma, model, device, dtype)
+        if melody_separator is not None:
+            melody_separator = validate.text("melody_separator", melody_separator)
+        if chroma is not None and melody_separator == "auto":
+            melody_separator = "tiny" if pipeline.is_tiny else MELODY_SEPARATOR
+        pipeline.melody_separator = melody_separator if chroma is not None else None
+        return pipeline
 
     # ------------------------------------------------------------------------------------------------ geometry
 
@@ -266,9 +297,10 @@ class MusicGenerationPipeline(Pipeline):
         text = self.tokenizer(prompts, padding=True, return_tensors="pt").to(self.device)
         inputs = {"input_ids": text["input_ids"], "attention_mask": text["attention_mask"]}
         if clip is not None and len(plan) == 1:
-            inputs["input_features"] = self._chroma(clip, len(prompts))
+            inputs["input_features"] = self._chroma(clip, len(prompts), seed)
         state = _Generation(self, plan, len(prompts), progress, None if preview is None else
                             max(1, round(preview * self.frame_rate)))
+        state.seed = seed
         forked = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=forked), torch.inference_mode():
             torch.manual_seed(seed)  # generate samples with torch's global generator (torch.multinomial)
@@ -306,17 +338,65 @@ class MusicGenerationPipeline(Pipeline):
                           rate_argument="melody_sample_rate")
         return clip.audio[0]
 
-    def _chroma(self, clip: np.ndarray, batch: int) -> torch.Tensor:
-        features = melody_chroma(clip, self.chroma)
+    def _chroma(self, clip: np.ndarray, batch: int, seed: int = 0) -> torch.Tensor:
+        features = melody_chroma(self.melody_mix(clip, seed), self.chroma)
         return features.expand(batch, -1, -1).to(self.device, self.dtype)
 
-    def _melody_window(self, clip: np.ndarray, start_frame: int, batch: int) -> torch.Tensor:
+    def melody_mix(self, clip: np.ndarray, seed: int = 0) -> np.ndarray:
+        """The part of a melody clip (mono, at the chroma's rate) that carries the melody: Demucs' ``vocals`` +
+        ``other`` stems, as audiocraft's ``ChromaStemConditioner._get_stemmed_wav`` (see the module docstring); the
+        clip itself when `melody_separator` is None. `seed` seeds Demucs' random shift."""
+        demucs = self._melody_demucs()
+        if demucs is None:
+            return clip
+        from demucs.apply import apply_model
+        from demucs.audio import convert_audio
+
+        rate = int(self.chroma["sampling_rate"])
+        wav = torch.from_numpy(np.ascontiguousarray(clip[: int(self.chroma["chunk_length"]) * rate],
+                                                    dtype=np.float32))[None, None]
+        wav = convert_audio(wav, rate, demucs.samplerate, demucs.audio_channels)
+        indices = [list(demucs.sources).index(name) for name in MELODY_STEMS]
+        with _DEMUCS_LOCK, torch.inference_mode():
+            state = random.getstate()
+            try:
+                random.seed(seed)
+                stems = apply_model(demucs, wav, device=self.device)
+            finally:
+                random.setstate(state)
+        mix = stems[:, indices].sum(1)
+        return convert_audio(mix, demucs.samplerate, rate, 1)[0, 0].cpu().numpy()
+
+    def _melody_demucs(self) -> Any:
+        """The Demucs model of `melody_separator`, loaded once (through `pipelines.separation`)."""
+        if self.melody_separator is None:
+            return None
+        with self._demucs_lock:
+            if self._demucs is None:
+                from pipelines.separation import SeparationPipeline
+
+                name = self.melody_separator
+                if name == "tiny":
+                    from pipelines import tiny
+
+                    name = str(tiny.build("separation"))
+                separator = SeparationPipeline.from_pretrained(name, device=self.device)
+                missing = [stem for stem in MELODY_STEMS if stem not in separator.sources]
+                if missing:
+                    raise InputError("melody_separator", self.melody_separator,
+                                     f"a Demucs model with the stems {list(MELODY_STEMS)}",
+                                     f"It separates {separator.sources}.")
+                self._demucs = separator.separator.model
+            return self._demucs
+
+    def _melody_window(self, clip: np.ndarray, start_frame: int, batch: int, seed: int = 0) -> torch.Tensor:
         """The chroma of the melody from a window's start time on, for one window length, the clip repeated
-        periodically (audiocraft ``_generate_tokens``: ``ref_wav[..., positions % wav_length]``)."""
+        periodically (audiocraft ``_generate_tokens``: ``ref_wav[..., positions % wav_length]``), each window
+        separated on its own as audiocraft's conditioner does."""
         rate = int(self.chroma["sampling_rate"])
         start = int(start_frame / self.frame_rate * rate)
         positions = np.arange(start, start + int(self.window_seconds * rate))
-        return self._chroma(clip[positions % len(clip)], batch)
+        return self._chroma(clip[positions % len(clip)], batch, seed)
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``(batch, codebooks, frames)`` -> audio ``(batch, channels, samples)``, as the end of ``generate``."""
@@ -344,6 +424,7 @@ class _Generation:
         self.delay = max(pipe.delays)
         self.total = sum(chunk - prompt + self.delay for _, prompt, chunk in plan)
         self.step, self.codes, self.interrupted, self.previewed = 0, [], False, 0
+        self.seed = 0  # the call's seed: Demucs' random shift when a melody window is separated
 
     @property
     def frames_done(self) -> int:
@@ -359,7 +440,7 @@ class _Generation:
                 previous = torch.cat(self.codes, dim=-1)[..., -prompt_frames:]
                 call["decoder_input_ids"] = previous.reshape(self.batch * pipe.num_codebooks, prompt_frames)
             if clip is not None and len(self.plan) > 1:
-                call["input_features"] = pipe._melody_window(clip, offset, self.batch)
+                call["input_features"] = pipe._melody_window(clip, offset, self.batch, self.seed)
             hook = _StepHook(lambda ids, i=index, p=prompt_frames: self._on_step(ids, i, p))
             try:
                 audio = pipe.model.generate(**call, **sampling, max_new_tokens=chunk - prompt_frames + self.delay,

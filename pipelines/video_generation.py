@@ -25,6 +25,22 @@ Facts from diffusers 0.42.1 (``pipelines/wan/pipeline_wan.py``, ``pipeline_wan_i
 - The VAE is kept in float32 on a GPU ("Set the AutoencoderKLWan dtype to torch.float32 for better decoding
   quality", diffusers' Wan docs); the transformer and text encoder run in bfloat16 there.
 - The MP4 is written by diffusers' ``export_to_video`` (imageio + imageio-ffmpeg, whose wheel bundles ffmpeg).
+
+Generation defaults as Wan ships them (Wan-Video/Wan2.1 @ 9737cba, Wan-Video/Wan2.2 @ 42bf4cf):
+
+- Negative prompt: when none is given, Wan's own ``sample_neg_prompt`` (``wan/configs/shared_config.py`` of both
+  repos, used by ``generate.py`` whenever ``n_prompt == ""``), verbatim: `DEFAULT_NEGATIVE_PROMPT`. diffusers'
+  ``WanPipeline`` uses none by default; its model cards pass the English translation by hand. An explicit ``""``
+  turns it off.
+- ``flow_shift`` of the UniPC flow-matching scheduler: Wan 2.1, 3.0 for 480P and 5.0 for 720P (Wan2.1 README,
+  "Running with Diffusers": ``flow_shift = 5.0 # 5.0 for 720P, 3.0 for 480P``; diffusers' converter writes 3.0 into
+  the 480P checkpoints); a size counts as 720P when its area is nearer (on a log scale) 720 x 1280 than 480 x 832.
+  Wan 2.2 TI2V: 5.0 (``wan/configs/wan_ti2v_5B.py``: ``sample_shift = 5.0``). ``flow_shift=`` overrides it (the
+  Wan2.1 README suggests 8 to 12 for T2V-1.3B with its own sampler).
+- Image-to-video keeps the first image's aspect ratio as Wan 2.2's ``WanTI2V.i2v`` does: the output size is
+  ``best_output_size`` (``wan/utils/utils.py``: the largest size within the model's area, 704 x 1280 for TI2V, in
+  multiples of 32 whose ratio is nearest the image's), the image is scaled (Lanczos) to cover it and centre-cropped.
+  Explicit ``height`` / ``width`` are covered and cropped the same way: never stretched.
 """
 
 from __future__ import annotations
@@ -62,6 +78,20 @@ LOW_MEMORY_BYTES = 4 * 2**30  # below this much free memory after loading, VAE t
 DEFAULTS = {"wan2.1": (480, 832, 81, 16), "wan2.2-ti2v": (704, 1280, 121, 24),
             "tiny": (16, 16, 9, 16), "tiny-ti2v": (32, 32, 9, 24)}
 VIDEO_SUFFIXES = (".mp4",)
+#: Wan's ``sample_neg_prompt`` (wan/configs/shared_config.py in Wan-Video/Wan2.1 and Wan2.2), verbatim. English, as
+#: the Wan2.1 README's diffusers example translates it: "Bright tones, overexposed, static, blurred details,
+#: subtitles, style, works, paintings, images, static, overall gray, worst quality, low quality, JPEG compression
+#: residue, ugly, incomplete, extra fingers, poorly drawn hands, poorly drawn faces, deformed, disfigured, misshapen
+#: limbs, fused fingers, still picture, messy background, three legs, many people in the background, walking
+#: backwards".
+DEFAULT_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体"
+                           "发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不"
+                           "好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动"
+                           "的画面，杂乱的背景，三条腿，背景人很多，倒着走")
+#: flow_shift per family: Wan 2.1 (480P, 720P) from the Wan2.1 README; Wan 2.2 TI2V from wan_ti2v_5B.py (720P only).
+FLOW_SHIFTS = {"wan2.1": (3.0, 5.0), "wan2.2-ti2v": (5.0, 5.0)}
+AREA_480P, AREA_720P = 480 * 832, 720 * 1280
+MAX_FLOW_SHIFT = 100.0
 
 
 @dataclasses.dataclass
@@ -80,6 +110,8 @@ class VideoResult(Result):
     interrupted: bool = False
     licence: str = ""
     model: str = ""
+    negative_prompt: str | None = None
+    flow_shift: float | None = None
 
     @property
     def num_frames(self) -> int:
@@ -226,33 +258,49 @@ class TextToVideoPipeline(Pipeline):
     def __call__(self, prompt: str, negative_prompt: str | None = None, num_frames: int | None = None,
                  height: int | None = None, width: int | None = None, num_inference_steps: int | None = None,
                  guidance_scale: float | None = None, seed: int | None = None, image: Any = None,
-                 progress: ProgressCallback | None = None, steps: int | None = None) -> VideoResult:
+                 progress: ProgressCallback | None = None, steps: int | None = None,
+                 flow_shift: float | None = None) -> VideoResult:
         """Generate a video for `prompt` (starting from `image` with Wan 2.2 TI2V).
 
         Args:
             prompt (`str`): what happens in the video.
-            negative_prompt (`str`, *optional*): what to avoid (needs guidance_scale > 1).
+            negative_prompt (`str`, *optional*): what to avoid (needs guidance_scale > 1); default Wan's own
+                (`DEFAULT_NEGATIVE_PROMPT`), ``""`` for none.
             num_frames (`int`, *optional*): 4k + 1 frames (1, 5, 9, ..., 241); default 81 (Wan 2.1) / 121 (TI2V).
             height, width (`int`, *optional*): multiples of 16 (Wan 2.1) / 32 (TI2V) up to 1920; default 480 x 832
-                (Wan 2.1) / 704 x 1280 (TI2V).
+                (Wan 2.1) / 704 x 1280 (TI2V); with `image`, the size of the model's area with the image's aspect
+                ratio (Wan's ``best_output_size``).
             num_inference_steps (`int`, *optional*): 1 to 500, default 50. ``steps`` is accepted as a short alias.
             guidance_scale (`float`, *optional*): 0 to 30, default 5.0 (<= 1 turns classifier-free guidance off).
             seed (`int`, *optional*): default a random one, reported in the result. Noise is drawn on the CPU, so a
                 seed gives the same video on any device (up to the device's arithmetic).
-            image (*optional*): the first frame (path, PIL image or array), resized by diffusers to ``width x
-                height``; Wan 2.2 TI2V only.
+            image (*optional*): the first frame (path, PIL image or array), scaled to cover ``width x height``
+                and centre-cropped, never stretched (Wan's ``generate.py``); Wan 2.2 TI2V only.
             progress (`ProgressCallback`, *optional*): ``progress(step, total, info)`` after each denoising step
                 (``info["timestep"]``); returning ``False`` stops early: the result holds the partly denoised video
                 and says ``interrupted``.
+            flow_shift (`float`, *optional*): the scheduler's flow shift, in (0, 100]; default Wan's for this model
+                and size (`flow_shift_for`).
         """
         prompt = validate.text("prompt", prompt)
         negative_prompt = validate.optional_text("negative_prompt", negative_prompt)
+        given_negative = negative_prompt is not None
+        negative_prompt = DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt or None
         if steps is not None:
             if num_inference_steps is not None:
                 raise InputError("steps", steps, "None when `num_inference_steps` is given (they are the same)")
             num_inference_steps = steps
         default_height, default_width, default_frames, fps = self.defaults
         num_frames = self._check_frames(default_frames if num_frames is None else num_frames)
+        picture = None
+        if image is not None:
+            if not self.supports_image:
+                raise InputError("image", "an image", f"None for {self.model_id}, a text-to-video model",
+                                 "Image-to-video needs Wan 2.2 TI2V: Wan-AI/Wan2.2-TI2V-5B-Diffusers.")
+            picture = load_image(image, "image")
+            validate.image_size("image", picture.size, min_side=8)
+            if height is None or width is None:
+                width, height = self._image_size(picture, height, width)
         height = self._check_side("height", default_height if height is None else height)
         width = self._check_side("width", default_width if width is None else width)
         steps = validate.integer("num_inference_steps", 50 if num_inference_steps is None else num_inference_steps,
@@ -260,18 +308,17 @@ class TextToVideoPipeline(Pipeline):
         guidance = validate.number("guidance_scale", 5.0 if guidance_scale is None else guidance_scale, low=0,
                                    high=30, hint="<= 1 turns classifier-free guidance off.")
         seed = validate.seed(seed)
+        shift = flow_shift_for(self.family, height, width) if flow_shift is None else validate.number(
+            "flow_shift", flow_shift, low=0, high=MAX_FLOW_SHIFT, low_open=True,
+            hint="Wan recommends 3.0 at 480P and 5.0 at 720P.")
         validate.callback("progress", progress, "progress(step, total, info)")
         call: dict[str, Any] = {}
         pipe = self.pipe
-        if image is not None:
-            if not self.supports_image:
-                raise InputError("image", "an image", f"None for {self.model_id}, a text-to-video model",
-                                 "Image-to-video needs Wan 2.2 TI2V: Wan-AI/Wan2.2-TI2V-5B-Diffusers.")
-            picture = load_image(image, "image")
-            validate.image_size("image", picture.size, min_side=8)
-            call["image"], pipe = picture, self.image_pipeline  # diffusers resizes it to width x height
-        if negative_prompt and guidance <= 1:
+        if picture is not None:  # already the output size: diffusers' own resize leaves it as it is
+            call["image"], pipe = cover_and_crop(picture, width, height), self.image_pipeline
+        if given_negative and negative_prompt and guidance <= 1:
             logger.warning("negative_prompt has no effect with guidance_scale <= 1 (got %s).", guidance)
+        self._set_flow_shift(pipe, shift)
 
         generator = torch.Generator("cpu").manual_seed(seed)  # CPU noise: the same seed, the same video anywhere
         stopped: list[int] = []
@@ -294,7 +341,39 @@ class TextToVideoPipeline(Pipeline):
         frames = (np.asarray(output.frames[0]) * 255).round().astype(np.uint8)
         info = self._info()
         return VideoResult(frames, fps, seed, steps, float(guidance), width, height, image=image is not None,
-                           interrupted=bool(stopped), licence=info.licence if info else "", model=self.model_id)
+                           interrupted=bool(stopped), licence=info.licence if info else "", model=self.model_id,
+                           negative_prompt=negative_prompt, flow_shift=shift)
+
+    def _image_size(self, picture: Any, height: int | None, width: int | None) -> tuple[int, int]:
+        """``(width, height)`` for a first frame when not both are given: Wan's `best_output_size` within the model's
+        area (both missing), or the missing side from the image's aspect ratio (one given)."""
+        multiple = self.size_multiple
+        default_height, default_width = self.defaults[:2]
+        if height is None and width is None:
+            size = best_output_size(picture.width, picture.height, multiple, multiple, default_height * default_width)
+            if size is None:
+                raise InputError("image", f"a {picture.width}x{picture.height} image",
+                                 f"an aspect ratio that fits {self.model_id}'s area in multiples of {multiple}",
+                                 "Crop it, or pass height= and width= (the image is then cropped to them).")
+            return size
+        if height is None:
+            width = self._check_side("width", width)
+            return width, max(multiple, round(width * picture.height / picture.width / multiple) * multiple)
+        height = self._check_side("height", height)
+        return max(multiple, round(height * picture.width / picture.height / multiple) * multiple), height
+
+    def _set_flow_shift(self, pipe: Any, shift: float) -> None:
+        """Give `pipe` (and the pipeline sharing its scheduler) a scheduler with this flow shift (kept per value)."""
+        scheduler = pipe.scheduler
+        if "flow_shift" not in scheduler.config:
+            logger.debug("%s has no flow_shift; left as it is.", type(scheduler).__name__)
+            return
+        if float(scheduler.config.flow_shift) == shift:
+            return
+        replacement = type(scheduler).from_config(scheduler.config, flow_shift=shift)
+        for each in (self.pipe, self._image_pipe):
+            if each is not None:
+                each.scheduler = replacement
 
     @property
     def image_pipeline(self) -> Any:
@@ -345,4 +424,55 @@ class TextToVideoPipeline(Pipeline):
         return TASKS[self.task].model_info(self.model_id)
 
 
-__all__ = ["DEFAULTS", "TextToVideoPipeline", "VideoResult"]
+def flow_shift_for(family: str, height: int, width: int) -> float:
+    """Wan's recommended ``flow_shift`` for a model family at a size (see the module docstring; the tiny twins
+    follow their family)."""
+    low, high = FLOW_SHIFTS["wan2.2-ti2v" if family.endswith("ti2v") else "wan2.1"]
+    area = height * width
+    # 720P when the area is nearer 720 x 1280 than 480 x 832 on a log scale: area^2 >= 480P area * 720P area
+    return high if area * area >= AREA_480P * AREA_720P else low
+
+
+def best_output_size(w: int, h: int, dw: int, dh: int, expected_area: int) -> tuple[int, int] | None:
+    """Wan's ``best_output_size`` (Wan-Video/Wan2.2 ``wan/utils/utils.py``): ``(width, height)`` in multiples of
+    `dw` / `dh` within `expected_area` whose ratio is nearest ``w / h``. Upstream fits "width first" and "height
+    first" and keeps the nearer ratio; a candidate with a side of 0 (a very long, thin image; upstream's assertion
+    fails there) is skipped; None when both are."""
+    ratio = w / h
+    ow = (expected_area * ratio) ** 0.5
+    oh = expected_area / ow
+    candidates = []
+    ow1 = int(ow // dw * dw)  # width first
+    if ow1 > 0:
+        oh1 = int(expected_area / ow1 // dh * dh)
+        candidates.append((ow1, oh1))
+    oh2 = int(oh // dh * dh)  # height first
+    if oh2 > 0:
+        ow2 = int(expected_area / oh2 // dw * dw)
+        candidates.append((ow2, oh2))
+    candidates = [(cw, ch) for cw, ch in candidates if cw > 0 and ch > 0]
+    if not candidates:
+        return None
+
+    def off(size: tuple[int, int]) -> float:
+        return max(ratio / (size[0] / size[1]), (size[0] / size[1]) / ratio)
+
+    # upstream: width first only when strictly nearer (`<`); a tie goes to height first
+    return candidates[-1] if len(candidates) == 1 or off(candidates[1]) <= off(candidates[0]) else candidates[0]
+
+
+def cover_and_crop(picture: Any, width: int, height: int) -> Any:
+    """Scale `picture` (Lanczos) to cover ``width x height`` and centre-crop it, as Wan 2.2's ``WanTI2V.i2v``
+    prepares its first frame (``scale = max(ow / iw, oh / ih)``, ``round`` the sides, crop ``(w - ow) // 2``)."""
+    from PIL import Image
+
+    if picture.size == (width, height):
+        return picture
+    scale = max(width / picture.width, height / picture.height)
+    resized = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.LANCZOS)
+    left, top = (resized.width - width) // 2, (resized.height - height) // 2
+    return resized.crop((left, top, left + width, top + height))
+
+
+__all__ = ["DEFAULTS", "DEFAULT_NEGATIVE_PROMPT", "TextToVideoPipeline", "VideoResult", "best_output_size",
+           "cover_and_crop", "flow_shift_for"]

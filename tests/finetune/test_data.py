@@ -152,7 +152,7 @@ def polarity_folder(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("streaming", [False, True], ids=["arrow", "streaming"])
 def test_hub_dataset_columns_and_labels(tmp_path, polarity_folder, streaming):
     data = load_sentiment_data(dataset=str(polarity_folder), validation_size=8, streaming=streaming,
-                               cache_dir=str(tmp_path / "cache"))
+                               cache_dir=str(tmp_path / "cache"), validation_fraction=0.5)
     assert data.labels == ("negative", "positive")
     assert data.scheme.name == "classlabel"
     train = list(data.train)
@@ -187,8 +187,9 @@ def test_hub_dataset_errors(tmp_path, polarity_folder):
 
 
 def test_validation_size_larger_than_the_data(tmp_path, reviews_file):
-    with pytest.raises(DataError, match="cannot spare 400 for validation"):
-        load_sentiment_data(train_file=str(reviews_file), validation_size=400, cache_dir=str(tmp_path / "c"))
+    # a cap above the data is no error: a tenth of the 400 rows is held out (issue 18: 540 rows failed before)
+    data = load_sentiment_data(train_file=str(reviews_file), validation_size=400, cache_dir=str(tmp_path / "c"))
+    assert (len(data.train), len(data.validation)) == (360, 40) and "40 rows held out" in data.validation_source
 
 
 def test_fixture_writer_is_balanced(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from finetune.digits import DigitsArguments, cli, default_output_dir, main, make_parser, shift
 from finetune.image_data import write_fixture
@@ -22,7 +23,8 @@ STEPS = 160
 def run_args(output: Path, *extra: str) -> list[str]:
     """A short learnable run on sklearn-digits: batches of 32, evaluation and a checkpoint every 20 steps."""
     return ["--dataset", "sklearn-digits", "--output-dir", str(output), "--max-steps", str(STEPS), "--batch-size",
-            "32", "--validation-size", "200", "--eval-steps", "20", "--save-steps", "20", "--logging-steps", "5",
+            "32", "--validation-size", "200", "--validation-fraction", "0.2",
+            "--eval-steps", "20", "--save-steps", "20", "--logging-steps", "5",
             "--learning-rate", "3e-3", "--device", "cpu", *extra]
 
 
@@ -49,7 +51,10 @@ def test_it_learns(trained):
 def test_output_folder_is_complete_and_loads_into_both_pipelines(trained):
     output, metrics = trained
     assert {p.name for p in output.iterdir()} == {"config.json", "model.safetensors", "README.md", "metrics.json",
-                                                  "training_curve.png"}
+                                                  "training_curve.png", "preprocessor_config.json"}
+    # sklearn-digits are MNIST-prepared (20x20 box, white on black): drawings get MNIST's own layout
+    prepared = json.loads((output / "preprocessor_config.json").read_text())
+    assert (prepared["sketch_box"], prepared["ink"]) == (20, "light-on-dark")
     assert not RunFolders(output).work.exists()
     config = json.loads((output / "config.json").read_text())
     assert (config["fc1_units"], config["fc2_units"], config["num_classes"]) == (120, 100, 10)
@@ -61,6 +66,13 @@ def test_output_folder_is_complete_and_loads_into_both_pipelines(trained):
 
     images, labels = sklearn_digits()
     assert sum(dr(images[i]).label == labels[i] for i in range(4, 1797, 45)) >= 32  # test pictures: 40
+    # drawings from the canvas: each test digit drawn large and off-centre on a transparent 300x300 sketch pad
+    drawn = []
+    for i in range(4, 1797, 90):
+        canvas = np.zeros((300, 300, 4), dtype=np.uint8)
+        canvas[40:180, 120:260, 3] = np.asarray(Image.fromarray(images[i]).resize((140, 140)))
+        drawn.append(dr({"composite": canvas, "layers": [], "background": None}).label == labels[i])
+    assert sum(drawn) >= 0.75 * len(drawn)
     am = load("activation-maximisation", model=str(output), device="cpu")
     result = am(4, steps=40, seed=0)
     assert result.history[-1][4] > 0.5 > result.history[0][4]
@@ -116,7 +128,7 @@ def test_trains_from_a_local_mnist_schema_folder(tmp_path):
     metrics = main(DigitsArguments(dataset=str(folder), output_dir=str(tmp_path / "out"), max_steps=4,
                                    batch_size=8, validation_size=10, eval_steps=2, save_steps=2))
     assert metrics["global_step"] == 4 and metrics["data"]["source"] == str(folder)
-    assert metrics["data"]["train_samples"] == 70
+    assert metrics["data"]["train_samples"] == 72  # 8 of 80 held out
 
 
 @pytest.mark.parametrize(("extra", "message"), [

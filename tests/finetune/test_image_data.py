@@ -52,7 +52,7 @@ def test_fixture_pictures_look_like_mnist():
 @pytest.mark.parametrize("fmt", ["parquet", "imagefolder", "saved"])
 def test_every_local_format_loads_back(tmp_path, fmt):
     folder = write_fixture(tmp_path / fmt, format=fmt, per_class=3)
-    data = load_image_data(str(folder), validation_size=5, seed=1)
+    data = load_image_data(str(folder), validation_size=5, seed=1, validation_fraction=0.2)
     assert data.labels == MNIST_LABELS
     assert len(data.train) + len(data.validation) == 30 and len(data.validation) == 5 and len(data.test) == 30
     assert data.train.images.dtype == torch.uint8 and tuple(data.train.images.shape[1:]) == (28, 28)
@@ -63,7 +63,7 @@ def test_every_local_format_loads_back(tmp_path, fmt):
 def test_single_parquet_file_and_fashion_names(tmp_path):
     folder = write_fixture(tmp_path / "fashion", like="fashion_mnist", per_class=2)
     data = load_image_data(str(folder / "data" / "train-00000-of-00001.parquet"), validation_size=4)
-    assert data.labels == FASHION_MNIST_LABELS and data.test is None and len(data.train) == 16
+    assert data.labels == FASHION_MNIST_LABELS and data.test is None and len(data.train) == 18  # 10 % of 20
 
 
 def test_sklearn_digits_is_a_builtin_source():
@@ -140,8 +140,8 @@ def test_unlabelled_data_and_resizing(tmp_path, caplog):
         .save_to_disk(str(tmp_path / "plain"))
     data = load_image_data(str(tmp_path / "plain"), label_column=None, validation_size=2,
                            cache_dir=str(tmp_path / "cache"))  # a fresh cache: decoded (and resized) here
-    assert data.labels == () and data.train.labels.tolist() == [0] * 8
-    assert tuple(data.train.images.shape) == (8, 28, 28) and "resized" in caplog.text
+    assert data.labels == () and data.train.labels.tolist() == [0] * 9  # 10 % of 10 held out
+    assert tuple(data.train.images.shape) == (9, 28, 28) and "resized" in caplog.text
     again = load_image_data(str(tmp_path / "plain"), label_column=None, validation_size=2,
                             cache_dir=str(tmp_path / "cache"))  # read back from the decoded-array cache
     assert torch.equal(again.train.images, data.train.images)

@@ -32,8 +32,9 @@ def test_text_files_stream_one_example_per_line(tmp_path, opener, suffix):
     rows = [row for _, row in read_rows(path)]
     assert rows[:2] == [{"text": "Zażółć gęślą jaźń."}, {"text": "Ala ma kota."}] and len(rows) == 22
     assert [n for n, _ in read_rows(path, limit=2)] == [1, 4]  # line numbers of the file, blanks skipped
-    data = load_lm_data(train_file=str(path), validation_size=4, seed=0, cache_dir=str(tmp_path / "cache"))
-    assert data.kind == "text" and len(data.train) == 18 and len(data.validation) == 4
+    data = load_lm_data(train_file=str(path), validation_size=4, seed=0, cache_dir=str(tmp_path / "cache"),
+                        validation_fraction=0.5)
+    assert data.kind == "text" and len(data.train) == 18 and len(data.validation) == 4  # the cap binds
     assert set(data.train.column_names) == {"text"}
 
 
@@ -103,8 +104,10 @@ def test_bad_files_and_columns_fail_with_the_fix(tmp_path):
     with pytest.raises(DataError, match="latin.txt:2: not UTF-8"):
         list(read_rows(latin))
     small = write_jsonl(tmp_path / "small.jsonl", [{"text": "a"}] * 3)
-    with pytest.raises(DataError, match="cannot spare 5 for validation"):
-        load_lm_data(train_file=str(small), validation_size=5, cache_dir=str(tmp_path / "cache"))
+    assert len(load_lm_data(train_file=str(small), validation_size=5, cache_dir=str(tmp_path / "c")).validation) == 1
+    one = write_jsonl(tmp_path / "one.jsonl", [{"text": "a"}])
+    with pytest.raises(DataError, match="one.jsonl: 1 usable rows: too few to hold out"):
+        load_lm_data(train_file=str(one), cache_dir=str(tmp_path / "cache"))
     assert check_messages(CHAT, "here") == CHAT
 
 

@@ -70,6 +70,7 @@ def test_output_folder_is_complete(trained):
     assert [e["step"] for e in metrics["log_history"]] == [1, 2, 4, 6, 8, 10, 12]
     info = json.loads((output / "mmhub_run.json").read_text())
     assert info["task"] == "text-to-image" and info["base_model"] == "tiny" and info["adapter"]
+    assert info["resolution"] == 64  # the training side, read back by the pipeline (lora_resolutions)
     card = (output / "README.md").read_text()
     assert "library_name: diffusers" in card and PROMPT in card and "load_lora_weights" in card
     assert not RunFolders(output, marker=sd_lora.MARKER).work.exists()
@@ -105,6 +106,37 @@ def test_lora_changes_the_seeded_image_like_diffusers_and_unloads(trained):
 
     half = pixels(load("text-to-image", model="tiny", lora=str(output), lora_scale=0.5)(PROMPT, **call))
     assert 0 < np.abs(half - base).mean() < np.abs(tuned - base).mean()
+
+
+def test_the_trainers_preview_is_reproduced_through_load(trained):
+    """The last preview sample the trainer drew (and shows on the card) is what load() draws with the run's seed."""
+    from PIL import Image
+
+    output, metrics = trained
+    last = metrics["samples"][-1]
+    assert last["step"] == STEPS
+    preview = np.asarray(Image.open(output / last["file"]), dtype=np.float32)
+    t2i = load("text-to-image", model="tiny", lora=str(output))
+    assert t2i.lora_resolutions == {str(output): 64} == {str(output): t2i.native_size}
+    drawn = pixels(t2i(PROMPT, seed=42))  # the trainer's --seed; default steps, guidance and size
+    assert drawn.shape == preview.shape == (64, 64, 3)
+    np.testing.assert_allclose(drawn, preview, atol=1.0)
+
+
+def test_a_lora_trained_at_another_resolution_is_noted(tmp_path, caplog):
+    import logging
+
+    from finetune.catalog import write_run_info
+
+    folder = random_lora(tmp_path / "small")
+    write_run_info(folder, task="text-to-image", trainer="finetune.sd_lora", base_model="tiny", adapter=True,
+                   resolution=32)
+    with caplog.at_level(logging.WARNING, logger="pipelines.image_generation"):
+        t2i = load("text-to-image", model="tiny", lora=str(folder))
+    assert "trained at 32 px" in caplog.text and "height=32, width=32" in caplog.text
+    assert t2i.lora_resolutions == {str(folder): 32}
+    assert t2i(PROMPT, num_inference_steps=1, seed=0).images[0].size == (64, 64)  # native, as diffusers draws
+    assert t2i(PROMPT, num_inference_steps=1, seed=0, height=32, width=32).images[0].size == (32, 32)
 
 
 def random_lora(folder: Path, seed: int = 0) -> Path:

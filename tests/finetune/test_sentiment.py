@@ -20,7 +20,8 @@ STEPS = 120
 def run_args(train_file: Path, output: Path, cache: Path, *extra: str) -> list[str]:
     """A short, learnable run: 320 training and 80 validation reviews, checkpoints every 20 steps."""
     return ["--model", "tiny", "--train-file", str(train_file), "--output-dir", str(output),
-            "--cache-dir", str(cache), "--validation-size", "80", "--max-steps", str(STEPS), "--batch-size", "16",
+            "--cache-dir", str(cache), "--validation-size", "80", "--validation-fraction", "0.2",
+            "--max-steps", str(STEPS), "--batch-size", "16",
             "--learning-rate", "3e-3", "--max-length", "64", "--eval-steps", "20", "--save-steps", "20",
             "--logging-steps", "5", *extra]
 
@@ -69,6 +70,27 @@ def test_output_folder_is_complete_and_alone(trained):
     card = (output / "README.md").read_text()
     assert f"{metrics['validation']['accuracy'] * 100:.2f} %" in card
     assert 'load("sentiment"' in card and "| `learning_rate` | `0.003` |" in card
+
+
+def test_metrics_json_is_reproduced_through_load(trained, reviews_file):
+    """The validation rows the trainer held out, through the pipeline: the same accuracy and macro-F1 (issue 18)."""
+    from sklearn.metrics import f1_score
+
+    from finetune.data import load_sentiment_data
+
+    output, metrics = trained
+    clf = load("sentiment", model=str(output))
+    assert clf.max_length == 64  # --max-length, saved as the tokenizer's model_max_length (the model takes 128)
+    assert json.loads((output / "tokenizer_config.json").read_text())["model_max_length"] == 64
+    args = parse(run_args(reviews_file, output, output.parent / "cache"))
+    data = load_sentiment_data(train_file=args.train_file, validation_size=args.validation_size, seed=args.seed,
+                               validation_fraction=args.validation_fraction, cache_dir=args.cache_dir)
+    truth = [data.labels[row["label"]] for row in data.validation]
+    guess = [r.label for r in clf([row["text"] for row in data.validation])]
+    assert len(truth) == metrics["validation"]["samples"]
+    assert sum(t == g for t, g in zip(truth, guess, strict=True)) / len(truth) == pytest.approx(
+        metrics["validation"]["accuracy"], abs=1e-12)
+    assert f1_score(truth, guess, average="macro") == pytest.approx(metrics["validation"]["macro_f1"], abs=1e-12)
 
 
 def test_loads_into_the_sentiment_pipeline(trained):

@@ -19,7 +19,8 @@ STEPS = 60
 def run_args(output: Path, *extra: str) -> list[str]:
     """A short run on sklearn-digits: batches of 32, evaluation and a checkpoint every 20 steps."""
     return ["--dataset", "sklearn-digits", "--output-dir", str(output), "--max-steps", str(STEPS), "--batch-size",
-            "32", "--validation-size", "200", "--eval-steps", "20", "--save-steps", "20", "--logging-steps", "10",
+            "32", "--validation-size", "200", "--validation-fraction", "0.2",
+            "--eval-steps", "20", "--save-steps", "20", "--logging-steps", "10",
             "--learning-rate", "3e-3", "--device", "cpu", *extra]
 
 
@@ -48,7 +49,8 @@ def test_it_learns(trained):
 def test_output_folder_is_complete_and_loads_into_the_autoencoder(trained):
     output, metrics = trained
     assert {p.name for p in output.iterdir()} == {"config.json", "model.safetensors", "README.md", "metrics.json",
-                                                  "training_curve.png", "latent_map.png", "latent_scatter.png"}
+                                                  "training_curve.png", "latent_map.png", "latent_scatter.png",
+                                                  "preprocessor_config.json"}
     assert not RunFolders(output).work.exists()
     assert json.loads((output / "config.json").read_text()) == {"image_size": 28, "hidden_units": 400,
                                                                 "latent_dim": 2}
@@ -95,7 +97,7 @@ def test_trains_from_a_local_mnist_schema_folder_with_another_latent(tmp_path):
     folder = write_fixture(tmp_path / "digits", per_class=8, format="saved")
     metrics = main(VaeArguments(dataset=str(folder), output_dir=str(tmp_path / "out"), max_steps=4, batch_size=8,
                                 validation_size=10, eval_steps=2, save_steps=2, latent_dim=20))
-    assert metrics["global_step"] == 4 and metrics["data"]["train_samples"] == 70
+    assert metrics["global_step"] == 4 and metrics["data"]["train_samples"] == 72  # 8 of 80 held out
     assert not (tmp_path / "out" / "latent_map.png").exists()  # only a 2-D latent is drawn
     result = load("autoencoder", model=str(tmp_path / "out"), device="cpu")(np.eye(28, dtype=np.float32))
     assert result.latent_shape == [20]

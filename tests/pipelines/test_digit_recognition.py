@@ -205,7 +205,7 @@ def test_corrupt_and_non_image_files(dr, tmp_path):
 
 
 @pytest.mark.parametrize(("kwargs", "argument"), [
-    ({"invert": "yes"}, "invert"), ({"invert": 1}, "invert"), ({"normalise": None}, "normalise"),
+    ({"invert": "yes"}, "invert"), ({"invert": 1}, "invert"), ({"normalise": "no"}, "normalise"),
     ({"top_k": 0}, "top_k"), ({"top_k": 1}, "top_k"),
     ({"top_k": 11}, "top_k"), ({"top_k": 2.0}, "top_k"), ({"top_k": float("nan")}, "top_k"),
     ({"top_k": 2**70}, "top_k"), ({"top_k": True}, "top_k"), ({"topk": 3}, "topk"),

@@ -168,11 +168,31 @@ def test_melody_chroma_follows_the_pitch(melody_music):
         assert (features[0].argmax(-1) == chroma_bin).all()
 
 
+def audiocraft_stem_mix(clip: np.ndarray, seed: int) -> np.ndarray:
+    """audiocraft ChromaStemConditioner._get_stemmed_wav by hand on the tiny HTDemucs twin: convert_audio to Demucs'
+    rate and channels, apply_model (its defaults), vocals + other summed, convert_audio back to 32 kHz mono."""
+    import random
+
+    from demucs.apply import apply_model
+    from demucs.audio import convert_audio
+
+    demucs = load("separation", model="tiny", device="cpu").separator.model
+    wav = convert_audio(torch.from_numpy(clip.astype(np.float32))[None, None], SR, demucs.samplerate,
+                        demucs.audio_channels)
+    random.seed(seed)
+    stems = apply_model(demucs, wav, device="cpu")
+    stem_indices = torch.LongTensor([demucs.sources.index("vocals"), demucs.sources.index("other")])
+    return convert_audio(stems[:, stem_indices].sum(1), demucs.samplerate, SR, 1)[0, 0].numpy()
+
+
 def test_melody_conditioning_equals_generate_with_the_chroma(melody_music):
     t = np.arange(SR) / SR
     clip = 0.4 * np.sin(2 * np.pi * 330 * t)
     result = melody_music("jazz trio", melody=(SR, clip), duration=0.5, seed=9)
-    chroma = melody_chroma(clip.astype(np.float32), melody_music.chroma)
+    assert melody_music.melody_separator == "tiny"  # the tiny HTDemucs twin stands in for htdemucs
+    separated = audiocraft_stem_mix(clip, seed=9)
+    np.testing.assert_array_equal(melody_music.melody_mix(clip.astype(np.float32), seed=9), separated)
+    chroma = melody_chroma(separated, melody_music.chroma)
     torch.manual_seed(9)
     with torch.no_grad():
         inputs = melody_music.tokenizer(["jazz trio"], padding=True, return_tensors="pt")
@@ -181,6 +201,20 @@ def test_melody_conditioning_equals_generate_with_the_chroma(melody_music):
     assert not np.array_equal(result.audio, melody_music("jazz trio", duration=0.5, seed=9).audio)
     long = melody_music("jazz trio", melody=(SR, clip), duration=2.2, seed=9)  # the melody repeats per window
     assert long.windows == 3 and long.audio.shape == (110 * HOP,)
+
+
+def test_without_separation_the_chroma_is_the_whole_mix(melody_music):
+    whole = MusicGenerationPipeline(melody_music.model, None, melody_music.tokenizer, melody_music.chroma,
+                                    melody_music.model_id, melody_music.device, melody_music.dtype)
+    assert whole.melody_separator is None
+    clip = (0.4 * np.sin(2 * np.pi * 330 * np.arange(SR) / SR)).astype(np.float32)
+    assert np.array_equal(whole.melody_mix(clip), clip)
+    # the conditioning differs: the tiny HTDemucs twin's vocals + other are not the mix (random weights: E -> F)
+    separated = melody_chroma(melody_music.melody_mix(clip, seed=9), melody_music.chroma)
+    assert not torch.equal(melody_chroma(clip, whole.chroma), separated)
+    with pytest.raises(InputError) as info:
+        load("text-to-music", model="tiny-melody", melody_separator=3)
+    assert info.value.argument == "melody_separator"
 
 
 def test_melody_clip_problems_name_the_argument(music, melody_music, tmp_path):

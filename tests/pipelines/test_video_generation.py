@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from pipelines import InputError, load, tiny
-from pipelines.video_generation import TextToVideoPipeline, VideoResult
+from pipelines.video_generation import (
+    DEFAULT_NEGATIVE_PROMPT,
+    TextToVideoPipeline,
+    VideoResult,
+    best_output_size,
+    cover_and_crop,
+    flow_shift_for,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +58,96 @@ def test_image_to_video_equals_wan_i2v_by_hand(ti2v):
     raw = WanImageToVideoPipeline.from_pretrained(tiny.build("text-to-video", "tiny-ti2v"))
     raw.set_progress_bar_config(disable=True)
     assert raw.config.expand_timesteps  # Wan 2.2 TI2V: the model_index carries it
-    expected = raw(image=start, prompt="the scene comes alive", num_frames=9, height=32, width=32,
-                   num_inference_steps=2, guidance_scale=5.0, generator=torch.Generator().manual_seed(7),
-                   output_type="pil")
+    # Wan's first frame: scaled to cover 32 x 32 (45 x 32) and centre-cropped, not stretched; Wan's negative prompt
+    first = start.resize((45, 32), Image.Resampling.LANCZOS).crop((6, 0, 38, 32))
+    expected = raw(image=first, prompt="the scene comes alive", negative_prompt=DEFAULT_NEGATIVE_PROMPT,
+                   num_frames=9, height=32, width=32, num_inference_steps=2, guidance_scale=5.0,
+                   generator=torch.Generator().manual_seed(7), output_type="pil")
     assert result.image and result.frames.shape == (9, 32, 32, 3)
     assert np.array_equal(result.frames, frames_of(expected))
     text_only = ti2v("the scene comes alive", num_inference_steps=2, seed=7)
     assert not np.array_equal(text_only.frames, result.frames)
+
+
+# Wan-Video/Wan2.2 wan/configs/shared_config.py (and Wan2.1's, the same line), verbatim
+WAN_SAMPLE_NEG_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
+                         "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，"
+                         "毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
+
+
+def wan_best_output_size(w, h, dw, dh, expected_area):
+    """Wan-Video/Wan2.2 wan/utils/utils.py ``best_output_size`` @ 42bf4cf, verbatim (the reference)."""
+    ratio = w / h
+    ow = (expected_area * ratio)**0.5
+    oh = expected_area / ow
+    ow1 = int(ow // dw * dw)
+    oh1 = int(expected_area / ow1 // dh * dh)
+    assert ow1 % dw == 0 and oh1 % dh == 0 and ow1 * oh1 <= expected_area
+    ratio1 = ow1 / oh1
+    oh2 = int(oh // dh * dh)
+    ow2 = int(expected_area / oh2 // dw * dw)
+    assert oh2 % dh == 0 and ow2 % dw == 0 and ow2 * oh2 <= expected_area
+    ratio2 = ow2 / oh2
+    if max(ratio / ratio1, ratio1 / ratio) < max(ratio / ratio2, ratio2 / ratio):
+        return ow1, oh1
+    else:
+        return ow2, oh2
+
+
+def test_wan_generation_defaults_are_upstreams():
+    assert DEFAULT_NEGATIVE_PROMPT == WAN_SAMPLE_NEG_PROMPT
+    # Wan2.1 README: "flow_shift = 5.0 # 5.0 for 720P, 3.0 for 480P"; Wan2.2 wan_ti2v_5B.py: sample_shift = 5.0
+    assert flow_shift_for("wan2.1", 480, 832) == flow_shift_for("wan2.1", 832, 480) == 3.0
+    assert flow_shift_for("wan2.1", 720, 1280) == flow_shift_for("wan2.1", 1280, 720) == 5.0
+    assert flow_shift_for("wan2.2-ti2v", 704, 1280) == flow_shift_for("wan2.2-ti2v", 480, 832) == 5.0
+    assert (flow_shift_for("tiny", 16, 16), flow_shift_for("tiny-ti2v", 32, 32)) == (3.0, 5.0)
+    # Wan's own output sizes for TI2V (32-pixel multiples within 704 x 1280) from common photo sizes
+    assert best_output_size(1920, 1080, 32, 32, 704 * 1280) == (1248, 704)
+    assert best_output_size(1080, 1920, 32, 32, 704 * 1280) == (704, 1248)
+    for w, h in [(1920, 1080), (1080, 1920), (1024, 1024), (4032, 3024), (3024, 4032), (640, 480), (56, 40),
+                 (2000, 700), (800, 1200), (1280, 704), (704, 1280), (333, 777)]:
+        for area, multiple in ((704 * 1280, 32), (480 * 832, 16), (720 * 1280, 16)):
+            assert best_output_size(w, h, multiple, multiple, area) == wan_best_output_size(w, h, multiple, multiple,
+                                                                                            area), (w, h, area)
+    assert best_output_size(1000, 1, 32, 32, 32 * 32) is None  # upstream's assertion fails: nothing fits
+
+
+def test_default_negative_prompt_and_flow_shift_reach_diffusers(video):
+    from diffusers import UniPCMultistepScheduler, WanPipeline
+
+    raw = WanPipeline.from_pretrained(tiny.build("text-to-video"))
+    raw.set_progress_bar_config(disable=True)
+
+    def by_hand(**call):
+        output = raw(prompt="a tree", num_frames=9, height=16, width=16, num_inference_steps=1, guidance_scale=5.0,
+                     generator=torch.Generator().manual_seed(3), output_type="pil", **call)
+        return frames_of(output)
+
+    default = video("a tree", num_inference_steps=1, seed=3)
+    assert default.negative_prompt == DEFAULT_NEGATIVE_PROMPT and default.flow_shift == 3.0
+    assert np.array_equal(default.frames, by_hand(negative_prompt=DEFAULT_NEGATIVE_PROMPT))
+    shifted = video("a tree", num_inference_steps=1, seed=3, flow_shift=8.0)  # the README's 1.3B range: 8 to 12
+    off = video("a tree", negative_prompt="", num_inference_steps=1, seed=3)  # back to 3.0, no negative prompt
+    assert off.negative_prompt is None and off.flow_shift == 3.0 and np.array_equal(off.frames, by_hand())
+    assert not np.array_equal(off.frames, default.frames)  # diffusers' own default (none) differs from Wan's
+    raw.scheduler = UniPCMultistepScheduler.from_config(raw.scheduler.config, flow_shift=8.0)
+    assert shifted.flow_shift == 8.0
+    assert np.array_equal(shifted.frames, by_hand(negative_prompt=DEFAULT_NEGATIVE_PROMPT))
+    with pytest.raises(InputError) as info:
+        video("a tree", num_inference_steps=1, flow_shift=float("nan"))
+    assert info.value.argument == "flow_shift"
+
+
+def test_image_to_video_keeps_the_aspect_ratio(ti2v):
+    from PIL import Image
+
+    wide = Image.fromarray(np.random.default_rng(1).integers(0, 255, (50, 200, 3), dtype=np.uint8))  # 4:1
+    result = ti2v("a pan", image=wide, height=32, num_inference_steps=1, seed=0)
+    assert (result.width, result.height) == (128, 32)  # the missing side follows the image, in multiples of 32
+    cropped = cover_and_crop(wide, 64, 32)
+    assert cropped.size == (64, 32)
+    expected = np.asarray(wide.resize((128, 32), Image.Resampling.LANCZOS).crop((32, 0, 96, 32)))
+    assert np.array_equal(np.asarray(cropped), expected)  # covered and centre-cropped, never stretched
 
 
 def test_model_facts_and_defaults(video, ti2v):
