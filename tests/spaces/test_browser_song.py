@@ -26,6 +26,7 @@ def test_sing_polish_lyrics_then_stop_and_sing_again(app_url, page):
 
     page.goto(app_url)
     page.get_by_role("tab", name="Song").click()
+    page.locator("#song-style textarea").fill("polish pop, female vocals, acoustic guitar, warm, upbeat")
     page.locator("#song-lyrics textarea").fill(LYRICS)
     page.locator("#song-language input").click()
     page.get_by_role("option", name="pl · Polish").click()
@@ -35,8 +36,8 @@ def test_sing_polish_lyrics_then_stop_and_sing_again(app_url, page):
     page.locator("#song-run").click()
     summary = page.locator("#song-summary")
     expect(summary.get_by_text("Seed 42 · pl · Polish · 10 s · 8 steps")).to_be_visible(timeout=120_000)
-    expect(page.locator("#song-audio audio, #song-audio [data-testid='waveform-controls']").first).to_be_attached()
-    expect(page.locator("#song-download").get_by_text("song.flac")).to_be_visible()
+    expect(page.locator("#song-download").get_by_role("cell", name="song.flac")).to_be_visible()
+    expect(page.locator("#song-audio").get_by_role("button", name="Play", exact=True)).to_be_visible()
     assert page.locator("#song-seed-used input").input_value() == "42"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "song.png"), full_page=True)
