@@ -125,7 +125,7 @@ class SongGenerationPipeline(Pipeline):
 
     def __init__(self, pipe: Any, model_id: str, device: Any, dtype: Any, cpu_offload: bool = False):
         super().__init__(model_id, device, dtype)
-        self.pipe, self.cpu_offload = pipe, cpu_offload
+        self.pipe, self.cpu_offload, self.vae_tiling = pipe, cpu_offload, False
         self._lock = threading.Lock()  # diffusers keeps a call's guidance and interrupt flag on the pipe
 
     # ------------------------------------------------------------------------------------------------ loading
@@ -137,7 +137,8 @@ class SongGenerationPipeline(Pipeline):
         """Load an ACE-Step 1.5 checkpoint in diffusers' layout (a Hub id or a folder with ``model_index.json`` naming
         ``AceStepPipeline``: ``transformer/``, ``condition_encoder/``, ``vae/``, ``text_encoder/``, ``tokenizer/``,
         ``scheduler/``, optionally ``audio_tokenizer/`` and ``audio_token_detokenizer/``, as diffusers'
-        ``scripts/convert_ace_step_to_diffusers.py`` writes it).
+        ``scripts/convert_ace_step_to_diffusers.py`` writes it). When less than 4 GiB stays free after loading, the VAE
+        decodes songs over 20.5 s in overlapping tiles (``vae_tiling``; not bit-equal to one pass).
 
         Args:
             model (`str`): ``"ACE-Step/acestep-v15-xl-turbo-diffusers"``, ``"ACE-Step/acestep-v15-xl-base-diffusers"``
@@ -172,11 +173,13 @@ class SongGenerationPipeline(Pipeline):
                                                           f"not AceStepPipeline (ACE-Step 1.5 in diffusers' layout).")
             pipe = AceStepPipeline.from_pretrained(model, dtype=dtype, **kwargs)
         offloaded, free = place_diffusers_pipeline(pipe, device, cpu_offload, LOW_MEMORY_BYTES)
-        if free < LOW_MEMORY_BYTES:
+        tiling = free < LOW_MEMORY_BYTES
+        if tiling:  # songs over 512 latent frames (20.5 s) are then decoded in overlapping tiles (AutoencoderOobleck)
             logger.info("VAE tiling on (%.1f GiB free)", free / 2**30)
             pipe.vae.enable_tiling()
         pipe.set_progress_bar_config(disable=not progress_bar)
         pipeline = cls(pipe, model, device, dtype, cpu_offload=offloaded)
+        pipeline.vae_tiling = tiling
         if device.type == "cpu" and not pipeline.is_tiny:
             logger.warning("Running %s on a CPU: expect minutes per song.", model)
         logger.info("loaded %s (%s) on %s in %s", model, "turbo" if pipeline.is_turbo else "base/sft", device, dtype)
