@@ -43,9 +43,11 @@ def test_song_tab_bad_requests_get_their_message(client, change, message):
         sing(client, **change)
 
 
-def test_song_tab_keeps_serving_and_sings_an_instrumental(client):
-    with pytest.raises(AppError):
-        sing(client, lyrics="")
+def test_song_tab_keeps_serving_and_sings_an_instrumental(client, local_models):
+    with pytest.raises(AppError, match="no file named model_index.json"):  # an allowed folder, not ACE-Step
+        sing(client, model=str(local_models["sentiment"]))
+    with pytest.raises(AppError, match="(?i)duration|minimum"):
+        sing(client, duration=5)
     _, _, seed, summary = sing(client, lyrics="", instrumental=True, language="unknown", seed=8, steps=2)
     assert seed == 8 and "instrumental" in summary
 
