@@ -248,6 +248,26 @@ TASKS: dict[str, TaskSpec] = {
                         "the per-step rewards; train one with python -m finetune.rl.",
             tiny_variants=("tiny", "tiny-dqn"),
         ),
+        # ACE-Step 1.5 in diffusers' layout (model_index.json naming AceStepPipeline). The turbo id is diffusers' own
+        # (docs/source/en/api/pipelines/ace_step.md and AceStepPipeline's example, PR #13787); the XL base id is the
+        # Hub card "ACE-Step v1.5 XL Base Diffusers" ("the official Diffusers-format version"). Licence: MIT is the
+        # ACE-Step 1.5 project's (github.com/ace-step/ACE-Step-1.5 README and LICENSE); these repositories' own card
+        # field could not be read here. No revision pinned: none could be confirmed.
+        TaskSpec(
+            "text-to-song", "pipelines.song_generation:SongGenerationPipeline",
+            (
+                ModelInfo("ACE-Step/acestep-v15-xl-turbo-diffusers",
+                          "mit (ACE-Step 1.5 project; this card's field unconfirmed)", ("multilingual", "pl", "en"),
+                          note="ACE-Step 1.5 XL turbo: 8 steps, 48 kHz stereo, 10-600 s; GPU"),
+                ModelInfo("ACE-Step/acestep-v15-xl-base-diffusers",
+                          "mit (ACE-Step 1.5 project; this card's field unconfirmed)", ("multilingual", "pl", "en"),
+                          note="ACE-Step 1.5 XL base (5B DiT): guidance 7, 32-64 steps; GPU"),
+            ),
+            aliases=("song", "songs", "ace-step", "acestep", "piosenka"),
+            description="ACE-Step 1.5: a song with vocals from style tags and lyrics (50 languages, Polish too).",
+            tiny_variants=("tiny", "tiny-base"),
+            language_table="pipelines.song_languages",
+        ),
     )
 }
 

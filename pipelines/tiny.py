@@ -696,3 +696,101 @@ def _tiny_agent(folder: Path, algo: str) -> None:
 
 builder("reinforcement-learning", "tiny")(lambda folder: _tiny_agent(folder, "ppo"))
 builder("reinforcement-learning", "tiny-dqn")(lambda folder: _tiny_agent(folder, "dqn"))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# text-to-song (issue 21)
+
+
+def qwen_tokenizer():
+    """A Qwen2/Qwen3 tokenizer (``Qwen2Tokenizer``: NFC, Qwen's split regex, byte-level BPE, ``<|endoftext|>`` as EOS,
+    pad and unknown token, as ``Qwen/Qwen3-Embedding-0.6B`` declares them) built in memory with ``vocab=`` /
+    ``merges=`` from a BPE trained on `CORPUS` plus ACE-Step's prompt headers. ACE-Step writes ``<|endoftext|>`` into
+    its prompt text: as in the real tokenizer, that string is one special token."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import Qwen2Tokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=["<|endoftext|>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    headers = ["# Instruction\nFill the audio semantic mask based on the given conditions:\n\n# Caption\n",
+               "# Metas\n- bpm: N/A\n- timesignature: N/A\n- keyscale: N/A\n- duration: 30 seconds\n",
+               "# Languages\npl\n\n# Lyric\n[verse]\n[chorus]\n[bridge]\n[Instrumental]"]
+    bpe.train_from_iterator(CORPUS + headers, trainer=trainer)
+    model = json.loads(bpe.to_str())["model"]
+    return Qwen2Tokenizer(vocab=model["vocab"], merges=[tuple(m) for m in model["merges"]], model_max_length=4096)
+
+
+def _tiny_ace_step(folder: Path, turbo: bool) -> None:
+    """ACE-Step 1.5 in diffusers' layout, as ``scripts/convert_ace_step_to_diffusers.py`` writes it, shrunk:
+    the same component classes (``AceStepTransformer1DModel``, ``AceStepConditionEncoder``, ``AutoencoderOobleck``,
+    a ``Qwen3Model`` text encoder and a Qwen tokenizer, ``AceStepAudioTokenizer`` / ``...Detokenizer``) and the
+    converter's scheduler (``FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0)``).
+
+    Kept from the real configs: the VAE's geometry (48 kHz stereo, downsampling 2*4*4*6*10 = hop 1920, i.e. 25
+    latent frames per second, channel multiples 1-2-4-8-16), ``in_channels`` = 3 x the acoustic width (noise,
+    source latents, chunk mask), the XL DiT's wider transformer over a narrower condition encoder
+    (``encoder_hidden_size``), alternating sliding / full attention, rope theta 1e6, the FSQ levels 8-8-8-5-5-5 and
+    pooling window 5, ``is_turbo`` / ``model_version``. Shrunk: widths (DiT 40, encoder 32, acoustic 8 instead of
+    2560 / 2048 / 64), 2 layers each, sliding window 16 (real 128), the VAE's channels (2 / 16 instead of 128).
+    Not reproduced: the learned ``silence_latent`` (the converter bakes in VAE-encoded silence; here the class's zero
+    placeholder) and the real tokenizer's 151k vocabulary.
+    Sources: diffusers 0.42.1 (the converter, ``tests/pipelines/ace_step/test_ace_step.py``'s dummy components),
+    ACE-Step/Ace-Step1.5 ``acestep-v15-turbo/config.json`` = the classes' defaults (vllm-omni's test
+    ``test_transformer_default_matches_official_turbo_config`` pins them), its ``vae/config.json``.
+    """
+    import torch
+    from diffusers import (
+        AceStepPipeline,
+        AceStepTransformer1DModel,
+        AutoencoderOobleck,
+        FlowMatchEulerDiscreteScheduler,
+    )
+    from diffusers.pipelines.ace_step import (
+        AceStepAudioTokenDetokenizer,
+        AceStepAudioTokenizer,
+        AceStepConditionEncoder,
+    )
+    from transformers import Qwen3Config, Qwen3Model
+
+    acoustic, encoder_width, text_width = 8, 32, 32
+    shared = dict(num_key_value_heads=2, head_dim=8, rope_theta=1000000.0, rms_norm_eps=1e-6, sliding_window=16)
+    _seed()
+    transformer = AceStepTransformer1DModel(
+        hidden_size=40, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, in_channels=3 * acoustic,
+        audio_acoustic_hidden_dim=acoustic, patch_size=2, encoder_hidden_size=encoder_width, is_turbo=turbo,
+        model_version="turbo" if turbo else "base", **shared)
+    _seed()
+    condition_encoder = AceStepConditionEncoder(
+        hidden_size=encoder_width, intermediate_size=64, text_hidden_dim=text_width, timbre_hidden_dim=acoustic,
+        num_lyric_encoder_hidden_layers=2, num_timbre_encoder_hidden_layers=2, num_attention_heads=4, **shared)
+    audio_codec = dict(hidden_size=encoder_width, intermediate_size=64, audio_acoustic_hidden_dim=acoustic,
+                       pool_window_size=5, num_attention_pooler_hidden_layers=2, num_attention_heads=4, **shared)
+    _seed()
+    audio_tokenizer = AceStepAudioTokenizer(fsq_dim=encoder_width, fsq_input_levels=[8, 8, 8, 5, 5, 5],
+                                            fsq_input_num_quantizers=1, **audio_codec)
+    _seed()
+    audio_token_detokenizer = AceStepAudioTokenDetokenizer(**audio_codec)
+    _seed()
+    vae = AutoencoderOobleck(encoder_hidden_size=2 * acoustic, downsampling_ratios=[2, 4, 4, 6, 10],
+                             channel_multiples=[1, 2, 4, 8, 16], decoder_channels=2, decoder_input_channels=acoustic,
+                             audio_channels=2, sampling_rate=48000)
+    tokenizer = qwen_tokenizer()
+    _seed()
+    text_encoder = Qwen3Model(Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=text_width, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, rope_theta=1000000.0, max_position_embeddings=4096,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)).eval()
+    pipe = AceStepPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer,
+                           condition_encoder=condition_encoder,
+                           scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0),
+                           audio_tokenizer=audio_tokenizer, audio_token_detokenizer=audio_token_detokenizer)
+    with torch.no_grad():
+        pipe.save_pretrained(folder, safe_serialization=True)
+
+
+builder("text-to-song", "tiny")(lambda folder: _tiny_ace_step(folder, turbo=True))
+builder("text-to-song", "tiny-base")(lambda folder: _tiny_ace_step(folder, turbo=False))

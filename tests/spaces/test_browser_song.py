@@ -1,0 +1,53 @@
+"""A real browser in the Song tab: Polish lyrics sung (tiny ACE-Step), the player, the download, the seed used; Stop.
+
+Screenshots go to a temporary folder, or to docs/screenshots/ with MMHUB_SCREENSHOTS=1 (for the README).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .browser import SCREENSHOTS, chromium_page, needs_chromium
+
+pytestmark = needs_chromium
+
+LYRICS = ("[verse]\nNad Wisłą rano świeci słońce,\npo moście jadą dwa tramwaje\n\n[chorus]\nŚpiewaj ze mną, "
+          "śpiewaj głośno!")
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    with chromium_page(tmp_path_factory.mktemp("chromium-profile-song"), height=1100) as page:
+        yield page
+
+
+def test_sing_polish_lyrics_then_stop_and_sing_again(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    page.get_by_role("tab", name="Song").click()
+    page.locator("#song-style textarea").fill("polish pop, female vocals, acoustic guitar, warm, upbeat")
+    page.locator("#song-lyrics textarea").fill(LYRICS)
+    page.locator("#song-language input").click()
+    page.get_by_role("option", name="pl · Polish").click()
+    seed = page.locator("#song-seed input[type=number]").first
+    seed.fill("42")
+    seed.press("Enter")
+    page.locator("#song-run").click()
+    summary = page.locator("#song-summary")
+    expect(summary.get_by_text("Seed 42 · pl · Polish · 10 s · 8 steps")).to_be_visible(timeout=120_000)
+    expect(page.locator("#song-download").get_by_role("cell", name="song.flac")).to_be_visible()
+    expect(page.locator("#song-audio").get_by_role("button", name="Play", exact=True)).to_be_visible()
+    assert page.locator("#song-seed-used input").input_value() == "42"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "song.png"), full_page=True)
+    assert (SCREENSHOTS / "song.png").stat().st_size > 20_000
+
+    # Stop: the request is cancelled (the pipeline stops at its next step) and the tab says so; it keeps serving
+    page.locator("#song-run").click()
+    page.locator("#song-stop").click()
+    expect(summary.get_by_text("Stopping at the next denoising step")).to_be_visible()
+    seed.fill("7")
+    seed.press("Enter")
+    page.locator("#song-run").click()
+    expect(summary.get_by_text("Seed 7 · pl · Polish")).to_be_visible(timeout=120_000)
