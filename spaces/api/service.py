@@ -95,11 +95,16 @@ class Service:
         async with self.limits.slot(task):
             return await self._call(functools.partial(fn, *args, **kwargs))
 
-    async def stream(self, request: Request, task: str, make: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
+    async def offload(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` in a worker thread without a task slot (light work: encoding, the voice files)."""
+        return await self._call(functools.partial(fn, *args, **kwargs))
+
+    async def stream(self, request: Request, task: str, make: Callable[[], Iterator[Any]]) -> ThreadedStream:
         """An async iterator over ``make()`` (run in worker threads) holding a slot of `task` until it ends.
 
         The slot is taken before this returns, so that a full queue is still a 429 status, not a broken stream; the
-        iterator is closed when the client goes away (the pipeline then stops generating)."""
+        iterator is closed when the client goes away (the pipeline then stops generating). ``.source`` is what
+        ``make()`` returned (a `TextStream` says how the generation ended)."""
         request.state.task = task
         slot = self.limits.slot(task)
         await slot.__aenter__()
@@ -108,19 +113,7 @@ class Service:
         except BaseException:
             await slot.__aexit__(None, None, None)
             raise
-
-        async def iterate() -> AsyncIterator[Any]:
-            try:
-                async for chunk in iterate_in_threadpool(chunks):
-                    yield chunk
-            finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    with contextlib.suppress(Exception):
-                        await anyio.to_thread.run_sync(close)
-                await slot.__aexit__(None, None, None)
-
-        return iterate()
+        return ThreadedStream(chunks, slot)
 
     @staticmethod
     async def _call(fn: Callable[[], Any]) -> Any:
@@ -133,6 +126,24 @@ class Service:
                 raise from_exception(err) from err
             except TypeError:
                 raise err from None
+
+
+class ThreadedStream:
+    """A blocking iterator consumed in worker threads, as an async iterator that releases a task slot at its end."""
+
+    def __init__(self, source: Iterator[Any], slot: Any):
+        self.source, self._slot = source, slot
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        try:
+            async for chunk in iterate_in_threadpool(self.source):
+                yield chunk
+        finally:
+            close = getattr(self.source, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(close)
+            await self._slot.__aexit__(None, None, None)
 
 
 def loaded_models(ctx: Context) -> list[tuple[str, str, int]]:
