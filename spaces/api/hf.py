@@ -402,7 +402,7 @@ async def draw(service: Service, request: Request, pipe: Any, item: HfInput) -> 
 
 
 async def speak(service: Service, request: Request, pipe: Any, item: HfInput) -> Any:
-    from .language import detect
+    from .language import speech_language
     from .voices import reference_for
 
     text = _text_input(item.inputs)
@@ -412,7 +412,7 @@ async def speak(service: Service, request: Request, pipe: Any, item: HfInput) ->
                                               "'<id>'} (save one with POST /v1/audio/voices).",
                           "missing_required_parameter")
     reference = reference_for(service, request, voice)
-    language = item.parameters.get("language") or detect(text)
+    language = speech_language(item.parameters.get("language"), text)
     try:
         result = await service.run(request, "voice-cloning", pipe, text, reference=reference, language=language,
                                    seed=item.parameters.get("seed"))

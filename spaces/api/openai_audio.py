@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .audio_codec import FORMATS, SPEED_RANGE, change_speed, encode
 from .errors import ApiError
 from .fields import OpenAIRequest, register
-from .language import detect
+from .language import speech_language
 from .service import Service, get_service
 from .voices import reference_for
 
@@ -65,7 +65,7 @@ async def speech(body: SpeechRequest, request: Request, service: Service = Depen
     if body.response_format not in FORMATS or body.response_format == "aac":
         encode(None, 0, "aac")  # raises the 400 naming response_format
     reference = reference_for(service, request, body.voice.id if isinstance(body.voice, VoiceId) else body.voice)
-    language = body.language.strip() if body.language and body.language.strip() else detect(body.input)
+    language = speech_language(body.language, body.input)
     vc = await service.pipeline(request, TASK, body.model)
     try:
         result = await service.run(request, TASK, vc, body.input, reference=reference, language=language,
