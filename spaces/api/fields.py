@@ -70,7 +70,7 @@ class OpenAIRequest(BaseModel):
     """A request body of an OpenAI-compatible route: unknown fields forbidden; `NEUTRAL` fields dropped when they
     hold their neutral value (or null), refused otherwise (as unknown fields are, with "not supported")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as OpenAI's reference has them: no "yes"
 
     ENDPOINT: ClassVar[str] = ""
     #: OpenAI fields this server does not act on, with the values that ask for nothing (null is always neutral)

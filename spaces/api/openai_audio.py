@@ -46,7 +46,7 @@ class SpeechRequest(OpenAIRequest):
 
     ENDPOINT: ClassVar[str] = "speech"
     NEUTRAL: ClassVar[dict[str, tuple[Any, ...]]] = {"instructions": ("",), "stream_format": ("audio",)}
-    model: str
+    model: str = Field(min_length=1)
     input: str = Field(min_length=1, max_length=4096)
     voice: str | VoiceId = Field(description="A saved voice's id (POST /v1/audio/voices); no built-in voices here.")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"

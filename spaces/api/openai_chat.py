@@ -36,6 +36,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.generation_params import MAX_NEW_TOKENS
+
 from ..text_generation import TASK, to_transcript
 from .errors import ApiError, field_error
 from .fields import OpenAIRequest, register
@@ -82,12 +84,14 @@ class StreamOptions(BaseModel):
 
 
 class _Sampling(OpenAIRequest):
-    model: str = Field(description="A model id from GET /v1/models (or an allowed Hub id / local folder).")
+    model: str = Field(min_length=1, description="A model id from GET /v1/models (or an allowed Hub id / local "
+                                                 "folder).")
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2, description="0 is greedy; default 1.")
     top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1, description="Default: the rest of the model's context.")
+    max_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS, description="Default: the rest of the model's "
+                                                                             "context.")
     n: int | None = Field(None, ge=1, le=MAX_N)
     stop: str | list[str] | None = None
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
@@ -108,7 +112,7 @@ class ChatRequest(_Sampling):
         "function_call": ("none", "auto"),
     }
     messages: list[ChatMessage] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
 
@@ -288,6 +292,41 @@ def _chat_prompt(gen: Any, messages: list[dict[str, str]], stops: list[str] | No
     return to_transcript(messages, user, assistant), [*(stops or []), f"\n{user}:"]
 
 
+PIPELINE_NAMES = {"max_new_tokens": "max_tokens", "inputs": None, "prompt": None}
+
+
+def _as_field(err: ApiError, prompt_field: str) -> ApiError:
+    """The pipeline's argument names (max_new_tokens, prompt[0]) as the request's fields."""
+    name = err.param or ""
+    head = name.split("[")[0]
+    if head in PIPELINE_NAMES:
+        field = PIPELINE_NAMES[head] or prompt_field
+        err.message, err.param = err.message.replace(f"`{name}`", f"`{field}`"), field
+    return err
+
+
+async def _generate_limit(service: Service, request: Request, gen: Any, prompts: list[Any], prompt_field: str) -> int:
+    try:
+        return await service.run(request, TASK, _default_max_tokens, gen, prompts)
+    except ApiError as err:
+        raise _as_field(err, prompt_field) from None
+
+
+async def _start_stream(service: Service, request: Request, make: Any, prompt_field: str) -> Any:
+    try:
+        return await service.stream(request, TASK, make)
+    except ApiError as err:
+        raise _as_field(err, prompt_field) from None
+
+
+async def _generate(service: Service, request: Request, gen: Any, prompts: list[Any], params: dict[str, Any],
+                    logprobs: int | None, prompt_field: str) -> Any:
+    try:
+        return await service.run(request, TASK, gen, prompts, **params, logprobs=logprobs)
+    except ApiError as err:
+        raise _as_field(err, prompt_field) from None
+
+
 @router.post("/chat/completions", response_model=ChatCompletion, responses=STREAM_DOC,
              summary="Chat completion (OpenAI: chat.completions.create)")
 async def chat_completions(body: ChatRequest, request: Request, service: Service = Depends(get_service)) -> Any:
@@ -305,17 +344,17 @@ async def chat_completions(body: ChatRequest, request: Request, service: Service
     prompt, stops = _chat_prompt(gen, messages, stops)
     if body.logprobs and body.stream:
         raise field_error("logprobs", "`logprobs` is not available with `stream: true` on this server.")
-    limit = max_tokens or await service.run(request, TASK, _default_max_tokens, gen, [prompt])
+    limit = max_tokens or await _generate_limit(service, request, gen, [prompt], "messages")
     params = _params(body, stops, limit)
     created, completion_id, name = int(time.time()), f"chatcmpl-{uuid.uuid4().hex}", request.state.model
     if body.stream:
-        stream = await service.stream(request, TASK, lambda: gen(prompt, **params, stream=True))
+        stream = await _start_stream(service, request, lambda: gen(prompt, **params, stream=True), "messages")
         return StreamingResponse(_chat_events(stream, completion_id, created, name, body.stream_options),
                                  media_type="text/event-stream", headers=SSE_HEADERS)
     n = body.n or 1
     top = body.top_logprobs or 0
     logprobs = top if body.logprobs else None
-    results = await service.run(request, TASK, gen, [prompt] * n, **params, logprobs=logprobs)
+    results = await _generate(service, request, gen, [prompt] * n, params, logprobs, "messages")
     choices = [ChatChoice(index=i, message=AssistantMessage(content=r.text), finish_reason=r.finish_reason,
                           logprobs=_token_logprobs(r.logprobs, top)) for i, r in enumerate(results)]
     usage = Usage(prompt_tokens=results[0].prompt_tokens, completion_tokens=sum(r.new_tokens for r in results),
@@ -378,16 +417,16 @@ async def completions(body: CompletionRequest, request: Request, service: Servic
         return await _proxy(service, request, gen, body, chat=False)
     if body.logprobs is not None and body.stream:
         raise field_error("logprobs", "`logprobs` is not available with `stream: true` on this server.")
-    limit = max_tokens or await service.run(request, TASK, _default_max_tokens, gen, prompts)
+    limit = max_tokens or await _generate_limit(service, request, gen, prompts, "prompt")
     params = _params(body, stops, limit)
     created, completion_id, name = int(time.time()), f"cmpl-{uuid.uuid4().hex}", request.state.model
     if body.stream:
-        stream = await service.stream(request, TASK, lambda: gen(prompts[0], **params, stream=True))
+        stream = await _start_stream(service, request, lambda: gen(prompts[0], **params, stream=True), "prompt")
         return StreamingResponse(_completion_events(stream, completion_id, created, name, body.stream_options),
                                  media_type="text/event-stream", headers=SSE_HEADERS)
     n = body.n or 1
     batch = [p for p in prompts for _ in range(n)]  # OpenAI orders the choices prompt by prompt, n each
-    results = await service.run(request, TASK, gen, batch, **params, logprobs=body.logprobs)
+    results = await _generate(service, request, gen, batch, params, body.logprobs, "prompt")
     choices = [CompletionChoice(index=i, text=r.text, finish_reason=r.finish_reason,
                                 logprobs=_completion_logprobs(r.logprobs, body.logprobs or 0))
                for i, r in enumerate(results)]

@@ -49,7 +49,7 @@ IMAGE_NEUTRAL: dict[str, tuple[Any, ...]] = {
 
 class _ImageFields(OpenAIRequest):
     prompt: str = Field(min_length=1, max_length=32000)
-    model: str | None = None
+    model: str | None = Field(None, min_length=1)
     n: int | None = Field(None, ge=1, le=MAX_IMAGES)
     size: str | None = Field(None, description="WxH (multiples of 8) or 'auto' (the model's native size).")
     response_format: Literal["b64_json", "url"] | None = None
