@@ -32,6 +32,42 @@ DESCRIPTION = """mmhub's models over HTTP: OpenAI-compatible routes under `/v1`,
 `/models/<task>`, and the Gradio app at `/`. With API keys set, send `Authorization: Bearer KEY`."""
 
 
+OPENAI_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["message", "type"],
+    "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                   "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}}
+HF_ERROR = {"type": "object", "required": ["error"], "properties": {
+    "error": {"type": "string"}, "error_type": {"type": "string"}, "param": {"type": "string"}}}
+ERRORS = {"400": "A field is missing or invalid (the message and `param` name it)", "401": "No or a wrong API key",
+          "404": "No such model, voice or route", "413": "The body is larger than --max-file-size",
+          "429": "The task's queue is full: retry after `Retry-After` seconds",
+          "503": "A model's server (--llm-endpoint) is down"}
+
+
+def openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with the errors this API really answers (FastAPI documents a 422 it never sends: validation
+    errors are 400s here) in the convention of each route (OpenAI's, or Hugging Face's under /models)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    for path, operations in schema.get("paths", {}).items():
+        shape = HF_ERROR if errors.is_hf(path) else OPENAI_ERROR
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            if path == "/health":
+                continue
+            for status, text in ERRORS.items():
+                responses.setdefault(status, {"description": text,
+                                              "content": {"application/json": {"schema": shape}}})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+    app.openapi_schema = schema
+    return schema
+
+
 def _modules(names: list[str]) -> list[Any]:
     package = __name__.rpartition(".")[0]
     return [importlib.import_module(f"{package}.{name}") for name in names]
@@ -68,6 +104,7 @@ def create_app(service: Service, blocks: Any = None, routers: list[str] | None =
                        prefixes=API_PREFIXES)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics, prefixes=API_PREFIXES + ("/health",))
     app.add_middleware(RequestIdMiddleware, prefixes=API_PREFIXES + ("/health",))
+    app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
     if blocks is not None:
         import gradio as gr
 

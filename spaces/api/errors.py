@@ -76,6 +76,10 @@ def from_exception(err: BaseException, param: str | None = None) -> ApiError:
         return ApiError(400, str(err), param=err.argument, code="invalid_value")
     if isinstance(err, ModelLoadError):
         status, kind, code = LOAD_STATUS.get(err.reason, (500, "server_error", err.reason))
+        if err.reason == "offline" and not hasattr(err, "endpoint"):
+            # a Hub model that is not in this server's cache while the Hub is out of reach: for the client, a model
+            # this server does not have (503 stays for an --llm-endpoint server that is down)
+            status, kind, code = 404, "invalid_request_error", "model_not_found"
         return ApiError(status, str(err), param="model", code=code, type=kind)
     if isinstance(err, Cancelled):
         return ApiError(499, str(err), code="cancelled", type="server_error")
