@@ -68,7 +68,7 @@ def read_key_file(path: Path) -> list[str]:
         try:
             keys.append(api_key(line))
         except argparse.ArgumentTypeError as err:
-            raise InputError("--api-key-file", f"{path}, line {number}", "one key per line", str(err)) from None
+            raise InputError("--api-key-file", f"line {number}", "one valid key per line", f"{path}: {err}") from None
     if not keys:
         raise InputError("--api-key-file", str(path), "a file with at least one key")
     return keys
