@@ -80,3 +80,21 @@ def test_credentials():
                 b"Basic !!!", b"Token key-one-0001", "Bearer kéy".encode("latin-1")):
         assert creds.owner(bad) is None, bad
     assert "key-one" not in fingerprint("key-one-0001")
+
+
+def test_the_login_protects_the_app_and_the_api(monkeypatch):
+    """``--auth`` on the whole app (built as ``python -m spaces`` builds it, here with one tab): the UI needs the
+    login, and so does the API (HTTP Basic), so that ``--host 0.0.0.0 --auth`` leaves nothing open."""
+    from fastapi.testclient import TestClient
+
+    from spaces.api.server import build_app
+    from spaces.app import space
+
+    monkeypatch.delenv("MMHUB_API_KEY", raising=False)
+    args = parse(["--models", "tiny", "--auth", "me:secret", "--host", "0.0.0.0"])
+    with TestClient(build_app([space("sentiment")], args)) as client:
+        assert client.get("/v1/models").status_code == 401 and client.get("/config").status_code == 401
+        login = "Basic " + base64.b64encode(b"me:secret").decode()
+        assert client.get("/v1/models", headers={"Authorization": login}).status_code == 200
+        assert client.post("/login", data={"username": "me", "password": "secret"}).status_code == 200
+        assert client.get("/config").status_code == 200

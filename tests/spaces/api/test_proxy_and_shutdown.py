@@ -45,7 +45,7 @@ def test_chat_and_completions_are_proxied(proxy, llm_server):
 def test_a_request_in_flight_finishes_on_sigterm(proxy):
     server, _ = proxy
     answers: list[httpx.Response] = []
-    body = {"model": "tiny", "prompt": "a fox", "size": "64x64", "num_inference_steps": 250, "seed": 0}
+    body = {"model": "tiny", "prompt": "a fox", "size": "64x64", "num_inference_steps": 120, "seed": 0}
 
     def slow() -> None:
         answers.append(httpx.post(server.url + "/v1/images/generations", json=body, timeout=120,
