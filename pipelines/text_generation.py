@@ -309,8 +309,9 @@ class TextGenerationPipeline(Pipeline):
                 streamer.end()
 
         thread = threading.Thread(target=work, daemon=True, name=STREAM_THREAD)
-        return TextStream(_stream_chunks(streamer, stops, cancelled, thread, errors), finish,
-                          gen_kwargs["max_new_tokens"], batch["input_ids"].shape[1])
+        ended: dict[str, bool] = {}
+        return TextStream(_stream_chunks(streamer, stops, cancelled, thread, errors, ended), finish,
+                          gen_kwargs["max_new_tokens"], batch["input_ids"].shape[1], ended)
 
 
 class TextStream(Iterator[str]):
@@ -318,8 +319,9 @@ class TextStream(Iterator[str]):
     once it is exhausted, how the generation ended: `finish_reason` ("stop": an end token or a stop string;
     "length": max_new_tokens reached), `new_tokens` and `prompt_tokens` (for usage counts)."""
 
-    def __init__(self, chunks: Iterator[str], finish: _FinishRecorder, max_new_tokens: int, prompt_tokens: int):
-        self._chunks, self._finish = chunks, finish
+    def __init__(self, chunks: Iterator[str], finish: _FinishRecorder, max_new_tokens: int, prompt_tokens: int,
+                 ended: dict[str, bool] | None = None):
+        self._chunks, self._finish, self._ended = chunks, finish, ended if ended is not None else {}
         self.max_new_tokens, self.prompt_tokens = max_new_tokens, prompt_tokens
 
     def __next__(self) -> str:
@@ -334,7 +336,7 @@ class TextStream(Iterator[str]):
 
     @property
     def finish_reason(self) -> str:
-        return "stop" if self._ended_at is not None else "length"
+        return "stop" if self._ended_at is not None or self._ended.get("stop_string") else "length"
 
     @property
     def new_tokens(self) -> int:
@@ -342,15 +344,27 @@ class TextStream(Iterator[str]):
 
 
 def _stream_chunks(streamer: TextIteratorStreamer, stops: list[str], cancelled: threading.Event,
-                   thread: threading.Thread, errors: list[BaseException]) -> Iterator[str]:
+                   thread: threading.Thread, errors: list[BaseException],
+                   ended: dict[str, bool] | None = None) -> Iterator[str]:
     """Yield streamed text, cut at a stop string exactly as the non-streamed call does (`cut_stream`).
 
     The generation starts at the first ``next()``: a stream that is never iterated generates nothing (closing an
     unstarted generator runs none of its code, so a thread started before it would have run to the end for nobody).
+    ``ended["stop_string"]`` says, once the stream is over, whether the decoded text held a stop string (which the
+    token-level criteria can miss: a stop string matching a decoded U+FFFD, say).
     """
+    raw: list[str] = []
+
+    def recorded() -> Iterator[str]:
+        for chunk in streamer:
+            raw.append(chunk)
+            yield chunk
+
     thread.start()
     try:
-        yield from cut_stream(streamer, stops)
+        yield from cut_stream(recorded(), stops)
+        if ended is not None:
+            ended["stop_string"] = cut_at_stop("".join(raw), stops)[1]
         if errors:
             raise errors[0]
     finally:
