@@ -29,7 +29,13 @@ How to add routes (e.g. long jobs under ``/v1/videos``):
    ``ModelLoadError`` are translated already.
 4. Append ``"<name>"`` to ``ROUTERS``. Paths under ``/v1`` and ``/models`` get auth, the body cap, request ids and
    metrics by prefix (``API_PREFIXES``); add a new top-level prefix there.
-5. Test it with the client people use against a real server (``tests/spaces/api/conftest.py``: ``api_server``).
+5. Test it with the client people use against the real server (``tests/spaces/api/conftest.py``: the ``api``
+   fixture, one ``python -m spaces`` process shared by the API tests; ``start()`` for a server of your own).
+
+Other extension points: a new task on the Hugging Face routes is one `HfRoute` entry in ``hf.ROUTES`` (its URL name,
+the mmhub task, the HF task whose shapes it follows, its parameters and an async call); a metric is one more
+prometheus-client collector on ``service.metrics.registry`` (e.g. job counts); a long call reports progress through
+the pipelines' ``progress(step, total, info)`` callback, run it with ``service.run`` from a job worker as well.
 
 >>> from spaces.api import ROUTERS
 >>> ROUTERS[0]
