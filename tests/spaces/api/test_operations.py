@@ -78,6 +78,9 @@ HOSTILE = [  # (path, JSON body, the field the answer must name)
     ("/v1/chat/completions", CHAT | {"tools": [{"type": "function"}]}, "tools"),
     ("/v1/chat/completions", CHAT | {"stream": "yes"}, "stream"),
     ("/v1/chat/completions", CHAT | {"logprobs": True, "top_logprobs": 50}, "top_logprobs"),
+    ("/v1/chat/completions", CHAT | {"messages": [{"role": "user", "content": "\ud800"}]}, "messages"),  # lone
+    ("/v1/chat/completions", CHAT | {"stop": ["\ud800"]}, "stop[0]"),  # surrogates: not encodable text
+    ("/v1/chat/completions", CHAT | {"model": "tiny-chat\u202e"}, "model"),
     ("/v1/chat/completions", CHAT | {"model": ""}, "model"),
     ("/v1/chat/completions", CHAT | {"model": 5}, "model"),
     ("/v1/completions", {"model": "tiny", "prompt": [], "max_tokens": 2}, "prompt"),
@@ -95,6 +98,7 @@ HOSTILE = [  # (path, JSON body, the field the answer must name)
     ("/v1/audio/speech", {"model": "tiny", "input": "Hi", "voice": "v", "instructions": "whisper"}, "instructions"),
     ("/v1/audio/speech", {"model": "tiny", "input": "12345 678", "voice": "v"}, "voice"),
     ("/models/text-classification", {"inputs": 5}, "inputs"),
+    ("/models/text-classification", {"inputs": "\ud800"}, "inputs"),
     ("/models/text-classification", {"inputs": "x", "parameters": {"top_k": 0}}, "parameters.top_k"),
     ("/models/text-generation", {"inputs": "x", "parameters": {"max_new_tokens": float("nan")}},
      "parameters.max_new_tokens"),
