@@ -81,6 +81,10 @@ _LOCAL_MNIST_VAE = ModelInfo("local:mnist-vae", "yours: trained locally (data yl
 # The GAN's default data is Fashion-MNIST (its Hub card: licenses: mit); --dataset ylecun/mnist trains on digits.
 _LOCAL_GAN = ModelInfo("local:gan", "yours: trained locally (data zalando-datasets/fashion_mnist, mit per its card)",
                        ("any",), note="DCGAN, 28x28 grey: python -m finetune.gan (minutes on a CPU)")
+# The Playground's networks have no checkpoint to publish: a fresh one (the page's defaults) until one is trained here.
+_LOCAL_PLAYGROUND = ModelInfo("local:playground", "yours: trained locally (data generated as TensorFlow Playground's, "
+                              "Apache-2.0 code)", ("any",),
+                              note="a fresh network until you train one: python -m finetune.playground (seconds)")
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -221,6 +225,12 @@ TASKS: dict[str, TaskSpec] = {
             "gan", "pipelines.gan:GanPipeline", (_LOCAL_GAN,),
             aliases=("dcgan", "gans", "generative-adversarial-network"),
             description="A DCGAN: new 28x28 pictures (clothes or digits) from seeded noise; train it live.",
+        ),
+        TaskSpec(
+            "playground", "pipelines.playground:PlaygroundPipeline", (_LOCAL_PLAYGROUND,),
+            aliases=("classification", "regression", "tensorflow-playground", "nn-playground"),
+            description="TensorFlow Playground in PyTorch: classify or regress 2-D points and watch every neuron "
+                        "learn.",
         ),
     )
 }
