@@ -780,17 +780,17 @@ class PlaygroundPipeline(Pipeline):
                             tensor(prepared.test_y), int((self.network.trained_with or {}).get("epoch", 0)))
 
 
-def overfitting_preset(seed: int | None = 0) -> PlaygroundSettings:
-    """"What is overfitting?": few noisy points, a big network, no regularisation (see `OVERFITTING`)."""
+def overfitting_preset(seed: int | None = 1) -> PlaygroundSettings:
+    """"What is overfitting?": few noisy points, the biggest network, no regularisation (`OVERFITTING`, seed 1)."""
     return PlaygroundSettings(**{**OVERFITTING, "seed": seed})
 
 
-#: Few points (40: 12 train, 28 test), the most noise (50), the biggest network (6 x 8), no regularisation,
+#: Few points (60: 30 to train), much noise (35), the biggest network (6 hidden layers of 8), no regularisation and
 #: a fast learning rate: the network bends its boundary around single noisy training points, so the training loss
-#: keeps falling while the test loss, after its first fall, climbs again (tests/pipelines/test_playground.py).
+#: falls towards 0 while the test loss, after its first fall, climbs again (with seed 1: lowest near epoch 25, about
+#: twice that by epoch 250; tests/pipelines/test_playground.py). L2 at 0.01 (or L1 at 0.003) keeps it down.
 OVERFITTING: dict[str, Any] = {
-    "dataset": "gauss", "noise": 50.0, "num_samples": 40, "train_ratio": 30.0, "batch_size": 1,
-    "features": ("x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"),
-    "hidden": (8, 8, 8, 8, 8, 8), "activation": "tanh", "learning_rate": 0.03, "regularization": "none",
-    "regularization_rate": 0.0,
+    "dataset": "xor", "noise": 35.0, "num_samples": 60, "train_ratio": 50.0, "batch_size": 5,
+    "features": ("x1", "x2"), "hidden": (8, 8, 8, 8, 8, 8), "activation": "tanh", "learning_rate": 0.1,
+    "regularization": "none", "regularization_rate": 0.0,
 }

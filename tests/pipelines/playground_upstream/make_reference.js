@@ -94,4 +94,11 @@ const configs = [
   {dataset: "xor", features: ["x", "y", "xSquared", "ySquared"], networkShape: [5, 5, 5, 5, 5, 5],
    learningRate: 0.1, regularization: "L1", regularizationRate: 0.3, seed: "0"},  // L1 kills links (isDead)
 ];
-process.stdout.write(JSON.stringify(configs.map(c => run(Object.assign({}, base, c)))) + "\n");
+// seedrandom itself: the first draws of a few seeds (the page's seeds are strings such as "0.12345")
+const draws = {};
+for (const seed of ["42", "0.12345", "0", "zażółć 🎲"]) {
+  Math.seedrandom(seed);
+  draws[seed] = [0, 1, 2, 3, 4].map(() => Math.random());
+}
+process.stdout.write(JSON.stringify({seedrandom: draws, runs: configs.map(c => run(Object.assign({}, base, c)))})
+                     + "\n");
