@@ -43,11 +43,13 @@ BIAS = 6
 MAX_CURVE_POINTS = 300
 
 TEXTS = {
-    "en": {"features": "Features", "hidden": "Hidden layer {n}", "neurons": "{n} neurons", "neuron": "1 neuron",
+    "en": {"features": "Features", "hidden": "Hidden layer {n}", "layer": "Layer {n}", "neurons": "{n} neurons",
+           "neuron": "1 neuron",
            "output": "Output", "epoch": "Epoch", "train_loss": "Training loss", "test_loss": "Test loss",
            "train_accuracy": "training accuracy", "test_accuracy": "Test accuracy", "weight": "weight",
            "bias": "bias", "dead": "set to 0 for good by L1"},
-    "pl": {"features": "Cechy", "hidden": "Warstwa ukryta {n}", "neurons": "neurony: {n}", "neuron": "1 neuron",
+    "pl": {"features": "Cechy", "hidden": "Warstwa ukryta {n}", "layer": "Warstwa {n}", "neurons": "neurony: {n}",
+           "neuron": "1 neuron",
            "output": "Wyjście", "epoch": "Epoka", "train_loss": "Strata treningowa", "test_loss": "Strata testowa",
            "train_accuracy": "dokładność treningowa", "test_accuracy": "Dokładność testowa", "weight": "waga",
            "bias": "obciążenie", "dead": "wyzerowana na stałe przez L1"},
@@ -195,8 +197,8 @@ def network_svg(frame: Any, options: RenderOptions, sprite: str, cell: int) -> s
             head = options.t("features")
         elif c == len(sizes) - 1:
             head = options.t("output")
-        else:
-            head = options.t("hidden", n=c)
+        else:  # "Hidden layer 2" is wider than a column when there are many
+            head = options.t("hidden" if len(sizes) <= 5 else "layer", n=c)
         sub = "" if c in (0, len(sizes) - 1) else options.t("neuron") if n == 1 else options.t("neurons", n=n)
         heads.append(f'<text x="{x0:.0f}" y="12" text-anchor="middle" class="pg-head">{html_lib.escape(head)}</text>'
                      + (f'<text x="{x0:.0f}" y="26" text-anchor="middle" class="pg-sub">{sub}</text>' if sub else ""))

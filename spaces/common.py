@@ -100,6 +100,8 @@ STRINGS: dict[str, dict[str, str]] = {
 #: layers, activation maximisation, Deep Dream, autoencoders, GANs.
 GROUPS: dict[str, dict[str, str]] = {
     "inside": {"en": "Inside a network", "pl": "Wnętrze sieci", "emoji": "🔬"},
+    # the lecture's four basic tasks of AI: classification and regression (the Playground), clustering, RL
+    "basics": {"en": "Basics", "pl": "Podstawy", "emoji": "🧮"},
 }
 
 

@@ -43,7 +43,8 @@ def sketch(path) -> dict:
 
 
 def test_both_spaces_sit_in_the_inside_group_after_the_digit_ones():
-    (members,) = [m for entry in tab_layout(discover_spaces()) if isinstance(entry, tuple) for m in [entry[1]]]
+    (members,) = [m for entry in tab_layout(discover_spaces()) if isinstance(entry, tuple) and entry[0] == "inside"
+                  for m in [entry[1]]]
     names = [spec.name for spec in members]
     assert names.index("deep_dream") > names.index("activation_maximisation")
     assert names.index("autoencoder") == names.index("deep_dream") + 1
