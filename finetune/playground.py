@@ -110,8 +110,10 @@ class PlaygroundArguments:
         self.dataset = validate.text("--dataset", self.dataset).strip()
         try:
             self.settings()
-        except InputError as err:
-            raise UsageError(f"{flag_name(err.argument.split('[')[0])}: {err}") from None
+        except InputError as err:  # named as its flag: `--hidden` must be ...
+            if err.argument == "data":
+                raise
+            raise InputError(flag_name(err.argument.split("[")[0]), err.value, err.allowed, err.hint) from None
         if self.output_dir is None:
             self.output_dir = default_output_dir()
 

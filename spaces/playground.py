@@ -224,8 +224,7 @@ def build(ctx: Context) -> None:
         session = stopped(start(session, seed, controls))
         with session.lock:
             session.trainer.reset(seed=seed_for(session, seed))
-            return (session, picture(session, show_test, discretize), status(session), *extras(session),
-                    gr.Timer(active=False))
+            return session, picture(session, show_test, discretize), status(session), *extras(session)
 
     @user_errors
     def regenerate(session: Session | None, show_test: bool, discretize: bool, *controls: Any) -> tuple:
@@ -240,8 +239,7 @@ def build(ctx: Context) -> None:
         session = stopped(start(session, seed, controls))
         with session.lock:
             session.trainer.step(1)
-            return session, picture(session, show_test, discretize), status(session, "paused"), \
-                gr.Timer(active=False)
+            return session, picture(session, show_test, discretize), status(session, "paused")
 
     @user_errors
     def play(session: Session | None, seed: Any, show_test: bool, discretize: bool, *controls: Any) -> tuple:
@@ -427,10 +425,13 @@ def build(ctx: Context) -> None:
                show_progress="hidden")
     pause_button.click(pause, session_state, timer, api_visibility="private", queue=False).then(
         paused, [session_state, *view_flags], [view, status_line], api_visibility="private", **queue)
-    step_button.click(step, [session_state, seed, *view_flags, *controls], [session_state, view, status_line, timer],
-                      api_name="playground_step", **queue)
-    reset_button.click(reset, [session_state, seed, *view_flags, *controls],
-                       [session_state, view, status_line, code, page, timer], api_name="playground_reset", **queue)
+    # Step and Reset stop a play first (the timer, at once), then do their work through the queue
+    step_button.click(pause, session_state, timer, api_visibility="private", queue=False).then(
+        step, [session_state, seed, *view_flags, *controls], [session_state, view, status_line],
+        api_name="playground_step", **queue)
+    reset_button.click(pause, session_state, timer, api_visibility="private", queue=False).then(
+        reset, [session_state, seed, *view_flags, *controls], [session_state, view, status_line, code, page],
+        api_name="playground_reset", **queue)
     regenerate_button.click(regenerate, [session_state, *view_flags, *controls],
                             [session_state, view, status_line, code, page, timer, seed], api_visibility="private",
                             **queue)
