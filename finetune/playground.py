@@ -181,7 +181,7 @@ def train(args: PlaygroundArguments, folders: RunFolders, resume_from: str | Non
     session_start, first_epoch = time.perf_counter(), trainer.epoch
     with tqdm(total=args.epochs, initial=trainer.epoch, desc="epochs", disable=None) as bar:
         while trainer.epoch < args.epochs:
-            trainer.step(1)
+            trainer.train(1)
             bar.update(1)
             epoch = trainer.epoch
             if epoch % args.logging_epochs == 0 or epoch == args.epochs:

@@ -465,9 +465,16 @@ class Playground:
     def step(self, epochs: int = 1, progress: ProgressCallback | None = None) -> PlaygroundFrame:
         """Train `epochs` epochs (1 to 100,000), then return the frame; `progress(epoch, epochs, info)` after each
         (``info``: ``epoch``, ``train_loss``, ``test_loss``; returning False stops early)."""
+        with self._lock:
+            stopped = self.train(epochs, progress)
+            frame = self.frame()
+        frame.stopped = stopped
+        return frame
+
+    def train(self, epochs: int = 1, progress: ProgressCallback | None = None) -> bool:
+        """`step` without the picture (for loops that do not draw every epoch); True when `progress` stopped it."""
         epochs = validate.integer("epochs", epochs, low=1, high=MAX_STEP_EPOCHS)
         progress = validate.callback("progress", progress, "progress(step, total, info)")
-        stopped = False
         with self._lock:
             for done in range(1, epochs + 1):
                 self._epoch()
@@ -476,11 +483,8 @@ class Playground:
                 if progress is not None:
                     _, train, test = self.history[-1]
                     if progress(done, epochs, {"epoch": self.epoch, "train_loss": train, "test_loss": test}) is False:
-                        stopped = done < epochs
-                        break
-            frame = self.frame()
-        frame.stopped = stopped
-        return frame
+                        return done < epochs
+        return False
 
     def _epoch(self) -> None:
         """src/playground.ts ``oneStep``: the training points in order, an update every `batch_size` of them."""

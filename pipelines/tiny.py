@@ -682,5 +682,5 @@ def _tiny_playground(folder: Path) -> None:
     from pipelines.playground import Playground
 
     trainer = Playground(dataset="xor", hidden=(4,), learning_rate=0.3, batch_size=25, seed=0)
-    trainer.step(60)
+    trainer.train(60)
     trainer.export(folder)
