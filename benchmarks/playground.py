@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(3):
         render_html(trainer.step(1), trainer.data, options, points)
     parts: dict[str, list[float]] = {"train one epoch": [], "frame (grid, maps)": [], "picture (PNG + SVG)": []}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(args.frames):
         t0 = time.perf_counter()
         trainer.train(1)
@@ -96,9 +97,13 @@ def main(argv: list[str] | None = None) -> None:
         for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             parts[name].append(seconds)
     fps = args.frames / (time.perf_counter() - start)
+    cpu_fps = args.frames / max(time.process_time() - cpu, 1e-9)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\n## Playground live updates: {shape} network, {data}, batch 10, {torch.get_num_threads()} torch "
-          f"thread(s)")
+          f"thread(s), load average {load:.1f} on {os.cpu_count()} CPUs")
     print(f"  {'updates per second (train + frame + picture)':<48} {fps:9.1f} /s  (goal >= 10)")
+    print(f"  {'the same per CPU second of this process':<48} {cpu_fps:9.1f} /s  (what a machine to itself gives "
+          f"with 1 thread)")
     for name, seconds in parts.items():
         print(f"  {name:<48} {statistics.median(seconds) * 1000:9.1f} ms")
     print(f"  {'picture size':<48} {len(html) / 1024:9.0f} KB")

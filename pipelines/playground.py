@@ -89,6 +89,7 @@ MAX_RATE = 10.0  # the largest learning and regularisation rate the page offers
 INITIAL_BIAS = 0.1  # nn.ts Node.bias
 CSV = "csv"
 GRID_DENSITY = 100  # src/playground.ts DENSITY: the output is computed on a 100x100 grid over [-6, 6]²
+GRID_CHUNK = 2048  # grid points per forward pass (2048 x 8 neurons: under torch's parallel grain size)
 MAP_REDUCE = 5  # each neuron's map: the grid averaged in 5x5 blocks (the page's reduceMatrix uses 10 -> 10x10)
 MAX_STEP_EPOCHS = 100_000
 MAX_PREDICT_POINTS = 1_000_000
@@ -536,8 +537,8 @@ class Playground:
 
     def _record(self) -> None:
         with torch.no_grad():
-            train = float(0.5 * (self.network(self._train_x) - self._train_y).square().mean())
-            test = float(0.5 * (self.network(self._test_x) - self._test_y).square().mean())
+            train = float(0.5 * (outputs(self.network, self._train_x) - self._train_y).square().mean())
+            test = float(0.5 * (outputs(self.network, self._test_x) - self._test_y).square().mean())
         self.history.append((self.epoch, train, test))
 
     # -- what is shown --------------------------------------------------------------------------------------------
@@ -562,15 +563,14 @@ class Playground:
             raise InputError("map_reduce", map_reduce, f"a divisor of density ({density})")
         with self._lock, torch.no_grad():
             inputs = self._grid_inputs(density)
-            layers = [inputs, *self.network.activations(inputs)]
-            maps = []
-            for values in layers:
-                grids = values.T.reshape(values.shape[1], density, density)
-                if map_reduce > 1:
-                    m = density // map_reduce
-                    grids = grids.reshape(-1, m, map_reduce, m, map_reduce).mean(dim=(2, 4))
-                maps.append(grids.cpu().numpy())
-            surface = layers[-1][:, 0].reshape(density, density).cpu().numpy()
+            # In chunks: each op then stays below torch's parallel grain (32,768 elements) and runs in this thread;
+            # a 2-thread OpenMP region on a busy CPU waits for its other thread (20x slower frames at load 10+).
+            parts = [self.network.activations(part) for part in inputs.split(GRID_CHUNK)]
+            layers = [inputs.cpu().numpy(), *(torch.cat(p).cpu().numpy() for p in zip(*parts, strict=True))]
+            m = density // map_reduce
+            maps = [values.reshape(m, map_reduce, m, map_reduce, -1).mean(axis=(1, 3)).transpose(2, 0, 1)
+                    for values in layers]  # the page's reduceMatrix: the mean of each block
+            surface = layers[-1][:, 0].reshape(density, density).copy()
             metrics = _metrics(self.network, self._train_x, self._train_y, self._test_x, self._test_y, self.epoch)
             weights = [layer.weight.detach().cpu().numpy().copy() for layer in self.network.layers]
             biases = [layer.bias.detach().cpu().numpy().copy() for layer in self.network.layers]
@@ -636,9 +636,16 @@ class Playground:
         return pytorch_code(self.settings, self.data)
 
 
+def outputs(net: PlaygroundNet, inputs: torch.Tensor) -> torch.Tensor:
+    """``net(inputs)`` in chunks of `GRID_CHUNK` rows (each op under torch's parallel grain: see `frame`)."""
+    if len(inputs) <= GRID_CHUNK:
+        return net(inputs)
+    return torch.cat([net(part) for part in inputs.split(GRID_CHUNK)])
+
+
 def _metrics(net: PlaygroundNet, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
              test_y: torch.Tensor, epoch: int) -> dict[str, Any]:
-    train_out, test_out = net(train_x), net(test_x)
+    train_out, test_out = outputs(net, train_x), outputs(net, test_x)
     out: dict[str, Any] = {"epoch": epoch, "train_loss": float(0.5 * (train_out - train_y).square().mean()),
                            "test_loss": float(0.5 * (test_out - test_y).square().mean())}
     if net.problem == CLASSIFICATION:
