@@ -468,7 +468,7 @@ SPACE = SpaceSpec(
     requirements=("torch", "safetensors", "huggingface-hub", "numpy", "pillow"),
     emoji="🧮",
     description="TensorFlow Playground in PyTorch: classification and regression you can watch learning.",
-    order=5,
+    order=85,
     group="basics",
 )
 

@@ -45,6 +45,13 @@ def test_the_playground_opens_the_basics_group_in_both_languages():
                                                              "playground_export"}
 
 
+def test_every_string_in_both_languages():
+    from pipelines.playground_svg import TEXTS as PICTURE
+    from spaces.playground import TEXTS
+
+    assert set(TEXTS["en"]) == set(TEXTS["pl"]) and set(PICTURE["en"]) == set(PICTURE["pl"])
+
+
 def test_step_step_reset_in_one_session(client):
     html, status = client.predict(*controls(), api_name="/playground_step")
     assert epoch_of(html) == 1 and "epoch 1 · seed 7" in status
