@@ -89,7 +89,10 @@ MAX_RATE = 10.0  # the largest learning and regularisation rate the page offers
 INITIAL_BIAS = 0.1  # nn.ts Node.bias
 CSV = "csv"
 GRID_DENSITY = 100  # src/playground.ts DENSITY: the output is computed on a 100x100 grid over [-6, 6]²
-GRID_CHUNK = 2048  # grid points per forward pass (2048 x 8 neurons: under torch's parallel grain size)
+#: Points per forward pass when many are evaluated (the grid, the losses): 256 x at most 8 neurons = 2,048 values
+#: per op. torch 2.13 on the CPU runs tanh / sigmoid / ReLU over 4,096 values or more as a 2-thread OpenMP region;
+#: on a busy 2-core machine that region waits for its second thread, and a frame took 8x the CPU time.
+GRID_CHUNK = 256
 MAP_REDUCE = 5  # each neuron's map: the grid averaged in 5x5 blocks (the page's reduceMatrix uses 10 -> 10x10)
 MAX_STEP_EPOCHS = 100_000
 MAX_PREDICT_POINTS = 1_000_000
@@ -563,8 +566,7 @@ class Playground:
             raise InputError("map_reduce", map_reduce, f"a divisor of density ({density})")
         with self._lock, torch.no_grad():
             inputs = self._grid_inputs(density)
-            # In chunks: each op then stays below torch's parallel grain (32,768 elements) and runs in this thread;
-            # a 2-thread OpenMP region on a busy CPU waits for its other thread (20x slower frames at load 10+).
+            # in chunks, so that every op runs in this thread (see GRID_CHUNK)
             parts = [self.network.activations(part) for part in inputs.split(GRID_CHUNK)]
             layers = [inputs.cpu().numpy(), *(torch.cat(p).cpu().numpy() for p in zip(*parts, strict=True))]
             m = density // map_reduce
@@ -637,7 +639,7 @@ class Playground:
 
 
 def outputs(net: PlaygroundNet, inputs: torch.Tensor) -> torch.Tensor:
-    """``net(inputs)`` in chunks of `GRID_CHUNK` rows (each op under torch's parallel grain: see `frame`)."""
+    """``net(inputs)`` in chunks of `GRID_CHUNK` rows (every op in this thread: see `GRID_CHUNK`)."""
     if len(inputs) <= GRID_CHUNK:
         return net(inputs)
     return torch.cat([net(part) for part in inputs.split(GRID_CHUNK)])
