@@ -800,8 +800,8 @@ def overfitting_preset(seed: int | None = 1) -> PlaygroundSettings:
 
 #: Few points (60: 30 to train), much noise (35), the biggest network (6 hidden layers of 8), no regularisation and
 #: a fast learning rate: the network bends its boundary around single noisy training points, so the training loss
-#: falls towards 0 while the test loss, after its first fall, climbs again (with seed 1: lowest near epoch 25, about
-#: twice that by epoch 250; tests/pipelines/test_playground.py). L2 at 0.01 (or L1 at 0.003) keeps it down.
+#: falls towards 0 while the test loss, after its first fall, climbs again (with seed 1: lowest near epoch 25, twice
+#: that by epoch 150; tests/pipelines/test_playground.py). L2 at 0.01 (or L1 at 0.003) keeps it down.
 OVERFITTING: dict[str, Any] = {
     "dataset": "xor", "noise": 35.0, "num_samples": 60, "train_ratio": 50.0, "batch_size": 5,
     "features": ("x1", "x2"), "hidden": (8, 8, 8, 8, 8, 8), "activation": "tanh", "learning_rate": 0.1,

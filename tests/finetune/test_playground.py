@@ -16,19 +16,19 @@ QUICK = ["--dataset", "xor", "--hidden", "4", "--learning-rate", "0.3", "--batch
 
 def test_a_run_loads_and_reproduces_its_metrics(tmp_path, capsys):
     out = tmp_path / "xor"
-    assert cli([*QUICK, "--epochs", "30", "--logging-epochs", "10", "--output-dir", str(out)]) == 0
-    assert "Trained the Playground network for 30 epochs" in capsys.readouterr().out
+    assert cli([*QUICK, "--epochs", "20", "--logging-epochs", "10", "--output-dir", str(out)]) == 0
+    assert "Trained the Playground network for 20 epochs" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "metrics.json", "README.md",
                                                 "training_curve.png", "network.html"}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epoch"] == 30 and metrics["test_accuracy"] > 0.9
-    assert [e["step"] for e in metrics["log_history"]] == [0, 10, 20, 30]
+    assert metrics["epoch"] == 20 and metrics["test_accuracy"] > 0.85
+    assert [e["step"] for e in metrics["log_history"]] == [0, 10, 20]
     pg = load("playground", model=str(out))
     again = pg.evaluate()  # the data generated again from the saved seed, through the loaded network
     for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "epoch"):
         assert again[key] == metrics[key], key
     assert "seed=3" in metrics["playground_url"] and "pg.evaluate()" in (out / "README.md").read_text()
-    assert 'id="pg-epoch">000,030<' in (out / "network.html").read_text()
+    assert 'id="pg-epoch">000,020<' in (out / "network.html").read_text()
 
 
 def test_a_killed_run_resumes_to_the_same_network(tmp_path):

@@ -169,9 +169,9 @@ def test_it_learns_xor_and_circle():
 
 @pytest.fixture(scope="module")
 def overfitted():
-    """The "what is overfitting?" preset after 250 epochs (seed 1)."""
+    """The "what is overfitting?" preset after 150 epochs (seed 1)."""
     trainer = Playground(**OVERFITTING, seed=1)
-    return trainer, trainer.step(250)
+    return trainer, trainer.step(150)
 
 
 def test_overfitting_preset_shows_the_test_loss_rising(overfitted):
@@ -179,7 +179,7 @@ def test_overfitting_preset_shows_the_test_loss_rising(overfitted):
     history = np.asarray(frame.history)
     best = history[:, 2].argmin()
     assert history[best, 0] < 100  # the test loss falls first...
-    assert history[-1, 2] > 1.6 * history[best, 2]  # ...then climbs while the training loss keeps falling
+    assert history[-1, 2] > 1.8 * history[best, 2]  # ...then climbs while the training loss keeps falling
     assert history[-1, 1] < 0.01 and history[-1, 1] < history[best, 1]
     assert len(trainer.data.train_x) == 30 and trainer.settings.hidden == (8,) * 6
     assert overfitting_preset().replace(seed=1) == trainer.settings
@@ -187,7 +187,7 @@ def test_overfitting_preset_shows_the_test_loss_rising(overfitted):
 
 def test_regularisation_shrinks_the_weights_and_the_overfitting(overfitted):
     _, plain = overfitted
-    l2 = Playground(**{**OVERFITTING, "regularization": "L2", "regularization_rate": 0.01}, seed=1).step(250)
+    l2 = Playground(**{**OVERFITTING, "regularization": "L2", "regularization_rate": 0.01}, seed=1).step(150)
     size = lambda frame: sum(float(np.abs(w).sum()) for w in frame.weights)  # noqa: E731
     assert size(l2) < 0.7 * size(plain) and l2.test_loss < 0.7 * plain.test_loss
     assert l2.train_loss > plain.train_loss  # it fits the noisy training points less closely
