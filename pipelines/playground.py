@@ -38,6 +38,7 @@ model.safetensors, `huggingface_hub.PyTorchModelHubMixin`), so an exported or CL
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import urllib.parse
@@ -664,8 +665,14 @@ def grid_points(density: int = GRID_DENSITY) -> np.ndarray:
 
 
 def check_points(points: Any, argument: str = "points") -> np.ndarray:
-    """``(n, 2)`` finite float64 points (one point ``(2,)`` is taken as ``(1, 2)``); `InputError` otherwise."""
-    allowed = "points as an (n, 2) array of finite numbers, e.g. [[0.5, -1.0], [3, 2]]"
+    """``(n, 2)`` finite float64 points (one point ``(2,)`` is taken as ``(1, 2)``), or their JSON text (as
+    ``python -m pipelines run playground "[[1, 2]]"`` passes them); `InputError` otherwise."""
+    allowed = "points as an (n, 2) array of finite numbers (or its JSON text), e.g. [[0.5, -1.0], [3, 2]]"
+    if isinstance(points, str):
+        try:
+            points = json.loads(points, parse_constant=lambda name: name)  # NaN / Infinity stay text: refused below
+        except ValueError:
+            raise InputError(argument, points, allowed) from None
     if isinstance(points, (str, bytes)) or points is None:
         raise InputError(argument, points, allowed)
     try:

@@ -482,7 +482,7 @@ def test_bad_step_counts(epochs):
 
 @pytest.mark.parametrize("points", [
     [[float("nan"), 1]], [[1, float("inf")]], [[1e300, 0]], [1, 2, 3], [[1, 2, 3]], [], "1,2", None, [["a", "b"]],
-    [[True, False]], np.zeros((0, 2)), {"x": 1},
+    [[True, False]], np.zeros((0, 2)), {"x": 1}, "[[NaN, 1]]", "[[1, 2]", '"text"', b"[[1, 2]]",
 ])
 def test_bad_points(points):
     pg = load("playground", model="tiny")
@@ -492,6 +492,7 @@ def test_bad_points(points):
 
 def test_points_shapes():
     assert check_points([1, 2]).shape == (1, 2) and check_points(np.ones((3, 2), dtype=np.int32)).dtype == np.float64
+    assert check_points("[[1, 2], [3.5, -4]]").tolist() == [[1, 2], [3.5, -4]]  # as `pipelines run` passes it
     assert math.isclose(float(load("playground", model="tiny")([0.5, -0.5]).outputs[0]),
                         float(load("playground", model="tiny")([[0.5, -0.5]]).outputs[0]))
 
