@@ -414,9 +414,7 @@ class Playground:
     def reset(self, seed: int | None = ...) -> PlaygroundFrame:  # type: ignore[assignment]
         """Start again: new data and weights from the seed (the same seed by default; None draws a new one)."""
         with self._lock:
-            if seed is not ...:
-                self.settings = self.settings.replace(seed=seed)
-            s = self.settings
+            s = self.settings if seed is ... else self.settings.replace(seed=seed)
             rng = SeedRandom(str(s.seed))
             if s.dataset == CSV:
                 if isinstance(self._source, PlaygroundData):
@@ -428,7 +426,7 @@ class Playground:
             if s.batch_size > len(data.train_x):
                 raise InputError("batch_size", s.batch_size, f"an integer from 1 to {len(data.train_x)} (the number "
                                                              "of training points)", "Lower the batch size.")
-            self.data = data
+            self.settings, self.data = s, data  # nothing changed until here: a refused reset keeps the old run
             self.network = PlaygroundNet(list(s.features), list(s.hidden), s.activation, data.problem,
                                          scaling=data.scaling.to_dict())
             self.network.init_playground(rng)

@@ -157,6 +157,9 @@ def test_seeded_runs_repeat_and_reset_starts_again():
     assert not np.array_equal(other.data.train_x, a.data.train_x)
     drawn = Playground(seed=None)
     assert isinstance(drawn.settings.seed, int)  # a random seed, kept so that the run can be repeated
+    with pytest.raises(InputError, match="seed"):
+        drawn.reset(seed=-3)
+    assert isinstance(drawn.settings.seed, int) and drawn.settings.seed >= 0  # a refused reset changes nothing
     assert a.reset(seed=6).history[0] == other.history[0]
 
 
