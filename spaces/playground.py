@@ -65,6 +65,7 @@ TEXTS = {
         "page_link": "[Open these settings on the Playground's page]({url}): the same points and the same starting "
                      "weights (seed {seed}).",
         "page_csv": "The Playground's page cannot load your own points.",
+        "page_points": "(The page always draws {page} points; these settings have {ours}, so its points differ.)",
         "playing": "▶ Playing · epoch {epoch} · seed {seed}", "paused": "⏸ Paused at epoch {epoch} · seed {seed}",
         "ready": "Ready · epoch {epoch} · seed {seed} · {source}: {train} training and {test} test points",
         "timeout": "⏸ Paused after {minutes} minutes of play (press ▶ to go on) · epoch {epoch}",
@@ -98,6 +99,7 @@ TEXTS = {
         "page_link": "[Otwórz te ustawienia na stronie Playground]({url}): te same punkty i te same wagi początkowe "
                      "(ziarno {seed}).",
         "page_csv": "Strona Playground nie wczyta własnych punktów.",
+        "page_points": "(Strona zawsze losuje {page} punktów; te ustawienia mają {ours}, więc punkty będą inne.)",
         "playing": "▶ Trening · epoka {epoch} · ziarno {seed}", "paused": "⏸ Pauza w epoce {epoch} · ziarno {seed}",
         "ready": "Gotowe · epoka {epoch} · ziarno {seed} · {source}: punkty treningowe {train}, testowe {test}",
         "timeout": "⏸ Pauza po {minutes} minutach treningu (naciśnij ▶, by kontynuować) · epoka {epoch}",
@@ -172,9 +174,14 @@ def build(ctx: Context) -> None:
 
     def extras(session: Session) -> tuple[str, str]:
         trainer = session.trainer
-        if trainer.settings.dataset == "csv":
+        settings = trainer.settings
+        if settings.dataset == "csv":
             return trainer.code(), t("page_csv")
-        return trainer.code(), t("page_link", url=trainer.settings.url(), seed=trainer.settings.seed)
+        link = t("page_link", url=settings.url(), seed=settings.seed)
+        page_points = POINTS[trainer.problem]
+        if settings.num_samples not in (None, page_points):
+            link += " " + t("page_points", page=page_points, ours=settings.num_samples)
+        return trainer.code(), link
 
     def start(session: Session | None, seed: Any, controls: tuple) -> Session:
         """A session whose trainer has these settings: the same one when nothing that matters changed (the live

@@ -60,7 +60,9 @@ def test_step_step_reset_in_one_session(client):
     html, status, code, page = client.predict(*controls(), api_name="/playground_reset")
     assert epoch_of(html) == 0 and "seed 7 · xor: 250 training and 250 test points" in status
     assert "nn.Linear(2, 3)" in code and "nn.Linear(3, 1), nn.Tanh()" in code
-    assert "#activation=tanh" in page and "seed=7" in page
+    assert "#activation=tanh" in page and "seed=7" in page and "always draws" not in page
+    *_, page = client.predict(*controls(points=300), api_name="/playground_reset")
+    assert "The page always draws 500 points; these settings have 300" in page
     html, _ = client.predict(*controls(learning_rate=0.3), api_name="/playground_step")
     assert epoch_of(html) == 1  # a live change: the network is not rebuilt
 
