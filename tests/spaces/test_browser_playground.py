@@ -1,5 +1,5 @@
 """A real browser in the Playground tab: play runs and the epoch advances, pause stops it, step adds one, reset goes
-back to 0; the overfitting preset; a screenshot.
+back to 0, the overfitting preset sets every control; a screenshot.
 
 Screenshots go to a temporary folder, or to docs/screenshots/ with MMHUB_SCREENSHOTS=1 (for the README; that run
 plays the spiral with more features and layers for longer, so that the picture is worth showing).
@@ -46,7 +46,7 @@ def open_playground(page, app_url: str) -> None:
     page.locator("#pg-epoch").wait_for()
 
 
-def test_play_pause_step_reset(app_url, page):
+def test_play_pause_step_reset_and_the_overfitting_preset(app_url, page):
     from playwright.sync_api import expect
 
     open_playground(page, app_url)
@@ -90,11 +90,7 @@ def test_play_pause_step_reset(app_url, page):
     wait_for_epoch(page, lambda e: e == 0, timeout=30)
     expect(page.locator("#pg-status")).to_contain_text("Ready · epoch 0")
 
-
-def test_the_overfitting_preset(app_url, page):
-    from playwright.sync_api import expect
-
-    open_playground(page, app_url)
+    # the overfitting preset sets every control and draws its 6 x 8 network with the test points
     page.locator("#pg-preset").click()
     expect(page.locator("#pg-status")).to_contain_text("What is overfitting?", timeout=60_000)
     expect(page.locator("#pg-layers input[type=number]")).to_have_value("6")
