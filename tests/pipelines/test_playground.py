@@ -509,3 +509,21 @@ def test_trainer_arguments():
         Playground(dataset="xor", seed=0).export("")
     with pytest.raises(InputError, match="dataset"):
         PlaygroundSettings(dataset="csv").url()
+
+
+def test_a_broken_config_is_a_load_error(tmp_path):
+    import shutil
+
+    folder = tmp_path / "net"
+    shutil.copytree(tiny.build("playground"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden": [9]}))
+    with pytest.raises(ModelLoadError) as caught:
+        load("playground", model=str(folder))
+    assert caught.value.reason == "incompatible" and "hidden" in str(caught.value)
+    (folder / "config.json").write_text(json.dumps({**config, "hidden": [5]}))  # valid, but not these weights
+    with pytest.raises(ModelLoadError, match="do not fit"):
+        load("playground", model=str(folder))
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        load("playground", model=str(folder))
