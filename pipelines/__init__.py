@@ -81,6 +81,10 @@ _LOCAL_MNIST_VAE = ModelInfo("local:mnist-vae", "yours: trained locally (data yl
 # The GAN's default data is Fashion-MNIST (its Hub card: licenses: mit); --dataset ylecun/mnist trains on digits.
 _LOCAL_GAN = ModelInfo("local:gan", "yours: trained locally (data zalando-datasets/fashion_mnist, mit per its card)",
                        ("any",), note="DCGAN, 28x28 grey: python -m finetune.gan (minutes on a CPU)")
+# The Playground's networks have no checkpoint to publish: a fresh one (the page's defaults) until one is trained here.
+_LOCAL_PLAYGROUND = ModelInfo("local:playground", "yours: trained locally (data generated as TensorFlow Playground's, "
+                              "Apache-2.0 code)", ("any",),
+                              note="a fresh network until you train one: python -m finetune.playground (seconds)")
 
 # The RL Zoo's agents (huggingface.co/sb3), each used by id and file name ({algo}-{env}.zip) in public code and the SB3
 # docs (sb3/a2c-CartPole-v1 in its Hugging Face integration page); no revision is pinned (none could be confirmed).
@@ -267,6 +271,12 @@ TASKS: dict[str, TaskSpec] = {
             description="ACE-Step 1.5: a song with vocals from style tags and lyrics (50 languages, Polish too).",
             tiny_variants=("tiny", "tiny-base"),
             language_table="pipelines.song_languages",
+        ),
+        TaskSpec(
+            "playground", "pipelines.playground:PlaygroundPipeline", (_LOCAL_PLAYGROUND,),
+            aliases=("classification", "regression", "tensorflow-playground", "nn-playground"),
+            description="TensorFlow Playground in PyTorch: classify or regress 2-D points and watch every neuron "
+                        "learn.",
         ),
     )
 }

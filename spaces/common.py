@@ -100,7 +100,8 @@ STRINGS: dict[str, dict[str, str]] = {
 #: layers, activation maximisation, Deep Dream, autoencoders, GANs.
 GROUPS: dict[str, dict[str, str]] = {
     "inside": {"en": "Inside a network", "pl": "Wnętrze sieci", "emoji": "🔬"},
-    "basics": {"en": "Basics", "pl": "Podstawy", "emoji": "🧭"},  # the lecture's four basic tasks of AI
+    # the lecture's four basic tasks of AI: classification and regression (the Playground), clustering, RL
+    "basics": {"en": "Basics", "pl": "Podstawy", "emoji": "🧭"},
 }
 
 
