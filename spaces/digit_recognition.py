@@ -306,19 +306,19 @@ def build(ctx: Context) -> None:
             bars = gr.BarPlot(x=t("digit"), y=t("probability"), label=t("probabilities"), y_lim=[0, 1],
                               sort=[str(i) for i in range(10)], elem_id="digit-bars")
         with gr.Column(scale=3):  # the layers beside the canvas, as nn_vis shows them
-            gr.Markdown(t("explain"))
             colour_bar = gr.HTML(elem_id="digit-scale")
             unit_text = gr.Markdown(t("click_hint"), elem_id="digit-readout")
             maps, toggles = [], []
+            for name in reversed(LAYERS):  # the output on top, as nn_vis draws the network
+                maps.append(gr.Image(label=t(name), type="pil", format="png", interactive=False, show_label=True,
+                                     elem_id=f"digit-layer-{name}", buttons=[]))
+            maps.reverse()
             with gr.Accordion(t("layers"), open=True):
                 with gr.Row():
                     for name in LAYERS:
                         toggles.append(gr.Checkbox(True, label=f"{t(name)}: {t('show')}", min_width=120,
                                                    elem_id=f"digit-show-{name}"))
-            for name in reversed(LAYERS):  # the output on top, as nn_vis draws the network
-                maps.append(gr.Image(label=t(name), type="pil", format="png", interactive=False, show_label=True,
-                                     elem_id=f"digit-layer-{name}", buttons=[]))
-            maps.reverse()
+            gr.Markdown(t("explain"))
     for toggle, image in zip(toggles, maps, strict=True):
         toggle.change(lambda show: gr.update(visible=show), toggle, image, queue=False, api_visibility="private")
 

@@ -283,7 +283,7 @@ def build(ctx: Context) -> None:
     model = ctx.model_dropdown(TASK)
     with gr.Row():
         with gr.Column():
-            audio = gr.Audio(label=t("audio"), type="filepath", sources=["upload", "microphone"])
+            audio = gr.Audio(label=t("audio"), type="filepath", sources=["upload", "microphone"], elem_id="sep-audio")
             choices = [(t("all_stems"), "")] + [(t("only", stem=s), s) for s in TWO_STEMS]
             two_stems = gr.Dropdown(choices, value="", label=t("two_stems"))
             with gr.Row():

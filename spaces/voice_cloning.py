@@ -181,7 +181,7 @@ def build(ctx: Context) -> None:
                     # generic error; the pipeline's validator names the argument and the allowed range instead
                     seed = gr.Number(None, label=ctx.t("seed"))
                 button = gr.Button(t("run"), variant="primary")
-            result = gr.Audio(label=t("result"), type="filepath", interactive=False)
+            result = gr.Audio(label=t("result"), type="filepath", interactive=False, elem_id="vc-result")
         gr.Examples(EXAMPLES, inputs=[text, language], label=ctx.t("examples"))
         button.click(clone, [text, reference, language, seed, model, voice], result, api_name="clone_voice",
                      **SPACE.queue)
