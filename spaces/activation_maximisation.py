@@ -152,8 +152,9 @@ def build(ctx: Context) -> None:
     model = ctx.model_dropdown(TASK)
     gr.Markdown(t("explain"))
     with gr.Row():
+        # no maximum here: the pipeline's own check names `target` and the range (gradio's would say neither)
         target = gr.Number(3, label=t("target_digit", high=NEURONS["output"] - 1), precision=0, minimum=0,
-                           maximum=NEURONS["output"] - 1, elem_id="am-target")
+                           elem_id="am-target")
         layer = gr.Dropdown([(f"{t(f'layer_{name}')} ({t(f'range_{unit_kind(name)}', high=NEURONS[name] - 1)})",
                               name) for name in LAYERS], value="output", label=t("layer"), elem_id="am-layer")
         steps = gr.Slider(1, 1000, value=30 if ctx.tiny else 200, step=1, label=t("steps"))
