@@ -175,6 +175,33 @@ def test_a_preset_voice_is_made_once_and_clones(tmp_path):
         preset_reference(vc, "alba", tmp_path)
 
 
+def test_the_voice_library_endpoints_refuse_bad_names_ids_and_clips(tmp_path, monkeypatch, media):
+    import gradio as gr
+
+    monkeypatch.setenv("MMHUB_VOICES", str(tmp_path / "voices"))
+    demo = build_blocks([space("voice-cloning")], Context(models="tiny"))
+    save, delete, clone = _fn(demo, "save_voice"), _fn(demo, "delete_voice"), _fn(demo, "clone_voice")
+    for args, words in (((" ", str(media["speech"]), "en"), "`name` must be non-empty text"),
+                        (("x" * 65, str(media["speech"]), "en"), "`name`"),
+                        (("Ania", None, "en"), "`reference` must be a recording"),
+                        (("Ania", str(media["corrupt_wav"]), "en"), "`audio`"),
+                        (("Ania", str(media["silent_wav"]), "en"), "`audio`")):
+        with pytest.raises(gr.Error, match=words):
+            save(*args)
+    for voice in ("../../etc", "voice_0000000000000000", "preset:mms-pol"):
+        with pytest.raises(gr.Error, match="voice|Pick a saved voice"):
+            delete(voice)
+    with pytest.raises(gr.Error, match="`voice` must be"):
+        next(clone("Hi", None, "en", -1, "tiny", "voice_../../x"))
+    with pytest.raises(gr.Error, match="preset voices"):
+        next(clone("Hi", None, "en", -1, "tiny", "preset:alba"))
+    update, note = save("Ania 🎙️", str(media["speech"]), "pl")
+    assert update["value"].startswith("voice_") and "Ania 🎙️" in note
+    assert any(label.startswith("Ania 🎙️ · 4.") for label, _ in update["choices"])
+    update, note = delete(update["value"])
+    assert update["value"] == "" and "Deleted" in note and not list((tmp_path / "voices").glob("voice_*"))
+
+
 def test_voice_library_root_follows_mmhub_voices(tmp_path, monkeypatch):
     from pipelines.voices import VoiceLibrary, default_root
 
