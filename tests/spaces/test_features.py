@@ -154,13 +154,21 @@ def test_mixer_lists_vocals_first_and_the_zip_holds_every_stem(tmp_path):
 # -- voices: presets made by the tab's own text-to-speech ------------------------------------------------------------
 
 
-def test_a_preset_voice_is_made_once_and_clones(tmp_path):
+@pytest.fixture(scope="module")
+def voice_ctx():
+    """One app context with the tiny voice-cloning bundle loaded, shared by the voice tests (it loads in seconds)."""
+    ctx = Context(models="tiny")
+    ctx.pipeline("voice-cloning", "tiny")
+    return ctx
+
+
+def test_a_preset_voice_is_made_once_and_clones(tmp_path, voice_ctx):
     import soundfile as sf
 
-    from pipelines import InputError, load
+    from pipelines import InputError
     from pipelines.voice_presets import MIN_SECONDS, PRESETS, preset_reference
 
-    vc = load("voice-cloning", model="tiny")
+    vc = voice_ctx.pipeline("voice-cloning", "tiny")
     path = preset_reference(vc, "mms-eng", tmp_path)
     audio, rate = sf.read(path)
     assert audio.ndim == 1 and len(audio) / rate >= MIN_SECONDS - 1e-3
@@ -175,11 +183,11 @@ def test_a_preset_voice_is_made_once_and_clones(tmp_path):
         preset_reference(vc, "alba", tmp_path)
 
 
-def test_the_voice_library_endpoints_refuse_bad_names_ids_and_clips(tmp_path, monkeypatch, media):
+def test_the_voice_library_endpoints_refuse_bad_names_ids_and_clips(tmp_path, monkeypatch, media, voice_ctx):
     import gradio as gr
 
     monkeypatch.setenv("MMHUB_VOICES", str(tmp_path / "voices"))
-    demo = build_blocks([space("voice-cloning")], Context(models="tiny"))
+    demo = build_blocks([space("voice-cloning")], voice_ctx)
     save, delete, clone = _fn(demo, "save_voice"), _fn(demo, "delete_voice"), _fn(demo, "clone_voice")
     for args, words in (((" ", str(media["speech"]), "en"), "`name` must be non-empty text"),
                         (("x" * 65, str(media["speech"]), "en"), "`name`"),
