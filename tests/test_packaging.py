@@ -65,8 +65,13 @@ def test_torch_is_pinned_and_no_cuda_only_package_is_a_dependency():
 def test_every_package_folder_is_in_the_wheel():
     """A new sub-package (a folder with __init__.py) must be listed in pyproject.toml, or the wheel lacks it."""
     setup = PYPROJECT["tool"]["setuptools"]
-    folder_of = {name: setup.get("package-dir", {}).get(name, name.replace(".", "/")) for name in setup["packages"]}
-    listed = set(folder_of.values())
+    renamed = setup.get("package-dir", {})
+
+    def folder_of(name: str) -> str:  # mmhub_spaces.server -> spaces/server
+        top, _, rest = name.partition(".")
+        return "/".join([renamed.get(top, top), *(rest.split(".") if rest else [])])
+
+    listed = {folder_of(name) for name in setup["packages"]}
     for top in ("pipelines", "spaces", "finetune", "eval", "benchmarks"):
         assert top in listed, top
         for init in (ROOT / top).rglob("__init__.py"):
