@@ -278,7 +278,14 @@ def shuffle_like_the_leaderboard(tasks: Sequence[Any], seed: int = LIMIT_SEED) -
 # num_fewshot, an already-loaded model), so they would only bury real warnings. Truncations are summed up instead.
 _BY_DESIGN = ("Custom kwargs can be passed", "Overwriting default num_fewshot", "`pretrained` model kwarg is not",
               "Passed an already-initialized model")
-_LM_EVAL_LOGGERS = ("lm_eval.api.task", "lm_eval.evaluator", "lm_eval.models.huggingface")
+# One warning per truncated request (hundreds on a 5-shot run of a small-context model), counted into one line:
+# lm-eval 0.4.13 `models/huggingface.py` "Left truncation applied" (generate_until) and "Combined length of context"
+# (loglikelihood), `models/utils.py` `maybe_truncate` "Context length (...) + max_gen_toks" (vLLM), and transformers'
+# tokenizer "Token indices sequence length is longer than" (once per tokenizer; lm-eval truncates those prompts).
+_TRUNCATIONS = ("Left truncation applied", "Combined length of context", "Context length (",
+                "Token indices sequence length is longer than")
+_LM_EVAL_LOGGERS = ("lm_eval.api.task", "lm_eval.evaluator", "lm_eval.models.huggingface", "lm_eval.utils",
+                    "transformers.tokenization_utils_base")
 
 
 class _LmEvalNoise(logging.Filter):
@@ -288,8 +295,8 @@ class _LmEvalNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if text.startswith("Left truncation applied"):
-            self.truncated += 1
+        if text.startswith(_TRUNCATIONS):
+            self.truncated += not text.startswith("Token indices")  # the tokenizer's is a notice, not a prompt
             return False
         return not any(message in text for message in _BY_DESIGN)
 

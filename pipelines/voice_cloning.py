@@ -650,6 +650,33 @@ class VoiceCloningPipeline(Pipeline):
                            tts_model=tts.model_id, conversion_model=conversion.model_id, seed=seed, note=note)
 
 
+    def speak(self, text: str, language: str = "pol", seed: int | None = None,
+              progress: ProgressCallback | None = None) -> VoiceResult:
+        """`text` in the voice of the language's MMS-TTS reader, without cloning: no reference, no kNN-VC.
+
+        Each ``facebook/mms-tts-<code>`` checkpoint is a VITS trained on one language's recordings, so it speaks in
+        one voice of its own; `pipelines.voice_presets` keeps such clips as preset voices that need no recording.
+
+        Args:
+            text (`str`): what to say (at most 2000 characters).
+            language (`str`, defaults to ``"pol"``): any code or name `pipelines.tts_languages.resolve` takes; the
+                language's MMS-TTS checkpoint speaks (English too: ``facebook/mms-tts-eng``, not Pocket TTS).
+            seed (`int`, *optional*): for repeatable output; None draws one (reported).
+        """
+        text = validate.text("text", text, max_chars=MAX_TEXT_CHARS).strip()
+        lang = tts_languages.resolve(language)
+        seed = validate.seed(seed)
+        stages = _Progress(validate.callback("progress", progress, "progress(step, total, info)"))
+        code = lang.code if lang.route == MMS_ROUTE else lang.iso639_3
+        stages(0.0, "loading MMS-TTS")
+        tts = self._mms_tts(code)
+        audio = tts(text, seed, stages.part(0.1, 1.0))
+        licence, commercial = _licence(self.task, tts.model_id, MMS_LICENCE, False)
+        return VoiceResult(np.ascontiguousarray(audio, dtype=np.float32), tts.sample_rate, licence=licence,
+                           model=tts.model_id, language=lang.code, commercial_use=commercial, route="mms-tts",
+                           tts_model=tts.model_id, seed=seed)
+
+
 def language_choices() -> list[tuple[str, str]]:
     """(label, code) pairs of every language voice cloning speaks, for menus."""
     return [(lang.label, lang.code) for lang in tts_languages.supported()]

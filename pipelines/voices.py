@@ -7,7 +7,7 @@ down, and 3-30 s of sound once leading and trailing silence is trimmed (what eve
 
 >>> from pipelines import load
 >>> from pipelines.voices import VoiceLibrary
->>> voices = VoiceLibrary()                                # $MMHUB_CACHE/voices (default ~/.cache/mmhub/voices)
+>>> voices = VoiceLibrary()                  # $MMHUB_VOICES, else $MMHUB_CACHE/voices (default ~/.cache/mmhub/voices)
 >>> ania = voices.save("Ania", "ania.wav")
 >>> vc = load("voice-cloning")
 >>> vc("Dzień dobry!", reference=voices.reference(ania.id), language="pl").save("out.wav")
@@ -46,7 +46,9 @@ _META, _AUDIO = "voice.json", "reference.wav"
 
 
 def default_root() -> Path:
-    """``$MMHUB_CACHE/voices`` (default ``~/.cache/mmhub/voices``)."""
+    """``$MMHUB_VOICES`` when set, else ``$MMHUB_CACHE/voices`` (default ``~/.cache/mmhub/voices``)."""
+    if os.environ.get("MMHUB_VOICES"):
+        return Path(os.environ["MMHUB_VOICES"]).expanduser()
     return Path(os.environ.get("MMHUB_CACHE", "~/.cache/mmhub")).expanduser() / "voices"
 
 

@@ -4,7 +4,11 @@
     python -m spaces.activation_maximisation --models tiny    # offline, the tiny twin
 
 API (gradio_client): ``/maximise_activation`` (target, layer, steps, seed, learning rate, jitter, blur, L2, model)
--> final picture, animation (GIF), probability climb, the probability vector at the start and the end.
+-> final picture, animation (GIF), the climb (a plot update: the 10 class probabilities for a digit, the neuron's
+mean activation for a hidden layer), the probability vector at the start and the end.
+
+Each layer's valid targets are stated where it is picked: digits 0-9 in the output layer, neurons 0-119 / 0-99 in the
+fully-connected layers, maps 0-15 / 0-5 in the convolution and downsampling layers (`NEURONS`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ TEXTS = {
                    "more. Without regularisation it finds noise that fools the network; jitter, blur and L2 decay "
                    "keep it a pattern a person can read, which shows what the network has learnt to look for.",
         "missing_model": "Train the digit model first (the Digit recognition tab, or `python -m finetune.digits`).",
+        "range_digit": "digits 0–{high}", "range_neuron": "neurons 0–{high}", "range_map": "maps 0–{high}",
+        "target_digit": "Digit (0–{high})", "target_neuron": "Neuron number (0–{high} in this layer)",
+        "target_map": "Map number (0–{high} in this layer)", "activation": "mean activation",
+        "neuron_climb": "Activation climb of {layer}, {unit} {target}", "unit_neuron": "neuron",
+        "unit_map": "map",
     },
     "pl": {
         "target": "Cyfra (lub numer neuronu)", "layer": "Warstwa", "steps": "Kroki", "run": "Maksymalizuj",
@@ -60,8 +69,18 @@ TEXTS = {
                    "mocniej. Bez regularyzacji wychodzi szum oszukujący sieć; drganie, rozmycie i kara L2 "
                    "utrzymują wzór czytelny dla człowieka, który pokazuje, czego sieć nauczyła się szukać.",
         "missing_model": "Najpierw wytrenuj model cyfr (karta Rozpoznawanie cyfr albo `python -m finetune.digits`).",
+        "range_digit": "cyfry 0–{high}", "range_neuron": "neurony 0–{high}", "range_map": "mapy 0–{high}",
+        "target_digit": "Cyfra (0–{high})", "target_neuron": "Numer neuronu (0–{high} w tej warstwie)",
+        "target_map": "Numer mapy (0–{high} w tej warstwie)", "activation": "średnia aktywacja",
+        "neuron_climb": "Wzrost aktywacji: {layer}, {unit} {target}", "unit_neuron": "neuron",
+        "unit_map": "mapa",
     },
 }
+
+
+def unit_kind(layer: str) -> str:
+    """What a target of `layer` is: a ``digit`` (output), a ``neuron`` (fully-connected) or a ``map`` (conv / pool)."""
+    return "digit" if layer == "output" else "neuron" if layer.startswith("fc") else "map"
 
 
 def vector_table(rows: list[tuple[str, list[float]]], target: int | None) -> str:
@@ -81,6 +100,21 @@ def build(ctx: Context) -> None:
     def climb_frame(history: list[list[float]]) -> Any:
         rows = [(s, str(c), p) for s, probs in enumerate(history) for c, p in enumerate(probs)]
         return pd.DataFrame(rows, columns=[t("step"), t("class"), t("probability")])
+
+    def climb_plot(result: Any, layer: str, target: Any) -> Any:
+        """The climb: the 10 class probabilities for a digit; the maximised neuron's own activation otherwise."""
+        if layer == "output":
+            return gr.update(value=climb_frame(result.history), y=t("probability"), color=t("class"), y_lim=[0, 1],
+                             label=t("climb"))
+        frame = pd.DataFrame({t("step"): list(range(len(result.activation))), t("activation"): result.activation})
+        label = t("neuron_climb", layer=t(f"layer_{layer}"), unit=t(f"unit_{unit_kind(layer)}"), target=target)
+        return gr.update(value=frame, y=t("activation"), color=None, y_lim=None, label=label)
+
+    def target_field(layer: str) -> Any:
+        """The target field for `layer`: its label states the valid range, and so does its maximum."""
+        high = NEURONS[layer] - 1
+        return gr.update(maximum=high, value=3 if layer == "output" else 0,
+                         label=t(f"target_{unit_kind(layer)}", high=high))
 
     @user_errors
     def maximise(target: float, layer: str, steps: float, seed: float | None, learning_rate: float, jitter: float,
@@ -113,14 +147,16 @@ def build(ctx: Context) -> None:
                     result.save_gif(gif)
                     vectors = vector_table([(t("start"), history[0]), (t("end", steps=result.steps), history[-1])],
                                            shown)
-                    yield enlarge_digit(result.pixels), gif, climb_frame(history), vectors
+                    yield enlarge_digit(result.pixels), gif, climb_plot(result, layer, target), vectors
 
     model = ctx.model_dropdown(TASK)
     gr.Markdown(t("explain"))
     with gr.Row():
-        target = gr.Number(3, label=t("target"), precision=0, minimum=0, elem_id="am-target")
-        layer = gr.Dropdown([(t(f"layer_{name}"), name) for name in LAYERS], value="output", label=t("layer"),
-                            elem_id="am-layer")
+        # no maximum here: the pipeline's own check names `target` and the range (gradio's would say neither)
+        target = gr.Number(3, label=t("target_digit", high=NEURONS["output"] - 1), precision=0, minimum=0,
+                           elem_id="am-target")
+        layer = gr.Dropdown([(f"{t(f'layer_{name}')} ({t(f'range_{unit_kind(name)}', high=NEURONS[name] - 1)})",
+                              name) for name in LAYERS], value="output", label=t("layer"), elem_id="am-layer")
         steps = gr.Slider(1, 1000, value=30 if ctx.tiny else 200, step=1, label=t("steps"))
         seed = gr.Number(0, label=ctx.t("seed"), precision=0, minimum=0)
     with gr.Accordion(t("advanced"), open=False):
@@ -138,8 +174,7 @@ def build(ctx: Context) -> None:
     vectors = gr.Markdown(label=t("vectors"), elem_id="am-vectors")
     climb = gr.LinePlot(x=t("step"), y=t("probability"), color=t("class"), label=t("climb"), y_lim=[0, 1],
                         elem_id="am-climb")
-    layer.change(lambda name: gr.update(maximum=NEURONS[name] - 1, value=0 if name != "output" else 3), layer,
-                 target, queue=False, api_visibility="private")
+    layer.change(target_field, layer, target, queue=False, api_visibility="private")
     button.click(maximise, [target, layer, steps, seed, learning_rate, jitter, blur_sigma, l2, model],
                  [image, animation, climb, vectors], api_name="maximise_activation", **SPACE.queue)
 

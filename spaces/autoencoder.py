@@ -4,7 +4,9 @@
     python -m spaces.autoencoder --models tiny    # offline: the tiny SD VAE (noise) and a tiny MNIST VAE
 
 The first use of the MNIST tab without a trained model offers to train it here (a progress bar; minutes on a
-CPU), from the Hub's MNIST or, offline, a local folder in its schema or scikit-learn's bundled digits.
+CPU), from the Hub's MNIST or, offline, a local folder in its schema or scikit-learn's bundled digits. The latent map
+has axes (z₁ to the right, z₂ upwards, ticks at tile centres: the grid is spaced by the normal distribution's
+quantiles, so the ticks are not evenly spaced in z); the drawing pads select their brush at once.
 
 API (gradio_client): ``/autoencode`` (photo, max size, sample, seed, model) -> input as encoded, reconstruction,
 figures, latent channels; ``/latent_map`` (n, model) -> the map; ``/encode_drawing`` (sketch, n, model) -> the map
@@ -22,7 +24,7 @@ import gradio as gr
 import numpy as np
 
 from .common import Context, SpaceSpec, parse_seed, user_errors, whole
-from .inside import enlarge, lab_pipeline, train_now, train_panel, with_texts
+from .inside import brush_at_once, enlarge, lab_pipeline, preparing_note, train_now, train_panel, with_texts
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ SHOW = 8  # screen pixels per MNIST pixel
 EPOCHS = (1, 50, 10)  # the training panel's slider: minimum, maximum, value
 GRID, WALK_STEPS, MAX_SIZE = (5, 30), (2, 16), (64, 1024)  # the sliders' ranges
 MARK = (255, 64, 64)
+# the latent map's axes: margins (screen pixels) around the map, which is shown twice its size
+AXIS_LEFT, AXIS_TOP, AXIS_RIGHT, AXIS_BOTTOM, MAP_SCALE = 52, 10, 10, 44, 2
 
 TEXTS = with_texts({
     "en": {
@@ -109,6 +113,35 @@ def mark(map_image: Any, pixel: tuple[float, float], scale: int = 2) -> Any:
     return canvas
 
 
+def with_axes(picture: Any, xs: list[float], ys: list[float], scale: int = MAP_SCALE, ticks: int = 5) -> Any:
+    """The (enlarged) latent map with axes: z₁ along the bottom, z₂ up the left side, ticks at the centres of about
+    `ticks` tiles, labelled with the latent value each tile decodes (`LatentMapResult.xs` / ``ys``)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    n = len(xs)
+    tile = picture.width / n
+    canvas = Image.new("RGB", (picture.width + AXIS_LEFT + AXIS_RIGHT, picture.height + AXIS_TOP + AXIS_BOTTOM),
+                       "white")
+    canvas.paste(picture.convert("RGB"), (AXIS_LEFT, AXIS_TOP))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=12)
+    dark = (40, 40, 40)
+    bottom, right = AXIS_TOP + picture.height, AXIS_LEFT + picture.width
+    draw.line([AXIS_LEFT, bottom, right, bottom], fill=dark)
+    draw.line([AXIS_LEFT, AXIS_TOP, AXIS_LEFT, bottom], fill=dark)
+    every = max(1, round((n - 1) / max(1, ticks - 1)))
+    for i in sorted({*range(0, n, every), n - 1}):
+        x = AXIS_LEFT + (i + 0.5) * tile
+        draw.line([x, bottom, x, bottom + 5], fill=dark)
+        draw.text((x, bottom + 7), f"{xs[i]:.1f}", fill=dark, font=font, anchor="mt")
+        y = AXIS_TOP + (i + 0.5) * tile  # row 0 is the largest z₂
+        draw.line([AXIS_LEFT - 5, y, AXIS_LEFT, y], fill=dark)
+        draw.text((AXIS_LEFT - 7, y), f"{ys[i]:.1f}", fill=dark, font=font, anchor="rm")
+    draw.text(((AXIS_LEFT + right) / 2, bottom + 24), "z₁ →", fill=dark, font=font, anchor="mt")
+    draw.text((4, AXIS_TOP), "z₂ ↑", fill=dark, font=font, anchor="lt")
+    return canvas
+
+
 def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     mnist_default = "tiny-mnist" if ctx.tiny else MNIST_LOCAL
@@ -118,9 +151,8 @@ def build(ctx: Context) -> None:
 
     def the_map(vae: Any, n: float, point: tuple[float, float] | None) -> Any:
         result = vae.latent_map(n=whole("n", n, *GRID))
-        if point is None:
-            return enlarge(result.image, 2)
-        return mark(result.image, result.pixel_of(point))
+        picture = enlarge(result.image, MAP_SCALE) if point is None else mark(result.image, result.pixel_of(point))
+        return with_axes(picture, result.xs, result.ys)
 
     # -- Stable Diffusion's VAE --------------------------------------------------------------------------------
 
@@ -165,7 +197,11 @@ def build(ctx: Context) -> None:
 
         vae = mnist_vae(model)
         where = LatentMapResult(image=None, xs=[], ys=[], n=whole("n", n, *GRID), quantile=QUANTILE)
-        x, y = where.point_at(evt.index[0] / 2, evt.index[1] / 2)  # the map is shown twice its size
+        column, row = (evt.index[0] - AXIS_LEFT) / MAP_SCALE, (evt.index[1] - AXIS_TOP) / MAP_SCALE  # past the axes
+        side = where.n * 28
+        if not (0 <= column <= side and 0 <= row <= side):  # a click on the axes, not on the map
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        x, y = where.point_at(column, row)
         decoded = vae.decode((x, y))
         return enlarge(decoded.image, SHOW), the_map(vae, n, decoded.point), round(x, 3), round(y, 3)
 
@@ -208,6 +244,7 @@ def build(ctx: Context) -> None:
             channels = gr.Gallery(label=t("channels"), columns=4, height="auto", elem_id="ae-channels")
         with gr.Tab(t("mnist_tab"), id="autoencoder-mnist"):
             gr.Markdown(t("mnist_explain"))
+            brush_at_once("ae-sketch", "ae-sketch-b")
             mnist_model = gr.Dropdown(ctx.model_choices(TASK, "tiny-mnist"), value=mnist_default,
                                       label=ctx.t("model"), info=ctx.t("model_info"), allow_custom_value=True)
             with gr.Row():
@@ -217,6 +254,7 @@ def build(ctx: Context) -> None:
                     with gr.Row():
                         n = gr.Slider(*GRID, value=15, step=1, label=t("grid"))
                         draw_map = gr.Button(t("show_map"), elem_id="ae-show-map")
+                    note = gr.Markdown(elem_id="ae-preparing")
                 with gr.Column(scale=2):
                     sketch = gr.Sketchpad(label=t("sketch"), elem_id="ae-sketch", **sketch_options)
                     encode = gr.Button(t("encode"), variant="primary", elem_id="ae-encode")
@@ -237,14 +275,22 @@ def build(ctx: Context) -> None:
 
     run.click(autoencode, [photo, max_size, sample, seed, sd_model], [seen, rebuilt, figures, channels],
               api_name="autoencode", **SPACE.queue)
-    draw_map.click(show_map, [n, mnist_model], latent_map, api_name="latent_map", **SPACE.queue)
+    # the first use of the MNIST VAE builds or loads it: a note says so until the answer comes
+    gr.on([draw_map.click, encode.click, decode.click, interpolate.click],
+          lambda m: preparing_note(ctx, TASK, (m or "").strip() or mnist_default, t("preparing")), mnist_model, note,
+          queue=False, api_visibility="private")
+    draw_map.click(show_map, [n, mnist_model], latent_map, api_name="latent_map", **SPACE.queue).then(
+        lambda: "", None, note, queue=False, api_visibility="private")
     encode.click(encode_drawing, [sketch, n, mnist_model], [latent_map, decoded, point_text, x, y],
-                 api_name="encode_drawing", **SPACE.queue)
-    decode.click(decode_point, [x, y, n, mnist_model], [decoded, latent_map], api_name="decode_point", **SPACE.queue)
+                 api_name="encode_drawing", **SPACE.queue).then(
+        lambda: "", None, note, queue=False, api_visibility="private")
+    decode.click(decode_point, [x, y, n, mnist_model], [decoded, latent_map], api_name="decode_point",
+                 **SPACE.queue).then(lambda: "", None, note, queue=False, api_visibility="private")
     latent_map.select(click_map, [n, mnist_model], [decoded, latent_map, x, y], api_visibility="private",
                       **SPACE.queue)
     interpolate.click(walk, [sketch, sketch_b, steps, mnist_model], walk_image, api_name="interpolate",
-                      **SPACE.queue)
+                      **SPACE.queue).then(
+        lambda: "", None, note, queue=False, api_visibility="private")
     panel.button.click(train_model, [panel.dataset, panel.epochs, panel.max_samples], panel.report,
                        api_name="train_vae", concurrency_limit=1, concurrency_id="vae_training")
 

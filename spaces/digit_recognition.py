@@ -6,6 +6,11 @@
 The first use without a trained model offers to train it here (a progress bar; minutes on a CPU), from the Hub's
 MNIST or, offline, from a local folder in its schema or scikit-learn's bundled digits.
 
+The layers sit beside the canvas, each on one colour scale (dark = 0, bright = the layer's largest value, shown in
+a colour bar); clicking a unit reads its value and what feeds it (nn_vis shows the connections on hover): the input
+window of a convolution or pooling unit, the strongest weighted inputs of a fully-connected one. The brush is
+selected at once, and a note says when the model is still being prepared (its first use).
+
 API (gradio_client): ``/recognise_digit`` (sketch, model) -> guesses, text, downsampled picture, probabilities,
 then one feature-map image per layer; ``/train_digits`` (dataset, epochs, max samples) -> a report.
 """
@@ -19,7 +24,16 @@ import gradio as gr
 import numpy as np
 
 from .common import Context, SpaceSpec, user_errors
-from .inside import enlarge_digit, lab_pipeline, train_now, train_panel, with_texts
+from .inside import (
+    brush_at_once,
+    colour_scale_html,
+    enlarge_digit,
+    lab_pipeline,
+    preparing_note,
+    train_now,
+    train_panel,
+    with_texts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +44,7 @@ EPOCHS = (1, 30, 4)  # the training panel's slider: minimum, maximum, value
 
 TEXTS = with_texts({
     "en": {
-        "sketch": "Draw your number here (pick the ✏️ brush on the left first)", "recognise": "Recognise",
+        "sketch": "Draw your number here", "recognise": "Recognise",
         "guesses": "Guesses",
         "downsampled": "Downsampled drawing (what the network sees)", "probabilities": "Output layer: probabilities",
         "first_second": "**Downsampled drawing:** {label} · **First guess:** {first} ({p1:.0%}) · "
@@ -50,9 +64,18 @@ TEXTS = with_texts({
         "training": "Training: step {step}/{total}, loss {loss:.3f}",
         "trained": "✅ Trained on {source}: test accuracy {test}, validation {validation} ({steps} steps, "
                    "{seconds:.0f} s). Saved to `{folder}`; draw a digit!",
+        "click_hint": "Click a unit in any layer to read its value and what feeds it.",
+        "readout": "**{layer}**, {where}: **{value:.3f}** (the layer's largest: {maximum:.3f}).",
+        "where_map": "map {map}, row {row}, column {col}", "where_unit": "unit {unit}",
+        "where_digit": "digit {label}", "where_pixel": "row {row}, column {col}",
+        "conn_input": "A pixel of the downsampled drawing (0 = paper, 1 = ink, after normalisation).",
+        "conn_window": "It reads a 5×5 window of {source} (all its maps) at rows {r0}–{r1}, columns {c0}–{c1}.",
+        "conn_pool": "It is the largest of {source} map {map} at rows {r0}–{r1}, columns {c0}–{c1}.",
+        "conn_top": "Its strongest inputs (weight × activation): {items}.",
+        "conn_item": "{source} {unit} ({value:+.3f})",
     },
     "pl": {
-        "sketch": "Narysuj tu cyfrę (najpierw wybierz ✏️ pędzel po lewej)", "recognise": "Rozpoznaj",
+        "sketch": "Narysuj tu cyfrę", "recognise": "Rozpoznaj",
         "guesses": "Odpowiedzi",
         "downsampled": "Pomniejszony rysunek (to widzi sieć)", "probabilities": "Warstwa wyjściowa: "
                                                                                   "prawdopodobieństwa",
@@ -73,6 +96,15 @@ TEXTS = with_texts({
         "training": "Trening: krok {step}/{total}, strata {loss:.3f}",
         "trained": "✅ Wytrenowano na {source}: dokładność testowa {test}, walidacyjna {validation} ({steps} kroków, "
                    "{seconds:.0f} s). Zapisano w `{folder}`; narysuj cyfrę!",
+        "click_hint": "Kliknij neuron w dowolnej warstwie, aby odczytać jego wartość i to, co go zasila.",
+        "readout": "**{layer}**, {where}: **{value:.3f}** (największa w warstwie: {maximum:.3f}).",
+        "where_map": "mapa {map}, wiersz {row}, kolumna {col}", "where_unit": "neuron {unit}",
+        "where_digit": "cyfra {label}", "where_pixel": "wiersz {row}, kolumna {col}",
+        "conn_input": "Piksel pomniejszonego rysunku (0 = papier, 1 = tusz, po normalizacji).",
+        "conn_window": "Czyta okno 5×5 warstwy {source} (wszystkie jej mapy): wiersze {r0}–{r1}, kolumny {c0}–{c1}.",
+        "conn_pool": "To największa wartość mapy {map} warstwy {source}: wiersze {r0}–{r1}, kolumny {c0}–{c1}.",
+        "conn_top": "Najsilniejsze wejścia (waga × aktywacja): {items}.",
+        "conn_item": "{source} {unit} ({value:+.3f})",
     },
 })
 
@@ -117,6 +149,35 @@ def feature_grid(activations: np.ndarray, per_row: int = 8, cell: int = CELL, ga
     return Image.fromarray(canvas)
 
 
+def unit_at(shape: tuple[int, ...], x: float, y: float, per_row: int = 8, cell: int = CELL,
+            gap: int = 4) -> tuple[int, ...] | None:
+    """The unit under pixel (`x`, `y`) of `feature_grid`'s picture of a layer of `shape`: ``(map, row, col)`` for
+    maps, ``(index,)`` for a vector; None between tiles or outside. The inverse of `feature_grid`'s layout.
+
+    >>> unit_at((10,), 65, 5), unit_at((6, 28, 28), 90, 10)
+    ((2,), (1, 3, 2))
+    """
+    x, y = int(x), int(y)
+    if x < 0 or y < 0:
+        return None
+    if len(shape) == 1:
+        width = min(shape[0], 20)
+        size = 3 * cell if shape[0] > 10 else 5 * cell
+        col, row = x // size, y // size
+        index = row * width + col
+        return (index,) if col < width and index < shape[0] else None
+    channels, height, width = shape
+    scale = max(1, 28 * cell // (2 * max(height, width))) if channels > 1 else cell
+    tile_h, tile_w = height * scale, width * scale
+    per_row = min(per_row, channels)
+    col, dx = divmod(x, tile_w + gap)
+    row, dy = divmod(y, tile_h + gap)
+    channel = row * per_row + col
+    if col >= per_row or dx >= tile_w or dy >= tile_h or channel >= channels:
+        return None
+    return channel, dy // scale, dx // scale
+
+
 # -- the Space ----------------------------------------------------------------------------------------------------
 
 
@@ -137,7 +198,7 @@ def build(ctx: Context) -> None:
         guesses = {result.labels[i]: p for i, p in enumerate(result.probabilities)}
         bars = pd.DataFrame({t("digit"): result.labels, t("probability"): result.probabilities})
         maps = [feature_grid(result.layers[name]) for name in LAYERS]
-        return (guesses, text, enlarge_digit(result.downsampled), bars, *maps)
+        return (guesses, text, enlarge_digit(result.downsampled), bars, *maps, result.layers)
 
     @user_errors
     def recognise(sketch: Any, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
@@ -169,41 +230,121 @@ def build(ctx: Context) -> None:
                  validation=f"{metrics['validation']['accuracy']:.2%}", steps=metrics["global_step"],
                  seconds=metrics["train_runtime_s"], folder=folder)
 
+    def readout(layers: dict[str, np.ndarray] | None, model: str, name: str, evt: gr.SelectData) -> str:
+        """What the clicked unit of layer `name` holds, and what feeds it (the loaded model's weights)."""
+        if not layers or name not in layers:
+            return t("click_hint")
+        values = np.asarray(layers[name], dtype=np.float32)
+        unit = unit_at(values.shape, *evt.index[:2])
+        if unit is None:
+            return t("click_hint")
+        value, maximum = float(values[unit]), float(values.max())
+        if name == "output":
+            where = t("where_digit", label=unit[0])
+        elif name == "input":
+            where = t("where_pixel", row=unit[1], col=unit[2])
+        elif len(unit) == 1:
+            where = t("where_unit", unit=unit[0])
+        else:
+            where = t("where_map", map=unit[0], row=unit[1], col=unit[2])
+        text = t("readout", layer=t(name), where=where, value=value, maximum=maximum)
+        return text + "\n\n" + connections(layers, model, name, unit)
+
+    def connections(layers: dict[str, np.ndarray], model: str, name: str, unit: tuple[int, ...]) -> str:
+        previous = LAYERS[LAYERS.index(name) - 1] if name != "input" else None
+        if name == "input":
+            return t("conn_input")
+        if name.startswith("conv"):
+            _, row, col = unit
+            return t("conn_window", source=t(previous), r0=row, r1=row + 4, c0=col, c1=col + 4)
+        if name.startswith("pool"):
+            channel, row, col = unit
+            return t("conn_pool", source=t(previous), map=channel, r0=2 * row, r1=2 * row + 1, c0=2 * col,
+                     c1=2 * col + 1)
+        try:  # the fully-connected weights of the model that made these activations
+            loaded = ctx.cache.peek(TASK, ctx.check_model(TASK, model))
+        except Exception:  # noqa: BLE001 - a model that cannot be named here: the value alone
+            loaded = None
+        if loaded is None:
+            return ""
+        layer = {"fc1": loaded.model.fc1[1], "fc2": loaded.model.fc2[0], "output": loaded.model.fc3}[name]
+        inputs = np.asarray(layers[previous], dtype=np.float32).reshape(-1)
+        weights = layer.weight.detach().float().cpu().numpy()[unit[0]]
+        contributions = weights * inputs
+        top = np.argsort(-np.abs(contributions))[:3]
+        shape = np.asarray(layers[previous]).shape
+        items = []
+        for index in map(int, top):
+            if len(shape) == 3:  # a pooled map, flattened by fc1: (map, row, column)
+                channel, rest = divmod(index, shape[1] * shape[2])
+                where = t("where_map", map=channel, row=rest // shape[2], col=rest % shape[2])
+            else:
+                where = t("where_unit", unit=index)
+            items.append(t("conn_item", source=t(previous), unit=where, value=float(contributions[index])))
+        return t("conn_top", items="; ".join(items))
+
+    def scale(layers: dict[str, np.ndarray] | None) -> str:
+        if not layers:
+            return ""
+        maxima = {name: float(np.max(layers[name])) for name in reversed(LAYERS)}
+        return colour_scale_html(t("colour_scale"), maxima, {name: t(name) for name in LAYERS})
+
     model = ctx.model_dropdown(TASK)
+    brush_at_once("digit-sketch")
     with gr.Row():
-        with gr.Column(scale=1):
+        with gr.Column(scale=2, min_width=320):
             sketch = gr.Sketchpad(label=t("sketch"), type="numpy", image_mode="RGBA", format="png",
                                   canvas_size=(280, 280), brush=gr.Brush(default_size=16, colors=["#000000"],
                                                                          color_mode="fixed"),
                                   elem_id="digit-sketch")
             button = gr.Button(t("recognise"), variant="primary", elem_id="digit-run")
-        with gr.Column(scale=1):
+            note = gr.Markdown(elem_id="digit-preparing")
             guesses = gr.Label(label=t("guesses"), num_top_classes=3, elem_id="digit-guesses")
             text = gr.Markdown(elem_id="digit-text")
-            downsampled = gr.Image(label=t("downsampled"), type="pil", format="png", interactive=False, height=230,
+            downsampled = gr.Image(label=t("downsampled"), type="pil", format="png", interactive=False, height=180,
                                    elem_id="digit-downsampled")
-    bars = gr.BarPlot(x=t("digit"), y=t("probability"), label=t("probabilities"), y_lim=[0, 1],
-                      sort=[str(i) for i in range(10)], elem_id="digit-bars")
-    gr.Markdown(t("explain"))
-    maps, toggles = [], []
-    with gr.Accordion(t("layers"), open=True):
-        with gr.Row():
-            for name in LAYERS:
-                toggles.append(gr.Checkbox(True, label=f"{t(name)}: {t('show')}", min_width=120,
-                                           elem_id=f"digit-show-{name}"))
-    for name in reversed(LAYERS):  # the output on top, as nn_vis draws the network
-        maps.append(gr.Image(label=t(name), type="pil", format="png", interactive=False, show_label=True,
-                             elem_id=f"digit-layer-{name}"))
-    maps.reverse()
+            bars = gr.BarPlot(x=t("digit"), y=t("probability"), label=t("probabilities"), y_lim=[0, 1],
+                              sort=[str(i) for i in range(10)], elem_id="digit-bars")
+        with gr.Column(scale=3):  # the layers beside the canvas, as nn_vis shows them
+            colour_bar = gr.HTML(elem_id="digit-scale")
+            unit_text = gr.Markdown(t("click_hint"), elem_id="digit-readout")
+            maps, toggles = [], []
+            for name in reversed(LAYERS):  # the output on top, as nn_vis draws the network
+                maps.append(gr.Image(label=t(name), type="pil", format="png", interactive=False, show_label=True,
+                                     elem_id=f"digit-layer-{name}", buttons=[]))
+            maps.reverse()
+            with gr.Accordion(t("layers"), open=True):
+                with gr.Row():
+                    for name in LAYERS:
+                        toggles.append(gr.Checkbox(True, label=f"{t(name)}: {t('show')}", min_width=120,
+                                                   elem_id=f"digit-show-{name}"))
+            gr.Markdown(t("explain"))
     for toggle, image in zip(toggles, maps, strict=True):
         toggle.change(lambda show: gr.update(visible=show), toggle, image, queue=False, api_visibility="private")
 
     panel = train_panel(ctx, t, lab.local_id(TASK), "digit", epochs=EPOCHS)
 
-    outputs = [guesses, text, downsampled, bars, *maps]
-    button.click(recognise, [sketch, model], outputs, api_name="recognise_digit", **SPACE.queue)
-    sketch.change(live, [sketch, model], outputs, api_visibility="private", trigger_mode="always_last",
-                  show_progress="hidden", **SPACE.queue)
+    layers = gr.State(None)  # the last forward pass's activations, for the click readout (not part of the API)
+    outputs = [guesses, text, downsampled, bars, *maps, layers]
+
+    def show_note(model: str) -> str:
+        return preparing_note(ctx, TASK, model, t("preparing"))
+
+    for trigger, handler, options in (
+            (button.click, recognise, {"api_name": "recognise_digit"}),
+            (sketch.change, live, {"api_visibility": "private", "trigger_mode": "always_last",
+                                   "show_progress": "hidden"})):
+        trigger(show_note, model, note, queue=False, api_visibility="private")
+        trigger(handler, [sketch, model], outputs, **options, **SPACE.queue).then(
+            lambda found: ("", scale(found)), layers, [note, colour_bar], queue=False, api_visibility="private")
+    def on_select(name: str):
+        def select(found: dict[str, np.ndarray] | None, model: str, evt: gr.SelectData) -> str:
+            return readout(found, model, name, evt)
+
+        return select
+
+    for name, image in zip(LAYERS, maps, strict=True):
+        image.select(on_select(name), [layers, model], unit_text, queue=False, api_visibility="private")
     panel.button.click(train_model, [panel.dataset, panel.epochs, panel.max_samples], panel.report,
                        api_name="train_digits", concurrency_limit=1, concurrency_id="digit_training")
 

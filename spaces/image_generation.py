@@ -7,19 +7,40 @@ API (gradio_client): ``/text_to_image`` (prompt, negative_prompt, steps, guidanc
 model, lora, lora_scale) -> gallery, seed; ``/image_to_image`` (prompt, image, strength, negative_prompt, steps,
 guidance, num_images, seed, model, lora, lora_scale) -> gallery, seed. Width / height 0 mean the model's own size;
 ``lora`` lists LoRA folders or Hub ids (``python -m finetune.sd_lora``), comma-separated, "" for none.
+
+As SD-Turbo demos do, the picture follows the prompt as it is typed ("Live", on for the fast models): each change of
+the prompt runs text-to-image again (gradio's ``trigger_mode="always_last"``: while one run works, only the latest
+prompt waits) and cancels the run in progress (``cancels``; the run stops at its next denoising step). While live,
+a random seed is drawn once and kept, so the picture changes with the words rather than with the noise. Aspect-ratio
+presets set width and height around the model's own size; "Send to image-to-image" takes the selected picture and
+the prompt to the other tab.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
 from pipelines import TINY_NAMES, validate
 
-from .common import Context, SpaceSpec, image_input, number, parse_seed, read_image, step_progress, user_errors, whole
+from .common import (
+    Context,
+    SpaceSpec,
+    image_input,
+    number,
+    parse_seed,
+    read_image,
+    run_with_updates,
+    step_progress,
+    user_errors,
+    whole,
+)
 from .launcher import main_for
 
 logger = logging.getLogger(__name__)
@@ -32,6 +53,8 @@ TEXTS = {
         "gallery": "Images", "image": "Start image", "strength": "Strength (how far from the image)",
         "step": "Step {step}/{total}",
         "lora": "LoRA (folders or Hub ids, comma-separated; python -m finetune.sd_lora)", "lora_scale": "LoRA scale",
+        "live": "Live: a new picture as you type", "aspect": "Aspect ratio", "aspect_own": "model's own",
+        "send": "Send to image to image", "send_nothing": "Generate a picture first, then send it.",
     },
     "pl": {
         "t2i": "Tekst na obraz", "i2i": "Obraz na obraz", "prompt": "Opis", "negative_prompt": "Czego unikać",
@@ -41,6 +64,8 @@ TEXTS = {
         "step": "Krok {step}/{total}",
         "lora": "LoRA (foldery lub identyfikatory z Hub, po przecinku; python -m finetune.sd_lora)",
         "lora_scale": "Siła LoRA",
+        "live": "Na żywo: nowy obraz w trakcie pisania", "aspect": "Proporcje", "aspect_own": "jak model",
+        "send": "Wyślij do „Obraz na obraz”", "send_nothing": "Najpierw wygeneruj obraz, potem go wyślij.",
     },
 }
 
@@ -58,6 +83,25 @@ def step_defaults(model: str, task: str) -> tuple[int, float]:
     if model in TINY_NAMES:
         return 2, 7.5
     return 25, 7.5
+
+
+#: Aspect-ratio presets (width:height); "" keeps the model's own square size.
+ASPECTS = ("", "1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16")
+FAST_STEPS = 4  # a model whose default is at most this many steps answers fast enough to follow typing
+
+
+def aspect_size(aspect: str, native: int) -> tuple[int, int]:
+    """Width and height for `aspect` ("16:9") with about the pixels of the model's native square, multiples of 8
+    (what Stable Diffusion's VAE and UNet need); ``(0, 0)`` (the model's own size) for "".
+
+    >>> aspect_size("16:9", 512), aspect_size("1:1", 512), aspect_size("", 512)
+    ((680, 384), (512, 512), (0, 0))
+    """
+    if not aspect:
+        return 0, 0
+    w, h = (int(x) for x in aspect.split(":"))
+    ratio = w / h
+    return (max(8, round(native * math.sqrt(ratio) / 8) * 8), max(8, round(native / math.sqrt(ratio) / 8) * 8))
 
 
 def _size(argument: str, value: Any) -> int | None:
@@ -124,6 +168,60 @@ def build(ctx: Context) -> None:
         result = i2i(image=picture, strength=strength, **settings, progress=step_report(progress))
         return result.images, result.seed
 
+    @user_errors
+    def live_text_to_image(live: bool, aspect: str, prompt: str, negative_prompt: str, steps: float, guidance: float,
+                           width: float, height: float, num_images: float, seed: float | None, model: str,
+                           lora: str, lora_scale: float, kept_seed: int | None,
+                           progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, Any, Any]]:
+        """Text to image as the prompt is typed (or the aspect ratio changes): nothing while live is off or the prompt
+        is blank; a random seed is drawn once and kept; an aspect preset sets the size from the loaded model's own.
+        Yields at every denoising step, so that a cancel (the next keystroke) stops the run there."""
+        if not live or not (prompt or "").strip():
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        if parse_seed(seed) is None:
+            kept_seed = kept_seed if kept_seed is not None else validate.seed(None)
+            seed = kept_seed
+        settings = _settings(prompt, negative_prompt, steps, guidance, num_images, seed)
+        size = {"width": _size("width", width), "height": _size("height", height)}
+        loras = parse_loras(ctx, lora), number("lora_scale", lora_scale, -4.0, 4.0)
+        t2i = ctx.pipeline("text-to-image", model, progress)
+        if aspect:
+            size["width"], size["height"] = aspect_size(validate.choice("aspect", aspect, ASPECTS), t2i.native_size)
+
+        def work(report: Any, stop: threading.Event) -> Any:
+            def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
+                report(step, total)
+                return not stop.is_set()  # cancelled (a newer prompt): stop at this step
+
+            t2i.set_lora(*loras)
+            return t2i(**settings, **size, progress=on_step)
+
+        for kind, value in run_with_updates(work):
+            if kind == "update":
+                progress(value, desc=t("step", step=value[0], total=value[1]))
+                yield gr.skip(), gr.skip(), gr.skip()
+            else:
+                yield [(image, prompt) for image in value.images], value.seed, kept_seed
+
+    def selected_index(evt: gr.SelectData) -> int:
+        return evt.index
+
+    def to_image_to_image(images: list[Any] | None, selected: int | None, prompt: str) -> tuple[Any, str]:
+        """The selected picture of the gallery (the first when none is) and the prompt, for image-to-image."""
+        if not images:
+            raise gr.Error(t("send_nothing"), print_exception=False)
+        index = selected if isinstance(selected, int) and 0 <= selected < len(images) else 0
+        item = images[index]
+        return (item[0] if isinstance(item, (tuple, list)) else item), prompt
+
+    def native_size(model: str) -> int:
+        """The loaded model's own size, else Stable Diffusion's 512 (every registry model's), 64 for the tiny one."""
+        loaded = ctx.cache.peek("text-to-image", model or ctx.default_model("text-to-image"))
+        if loaded is not None:
+            return loaded.native_size
+        return 64 if (model or ctx.default_model("text-to-image")) in TINY_NAMES else 512
+
     def settings(task: str) -> tuple[gr.Dropdown, gr.Slider, gr.Slider]:
         model = ctx.model_dropdown(task)
         steps_value, guidance_value = step_defaults(model.value, task)
@@ -139,10 +237,15 @@ def build(ctx: Context) -> None:
             return gr.Textbox("", label=t("lora"), scale=3), gr.Slider(-2.0, 2.0, value=1.0, step=0.05,
                                                                         label=t("lora_scale"))
 
-    with gr.Tab(t("t2i")):
+    with gr.Tab(t("t2i"), elem_id="img-t2i-tab"):
         with gr.Row():
             with gr.Column():
-                prompt = gr.Textbox(label=t("prompt"), lines=2, value=EXAMPLES[0])
+                prompt = gr.Textbox(label=t("prompt"), lines=2, value=EXAMPLES[0], elem_id="img-prompt")
+                with gr.Row():
+                    live = gr.Checkbox(step_defaults(ctx.default_model("text-to-image"), "text-to-image")[0]
+                                       <= FAST_STEPS, label=t("live"), elem_id="img-live")
+                    aspect = gr.Radio([(t("aspect_own"), "")] + [(a, a) for a in ASPECTS[1:]], value="",
+                                      label=t("aspect"), elem_id="img-aspect")
                 negative = gr.Textbox(label=t("negative_prompt"))
                 with gr.Accordion(ctx.t("settings"), open=False):
                     model, steps, guidance = settings("text-to-image")
@@ -155,18 +258,32 @@ def build(ctx: Context) -> None:
                         seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
                 button = gr.Button(t("generate"), variant="primary")
             with gr.Column():
-                gallery = gr.Gallery(label=t("gallery"), columns=2, format="png")
-                seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
+                gallery = gr.Gallery(label=t("gallery"), columns=2, format="png", elem_id="img-gallery")
+                seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False, elem_id="img-seed")
+                send = gr.Button(t("send"), size="sm", elem_id="img-send")
         gr.Examples([[e] for e in EXAMPLES], inputs=[prompt], label=ctx.t("examples"))
-        button.click(text_to_image,
-                     [prompt, negative, steps, guidance, width, height, num_images, seed, model, lora, lora_scale],
-                     [gallery, seed_used], api_name="text_to_image", **SPACE.queue)
+        t2i_inputs = [prompt, negative, steps, guidance, width, height, num_images, seed, model, lora, lora_scale]
+        button.click(text_to_image, t2i_inputs, [gallery, seed_used], api_name="text_to_image", **SPACE.queue)
+        kept_seed, selected = gr.State(None), gr.State(None)
+        typing = gr.on([prompt.change, aspect.change], live_text_to_image, [live, aspect, *t2i_inputs, kept_seed],
+                       [gallery, seed_used, kept_seed], api_visibility="private", trigger_mode="always_last",
+                       show_progress="minimal", **SPACE.queue)
+        # a keystroke or Generate cancels the live run in progress (it stops at its next step)
+        gr.on([prompt.input, button.click], None, None, None, cancels=[typing], queue=False,
+              api_visibility="private")
+        # a preset shows its size on the sliders; moving a slider by hand leaves the preset
+        aspect.change(lambda a, m: aspect_size(a, native_size(m)) if a else (gr.skip(), gr.skip()), [aspect, model],
+                      [width, height], queue=False, api_visibility="private")
+        gr.on([width.input, height.input], lambda: "", None, aspect, queue=False, api_visibility="private")
+        gallery.select(selected_index, None, selected, queue=False, api_visibility="private")
 
-    with gr.Tab(t("i2i")):
+    with gr.Tab(t("i2i"), elem_id="img-i2i-tab"):
         with gr.Row():
             with gr.Column():
-                image = image_input(label=t("image"), type="pil", sources=["upload", "clipboard", "webcam"])
-                prompt2 = gr.Textbox(label=t("prompt"), lines=2, value="the same scene as a watercolor painting")
+                image = image_input(label=t("image"), type="pil", sources=["upload", "clipboard", "webcam"],
+                                    elem_id="img-i2i-image")
+                prompt2 = gr.Textbox(label=t("prompt"), lines=2, value="the same scene as a watercolor painting",
+                                     elem_id="img-i2i-prompt")
                 strength = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=t("strength"))
                 with gr.Accordion(ctx.t("settings"), open=False):
                     negative2 = gr.Textbox(label=t("negative_prompt"))
@@ -183,6 +300,10 @@ def build(ctx: Context) -> None:
                       [prompt2, image, strength, negative2, steps2, guidance2, num_images2, seed2, model2, lora2,
                        lora_scale2],
                       [gallery2, seed_used2], api_name="image_to_image", **SPACE.queue)
+    # the tab switch is the browser's: a click on the tab's own button (gradio names it "<elem_id>-button")
+    send.click(to_image_to_image, [gallery, selected, prompt], [image, prompt2], queue=False,
+               api_visibility="private").success(
+        None, js="() => document.getElementById('img-i2i-tab-button')?.click()")
 
 
 SPACE = SpaceSpec(

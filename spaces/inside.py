@@ -31,6 +31,9 @@ TEXTS = {
         "epochs": "Epochs", "max_samples": "Use at most this many training pictures (0 = all)",
         "train_button": "Train now",
         "train_failed": "Training failed: {error}",
+        "preparing": "⏳ **Preparing the model…** The first use builds or loads it (about 20 s on a CPU); the "
+                     "answer appears as soon as it is ready.",
+        "colour_scale": "Colour scale of each layer: dark = 0, bright = the layer's largest value",
     },
     "pl": {
         "dataset": "Zbiór danych", "dataset_info": "Identyfikator z Hub (ylecun/mnist), lokalny folder w schemacie "
@@ -41,6 +44,9 @@ TEXTS = {
         "epochs": "Epoki", "max_samples": "Użyj najwyżej tylu obrazków treningowych (0 = wszystkie)",
         "train_button": "Trenuj teraz",
         "train_failed": "Trening nie powiódł się: {error}",
+        "preparing": "⏳ **Przygotowuję model…** Przy pierwszym użyciu trzeba go zbudować lub wczytać (około 20 s na "
+                     "CPU); odpowiedź pojawi się, gdy będzie gotowy.",
+        "colour_scale": "Skala kolorów każdej warstwy: ciemny = 0, jasny = największa wartość w warstwie",
     },
 }
 
@@ -150,3 +156,61 @@ def train_now(t: Callable[..., str], arguments: type, main: Callable[..., dict[s
         return main(args, progress=report)
     except (DataError, UsageError, FileExistsError, OSError) as err:
         raise gr.Error(t("train_failed", error=err), print_exception=False) from err
+
+
+# -- first use and the drawing tools ------------------------------------------------------------------------------
+
+
+def preparing_note(ctx: Context, task: str, model: Any, text: str) -> str:
+    """`text` (the "preparing the model…" note) while the pipeline for `model` is not loaded yet, else ""."""
+    name = (model or "").strip() if isinstance(model, str) else ""
+    try:
+        name = ctx.check_model(task, name)
+    except Exception:  # noqa: BLE001 - a refused name: the handler itself says why
+        return ""
+    return "" if ctx.cache.peek(task, name) is not None else text
+
+
+# Gradio's Sketchpad starts with no tool selected: the first stroke draws nothing until the Brush button is pressed.
+# This presses it once for each listed sketchpad when its toolbar appears (the pressed tool has the class
+# "highlight"; a tool the person picks later is left alone).
+BRUSH_JS = """
+const ids = JSON.parse(element.querySelector('[data-sketchpads]').dataset.sketchpads);
+const arm = () => {
+  for (const id of ids) {
+    const brush = document.querySelector(`#${id} button[aria-label='Brush']`);
+    if (!brush || brush.dataset.mmhubArmed || brush.offsetParent === null) continue;
+    brush.dataset.mmhubArmed = '1';
+    const erase = document.querySelector(`#${id} button[aria-label='Erase']`);
+    if (!brush.classList.contains('highlight') && !(erase && erase.classList.contains('highlight'))) brush.click();
+  }
+};
+arm();
+setInterval(arm, 400);
+"""
+
+
+def brush_at_once(*elem_ids: str) -> gr.HTML:
+    """An invisible block whose script selects the brush of the sketchpads `elem_ids` as soon as they show."""
+    import html
+    import json
+
+    payload = html.escape(json.dumps(list(elem_ids)))
+    return gr.HTML(f'<span data-sketchpads="{payload}"></span>', js_on_load=BRUSH_JS, padding=False,
+                   container=False, elem_classes=["mmhub-brush-at-once"])
+
+
+def colour_scale_html(title: str, maxima: dict[str, float], names: dict[str, str], colormap: str = "magma") -> str:
+    """A colour bar (matplotlib's `colormap`, dark = 0) and each layer's largest value (the bright end)."""
+    import html
+
+    from matplotlib import colormaps
+
+    stops = ", ".join("rgb({:.0f},{:.0f},{:.0f})".format(*(255 * c for c in colormaps[colormap](i / 8)[:3]))
+                      for i in range(9))
+    cells = "".join(f"<span><b>{html.escape(names.get(k, k))}</b> 0 … {v:.3g}</span>" for k, v in maxima.items())
+    return (f'<div class="mmhub-scale"><div>{html.escape(title)}</div>'
+            f'<div class="mmhub-scale-bar" style="height:12px;border-radius:3px;'
+            f'background:linear-gradient(to right, {stops})"></div>'
+            f'<div class="mmhub-scale-values" style="display:flex;flex-wrap:wrap;gap:4px 14px;font-size:0.85em">'
+            f'{cells}</div></div>')

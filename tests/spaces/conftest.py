@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +21,10 @@ def serving(args: list[str], cwd: Path = ROOT, timeout: float = START_TIMEOUT) -
     """Run ``python <args> --host 127.0.0.1 --port P`` in `cwd` until the page answers; yield its URL; stop it
     afterwards (`tests.servers.running`)."""
     env = {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_NAME": None}  # loopback only, whatever the shell says
-    with running([*args, "--host", "127.0.0.1"], "/", "space", timeout, cwd=cwd, env=env) as server:
-        yield server.url + "/"
+    with tempfile.TemporaryDirectory(prefix="mmhub-test-voices-") as voices:  # the voice library: not the user's
+        env["MMHUB_VOICES"] = voices
+        with running([*args, "--host", "127.0.0.1"], "/", "space", timeout, cwd=cwd, env=env) as server:
+            yield server.url + "/"
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,13 @@ from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
 from spaces.app import build_app, discover_spaces, space
+from spaces.autoencoder import AXIS_BOTTOM, AXIS_LEFT, AXIS_RIGHT, AXIS_TOP
 from spaces.common import Context
 from spaces.deep_dream import layer_choices
 from spaces.launcher import build_blocks, tab_layout
+
+# a 6 x 6 latent map, twice its size, with its axes' margins
+MAP_SIZE = (6 * 28 * 2 + AXIS_LEFT + AXIS_RIGHT, 6 * 28 * 2 + AXIS_TOP + AXIS_BOTTOM)
 
 
 def seven(size: int = 280) -> Image.Image:
@@ -80,7 +84,7 @@ def test_autoencoder_endpoints_through_the_api(client, files):
     assert Image.open(seen).size == Image.open(rebuilt).size == (64, 48)
     assert "Compression ratio:** 3×" in figures and "PSNR" in figures and len(channels) == 4
     the_map = client.predict(6, "tiny-mnist", api_name="/latent_map")
-    assert Image.open(the_map).size == (6 * 28 * 2, 6 * 28 * 2)
+    assert Image.open(the_map).size == MAP_SIZE
     marked, decoded, text, x, y = client.predict(sketch(files["seven"]), 6, "tiny-mnist", api_name="/encode_drawing")
     assert "Point:" in text and Image.open(decoded).size == (224, 224) and -5 < x < 5 and -5 < y < 5
     assert Image.open(marked).mode == "RGB"
@@ -105,6 +109,6 @@ def test_train_it_now_then_the_map(tmp_path, monkeypatch, files):
         fns["train_vae"]("ylecun/mnist", 1, 0)
     report = fns["train_vae"]("sklearn-digits", 1, 256)
     assert "sklearn-digits" in report and str(tmp_path) in report
-    assert fns["latent_map"](6, "local:mnist-vae").size == (336, 336)
+    assert fns["latent_map"](6, "local:mnist-vae").size == MAP_SIZE
     decoded, marked = fns["decode_point"](0.0, 0.0, 6, "local:mnist-vae")
     assert decoded.size == (224, 224) and marked.mode == "RGB"

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from spaces.app import discover_spaces, space
 from spaces.common import GROUPS, Context, SpaceSpec
-from spaces.digit_recognition import feature_grid
+from spaces.digit_recognition import LAYERS, feature_grid
 from spaces.launcher import build_blocks, tab_layout
 
 from .conftest import ROOT
@@ -74,9 +74,10 @@ def test_train_it_now_then_recognise(tmp_path, monkeypatch):
         fns["train_digits"]("ylecun/mnist", 1, 0)
     report = fns["train_digits"]("sklearn-digits", 1, 256)
     assert "sklearn-digits" in report and str(tmp_path) in report
-    guesses, text, downsampled, bars, *maps = fns["recognise_digit"](sketch, "local:digit-recognition")
+    guesses, text, downsampled, bars, *maps, layers = fns["recognise_digit"](sketch, "local:digit-recognition")
     assert sum(guesses.values()) == pytest.approx(1.0, abs=1e-4) and "First guess" in text
     assert downsampled.size == (224, 224) and len(bars) == 10 and len(maps) == 8
+    assert list(layers) == list(LAYERS)  # kept (a gr.State, not in the API) for the click readout
 
 
 def test_live_guess_without_a_trained_model_is_a_message_not_a_traceback(tmp_path, monkeypatch):
