@@ -25,6 +25,15 @@ class InputError(MmhubError, ValueError):
         super().__init__(message)
 
 
+class DataError(MmhubError, ValueError):
+    """A file's content is unusable as it is: the message names the file and the line (or the split and row).
+
+    >>> raise DataError("train.jsonl:12: not JSON (Expecting value at line 1 column 1).")
+    Traceback (most recent call last):
+    pipelines.errors.DataError: train.jsonl:12: not JSON (Expecting value at line 1 column 1).
+    """
+
+
 class Cancelled(MmhubError):
     """The progress callback returned False and the pipeline has no partial result to return."""
 
