@@ -16,10 +16,12 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import math
+import os
 import re
 import secrets
 import urllib.parse
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from pipelines.errors import InputError
@@ -176,6 +178,29 @@ def header_value(name: str, value: Any) -> str:
                          "An API key is sent as an HTTP header: line breaks, NUL bytes and non-ASCII characters "
                          "are not allowed in it. Copy the key again.")
     return value
+
+
+def output_file(name: str, value: Any, suffixes: Iterable[str]) -> Path:
+    """The path of a file to write: a `str` / `os.PathLike` ending in one of `suffixes` (case-insensitive), not an
+    existing folder, in a folder that is not a file. Returned expanded (``~``); its folder is not created here."""
+    options = sorted(suffixes)
+    allowed = f"a file name ending in one of {options}"
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise InputError(name, value, allowed)
+    try:
+        path = Path(value).expanduser()
+        if path.suffix.lower() not in options:
+            raise InputError(name, str(value), allowed)
+        if path.is_dir():
+            raise InputError(name, str(value), allowed, "It is an existing folder; name a file inside it.")
+        blocking = next((p for p in path.parents if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise InputError(name, str(value), allowed, f"{blocking} is a file, so it cannot hold one.")
+    except (OSError, ValueError) as err:  # a NUL byte, a name too long
+        if isinstance(err, InputError):
+            raise
+        raise InputError(name, str(value), allowed, f"({err})") from None
+    return path
 
 
 def callback(name: str, value: Any, signature: str) -> Callable[..., Any] | None:
