@@ -96,7 +96,7 @@ class RunFolders:
                  if p.is_dir() and p.name.rsplit("-", 1)[1].isdigit()]
         for _, path in sorted(found, reverse=True):
             try:
-                json.loads((path / self.marker).read_text())
+                parse_json((path / self.marker).read_text())
                 return str(path)
             except (OSError, ValueError):
                 logger.warning("skipping the incomplete checkpoint %s (the run was stopped while saving it)", path)

@@ -21,13 +21,13 @@ with the layer it adapts (``lora_A`` / ``lora.down`` is ``(rank, in_features)``,
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from pipelines.errors import InputError, ModelLoadError
+from pipelines.textfiles import parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ SD_LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # diffusers' LORA_WEIGHT_N
 
 def _run_info(folder: Path) -> dict[str, Any]:
     try:
-        info = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+        info = parse_json((folder / RUN_FILE).read_text(encoding="utf-8"))
         return info if isinstance(info, dict) else {}
     except (OSError, ValueError):
         return {}
@@ -65,7 +65,7 @@ def lm_adapter_base(folder: str | os.PathLike) -> tuple[str, str | None]:
     folder = Path(folder).expanduser()
     info = _run_info(folder)
     try:
-        config = json.loads((folder / PEFT_CONFIG).read_text(encoding="utf-8"))
+        config = parse_json((folder / PEFT_CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ModelLoadError(str(folder), "incompatible", f"unreadable {PEFT_CONFIG} ({err}).") from err
     base = info.get("base_model") or config.get("base_model_name_or_path")

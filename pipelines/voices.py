@@ -32,6 +32,7 @@ from pipelines import validate
 from pipelines.audio import read_audio, save_audio, trim_silence
 from pipelines.base import Result
 from pipelines.errors import InputError
+from pipelines.textfiles import parse_json
 from pipelines.voice_dsp import speech_only
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class VoiceLibrary:
     @staticmethod
     def _read(folder: Path) -> Voice | None:
         try:
-            data = json.loads((folder / _META).read_text(encoding="utf-8"))
+            data = parse_json((folder / _META).read_text(encoding="utf-8"))
             voice = Voice(**{f.name: data.get(f.name) for f in dataclasses.fields(Voice)})
         except (OSError, ValueError, TypeError) as err:  # half-deleted or hand-edited: not a voice
             logger.warning("skipping %s: %s", folder, err)
