@@ -149,7 +149,8 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
         raise FileExistsError(f"the output folder {folders.output} exists and is not empty; pass --overwrite to "
                               f"replace it, or choose another --output-dir.")
     last = folders.last_checkpoint(remove_incomplete=resume)
-    now = fingerprints(inputs, exclude=[folders.output, folders.work, folders.lock])
+    now = fingerprints({k: v for k, v in inputs.items() if k not in _GROWN_BY_THE_RUN},
+                       exclude=[folders.output, folders.work, folders.lock])
     if resume:
         if last is None:
             logger.warning("--resume: no checkpoint in %s yet; starting from the beginning.", folders.checkpoints)
@@ -237,6 +238,9 @@ def run_in_folders(output_dir: str, recorded: dict[str, Any], resume: bool, over
 
 #: Arguments that name what a run writes or where it uploads, never what it reads.
 _NOT_INPUTS = {"output_dir", "hub_model_id", "cache_dir", "logging_dir"}
+#: Inputs the run itself adds to (finetune.sd_lora generates the missing class images into --class-dir): guarded
+#: against --overwrite like any input, but not fingerprinted, since a resume finds them grown by the run itself.
+_GROWN_BY_THE_RUN = {"--class-dir"}
 
 
 def preflight(args: Any) -> None:
