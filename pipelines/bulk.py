@@ -180,7 +180,7 @@ def run(task: str, input_path: Any, output: Any, *, model: str | None = None, pa
     # --overwrite removes these, a run writes them: none may be the input (`--input in.txt --output in.txt`).
     check_not_input(output, {"--input": input_path}, "output",
                     also=[run_file, *parts, lock_path(output), output.with_name(output.name + ".merging")])
-    lock = RunLock(output, "--output")
+    lock = RunLock(output, "output")
     if rank == 0:  # the other processes of a launch run under rank 0's lock (a launcher stops them all if it fails)
         lock.acquire()
     try:
@@ -290,7 +290,8 @@ def _process(pipe: Any, batch: list[Record], params: dict[str, Any], on_error: s
             message = str(outcome)
             if on_error == "fail":
                 raise InputError("input", f"{input_path}:{record.line}", "a file whose every line is a valid input",
-                                 f"Line {record.line}: {message} (--on-error skip writes an error line instead).")
+                                 f"{input_path}:{record.line}: {message} (--on-error skip writes an error line "
+                                 f"instead).")
             logger.warning("%s:%d: skipped: %s", input_path, record.line, message)
             lines.append({"line": record.line, "error": message})
         else:

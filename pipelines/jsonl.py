@@ -83,11 +83,11 @@ def _numbered(path: Path) -> Iterator[tuple[int, bytes]]:
                 if not isinstance(number, int) or isinstance(number, bool) or number < 1:
                     reason = "not an object with an input \"line\" number"
                 elif number <= previous:
-                    reason = f"input line {number} again, after input line {previous}"
+                    reason = f"input line {number} after input line {previous} (doubled or out of order)"
             if reason is not None:
                 raise InputError("output", f"{path}:{lineno}", "a JSON-lines file this command wrote",
-                                 f"Line {lineno} is {reason}: the file was edited or damaged. Restore it, choose "
-                                 f"another --output, or pass --overwrite to start again.")
+                                 f"{path}:{lineno}: line {lineno} is {reason}: the file was edited or damaged. "
+                                 f"Restore it, choose another --output, or pass --overwrite to start again.")
             previous = number
             yield number, raw
 

@@ -109,7 +109,7 @@ def read_records(path: str | os.PathLike, fmt: str | None = None, column: str | 
                 yield record
     except OSError as err:  # a corrupt or truncated .gz / .bz2 (textfiles.CorruptFileError), a failing disk
         raise InputError("input", f"{path}:{lineno + 1}", f"a readable {compression(resolved) or fmt} file",
-                         f"Reading stopped after line {lineno}: {err}.") from err
+                         f"Reading stopped after line {lineno} ({path}:{lineno + 1}): {err}.") from err
 
 
 def _checked(line: int, value: Any, what: str, extra: dict[str, Any] | None = None) -> Record:
