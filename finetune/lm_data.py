@@ -226,7 +226,7 @@ def read_rows(path: str | os.PathLike, limit: int | None = None) -> Iterator[tup
                     try:
                         row = parse_json(line)
                     except JSONError as err:  # also nesting 200,000 deep and integers past the digit limit
-                        raise DataError(f"{path}:{lineno}: not a JSON object ({err.msg}).") from None
+                        raise DataError(f"{path}:{lineno}: not a JSON object ({err.reason}).") from None
                     if not isinstance(row, dict):
                         raise DataError(f"{path}:{lineno}: a JSON line must be an object; got {_short(row)}.")
                 yield lineno, row

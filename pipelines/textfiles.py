@@ -44,11 +44,12 @@ class CorruptFileError(OSError):
 
 
 class JSONError(ValueError):
-    """Text that Python's JSON parser cannot turn into a value; ``msg`` says why in words."""
+    """Text that Python's JSON parser cannot turn into a value; ``msg`` says why in words (``reason``: without the
+    leading "not JSON" of a syntax error, for messages that say it already)."""
 
-    def __init__(self, msg: str):
+    def __init__(self, msg: str, reason: str | None = None):
         super().__init__(msg)
-        self.msg = msg
+        self.msg, self.reason = msg, reason or msg
 
 
 class _Guarded(io.RawIOBase):
@@ -114,7 +115,7 @@ def parse_json(text: str | bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         where = f"column {err.colno}" if err.lineno == 1 else f"line {err.lineno} column {err.colno}"
-        raise JSONError(f"not JSON ({err.msg} at {where})") from None
+        raise JSONError(f"not JSON ({err.msg} at {where})", f"{err.msg} at {where}") from None
     except RecursionError:
         raise JSONError(f"JSON nested deeper than Python's parser allows (about {sys.getrecursionlimit()} "
                         f"levels)") from None
