@@ -12,6 +12,12 @@ line number; a fastText input adds its ``"label"``), or ``{"line": 13, "error": 
 ``--on-error skip`` (the default; ``fail`` stops at the first one). Rerunning the same command after a crash or a
 kill continues after the last complete output line: no duplicates, no gaps. ``--overwrite`` starts over.
 
+A run holds an OS lock on ``OUT.jsonl.lock`` (`pipelines.run_guard.RunLock`): a second run on the same output is
+refused at once. ``OUT.jsonl.run.json`` records the settings and a fingerprint of the input; a rerun with other
+settings, or over an input that changed, is refused, and every line of the output is checked before a run resumes it
+(or calls it complete): a line edited by hand is an error naming it. The output is never the input, ``--overwrite``
+or not.
+
 Under ``accelerate launch`` / ``torchrun`` every process reads the input and keeps every N-th record (record
 ``k`` goes to rank ``k % N``), writes its own part file (resumable in the same way), and rank 0 merges the parts in
 input order when all are done. Inputs go to the pipeline ``--batch-size`` at a time: the sentiment pipeline sorts
