@@ -222,6 +222,10 @@ def _locked_run(spec: Any, input_path: Path, output: Path, run_file: Path, parts
         _check_same_input(previous, source, input_path, output)
         if previous.get("complete") and output.exists():
             lines, _ = jsonl.check(output)  # a line edited since is an error naming it, not "complete"
+            if isinstance(previous.get("lines"), int) and lines != previous["lines"]:
+                raise InputError("output", str(output), "the output as the run that wrote it left it",
+                                 f"It holds {lines} lines where that run wrote {previous['lines']}: lines were "
+                                 f"removed or added by hand. Restore it, or pass --overwrite to run again.")
             return Summary(output, total=lines, already_complete=True)
         _check_same_run(previous, settings, output)  # an unfinished run's part files are per process count
     _barrier(state)  # every rank has read the old settings before rank 0 rewrites them

@@ -118,8 +118,11 @@ def test_an_output_line_edited_by_hand_is_an_error_naming_it(tmp_path, monkeypat
     assert f"{out}:3: line 3 is input line 2 after input line 3 (doubled or out of order)" in capsys.readouterr().err
     out.write_text("".join(lines))  # restored: the run finishes, and a finished output is checked too
     assert cli(argv) == 0 and len(read_out(out)) == 12
-    out.write_text(out.read_text().replace('"line": 5', '"line": "5"', 1))
+    finished = out.read_text()
+    out.write_text(finished.replace('"line": 5', '"line": "5"', 1))
     assert cli(argv) == 2 and f"{out}:5" in capsys.readouterr().err
+    out.write_text("".join(finished.splitlines(keepends=True)[:-1]))  # the last result deleted by hand
+    assert cli(argv) == 2 and "It holds 11 lines where that run wrote 12" in capsys.readouterr().err
 
 
 def test_overwrite_never_replaces_the_input(tmp_path, capsys):
