@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 from eval import catalog, leaderboard
 from eval.leaderboard import Row
 from pipelines.errors import InputError
+from pipelines.textfiles import JSONError, parse_json
 
 SAME = 0.005  # differences below half a hundredth of a point print as 0.00: "same"
 
@@ -58,6 +60,8 @@ class Line:
         """better / worse / same for the candidate (lower is better for perplexity), "" when a side is missing."""
         if self.delta is None:
             return ""
+        if not math.isfinite(self.delta):  # never reached through `compare` (check_finite refuses such sides)
+            return "n/a"
         if abs(self.delta) < SAME:
             return "same"
         return "better" if (self.delta > 0) == self.higher_is_better else "worse"
@@ -97,13 +101,20 @@ def read_results(path: str | Path, argument: str = "compare") -> Side:
     if not file.is_file():
         raise InputError(argument, str(path), "a model, or a results .json file that exists")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = parse_json(file.read_bytes())
+    except (OSError, JSONError) as err:
         raise InputError(argument, str(path), "a JSON results file", f"It could not be read: {err}.") from None
     if isinstance(data, dict) and isinstance(data.get("rows"), list):  # mmhub's leaderboard.json
         rows = {}
-        for rec in data["rows"]:
-            row = Row.from_scores(rec["model"], int(rec["n_shot"]), rec.get("scores") or {}, rec.get("params_b"))
+        for index, rec in enumerate(data["rows"]):
+            try:
+                scores = rec.get("scores") or {}
+                if not isinstance(scores, dict):
+                    raise TypeError("scores is not an object")
+                row = Row.from_scores(str(rec["model"]), int(rec["n_shot"]), scores, rec.get("params_b"))
+            except (AttributeError, KeyError, TypeError, ValueError) as err:
+                raise InputError(argument, str(path), "mmhub's leaderboard.json or an lm-eval results JSON",
+                                 f"Its row {index} is not a leaderboard row ({type(err).__name__}: {err}).") from None
             rows[row.n_shot] = row
         name = data.get("model") or (next(iter(rows.values())).model if rows else file.stem)
         settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
@@ -122,7 +133,21 @@ def read_results(path: str | Path, argument: str = "compare") -> Side:
         raise InputError(argument, str(path), "mmhub's leaderboard.json or an lm-eval results JSON")
     if not rows or not any(row.scores for row in rows.values()):
         raise InputError(argument, str(path), "a results file with at least one leaderboard task")
-    return Side(str(name), str(file), rows, settings)
+    side = Side(str(name), str(file), rows, settings)
+    check_finite(side, argument)
+    return side
+
+
+def check_finite(side: Side, role: str) -> None:
+    """`InputError` naming the side and the task when a score is NaN or infinite (lm-eval writes a failed metric as
+    ``NaN``): no verdict can be drawn from it, and a "nan | worse" line would read like a result."""
+    for n, row in sorted(side.rows.items()):
+        for task, value in row.scores.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise InputError(role, side.source if side.source != "evaluated" else side.name,
+                                 "results whose every score is a finite number",
+                                 f"{task} ({n}-shot) scored {value!r}: that task's evaluation failed. Rerun it, or "
+                                 f"leave it out with --tasks.")
 
 
 def _model_name(data: Mapping[str, Any]) -> str | None:
@@ -174,6 +199,8 @@ def compare(base: Any, candidate: Any, *, output_dir: str | Path | None = "eval_
             check_comparable(side, role, {**options, "limit": limit})
     sides = {role: files.get(role) or evaluate(spec, output_dir=output_dir, **options)
              for role, spec in (("base", base), ("candidate", candidate))}
+    for role, side in sides.items():
+        check_finite(side, role)
     shots = sorted(set(sides["base"].rows) & set(sides["candidate"].rows))
     if not shots:
         raise InputError("num_fewshot", sorted(set(sides["base"].rows) | set(sides["candidate"].rows)),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import InputError, ModelLoadError
+from pipelines.textfiles import parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def _folder_context(model: str) -> int | None:
     """The context of a model the server loaded from a local folder (its config.json), when that folder is here."""
     config = Path(model).expanduser() / "config.json"
     try:
-        data = json.loads(config.read_text())
+        data = parse_json(config.read_text())
     except (OSError, ValueError):
         return None
     for key in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.textfiles import parse_json
+
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "mmhub_run.json"
@@ -60,7 +62,7 @@ def read_run_info(folder: str | os.PathLike) -> RunInfo | None:
     """The `RunInfo` of a finished run folder, or None when `folder` is not one (or its file is unreadable)."""
     path = Path(folder) / RUN_FILE
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        info = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(info, dict) or not isinstance(info.get("task"), str):

@@ -17,10 +17,7 @@ Bad data raises `DataError` naming the file and line (or the split and row).
 
 from __future__ import annotations
 
-import bz2
 import dataclasses
-import gzip
-import io
 import logging
 import os
 import re
@@ -29,11 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from finetune.holdout import DEFAULT_FRACTION
+# The readers shared with bulk inference live in pipelines (which never imports finetune); DataError is
+# pipelines.errors' (re-exported here: the trainers' modules import it from finetune.data).
+from pipelines.errors import DataError
+from pipelines.textfiles import FASTTEXT_PREFIX, open_text, parse_fasttext_line  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
 NEGATIVE, NEUTRAL, POSITIVE = "negative", "neutral", "positive"
-FASTTEXT_PREFIX = "__label__"
 
 # Raw label (as a normalised string key) -> class name. The class set of a scheme is the set of its values.
 SCHEMES: dict[str, dict[str, str]] = {
@@ -46,10 +46,6 @@ SCHEMES: dict[str, dict[str, str]] = {
 }
 _CLASS_ORDER = (NEGATIVE, NEUTRAL, POSITIVE)
 _STARS = re.compile(r"^([1-5])(?:\.0)?\s*(?:stars?)?$")
-
-
-class DataError(ValueError):
-    """The training data is unusable as it is; the message names the file and line (or split and row)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,17 +113,6 @@ def scheme_from_class_names(names: list[str], column: str) -> LabelScheme:
 # the Kaggle fastText files
 
 
-def open_text(path: str | os.PathLike) -> io.TextIOBase:
-    """Open a plain, ``.bz2`` or ``.gz`` text file for streaming reads: UTF-8 (a leading BOM dropped); bytes that
-    are not UTF-8 become lone surrogates, so that the reader can name the very line that holds them (a strict
-    decoder fails a whole chunk ahead of the line being read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
-    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix.lower(), open)
-    return opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
-
-
 def read_fasttext(path: str | os.PathLike, scheme: LabelScheme, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Stream ``{"text", "label"}`` rows from a fastText-format file (``__label__2 Title: text``), plain or ``.bz2``.
 
@@ -167,27 +152,10 @@ def read_fasttext(path: str | os.PathLike, scheme: LabelScheme, limit: int | Non
                 count += 1
                 if limit is not None and count >= limit:
                     return
-        except (OSError, EOFError) as err:  # a truncated or corrupt .bz2 / .gz download
+        except OSError as err:  # a truncated or corrupt .bz2 / .gz download (pipelines.textfiles.CorruptFileError)
             raise DataError(f"{path}:{lineno + 1}: cannot read the file ({err}).") from err
     if count == 0:
         raise DataError(f"{path}: the file holds no examples (it is empty or blank).")
-
-
-def parse_fasttext_line(line: str) -> tuple[str, str] | None:
-    """``(raw label, text)`` of one fastText line (``__label__2 Great product: ...`` -> ``("2", "Great ...")``);
-    None for a blank line. `DataError` (without a file position: the caller adds it) for a line without the
-    ``__label__`` prefix or without text. Used by `read_fasttext` and by bulk inference (`pipelines.records`)."""
-    line = line.strip()
-    if not line:
-        return None
-    if not line.startswith(FASTTEXT_PREFIX):
-        raise DataError(f"the line does not start with a {FASTTEXT_PREFIX} prefix "
-                        f"(fastText format: '__label__2 Great product: ...'); it starts {line[:40]!r}.")
-    label, _, text = line.partition(" ")
-    text = text.strip()
-    if not text:
-        raise DataError("the line has a label but no text.")
-    return label[len(FASTTEXT_PREFIX):], text
 
 
 def _fasttext_rows(path: str, scheme: str, limit: int | None, stamp: str) -> Iterator[dict[str, Any]]:

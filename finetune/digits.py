@@ -32,10 +32,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from finetune.cards import front_matter, hyperparameter_table, percent, picture_data_lines, session_line
-from finetune.image_data import ImageData, ImageDataError
+from finetune.image_data import MNIST_LABELS, ImageData, ImageDataError
 from finetune.loop import (
     EarlyStopping,
     LabDataArguments,
@@ -90,6 +90,8 @@ class DigitsArguments(LabDataArguments):
             schema, or ``sklearn-digits``.
     """
 
+    #: The digit CNN learns the ten digits: labels must be 0-9 (or class names "0" .. "9"); cat/dog, 99 are refused.
+    classes: ClassVar[tuple[str, ...] | None] = MNIST_LABELS
     output_dir: str | None = field(default=None, metadata={
         "help": "Folder to create (model, README.md, metrics.json, training_curve.png). Default: "
                 "$MMHUB_CACHE/models/digit-recognition, where load('digit-recognition') looks."})
@@ -290,7 +292,7 @@ def main(args: DigitsArguments, progress: Any = None) -> dict[str, Any]:
             return train(args, folders, resume_from, data, progress)
 
     return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run,
-                          single_process="finetune.digits")
+                          single_process="finetune.digits", args=args)
 
 
 # ----------------------------------------------------------------------------------------------------------------

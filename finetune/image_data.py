@@ -64,6 +64,13 @@ FASHION_MNIST_LABELS = ("T - shirt / top", "Trouser", "Pullover", "Dress", "Coat
 SCALES = ("unit", "symmetric")
 VALIDATION_SPLITS = ("validation", "valid", "dev")
 FIXTURE_FORMATS = ("parquet", "imagefolder", "saved")
+#: Integer labels without class names (a plain int column) name classes 0..N-1; N is at most this. A label of 10**9
+#: would otherwise ask for a billion class names (and a head that size).
+MAX_CLASSES = 1000
+#: A local dataset folder is walked (files and folders, hidden ones included: datasets' loader walks them too) before
+#: it is loaded; one with more entries than this is not a dataset folder (``--dataset ~``) and is refused.
+MAX_FOLDER_ENTRIES = 200_000
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class ImageDataError(DataError):
@@ -163,7 +170,8 @@ class ImageData:
 def load_image_data(dataset: str = MNIST, *, config: str | None = None, revision: str | None = None,
                     image_column: str = "image", label_column: str | None = "label", validation_size: int = 5000,
                     max_samples: int | None = None, max_eval_samples: int | None = None, seed: int = 0,
-                    cache_dir: str | None = None, validation_fraction: float = DEFAULT_FRACTION) -> ImageData:
+                    cache_dir: str | None = None, validation_fraction: float = DEFAULT_FRACTION,
+                    classes: Sequence[str] | None = None) -> ImageData:
     """Load `dataset` (Hub id, local folder / parquet file, or ``sklearn-digits``) as in-memory 28x28 splits.
 
     Args:
@@ -177,6 +185,13 @@ def load_image_data(dataset: str = MNIST, *, config: str | None = None, revision
         max_eval_samples (`int`, *optional*): at most this many validation and test examples.
         seed (`int`, defaults to 0): the hold-out and subset choices.
         cache_dir (`str`, *optional*): datasets' cache folder (also where decoded pictures are cached).
+        classes (`Sequence[str]`, *optional*): the model's classes (the digit CNN's ``"0"`` .. ``"9"``). Given, every
+            label must be one of them: class names (a ``ClassLabel``, an image folder's label folders) are matched
+            by name and re-indexed in this order, integer labels must lie in ``0 .. len(classes) - 1``; anything
+            else (``cat`` / ``dog``, ``99``) is an `ImageDataError` before training. Without it the classes come from
+            the data: a ``ClassLabel``'s names, or ``0 .. max label`` for plain integers (at most `MAX_CLASSES`).
+
+    Every picture is decoded here, so an undecodable one is an `ImageDataError` naming its split and row.
     """
     if validation_size < 1:
         raise ImageDataError(f"validation_size must be >= 1; got {validation_size}.")
@@ -186,7 +201,7 @@ def load_image_data(dataset: str = MNIST, *, config: str | None = None, revision
     labels: tuple[str, ...] | None = None
     for split_name, ds in splits.items():
         images, split_labels, split_names = _to_arrays(ds, dataset, split_name, image_column, label_column, names,
-                                                      cache_dir)
+                                                      cache_dir, tuple(classes) if classes is not None else None)
         labels = labels or split_names
         arrays[split_name] = _split(split_name, images, split_labels)
     assert labels is not None
@@ -235,11 +250,13 @@ def _open(dataset: str, config: str | None, revision: str | None,
         if path.is_file():
             if path.suffix != ".parquet":
                 raise ImageDataError(f"{path}: a dataset file must be .parquet (or pass a folder).")
+            _check_parquet(path)
             loaded = datasets.load_dataset("parquet", data_files={"train": str(path)}, cache_dir=cache_dir)
         elif path.is_dir():
             if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
                 loaded = datasets.load_from_disk(str(path))
             else:
+                _check_folder(path)  # bounded: `--dataset ~` is refused at once, not walked for minutes
                 loaded = datasets.load_dataset(str(path), cache_dir=cache_dir)
         elif dataset.startswith((".", "/", "~")) or os.sep in dataset.replace("/", "", 1):
             raise ImageDataError(f"--dataset {dataset!r}: no such local folder or file.")
@@ -263,6 +280,43 @@ def _open(dataset: str, config: str | None, revision: str | None,
     return _as_dict(loaded), None, None
 
 
+def _check_folder(path: Path) -> None:
+    """`ImageDataError` for a folder that is not laid out as a dataset (parquet files, or pictures in label folders),
+    found by a walk of at most `MAX_FOLDER_ENTRIES` entries, so that a home folder is refused in about a second."""
+    entries, parquet, pictures = 0, [], 0
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        entries += len(dirs) + len(files)
+        if entries > MAX_FOLDER_ENTRIES:
+            raise ImageDataError(f"--dataset {path}: the folder holds more than {MAX_FOLDER_ENTRIES:,} files and "
+                                 f"folders, so it is not a dataset folder (one in the MNIST schema holds parquet "
+                                 f"files, or <split>/<label>/*.png). Point --dataset at the dataset itself.")
+        for name in files:
+            suffix = os.path.splitext(name)[1].lower()
+            if suffix == ".parquet":
+                parquet.append(Path(root) / name)
+            elif suffix in IMAGE_SUFFIXES:
+                pictures += 1
+    if not parquet and not pictures:
+        raise ImageDataError(f"--dataset {path}: no dataset in the folder: no parquet files, no pictures in label "
+                             f"folders (<split>/<label>/*.png), and not a folder written by save_to_disk. Write an "
+                             f"example with `python -m finetune.image_data fixture DIR`.")
+    for file in parquet:
+        _check_parquet(file)
+
+
+def _check_parquet(path: Path) -> None:
+    """`ImageDataError` naming `path` when it is not a readable parquet file, or holds no rows."""
+    import pyarrow.parquet
+
+    try:
+        rows = pyarrow.parquet.ParquetFile(path).metadata.num_rows
+    except Exception as err:  # pyarrow's ArrowInvalid / OSError for a file that is not parquet or is cut short
+        raise ImageDataError(f"{path}: not a readable parquet file ({type(err).__name__}: {err}).") from None
+    if rows == 0:
+        raise ImageDataError(f"{path}: the parquet file holds no rows.")
+
+
 def _as_dict(loaded: Any) -> dict[str, Any]:
     import datasets
 
@@ -281,7 +335,7 @@ def _sklearn_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def _to_arrays(ds: Any, dataset: str, split: str, image_column: str, label_column: str | None,
-               names: tuple[str, ...] | None, cache_dir: str | None
+               names: tuple[str, ...] | None, cache_dir: str | None, classes: tuple[str, ...] | None = None
                ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Decode one split into uint8 ``(N, 28, 28)`` pictures and int64 labels, cached by the split's fingerprint."""
     if isinstance(ds, tuple):
@@ -290,6 +344,12 @@ def _to_arrays(ds: Any, dataset: str, split: str, image_column: str, label_colum
     import datasets
 
     where = f"dataset {dataset!r} split {split!r}"
+    feature = ds.features.get(label_column) if label_column is not None else None
+    # A ClassLabel's names mapped onto the model's classes (index in the data -> index in `classes`), checked now,
+    # before any picture is decoded.
+    remap = _class_map(feature.names, classes, where) if classes is not None and isinstance(
+        feature, datasets.ClassLabel) else None
+
     columns = list(ds.column_names)
     if image_column not in columns:
         raise ImageDataError(f"{where} has no image column {image_column!r}; its columns are {columns}. Name it "
@@ -297,11 +357,16 @@ def _to_arrays(ds: Any, dataset: str, split: str, image_column: str, label_colum
     if label_column is not None and label_column not in columns:
         raise ImageDataError(f"{where} has no label column {label_column!r}; its columns are {columns}. Name it "
                              f"with --label-column.")
-    feature = ds.features[label_column] if label_column is not None else None
     if len(ds) == 0:
         raise ImageDataError(f"{where} is empty.")
+    if isinstance(feature, datasets.ClassLabel):
+        limit = len(feature.names)
+    else:
+        limit = len(classes) if classes is not None else MAX_CLASSES
 
     cache = _cache_file(ds, image_column, label_column, cache_dir)
+    if isinstance(ds.features.get(image_column), datasets.Image):  # decoded here, one by one, to name a bad one
+        ds = ds.cast_column(image_column, datasets.Image(decode=False))
     if cache is not None and cache.exists():
         with np.load(cache) as stored:
             images, labels = stored["images"], stored["labels"]
@@ -316,7 +381,7 @@ def _to_arrays(ds: Any, dataset: str, split: str, image_column: str, label_colum
                 images[i + j], was_resized = _picture(picture, where, i + j)
                 resized += was_resized
             if label_column is not None:
-                labels[i: i + len(batch[label_column])] = _labels(batch[label_column], where, i)
+                labels[i: i + len(batch[label_column])] = _labels(batch[label_column], where, i, limit)
             i += len(batch[image_column])
         if resized:
             logger.warning("%s: %d pictures were not 28x28 and were resized", where, resized)
@@ -326,16 +391,32 @@ def _to_arrays(ds: Any, dataset: str, split: str, image_column: str, label_colum
             np.savez(staging, images=images, labels=labels)
             os.replace(staging, cache)
 
+    if label_column is not None:  # also a cached array of an earlier version: the bounds again
+        bad = np.flatnonzero((labels < 0) | (labels >= limit))
+        if bad.size:
+            raise ImageDataError(f"{where} row {int(bad[0])}: label {int(labels[bad[0]])} is not a class index from 0 "
+                                 f"to {limit - 1}.")
+    if remap is not None:
+        return images, remap[labels], classes
+    if classes is not None and label_column is not None:
+        return images, labels, classes
     if isinstance(feature, datasets.ClassLabel):
         found = tuple(feature.names)
     elif label_column is None:
         found = names or ()
     else:
         found = names or tuple(str(i) for i in range(int(labels.max()) + 1))
-    if label_column is not None and (labels.min() < 0 or labels.max() >= len(found)):
-        raise ImageDataError(f"{where}: labels must be 0..{len(found) - 1} (class names {list(found)}); found "
-                             f"{int(labels.min())}..{int(labels.max())}.")
     return images, labels, found
+
+
+def _class_map(names: list[str], classes: tuple[str, ...], where: str) -> np.ndarray:
+    """Index in the data's class names -> index in the model's `classes`; `ImageDataError` for a name it lacks."""
+    unknown = [name for name in names if str(name).strip() not in classes]
+    if unknown:
+        shown = ", ".join(repr(n) for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise ImageDataError(f"{where}: its classes {shown} are not the model's classes ({', '.join(classes)}). A "
+                             f"digit model learns the ten digits: name the label folders 0 to 9.")
+    return np.array([classes.index(str(name).strip()) for name in names], dtype=np.int64)
 
 
 def _cache_file(ds: Any, image_column: str, label_column: str | None, cache_dir: str | None) -> Path | None:
@@ -352,23 +433,35 @@ def _cache_file(ds: Any, image_column: str, label_column: str | None, cache_dir:
 def _picture(value: Any, where: str, row: int) -> tuple[np.ndarray, bool]:
     from PIL import Image
 
-    if isinstance(value, dict) and value.get("bytes") is not None:  # an undecoded Image feature
-        import io
+    source = ""
+    try:
+        if isinstance(value, dict) and (value.get("bytes") is not None or value.get("path")):  # an undecoded Image
+            import io
 
-        value = Image.open(io.BytesIO(value["bytes"]))
-    if not isinstance(value, Image.Image):
-        raise ImageDataError(f"{where} row {row}: the image column holds {type(value).__name__}, not a picture.")
-    try:  # the one stored-picture preparation, shared with the pipelines (saved beside the weights)
+            source = f" ({value['path']})" if value.get("path") else ""
+            value = Image.open(io.BytesIO(value["bytes"]) if value.get("bytes") is not None else value["path"])
+        if not isinstance(value, Image.Image):
+            raise ImageDataError(f"{where} row {row}: the image column holds {type(value).__name__}, not a picture.")
+        # the one stored-picture preparation, shared with the pipelines (saved beside the weights)
         return MnistImageProcessor.stored_array(value)
-    except OSError as err:
-        raise ImageDataError(f"{where} row {row}: the picture cannot be decoded ({err}).") from err
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # PIL's kinds of bad file
+        if isinstance(err, ImageDataError):
+            raise
+        detail = "not a picture file PIL can read" if isinstance(err, Image.UnidentifiedImageError) else \
+            f"{type(err).__name__}: {err}"
+        raise ImageDataError(f"{where} row {row}{source}: the picture cannot be decoded ({detail}).") from None
 
 
-def _labels(values: Sequence[Any], where: str, offset: int) -> np.ndarray:
+def _labels(values: Sequence[Any], where: str, offset: int, limit: int) -> np.ndarray:
+    """Class indices, each an integer from 0 to ``limit - 1`` (`ImageDataError` naming the row otherwise)."""
     out = np.empty(len(values), dtype=np.int64)
     for j, value in enumerate(values):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ImageDataError(f"{where} row {offset + j}: label {value!r} is not a class index (an integer).")
+        if not 0 <= value < limit:
+            raise ImageDataError(f"{where} row {offset + j}: label {value} is not a class index from 0 to "
+                                 f"{limit - 1}" + (f" (at most {MAX_CLASSES} classes)." if limit == MAX_CLASSES
+                                                   else "."))
         out[j] = int(value)
     return out
 

@@ -417,7 +417,8 @@ def main(args: LMArguments) -> dict[str, Any]:
 
     started = time.perf_counter()
     return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite,
-                          lambda folders, resume_from: _run(args, folders, resume_from, PartialState(), started))
+                          lambda folders, resume_from: _run(args, folders, resume_from, PartialState(), started),
+                          args=args)
 
 
 def _run(args: LMArguments, folders: RunFolders, resume_from: str | None, state, started: float) -> dict[str, Any]:

@@ -23,7 +23,6 @@ split and row), and the run leaves nothing behind.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -205,10 +204,10 @@ def file_kind(path: str | os.PathLike) -> str:
 def read_rows(path: str | os.PathLike, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Stream ``(line number, row)`` from a ``.txt`` (``{"text": line}``) or ``.jsonl`` file, one line at a time.
 
-    Opened with `finetune.data.open_text` (plain, ``.gz`` or ``.bz2``; a leading UTF-8 BOM dropped, as editors on
+    Opened with `pipelines.textfiles.open_text` (plain, ``.gz`` or ``.bz2``; a leading UTF-8 BOM dropped, as editors on
     Windows write one; bytes that are not UTF-8 reported with their line).
     """
-    from finetune.data import open_text
+    from pipelines.textfiles import JSONError, open_text, parse_json
 
     kind = file_kind(path)
     count, lineno = 0, 0
@@ -225,16 +224,16 @@ def read_rows(path: str | os.PathLike, limit: int | None = None) -> Iterator[tup
                     row = {"text": line.rstrip("\r\n")}
                 else:
                     try:
-                        row = json.loads(line)
-                    except ValueError as err:
-                        raise DataError(f"{path}:{lineno}: not a JSON object ({err}).") from None
+                        row = parse_json(line)
+                    except JSONError as err:  # also nesting 200,000 deep and integers past the digit limit
+                        raise DataError(f"{path}:{lineno}: not a JSON object ({err.reason}).") from None
                     if not isinstance(row, dict):
                         raise DataError(f"{path}:{lineno}: a JSON line must be an object; got {_short(row)}.")
                 yield lineno, row
                 count += 1
                 if limit is not None and count >= limit:
                     return
-        except (OSError, EOFError) as err:  # a truncated or corrupt .gz / .bz2
+        except OSError as err:  # a truncated or corrupt .gz / .bz2 (pipelines.textfiles.CorruptFileError)
             raise DataError(f"{path}:{lineno + 1}: cannot read the file ({err}).") from err
     if count == 0:
         raise DataError(f"{path}: the file holds no examples (it is empty or blank).")

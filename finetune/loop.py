@@ -28,7 +28,7 @@ import os
 import shutil
 from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from finetune.holdout import check_fraction, fraction_field
 from finetune.image_data import MNIST, ImageData, load_image_data
@@ -152,6 +152,9 @@ class LabDataArguments:
     default in ``__post_init__``), and any flag whose help differs; a redeclared field keeps its place.
     """
 
+    #: The model's classes, when it has fixed ones (the digit CNN: "0" .. "9"): any other label is refused
+    #: (`finetune.image_data.load_image_data`'s `classes`). Not a flag.
+    classes: ClassVar[tuple[str, ...] | None] = None
     output_dir: str | None = None
     # data
     dataset: str = field(default=MNIST, metadata={
@@ -176,7 +179,7 @@ class LabDataArguments:
                                image_column=self.image_column, label_column=self.label_column,
                                validation_size=self.validation_size, max_samples=self.max_samples,
                                max_eval_samples=self.max_eval_samples, seed=seed, cache_dir=self.cache_dir,
-                               validation_fraction=self.validation_fraction)
+                               validation_fraction=self.validation_fraction, classes=self.classes)
 
 
 #: The count flags of `finetune.digits` and `finetune.vae`: each at least 1.
@@ -184,15 +187,19 @@ COUNT_FLAGS = ("batch_size", "eval_batch_size", "eval_steps", "save_steps", "log
                "num_train_epochs", "save_total_limit")
 
 
+#: Upper bounds of the count flags (default `COUNT_MAX`): a batch is a tensor in memory, a checkpoint a folder.
+COUNT_LIMITS = {"batch_size": 65_536, "eval_batch_size": 65_536, "save_total_limit": 1000, "num_train_epochs": 100_000}
+COUNT_MAX = 10**9
+
+
 def check_counts(args: Any, names: tuple[str, ...] = COUNT_FLAGS,
                  optional: tuple[str, ...] = ("max_samples", "max_eval_samples")) -> None:
-    """`UsageError` naming the flag unless each of `names`, and each of `optional` that is set, is >= 1."""
-    for name in names:
-        if getattr(args, name) < 1:
-            raise UsageError(f"{flag_name(name)} must be >= 1; got {getattr(args, name)}.")
-    for name in optional:
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UsageError(f"{flag_name(name)} must be >= 1; got {getattr(args, name)}.")
+    """`UsageError` naming the flag unless each of `names`, and each of `optional` that is set, is an integer from 1
+    to its bound in `COUNT_LIMITS` (`COUNT_MAX` for the others)."""
+    for name in (*names, *(n for n in optional if getattr(args, n) is not None)):
+        value, high = getattr(args, name), COUNT_LIMITS.get(name, COUNT_MAX)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise UsageError(f"{flag_name(name)} must be an integer from 1 to {high}; got {value}.")
     if hasattr(args, "validation_fraction"):
         check_fraction(args.validation_fraction)
 

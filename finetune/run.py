@@ -5,9 +5,17 @@ A run writes checkpoints to ``<output>.partial/checkpoints`` and assembles its f
 ``<output>``, so a killed run never leaves a half-written output, and ``--resume`` continues from the newest
 complete checkpoint.
 
+A run holds an OS lock on ``<output>.lock`` while it runs (`pipelines.run_guard.RunLock`: a second run on the same
+folder is refused; a killed run's lock goes with its process), records a fingerprint of its local inputs (every
+argument that names an existing file or folder: ``--train-file``, ``--dataset DIR``, ``--instance-dir``, a local
+``--model``) in ``<output>.partial/inputs.json`` and refuses a ``--resume`` over changed ones; and an output folder
+that is, or holds, one of those inputs is refused, ``--overwrite`` or not. `preflight` checks, before anything loads,
+what would otherwise fail late: ``--cache-dir`` must be a folder, worker counts at most the CPUs, ``--push-to-hub``
+needs the Hub and a token.
+
 >>> from finetune.run import run_in_folders
 >>> metrics = run_in_folders(args.output_dir, recorded_args, args.resume, args.overwrite,
-...                          lambda folders, resume_from: train(args, folders, resume_from))
+...                          lambda folders, resume_from: train(args, folders, resume_from), args=args)
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from pipelines.run_guard import RunLock, changes, check_not_input, fingerprints, local_inputs, lock_path
+from pipelines.textfiles import JSONError, parse_json
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -31,6 +42,10 @@ T = TypeVar("T")
 
 class UsageError(ValueError):
     """The arguments contradict each other, or the folders do not allow the run; the message says what to pass."""
+
+
+class PushError(RuntimeError):
+    """The run finished and its folder is saved, but uploading it to the Hub failed; the message says how to retry."""
 
 
 @dataclass
@@ -60,6 +75,15 @@ class RunFolders:
     def run_args(self) -> Path:
         return self.work / "run_args.json"
 
+    @property
+    def inputs(self) -> Path:
+        """The fingerprint of the run's local inputs (`pipelines.run_guard.fingerprints`)."""
+        return self.work / "inputs.json"
+
+    @property
+    def lock(self) -> Path:
+        return lock_path(self.output)
+
     def last_checkpoint(self, remove_incomplete: bool = False) -> str | None:
         """The newest *complete* checkpoint, or None.
 
@@ -72,7 +96,7 @@ class RunFolders:
                  if p.is_dir() and p.name.rsplit("-", 1)[1].isdigit()]
         for _, path in sorted(found, reverse=True):
             try:
-                json.loads((path / self.marker).read_text())
+                parse_json((path / self.marker).read_text())
                 return str(path)
             except (OSError, ValueError):
                 logger.warning("skipping the incomplete checkpoint %s (the run was stopped while saving it)", path)
@@ -113,6 +137,8 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
     folders = RunFolders(Path(output_dir).expanduser().resolve(), marker)
     if "output_dir" in recorded:  # the same folder however it is spelt (relative, absolute, through a symlink)
         recorded = {**recorded, "output_dir": str(folders.output)}
+    inputs = {flag_name(k): v for k, v in local_inputs(recorded, skip=_NOT_INPUTS).items()}
+    check_not_input(folders.output, inputs, "--output-dir", also=[folders.work, folders.lock])
     if folders.output.exists() and not folders.output.is_dir():
         raise UsageError(f"--output-dir {folders.output} is a file; choose a folder path.")
     if folders.output.exists() and any(folders.output.iterdir()) and not overwrite:
@@ -123,17 +149,13 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
         raise FileExistsError(f"the output folder {folders.output} exists and is not empty; pass --overwrite to "
                               f"replace it, or choose another --output-dir.")
     last = folders.last_checkpoint(remove_incomplete=resume)
+    now = fingerprints({k: v for k, v in inputs.items() if k not in _GROWN_BY_THE_RUN},
+                       exclude=[folders.output, folders.work, folders.lock])
     if resume:
         if last is None:
             logger.warning("--resume: no checkpoint in %s yet; starting from the beginning.", folders.checkpoints)
-        elif folders.run_args.exists():
-            before = json.loads(folders.run_args.read_text())
-            if isinstance(before.get("output_dir"), str):  # recorded as typed by runs before the rule above
-                before["output_dir"] = str(Path(before["output_dir"]).expanduser().resolve())
-            changed = {k: (before.get(k), v) for k, v in recorded.items() if before.get(k) != v}
-            if changed:
-                detail = "; ".join(f"{flag_name(k)} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
-                raise UsageError(f"--resume must repeat the interrupted run's arguments: {detail}.")
+        else:
+            _check_same_run(folders, recorded, now)
     elif last is not None and not overwrite:
         raise FileExistsError(f"an earlier run left checkpoints in {folders.checkpoints} (last: "
                               f"{Path(last).name}); pass --resume to continue it, or --overwrite to start over.")
@@ -141,36 +163,151 @@ def prepare_folders(output_dir: str, recorded: dict[str, Any], resume: bool, ove
         shutil.rmtree(folders.work)
     folders.checkpoints.mkdir(parents=True, exist_ok=True)
     folders.run_args.write_text(json.dumps(recorded, indent=1, sort_keys=True, default=str))
+    folders.inputs.write_text(json.dumps(now, indent=1, sort_keys=True))
     return folders, last if resume else None
+
+
+def _check_same_run(folders: RunFolders, recorded: dict[str, Any], inputs: dict[str, Any]) -> None:
+    """`UsageError` when a ``--resume`` changes the recorded arguments, or its inputs changed since the run began."""
+    if folders.run_args.exists():
+        try:
+            before = parse_json(folders.run_args.read_bytes())
+        except (OSError, JSONError) as err:
+            raise UsageError(f"--resume: the interrupted run's record {folders.run_args} is unreadable ({err}); pass "
+                             f"--overwrite (without --resume) to start again.") from None
+        if not isinstance(before, dict):
+            raise UsageError(f"--resume: the interrupted run's record {folders.run_args} is not an object; pass "
+                             f"--overwrite (without --resume) to start again.")
+        if isinstance(before.get("output_dir"), str):  # recorded as typed by runs before the rule above
+            before["output_dir"] = str(Path(before["output_dir"]).expanduser().resolve())
+        changed = {k: (before.get(k), v) for k, v in recorded.items() if before.get(k) != v}
+        if changed:
+            detail = "; ".join(f"{flag_name(k)} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
+            raise UsageError(f"--resume must repeat the interrupted run's arguments: {detail}.")
+    if not folders.inputs.exists():
+        logger.warning("--resume: the interrupted run recorded no fingerprint of its inputs; not checking them")
+        return
+    try:
+        before = parse_json(folders.inputs.read_bytes())
+    except (OSError, JSONError):
+        before = None
+    changed = changes(before, inputs) if isinstance(before, dict) else ["its record (inputs.json) is unreadable"]
+    if changed:
+        raise UsageError(f"--resume: the inputs changed since the interrupted run: {'; '.join(changed)}. Resuming "
+                         f"would train on a mix of the old and the new data: restore them, or pass --overwrite "
+                         f"(without --resume) to start again.")
 
 
 def run_in_folders(output_dir: str, recorded: dict[str, Any], resume: bool, overwrite: bool,
                    train: Callable[[RunFolders, str | None], T], marker: str = "trainer_state.json",
-                   single_process: str | None = None) -> T:
+                   single_process: str | None = None, args: Any = None) -> T:
     """Prepare the folders (on the main process; the others wait), run ``train(folders, resume_from)``.
 
     A run that fails before its first checkpoint leaves no trace; one that fails later keeps its checkpoints for
     ``--resume``. Works in one process and under ``accelerate launch`` / ``torchrun``, except for a trainer that
     names itself in `single_process` (its loop is not distributed): launched as several processes, it refuses to
-    start rather than have them all train and race for the same output folder.
+    start rather than have them all train and race for the same output folder. The main process holds the output's
+    lock from before the folders are prepared until the run has published (or failed); with `args` (the trainer's
+    arguments), `preflight` checks them first.
     """
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if single_process and world > 1:
         raise UsageError(f"{single_process} trains in one process; run it with python -m {single_process}, not under "
                          f"torchrun / accelerate launch (WORLD_SIZE={world}).")
+    if args is not None:
+        preflight(args)
     state = process_state()
-    if state.is_main_process:
-        folders, resume_from = prepare_folders(output_dir, recorded, resume, overwrite, marker)
-    state.wait_for_everyone()
-    if not state.is_main_process:
-        folders = RunFolders(Path(output_dir).expanduser().resolve(), marker)
-        resume_from = folders.last_checkpoint() if resume else None
+    lock = RunLock(Path(output_dir).expanduser().resolve(), "--output-dir")
     try:
-        return train(folders, resume_from)
-    except BaseException:
-        if state.is_main_process and folders.last_checkpoint() is None:
-            shutil.rmtree(folders.work, ignore_errors=True)  # nothing worth resuming: leave no trace
-        raise
+        if state.is_main_process:  # the other processes of a launch run under its lock (a launcher stops them all)
+            lock.acquire()
+            folders, resume_from = prepare_folders(output_dir, recorded, resume, overwrite, marker)
+        state.wait_for_everyone()
+        if not state.is_main_process:
+            folders = RunFolders(Path(output_dir).expanduser().resolve(), marker)
+            resume_from = folders.last_checkpoint() if resume else None
+        try:
+            return train(folders, resume_from)
+        except BaseException:
+            if state.is_main_process and folders.last_checkpoint() is None:
+                shutil.rmtree(folders.work, ignore_errors=True)  # nothing worth resuming: leave no trace
+            raise
+    finally:
+        lock.release()
+
+
+#: Arguments that name what a run writes or where it uploads, never what it reads.
+_NOT_INPUTS = {"output_dir", "hub_model_id", "cache_dir", "logging_dir"}
+#: Inputs the run itself adds to (finetune.sd_lora generates the missing class images into --class-dir): guarded
+#: against --overwrite like any input, but not fingerprinted, since a resume finds them grown by the run itself.
+_GROWN_BY_THE_RUN = {"--class-dir"}
+
+
+def preflight(args: Any) -> None:
+    """Check, before any data or model loads, what would otherwise fail late (each a `UsageError` naming the flag):
+
+    - ``--cache-dir`` names a folder (or one that can be created), not a file;
+    - ``--dataloader-num-workers`` / ``--preprocessing-num-workers`` at most the CPUs this process may use (torch's
+      ``DataLoader`` warns above that count, ``_check_worker_number_rationality``: more workers only add load);
+    - ``--push-to-hub`` with the Hub switched on (not ``HF_HUB_OFFLINE=1``), a token, and a valid
+      ``--hub-model-id``: otherwise the upload fails after the whole training.
+    """
+    cache_dir = getattr(args, "cache_dir", None)
+    if cache_dir is not None:
+        check_cache_dir(cache_dir)
+    cpus = available_cpus()
+    for name in ("dataloader_num_workers", "preprocessing_num_workers"):
+        value = getattr(args, name, None)
+        if isinstance(value, int) and value > cpus:
+            raise UsageError(f"{flag_name(name)} {value}: this machine gives the run {cpus} CPU(s); use at most "
+                             f"{cpus} worker processes (more only add load).")
+    if getattr(args, "push_to_hub", False):
+        check_hub_push(getattr(args, "hub_model_id", None))
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def check_cache_dir(value: Any) -> Path:
+    """``--cache-dir`` as a folder path: an existing writable folder, or one that can be created there."""
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise UsageError(f"--cache-dir must be a folder path; got {value!r}.")
+    path = Path(value).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"--cache-dir {value}: it is a file, not a folder; choose a folder for datasets' cache.")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"--cache-dir {value}: the folder is not writable; choose another.")
+        return path
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--cache-dir {value}: it cannot be created ({parent} is not a writable folder).")
+    return path
+
+
+def check_hub_push(repo_id: str | None) -> None:
+    """`UsageError` before training when ``--push-to-hub`` cannot work: offline mode, no token, a bad repo id."""
+    from huggingface_hub import constants, get_token
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if constants.is_offline_mode():
+        raise UsageError("--push-to-hub: the Hugging Face Hub is switched off here (HF_HUB_OFFLINE=1), so the upload "
+                         "would fail after training. Unset HF_HUB_OFFLINE, or train without --push-to-hub and upload "
+                         "the folder later (hf upload REPO FOLDER).")
+    if not get_token():
+        raise UsageError("--push-to-hub needs a Hugging Face token: log in first (hf auth login) or set HF_TOKEN.")
+    if repo_id is not None:
+        try:
+            validate_repo_id(repo_id)
+        except HFValidationError as err:
+            raise UsageError(f"--hub-model-id {repo_id!r} is not a Hub repository id ({err}).") from None
 
 
 def process_state():
@@ -210,7 +347,12 @@ def publish_and_push(folders: RunFolders, args: Any, message: str) -> None:
     ``args.hub_private``) with the commit `message`."""
     publish(folders)
     if args.push_to_hub:
-        push_to_hub(folders.output, args.hub_model_id, args.hub_private, message)
+        try:
+            push_to_hub(folders.output, args.hub_model_id, args.hub_private, message)
+        except Exception as err:  # the network, the token's rights, the Hub: the trained folder is safe either way
+            raise PushError(f"trained and saved to {folders.output}, but the upload to the Hub failed "
+                            f"({type(err).__name__}: {err}). Upload it later: hf upload "
+                            f"{args.hub_model_id or folders.output.name} {folders.output}") from err
 
 
 @contextmanager
@@ -290,7 +432,7 @@ def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any],
     print ``summary(result, args)``. Bad arguments, data or folders print one ``error: ...`` line and exit 2."""
     from transformers import HfArgumentParser
 
-    from pipelines.errors import InputError, ModelLoadError
+    from pipelines.errors import DataError, InputError, ModelLoadError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = HfArgumentParser(dataclass_type, description=description, prog=prog or _prog(dataclass_type))
@@ -308,7 +450,7 @@ def cli_main(argv: list[str] | None, dataclass_type: type, main: Callable[[Any],
             raise UsageError(f"unrecognized arguments: {str(err).split(': ', 1)[-1]} (see {parser.prog} --help)") \
                 from None
         result = main(args)
-    except (UsageError, FileExistsError, ModelLoadError, InputError, *expected) as err:
+    except (UsageError, FileExistsError, ModelLoadError, InputError, DataError, PushError, *expected) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

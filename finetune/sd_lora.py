@@ -363,7 +363,8 @@ def main(args: SDLoraArguments) -> dict[str, Any]:
     """Train, and write the output folder; returns the metrics written to ``metrics.json``."""
     started = time.perf_counter()
     return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite,
-                          lambda folders, resume_from: _run(args, folders, resume_from, started), marker=MARKER)
+                          lambda folders, resume_from: _run(args, folders, resume_from, started), marker=MARKER,
+                          args=args)
 
 
 def _run(args: SDLoraArguments, folders: RunFolders, resume_from: str | None, started: float) -> dict[str, Any]:

@@ -20,13 +20,14 @@ with the layer it adapts (``lora_A`` / ``lora.down`` is ``(rank, in_features)``,
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from pipelines.errors import InputError, ModelLoadError
+from pipelines.textfiles import parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ SD_LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # diffusers' LORA_WEIGHT_N
 
 def _run_info(folder: Path) -> dict[str, Any]:
     try:
-        info = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+        info = parse_json((folder / RUN_FILE).read_text(encoding="utf-8"))
         return info if isinstance(info, dict) else {}
     except (OSError, ValueError):
         return {}
@@ -64,7 +65,7 @@ def lm_adapter_base(folder: str | os.PathLike) -> tuple[str, str | None]:
     folder = Path(folder).expanduser()
     info = _run_info(folder)
     try:
-        config = json.loads((folder / PEFT_CONFIG).read_text(encoding="utf-8"))
+        config = parse_json((folder / PEFT_CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ModelLoadError(str(folder), "incompatible", f"unreadable {PEFT_CONFIG} ({err}).") from err
     base = info.get("base_model") or config.get("base_model_name_or_path")
@@ -102,6 +103,48 @@ def _lora_shapes(weights: Path, prefixes: tuple[str, ...], down: str, up: str) -
                             break
                     shapes.setdefault(module, {})[kind] = tuple(handle.get_slice(key).get_shape())
     return shapes
+
+
+#: The largest float16 value: a LoRA weight above it cannot be held in the half precision a GPU pipeline runs in, and
+#: in float32 it overflows once multiplied (a weight of 1e30 gives black images, as NaN does).
+HALF_MAX = 65504.0
+
+
+def check_lora_weights(weights: Path, source: str, argument: str = "lora") -> None:
+    """`InputError` naming `argument` and the file unless `weights` is a safetensors file of finite floating-point
+    tensors within float16's range: not an empty file, not another format, no integer tensors, no NaN / inf / 1e30.
+
+    Every tensor is read once (LoRA files are small: a few MB); a bad one is refused before anything is applied.
+    """
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    allowed = "a LoRA .safetensors file of finite floating-point weights"
+    try:
+        if weights.stat().st_size == 0:
+            raise InputError(argument, source, allowed, f"{weights} is empty.")
+        with safe_open(str(weights), framework="pt") as handle:
+            keys = list(handle.keys())
+            if not keys:
+                raise InputError(argument, source, allowed, f"{weights} holds no tensors.")
+            for key in keys:
+                tensor = handle.get_tensor(key)
+                if not tensor.is_floating_point():
+                    raise InputError(argument, source, allowed, f"{weights}: tensor {key!r} holds {tensor.dtype} "
+                                                                f"values, not floating-point weights.")
+                values = tensor.float()
+                if not bool(torch.isfinite(values).all()):
+                    raise InputError(argument, source, allowed, f"{weights}: tensor {key!r} holds NaN or infinite "
+                                                                f"values (they would turn every output black).")
+                largest = float(values.abs().max()) if values.numel() else 0.0
+                if largest > HALF_MAX:
+                    raise InputError(argument, source, allowed,
+                                     f"{weights}: tensor {key!r} holds a weight of {largest:.3g}, beyond float16's "
+                                     f"range ({HALF_MAX:g}); a trained LoRA's weights are small.")
+    except InputError:
+        raise
+    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+        raise InputError(argument, source, allowed, f"{weights} is not a readable safetensors file ({err}).") from None
 
 
 def _layer_shape(layer: Any) -> tuple[int, int] | None:
@@ -146,6 +189,7 @@ def check_lm_adapter(folder: str | os.PathLike, config: Any, model: str) -> None
     if not weights.is_file():
         raise ModelLoadError(str(folder), "incompatible", "the adapter folder has no adapter_model.safetensors "
                                                           "(only safetensors adapters are loaded).")
+    check_lora_weights(weights, str(folder), "adapter")
     shapes = _lora_shapes(weights, ("base_model.model.",), ".lora_A.weight", ".lora_B.weight")
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
@@ -243,6 +287,10 @@ class SDLoras:
     holds only the current request's LoRAs, never a growing pile of earlier ones), and sets the active set and their
     scales with ``set_adapters`` (several LoRAs combine). An empty list unloads them all (``unload_lora_weights``):
     the model is the base model again, as after `unload`.
+
+    A request either succeeds whole or changes nothing: every new local LoRA is checked (its file, its weights, its
+    fit) before any is loaded, and one that fails to load takes out the adapters loaded before it in the same
+    request, leaving the earlier active set (and `active`) exactly as they were.
     """
 
     def __init__(self) -> None:
@@ -255,31 +303,61 @@ class SDLoras:
             self.unload(pipe)
             return
         wanted = {source for source, _ in loras}
+        new = [source for source, _ in loras if source not in self.names]
+        files = {source: self._check(pipe, model, source) for source in new}  # all checked before any change
+        loaded: list[str] = []
+        try:
+            for source in new:
+                self._load(pipe, model, source, files[source])
+                loaded.append(source)
+            pipe.set_adapters([self.names[s] for s, _ in loras], adapter_weights=[scale for _, scale in loras])
+        except BaseException:
+            self._roll_back(pipe, loaded)
+            raise
         stale = [name for source, name in self.names.items() if source not in wanted]
         if stale:
             pipe.delete_adapters(stale)
             self.names = {source: name for source, name in self.names.items() if source in wanted}
-        self.active = []
-        for source, _ in loras:
-            if source not in self.names:
-                self._load(pipe, model, source)
-        pipe.set_adapters([self.names[s] for s, _ in loras], adapter_weights=[scale for _, scale in loras])
         self.active = list(loras)
 
-    def _load(self, pipe: Any, model: str, source: str) -> None:
-        from pipelines.base import translating_load_errors
-
+    def _check(self, pipe: Any, model: str, source: str) -> Path | None:
+        """The weights file of a local LoRA, checked (readable, finite, fits the model); None for a Hub id."""
         weights = sd_lora_file(source)
         if weights is not None:
+            check_lora_weights(weights, source)
             check_sd_lora(source, weights, pipe, model)
+        return weights
+
+    def _load(self, pipe: Any, model: str, source: str, weights: Path | None) -> None:
+        from pipelines.base import translating_load_errors
+
         name = f"lora{self._loaded}"
         self._loaded += 1
-        with translating_load_errors(source, "text-to-image"):
-            kwargs = {"weight_name": weights.name} if weights is not None else {}
-            pipe.load_lora_weights(str(weights.parent) if weights is not None else source, adapter_name=name,
-                                   **kwargs)
+        if weights is None:  # a Hub id: diffusers downloads it
+            with translating_load_errors(source, "text-to-image"):
+                pipe.load_lora_weights(source, adapter_name=name)
+        else:  # a local file (or the one in a folder): loaded by its folder and file name
+            try:
+                pipe.load_lora_weights(str(weights.parent), weight_name=weights.name, adapter_name=name)
+            except (OSError, ValueError, KeyError, RuntimeError) as err:
+                with contextlib.suppress(Exception):  # what a failed load may have injected
+                    pipe.delete_adapters([name])
+                raise ModelLoadError(source, "incompatible", f"diffusers cannot load this LoRA "
+                                                             f"({type(err).__name__}: {err}).") from err
         self.names[source] = name
         logger.info("loaded LoRA %s into %s", source, model)
+
+    def _roll_back(self, pipe: Any, loaded: list[str]) -> None:
+        """Undo a failed `activate`: drop the adapters it loaded, make the earlier set active again."""
+        names = [self.names.pop(source) for source in loaded if source in self.names]
+        if names:
+            pipe.delete_adapters(names)
+        if not self.names:
+            pipe.unload_lora_weights()  # exactly the base model, as `unload` leaves it
+            self.active = []
+        elif self.active:
+            pipe.set_adapters([self.names[s] for s, _ in self.active],
+                              adapter_weights=[scale for _, scale in self.active])
 
     def unload(self, pipe: Any) -> None:
         if self.names:

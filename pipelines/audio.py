@@ -220,16 +220,22 @@ def save_audio(path: str | os.PathLike, audio: Any, sample_rate: int, subtype: s
     """
     import soundfile as sf
 
-    path = Path(path).expanduser()
-    fmt = SAVE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise InputError("path", str(path), f"a file name ending in one of {sorted(SAVE_FORMATS)}")
+    from pipelines import validate
+
+    path = validate.output_file("path", path, SAVE_FORMATS)
+    fmt = SAVE_FORMATS[path.suffix.lower()]
+    if subtype is not None:  # one of libsndfile's subtypes for this format (sf.available_subtypes), e.g. FLOAT
+        subtype = validate.choice("subtype", subtype.upper() if isinstance(subtype, str) else subtype,
+                                  sf.available_subtypes(fmt))
     data = np.asarray(audio, dtype=np.float32)
     if data.ndim == 2:
         data = data.T  # soundfile wants (samples, channels)
     if subtype is None or subtype.upper().startswith("PCM"):
         data = np.clip(data, -1.0, 1.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), data, int(sample_rate), subtype=subtype or "PCM_16", format=fmt)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), data, int(sample_rate), subtype=subtype or "PCM_16", format=fmt)
+    except (OSError, sf.LibsndfileError) as err:  # a read-only folder, a full disk
+        raise InputError("path", str(path), "a file that can be written", f"({err})") from None
     logger.info("wrote %s (%.2f s at %d Hz)", path, data.shape[0] / sample_rate, sample_rate)
     return path

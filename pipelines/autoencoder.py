@@ -27,7 +27,6 @@ Two models, one task (the lecture's "autoencoders" and "variational autoencoder"
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 from pathlib import Path
@@ -49,6 +48,7 @@ from pipelines.base import (
     translating_load_errors,
 )
 from pipelines.errors import InputError
+from pipelines.textfiles import parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -510,7 +510,7 @@ def _kind(model: str, revision: str | None) -> tuple[str, str | None]:
 
 def _is_autoencoder_kl(config: Path) -> bool:
     try:
-        return json.loads(config.read_text()).get("_class_name") == "AutoencoderKL"
+        return parse_json(config.read_text()).get("_class_name") == "AutoencoderKL"
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -12,6 +12,12 @@ line number; a fastText input adds its ``"label"``), or ``{"line": 13, "error": 
 ``--on-error skip`` (the default; ``fail`` stops at the first one). Rerunning the same command after a crash or a
 kill continues after the last complete output line: no duplicates, no gaps. ``--overwrite`` starts over.
 
+A run holds an OS lock on ``OUT.jsonl.lock`` (`pipelines.run_guard.RunLock`): a second run on the same output is
+refused at once. ``OUT.jsonl.run.json`` records the settings and a fingerprint of the input; a rerun with other
+settings, or over an input that changed, is refused, and every line of the output is checked before a run resumes it
+(or calls it complete): a line edited by hand is an error naming it. The output is never the input, ``--overwrite``
+or not.
+
 Under ``accelerate launch`` / ``torchrun`` every process reads the input and keeps every N-th record (record
 ``k`` goes to rank ``k % N``), writes its own part file (resumable in the same way), and rank 0 merges the parts in
 input order when all are done. Inputs go to the pipeline ``--batch-size`` at a time: the sentiment pipeline sorts
@@ -36,6 +42,8 @@ from typing import Any
 from pipelines import jsonl, validate
 from pipelines.errors import InputError
 from pipelines.records import FORMATS, Record, check_input, read_records
+from pipelines.run_guard import RunLock, changes, check_not_input, fingerprint, lock_path
+from pipelines.textfiles import JSONError, parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +159,7 @@ def run(task: str, input_path: Any, output: Any, *, model: str | None = None, pa
         endpoint, api_key: text generation on an OpenAI-compatible server instead of a local model.
         pipeline (*optional*): an already loaded pipeline of `task` to use (instead of loading `model`).
     """
-    from pipelines import load, resolve_task
+    from pipelines import resolve_task
 
     spec = resolve_task(task)
     if spec.name not in BULK_TASKS:
@@ -173,12 +181,36 @@ def run(task: str, input_path: Any, output: Any, *, model: str | None = None, pa
     settings = {"task": spec.name, "model": model, "input": str(input_path.resolve()), "format": fmt,
                 "column": column, "field": field_name, "params": params, "processes": world,
                 "batch_size": batch_size, "on_error": on_error, "endpoint": endpoint}
+    run_file = output.with_name(output.name + ".run.json")
+    parts = [output] if world == 1 else [output.with_name(f"{output.name}.part{r}of{world}") for r in range(world)]
+    # --overwrite removes these, a run writes them: none may be the input (`--input in.txt --output in.txt`).
+    check_not_input(output, {"--input": input_path}, "output",
+                    also=[run_file, *parts, lock_path(output), output.with_name(output.name + ".merging")])
+    lock = RunLock(output, "output")
+    if rank == 0:  # the other processes of a launch run under rank 0's lock (a launcher stops them all if it fails)
+        lock.acquire()
+    try:
+        return _locked_run(spec, input_path, output, run_file, parts, settings, world, rank, state, fmt=fmt,
+                           column=column, field_name=field_name, params=params, on_error=on_error,
+                           batch_size=batch_size, overwrite=overwrite, pipeline=pipeline, model=model, device=device,
+                           dtype=dtype, endpoint=endpoint, api_key=api_key, progress=progress)
+    finally:
+        lock.release()
+
+
+def _locked_run(spec: Any, input_path: Path, output: Path, run_file: Path, parts: list[Path],
+                settings: dict[str, Any], world: int, rank: int, state: Any, *, fmt: str | None,
+                column: str | None, field_name: str | None, params: dict[str, Any], on_error: str, batch_size: int,
+                overwrite: bool, pipeline: Any, model: str | None, device: str | None, dtype: Any,
+                endpoint: str | None, api_key: str | None, progress: bool) -> Summary:
+    """`run` from its checks on, while this run holds the output's lock."""
+    from pipelines import load
+
     records = read_records(input_path, fmt, column, field_name)
     first = next(records, None)  # reads the header / first line: a missing column fails here, on every rank
     if first is None:
         raise InputError("input", str(input_path), "a file with at least one input", "It is empty or blank.")
-    run_file = output.with_name(output.name + ".run.json")
-    parts = [output] if world == 1 else [output.with_name(f"{output.name}.part{r}of{world}") for r in range(world)]
+    source = fingerprint(input_path)
 
     if rank == 0 and overwrite:
         for path in (output, run_file, *parts):
@@ -187,12 +219,18 @@ def run(task: str, input_path: Any, output: Any, *, model: str | None = None, pa
     previous = _previous_settings(run_file, output, parts, overwrite)
     if previous is not None:
         _check_same_run(previous, settings, output, ignore=("processes",))
+        _check_same_input(previous, source, input_path, output)
         if previous.get("complete") and output.exists():
-            return Summary(output, total=previous.get("lines"), already_complete=True)
+            lines, _ = jsonl.check(output)  # a line edited since is an error naming it, not "complete"
+            if isinstance(previous.get("lines"), int) and lines != previous["lines"]:
+                raise InputError("output", str(output), "the output as the run that wrote it left it",
+                                 f"It holds {lines} lines where that run wrote {previous['lines']}: lines were "
+                                 f"removed or added by hand. Restore it, or pass --overwrite to run again.")
+            return Summary(output, total=lines, already_complete=True)
         _check_same_run(previous, settings, output)  # an unfinished run's part files are per process count
     _barrier(state)  # every rank has read the old settings before rank 0 rewrites them
     if rank == 0:
-        _write_settings(run_file, settings, complete=False)
+        _write_settings(run_file, settings, source, complete=False)
 
     if pipeline is not None:
         if getattr(pipeline, "task", None) != spec.name:
@@ -230,7 +268,7 @@ def run(task: str, input_path: Any, output: Any, *, model: str | None = None, pa
                 path.unlink(missing_ok=True)
         else:
             summary.total = _count_lines(output)
-        _write_settings(run_file, settings, complete=True, lines=summary.total)
+        _write_settings(run_file, settings, source, complete=True, lines=summary.total)
     return summary
 
 
@@ -262,7 +300,8 @@ def _process(pipe: Any, batch: list[Record], params: dict[str, Any], on_error: s
             message = str(outcome)
             if on_error == "fail":
                 raise InputError("input", f"{input_path}:{record.line}", "a file whose every line is a valid input",
-                                 f"Line {record.line}: {message} (--on-error skip writes an error line instead).")
+                                 f"{input_path}:{record.line}: {message} (--on-error skip writes an error line "
+                                 f"instead).")
             logger.warning("%s:%d: skipped: %s", input_path, record.line, message)
             lines.append({"line": record.line, "error": message})
         else:
@@ -297,9 +336,12 @@ def _check_output(output: Any) -> Path:
 def _previous_settings(run_file: Path, output: Path, parts: list[Path], overwrite: bool) -> dict[str, Any] | None:
     if run_file.exists():
         try:
-            return json.loads(run_file.read_text(encoding="utf-8"))
-        except ValueError:
-            return {}
+            previous = parse_json(run_file.read_bytes())
+        except JSONError as err:
+            raise InputError("output", str(output), "the output of an earlier run of this command",
+                             f"Its settings file {run_file.name} is damaged ({err.msg}): pass --overwrite to start "
+                             f"again, or choose another --output.") from None
+        return previous if isinstance(previous, dict) else {}
     if not overwrite and any(p.exists() and p.stat().st_size > 0 for p in (output, *parts)):
         raise InputError("output", str(output), "a new file, or the output of an earlier run of this command",
                          f"It exists and was not written by a bulk run ({run_file.name} is missing): choose another "
@@ -317,10 +359,26 @@ def _check_same_run(previous: dict[str, Any], settings: dict[str, Any], output: 
                          f"{detail}. Repeat them, choose another --output, or pass --overwrite.")
 
 
-def _write_settings(run_file: Path, settings: dict[str, Any], complete: bool, lines: int | None = None) -> None:
+def _check_same_input(previous: dict[str, Any], source: dict[str, Any], input_path: Path, output: Path) -> None:
+    """`InputError` when the input changed since the run that wrote `output` (its fingerprint, `run_guard`)."""
+    before = previous.get("input_fingerprint")
+    if not isinstance(before, dict):
+        logger.warning("%s was written by a run that recorded no fingerprint of its input: resuming without "
+                       "checking that %s is unchanged", output, input_path)
+        return
+    changed = changes({"--input": before}, {"--input": source})
+    if changed:
+        raise InputError("input", str(input_path), "the file the run that wrote the output read",
+                         f"It changed since that run: {'; '.join(changed)}. Resuming would mix results of the old "
+                         f"and the new file in {output}: pass --overwrite to start again, or choose another "
+                         f"--output.")
+
+
+def _write_settings(run_file: Path, settings: dict[str, Any], source: dict[str, Any], complete: bool,
+                    lines: int | None = None) -> None:
     temporary = run_file.with_name(run_file.name + ".tmp")
-    temporary.write_text(json.dumps({**settings, "complete": complete, "lines": lines}, indent=1, default=str),
-                         encoding="utf-8")
+    temporary.write_text(json.dumps({**settings, "input_fingerprint": source, "complete": complete, "lines": lines},
+                                    indent=1, default=str), encoding="utf-8")
     os.replace(temporary, run_file)
 
 

@@ -25,6 +25,15 @@ class InputError(MmhubError, ValueError):
         super().__init__(message)
 
 
+class DataError(MmhubError, ValueError):
+    """A file's content is unusable as it is: the message names the file and the line (or the split and row).
+
+    >>> raise DataError("train.jsonl:12: not JSON (Expecting value at line 1 column 1).")
+    Traceback (most recent call last):
+    pipelines.errors.DataError: train.jsonl:12: not JSON (Expecting value at line 1 column 1).
+    """
+
+
 class Cancelled(MmhubError):
     """The progress callback returned False and the pipeline has no partial result to return."""
 
@@ -38,10 +47,11 @@ class ModelLoadError(MmhubError, RuntimeError):
     - ``missing_dependency``: an optional package is not installed (the message has the pip line);
     - ``incompatible``: the checkpoint loaded but cannot be used as it is (e.g. unknown labels), or a server
       answers in a way mmhub cannot use (not JSON, not an OpenAI-compatible API);
-    - ``unauthorized``: a server refused the API key (HTTP 401 / 403).
+    - ``unauthorized``: a server refused the API key (HTTP 401 / 403);
+    - ``timeout``: a server took the connection but did not answer within the time allowed.
     """
 
-    REASONS = ("not_found", "offline", "wrong_task", "missing_dependency", "incompatible", "unauthorized")
+    REASONS = ("not_found", "offline", "wrong_task", "missing_dependency", "incompatible", "unauthorized", "timeout")
 
     def __init__(self, model: str, reason: str, message: str):
         if reason not in self.REASONS:

@@ -21,28 +21,37 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import InputError
+from pipelines.textfiles import JSONError, parse_json
 
 _TAIL = 1 << 16  # bytes read from the end at a time while looking for the last complete line
 
 
 def resume(path: str | os.PathLike) -> int:
     """The input line number of the last complete output line of `path` (0 when there is none), after truncating an
-    incomplete last line (a run killed mid-write). `InputError` when the file is not this kind of output."""
+    incomplete last line (a run killed mid-write).
+
+    Every complete line is checked (`check`): a line that is not one this command wrote (edited by hand, damaged)
+    is an `InputError` naming ``file:line``, never skipped, since resuming over it would keep a wrong result.
+    """
     path = Path(path)
     if not path.exists():
         return 0
     with open(path, "rb+") as handle:
         size = handle.seek(0, os.SEEK_END)
-        last_newline = _rfind_newline(handle, size)
-        end = last_newline + 1
+        end = _rfind_newline(handle, size) + 1
         if end != size:
             handle.truncate(end)  # a line cut by a kill: dropped, its batch is redone
-        if end == 0:
-            return 0
-        start = _rfind_newline(handle, last_newline) + 1
-        handle.seek(start)
-        last = handle.read(end - start)
-    return _line_number(last, path)
+    _, last = check(path)
+    return last
+
+
+def check(path: str | os.PathLike) -> tuple[int, int]:
+    """``(lines, last input line number)`` of a JSON-lines output, after checking every complete line: a JSON
+    object whose ``"line"`` is an integer above the one before. `InputError` naming ``file:line`` otherwise."""
+    count, last = 0, 0
+    for count, (number, _) in enumerate(_numbered(Path(path)), start=1):  # noqa: B007 (count is used after)
+        last = number
+    return count, last
 
 
 def _rfind_newline(handle: Any, end: int) -> int:
@@ -57,23 +66,36 @@ def _rfind_newline(handle: Any, end: int) -> int:
     return -1
 
 
-def _line_number(raw: bytes, path: Path) -> int:
-    try:
-        line = json.loads(raw)["line"]
-        if isinstance(line, int) and not isinstance(line, bool) and line >= 1:
-            return line
-    except (ValueError, KeyError, TypeError):
-        pass
-    raise InputError("output", str(path), "a JSON-lines file this command wrote (each line has a \"line\" number)",
-                     "Choose another --output, or pass --overwrite to replace it.")
+def _numbered(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(input line number, raw line)`` of each complete line, checked (see `check`)."""
+    previous = 0
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                return  # a partial last line (a run is writing it, or was killed while writing it)
+            reason = None
+            try:
+                item = parse_json(raw)
+            except JSONError as err:
+                reason = err.msg
+            else:
+                number = item.get("line") if isinstance(item, dict) else None
+                if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+                    reason = "not an object with an input \"line\" number"
+                elif number <= previous:
+                    reason = f"input line {number} after input line {previous} (doubled or out of order)"
+            if reason is not None:
+                raise InputError("output", f"{path}:{lineno}", "a JSON-lines file this command wrote",
+                                 f"{path}:{lineno}: line {lineno} is {reason}: the file was edited or damaged. "
+                                 f"Restore it, choose another --output, or pass --overwrite to start again.")
+            previous = number
+            yield number, raw
 
 
 def read(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """The objects of a JSON-lines file, in order (complete lines only)."""
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            if raw.endswith("\n"):
-                yield json.loads(raw)
+    """The objects of a JSON-lines output, in order (complete lines only, each checked as `check` does)."""
+    for _, raw in _numbered(Path(path)):
+        yield json.loads(raw)
 
 
 class JSONLWriter:
@@ -119,7 +141,5 @@ def merge(parts: list[Path], output: Path) -> int:
 
 
 def _keyed(path: Path) -> Iterator[tuple[int, str]]:
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            if raw.endswith("\n"):
-                yield json.loads(raw)["line"], raw
+    for number, raw in _numbered(path):
+        yield number, raw.decode("utf-8")

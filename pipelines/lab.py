@@ -23,7 +23,6 @@ import contextlib
 import importlib
 import inspect
 import io
-import json
 import logging
 import os
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 from pipelines.base import is_local_path, resolve_device, translating_load_errors
 from pipelines.errors import ModelLoadError
+from pipelines.textfiles import parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def _read_config(path: str, model: str, local: bool, revision: str | None) -> An
         except RemoteEntryNotFoundError:  # the repo has no config.json (not: offline and not cached)
             return None
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        return parse_json(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ModelLoadError(model, "incompatible", f"its {CONFIG} is not valid JSON ({_first_line(err)}).") from None
 

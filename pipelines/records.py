@@ -13,21 +13,23 @@ an ``error`` instead of a value, so the caller decides whether to skip it or sto
 Formats (`FORMATS`, chosen from the name after ``.gz`` / ``.bz2``, or given): ``text`` (one input per non-blank
 line), ``csv`` / ``tsv`` (a header row; the input is `column`, default ``text`` or the only column), ``jsonl`` (one
 JSON object per line; the input is `field`, default ``text``; a line may also be a JSON string), ``fasttext``
-(``__label__2 Title: text``, parsed by `finetune.data.parse_fasttext_line`; the label is kept in ``extra``).
+(``__label__2 Title: text``, parsed by `pipelines.textfiles.parse_fasttext_line`, the trainers' parser too; the
+label is kept in ``extra``). A ``.gz`` / ``.bz2`` that is corrupt or truncated stops the run with an `InputError`
+naming the last line read.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import InputError
+from pipelines.errors import DataError, InputError
+from pipelines.textfiles import JSONError, open_text, parse_fasttext_line, parse_json
 
 FORMATS = ("text", "csv", "tsv", "jsonl", "fasttext")
 _SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".ft": "fasttext",
@@ -61,11 +63,9 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def open_input(path: str | os.PathLike) -> io.TextIOBase:
-    """A text stream over a plain, ``.gz`` or ``.bz2`` file (`finetune.data.open_text`): UTF-8, a leading BOM
-    dropped; bytes that are not UTF-8 become lone surrogates, which `read_records` reports as a bad line instead of
-    failing the whole file."""
-    from finetune.data import open_text  # the project's one opener of (compressed) text files
-
+    """A text stream over a plain, ``.gz`` or ``.bz2`` file (`pipelines.textfiles.open_text`, the project's one
+    opener): UTF-8, a leading BOM dropped; bytes that are not UTF-8 become lone surrogates, which `read_records`
+    reports as a bad line instead of failing the whole file."""
     return open_text(path)
 
 
@@ -107,11 +107,9 @@ def read_records(path: str | os.PathLike, fmt: str | None = None, column: str | 
             for record in reader(handle, **options):
                 lineno = record.line
                 yield record
-    except (OSError, EOFError, ValueError) as err:  # a corrupt or truncated .gz / .bz2 (ValueError: zlib's)
-        if isinstance(err, InputError):
-            raise
-        raise InputError("input", str(path), f"a readable {compression(resolved) or fmt} file",
-                         f"Reading stopped after line {lineno}: {type(err).__name__}: {err}.") from err
+    except OSError as err:  # a corrupt or truncated .gz / .bz2 (textfiles.CorruptFileError), a failing disk
+        raise InputError("input", f"{path}:{lineno + 1}", f"a readable {compression(resolved) or fmt} file",
+                         f"Reading stopped after line {lineno} ({path}:{lineno + 1}): {err}.") from err
 
 
 def _checked(line: int, value: Any, what: str, extra: dict[str, Any] | None = None) -> Record:
@@ -140,8 +138,6 @@ def _text(handle: io.TextIOBase) -> Iterator[Record]:
 
 
 def _fasttext(handle: io.TextIOBase) -> Iterator[Record]:
-    from finetune.data import DataError, parse_fasttext_line  # the one fastText parser of the project
-
     for lineno, line in _lines(handle):
         try:
             parsed = parse_fasttext_line(line)
@@ -157,9 +153,9 @@ def _jsonl(handle: io.TextIOBase, field_name: str | None) -> Iterator[Record]:
     first = True
     for lineno, line in _lines(handle):
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            yield Record(lineno, error=f"not JSON ({err.msg} at column {err.colno})")
+            item = parse_json(line)
+        except JSONError as err:  # also JSON nested 200,000 deep, and integers past Python's digit limit
+            yield Record(lineno, error=err.msg)
             continue
         if isinstance(item, str) and field_name is None:
             yield _checked(lineno, item, "the JSON string")

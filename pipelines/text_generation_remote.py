@@ -12,18 +12,34 @@ The same call as the local `~pipelines.text_generation.TextGenerationPipeline`, 
 >>> print(gen([{"role": "user", "content": "Napisz haiku o Wiśle."}], max_new_tokens=64, temperature=0))
 
 Requests are made with the ``openai`` client: timeouts, and retries with exponential backoff on connection errors,
-408 / 409 / 429 and 5xx answers (``openai._base_client.SyncAPIClient._should_retry``: 0.5 s doubling up to 8 s,
-honouring ``Retry-After``). Failures become one clear error: `ModelLoadError` (reasons ``offline`` for a server that
-is down or overloaded, ``not_found`` for a model it does not serve, ``unauthorized`` for a refused key,
-``incompatible`` for an answer that is not an OpenAI-compatible one) or `InputError` for a request it refuses.
+timeouts, 408 / 409 / 429 and 5xx answers (``openai._base_client.SyncAPIClient._should_retry``: 0.5 s doubling up to
+8 s, honouring ``Retry-After``). Failures become one clear error: `ModelLoadError` (reasons ``offline`` for a server
+that is down or overloaded, ``timeout`` for one that does not answer in time, ``not_found`` for a model it does not
+serve, ``unauthorized`` for a refused key, ``incompatible`` for an answer that is not an OpenAI-compatible one) or
+`InputError` for a request it refuses.
+
+Bounded time. Connecting (`from_endpoint`) asks ``GET /models`` with at most `PROBE_TIMEOUT` seconds (or `timeout`,
+if lower) and at most one retry, so a server whose ``/models`` hangs is a ``timeout`` error within about 31 s; a
+generation request fails within ``timeout * (1 + max_retries)`` seconds plus the backoff (at most 8 s per retry).
+An answer that is not an OpenAI-compatible one is ``incompatible``, never a raw parser error nor silently cut short:
+a body or stream event that is not JSON, token counts that are not counts (``usage.prompt_tokens: -5``), or a stream
+that ends before its last choice says why it finished (no ``finish_reason``: the server dropped the connection;
+vLLM, TGI and ``transformers serve`` all send one before ``data: [DONE]``).
 
 Differences from the local pipeline, all decided by the server: it stops at its checkpoint's EOS ids (the
 generation config), where the local pipeline also stops at the chat template's end-of-turn token; ``truncate=True``
 is refused (the server counts tokens, not mmhub); ``top_k`` and ``repetition_penalty`` are sent as vLLM's extra
 sampling parameters, which other servers may refuse. ``transformers serve`` samples only when the checkpoint's
-generation config has ``do_sample`` (its ``_build_generation_config`` never turns sampling on), and its streamed
-text leaves out bytes that do not decode to UTF-8 (``DirectStreamer`` uses tokenizers' ``DecodeStream``) where its
-non-streamed text shows U+FFFD.
+generation config has ``do_sample`` (its ``_build_generation_config`` never turns sampling on).
+
+Streamed and non-streamed text from ``transformers serve`` differ in one documented way, which no client can undo:
+when the generation ends inside bytes that are not UTF-8 (a model that stops mid-character, or writes stray bytes),
+its non-streamed answer decodes them as U+FFFD, as the local pipeline does, while its stream never sends them
+(``DirectStreamer`` feeds tokenizers' ``DecodeStream``, which holds back text that ends in U+FFFD until a valid
+character follows; at the end nothing follows). So the streamed text is the non-streamed text without its trailing
+U+FFFD characters; U+FFFD inside the text is streamed. mmhub keeps each as the server sends it (the non-streamed text
+equals the local pipeline's, and the stream shows nothing that was not sent); the test suite checks this relation
+on a real ``transformers serve``.
 """
 
 from __future__ import annotations
@@ -49,6 +65,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 300.0  # seconds per request: a long generation on a busy server
 CONNECT_TIMEOUT = 10.0
+PROBE_TIMEOUT = 15.0  # seconds for GET /models when connecting: a listing is instant on a working server
+PROBE_RETRIES = 1
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_CONCURRENCY = 8
 MAX_CONCURRENCY = 1024  # requests in flight at once (the bulk runner's --batch-size with --endpoint)
@@ -111,7 +129,7 @@ class RemoteTextGenerationPipeline(Pipeline):
         if model is not None:
             model = validate.text("model", model).strip()
         if api_key is not None:
-            api_key = validate.text("api_key", api_key)
+            api_key = validate.header_value("api_key", api_key)  # sent as a header: no CR / LF injection
         timeout = DEFAULT_TIMEOUT if timeout is None else validate.number("timeout", timeout, low=0, high=86_400,
                                                                           low_open=True)
         max_retries = DEFAULT_MAX_RETRIES if max_retries is None else validate.integer("max_retries", max_retries,
@@ -222,13 +240,24 @@ class RemoteTextGenerationPipeline(Pipeline):
             usage = response.usage
             if not isinstance(text, str):
                 raise TypeError(f"no text in {choice!r}")
+            if reason is not None and not isinstance(reason, str):
+                raise TypeError(f"finish_reason is {reason!r}")
         except (AttributeError, IndexError, KeyError, TypeError) as err:
             raise self._incompatible(f"its answer is not a completion ({type(err).__name__}: {err}).") from err
         # transformers serve keeps a stop string in the text (vLLM and TGI cut it): cut here as the local path does.
         text, stopped = cut_at_stop(text, params.stops)
-        prompt_tokens = getattr(usage, "prompt_tokens", None) or 0
-        new_tokens = getattr(usage, "completion_tokens", None) or 0
+        prompt_tokens, new_tokens = self._count(usage, "prompt_tokens"), self._count(usage, "completion_tokens")
         return GeneratedText(text, prompt_tokens, new_tokens, "stop" if stopped else (reason or "stop"), params.seed)
+
+    def _count(self, usage: Any, name: str) -> int:
+        """A token count of the answer's ``usage`` (0 when the server sends none); `incompatible` for one that is
+        not a count (negative, fractional, text, a number past any context)."""
+        value = getattr(usage, name, None)
+        if value is None:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**40:
+            raise self._incompatible(f"its usage.{name} is {value!r}, not a token count.")
+        return value
 
     def _stream(self, prompt: str | list[dict], params: GenerationParams) -> Iterator[str]:
         chat, body = self._body(prompt, params)
@@ -236,21 +265,37 @@ class RemoteTextGenerationPipeline(Pipeline):
         return cut_stream(self._deltas(events, chat), params.stops)
 
     def _deltas(self, events: Any, chat: bool) -> Iterator[str]:
+        finished = False
         try:
             for event in self._calling_iter(events):
                 if not getattr(event, "choices", None):
                     continue  # the usage-only chunk, or a keep-alive
-                choice = event.choices[0]
-                text = (choice.delta.content if chat else choice.text) or ""
+                try:
+                    choice = event.choices[0]
+                    text = (choice.delta.content if chat else choice.text) or ""
+                    finished = finished or bool(getattr(choice, "finish_reason", None))
+                    if not isinstance(text, str):
+                        raise TypeError(f"its text is {type(text).__name__}")
+                except (AttributeError, IndexError, KeyError, TypeError) as err:
+                    raise self._incompatible(f"a stream event is not a completion chunk ({err}).") from err
                 if text:
                     yield text
+            if not finished:  # the connection ended mid-answer: never hand on a cut answer as a whole one
+                raise self._incompatible("the stream ended before the server said the answer was finished (no "
+                                         "finish_reason, no data: [DONE]): the connection was dropped and the text "
+                                         "is cut short.")
         finally:
             events.close()  # the consumer stopped (or a stop string was hit): the server cancels the generation
 
     # -- errors ------------------------------------------------------------------------------------------------
 
     def _served_models(self) -> list[dict[str, Any]]:
-        raw = self._calling(lambda: self.client.models.with_raw_response.list(), listing=True)
+        import httpx2
+
+        probe = min(self.timeout, PROBE_TIMEOUT)
+        client = self.client.with_options(timeout=httpx2.Timeout(probe, connect=min(probe, CONNECT_TIMEOUT)),
+                                          max_retries=min(self.max_retries, PROBE_RETRIES))
+        raw = self._calling(lambda: client.models.with_raw_response.list(), listing=True)
         self._check_content_type(raw, "application/json")
         try:
             page = self._calling(raw.parse, listing=True)
@@ -268,6 +313,10 @@ class RemoteTextGenerationPipeline(Pipeline):
             return call()
         except openai.APIError as err:
             raise self._translate(err, listing) from err
+        except ValueError as err:  # the body is not JSON (json.JSONDecodeError), or JSON nested past the limit
+            raise self._incompatible(f"its answer is not JSON ({type(err).__name__}: {str(err)[:200]}).") from err
+        except RecursionError as err:
+            raise self._incompatible("its answer is JSON nested deeper than Python parses.") from err
 
     def _calling_iter(self, events: Any) -> Iterator[Any]:
         import openai
@@ -280,6 +329,9 @@ class RemoteTextGenerationPipeline(Pipeline):
                 return
             except openai.APIError as err:
                 raise self._translate(err) from err
+            except (ValueError, RecursionError) as err:  # an event whose data is not JSON
+                raise self._incompatible(f"a stream event is not JSON ({type(err).__name__}: "
+                                         f"{str(err)[:200]}).") from err
             yield event
 
     def _check_content_type(self, raw: Any, expected: str) -> None:
@@ -300,15 +352,22 @@ class RemoteTextGenerationPipeline(Pipeline):
 
         model = self.model_id or None
         detail = _server_message(err)
+        retries = min(self.max_retries, PROBE_RETRIES) if listing else self.max_retries
         if isinstance(err, openai.APITimeoutError):
-            return EndpointError(self.endpoint, model, "offline",
+            if listing:
+                return EndpointError(self.endpoint, model, "timeout",
+                                     f"GET {self.endpoint}/models got no answer within "
+                                     f"{min(self.timeout, PROBE_TIMEOUT):g} s "
+                                     f"({retries} retries): the server is hung, or it "
+                                     f"is not an OpenAI-compatible API.")
+            return EndpointError(self.endpoint, model, "timeout",
                                  f"no answer within {self.timeout:g} s ({self.max_retries} retries). The server is "
                                  f"down or overloaded; raise timeout= for long generations.")
         if isinstance(err, openai.APIConnectionError):
             cause = err.__cause__ or err.__context__
             return EndpointError(self.endpoint, model, "offline",
                                  f"no server answers there ({type(cause).__name__ if cause else 'connection error'}"
-                                 f", {self.max_retries} retries). Start it (e.g. `vllm serve MODEL`), or check the "
+                                 f", {retries} retries). Start it (e.g. `vllm serve MODEL`), or check the "
                                  f"URL and port.")
         if isinstance(err, (openai.AuthenticationError, openai.PermissionDeniedError)):
             return EndpointError(self.endpoint, model, "unauthorized",
@@ -330,8 +389,8 @@ class RemoteTextGenerationPipeline(Pipeline):
                               f"It answered HTTP {err.status_code}: {detail}")
         if isinstance(err, openai.APIStatusError) and (err.status_code in (429, 502, 503, 504)):
             return EndpointError(self.endpoint, model, "offline",
-                                 f"it is unavailable or overloaded (HTTP {err.status_code}, {self.max_retries} retries"
-                                 f"): {detail}")
+                                 f"it is unavailable or overloaded (HTTP {err.status_code}, {retries} retries): "
+                                 f"{detail}")
         if isinstance(err, openai.APIStatusError):
             return self._incompatible(f"HTTP {err.status_code}: {detail}")
         return self._incompatible(f"the request failed: {detail}")

@@ -14,10 +14,14 @@ pipelines.errors.InputError: `num_inference_steps` must be an integer from 1 to 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
+import os
+import re
 import secrets
 import urllib.parse
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from pipelines.errors import InputError
@@ -124,19 +128,79 @@ def optional_text(name: str, value: Any, *, allow_empty: bool = True) -> str | N
 
 
 def url(name: str, value: Any, *, schemes: tuple[str, ...] = ("http", "https"), example: str = "") -> str:
-    """An absolute URL with one of `schemes`, a host and (when given) a valid port; returned without a final ``/``."""
+    """An absolute URL with one of `schemes`, a host and (when given) a valid port; returned without a final ``/``.
+
+    Refused: control characters (a NUL byte, CR / LF: they would end up in the request line), an IPv6 host that is
+    not an IPv6 address in brackets (``http://[::1``, ``http://[zz::1]``, ``http://[::1]]``), a host name that is not
+    a valid (international) domain name, a port outside 0-65535.
+    """
     allowed = f"an {' or '.join(schemes)} URL such as {example or 'http://localhost:8000/v1'}"
     if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
         raise InputError(name, value, allowed)
     text(name, value)
-    parts = urllib.parse.urlsplit(value.strip())
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InputError(name, value, allowed, "It holds a control character (a NUL byte, a line break...).")
     try:
+        parts = urllib.parse.urlsplit(value.strip())
         parts.port  # noqa: B018 (raises ValueError for a port that is not a number from 0 to 65535)
-    except ValueError:
-        raise InputError(name, value, allowed, "Its port is not a number from 1 to 65535.") from None
+    except ValueError as err:
+        hint = "Its port is not a number from 1 to 65535." if "port" in str(err).lower() else \
+            f"It cannot be parsed ({err}); an IPv6 address goes in brackets: http://[::1]:8000/v1."
+        raise InputError(name, value, allowed, hint) from None
     if parts.scheme.lower() not in schemes or not parts.hostname:
         raise InputError(name, value, allowed)
+    host = parts.netloc.rpartition("@")[2]
+    if "[" in host or "]" in host:
+        bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)(%[\w.-]+)?\](:\d*)?", host)
+        try:
+            ipaddress.IPv6Address(bracketed.group(1)) if bracketed else None
+        except ValueError:
+            bracketed = None
+        if not bracketed:
+            raise InputError(name, value, allowed, "Its host is not an IPv6 address in brackets, e.g. "
+                                                   "http://[::1]:8000/v1.")
+    else:
+        try:
+            parts.hostname.encode("idna")
+        except UnicodeError:
+            raise InputError(name, value, allowed, "Its host is not a valid domain name.") from None
+        if not re.fullmatch(r"[\w.-]+", parts.hostname):
+            raise InputError(name, value, allowed, "Its host holds characters a host name cannot have.")
     return value.strip().rstrip("/")
+
+
+def header_value(name: str, value: Any) -> str:
+    """Text that can be sent in an HTTP header (an API key): printable ASCII, no CR / LF / NUL (header injection),
+    not blank."""
+    value = text(name, value)
+    if not all(32 <= ord(c) < 127 for c in value):
+        raise InputError(name, "(a key with a control or non-ASCII character)", "printable ASCII text",
+                         "An API key is sent as an HTTP header: line breaks, NUL bytes and non-ASCII characters "
+                         "are not allowed in it. Copy the key again.")
+    return value
+
+
+def output_file(name: str, value: Any, suffixes: Iterable[str]) -> Path:
+    """The path of a file to write: a `str` / `os.PathLike` ending in one of `suffixes` (case-insensitive), not an
+    existing folder, in a folder that is not a file. Returned expanded (``~``); its folder is not created here."""
+    options = sorted(suffixes)
+    allowed = f"a file name ending in one of {options}"
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise InputError(name, value, allowed)
+    try:
+        path = Path(value).expanduser()
+        if path.suffix.lower() not in options:
+            raise InputError(name, str(value), allowed)
+        if path.is_dir():
+            raise InputError(name, str(value), allowed, "It is an existing folder; name a file inside it.")
+        blocking = next((p for p in path.parents if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise InputError(name, str(value), allowed, f"{blocking} is a file, so it cannot hold one.")
+    except (OSError, ValueError) as err:  # a NUL byte, a name too long
+        if isinstance(err, InputError):
+            raise
+        raise InputError(name, str(value), allowed, f"({err})") from None
+    return path
 
 
 def callback(name: str, value: Any, signature: str) -> Callable[..., Any] | None:

@@ -125,17 +125,20 @@ class VideoResult(Result):
         """Write the video to `path` (``.mp4``) at `fps` (default the model's) and return the path."""
         from PIL import Image
 
-        path = Path(path).expanduser()
-        if path.suffix.lower() not in VIDEO_SUFFIXES:
-            raise InputError("path", str(path), f"a file name ending in one of {list(VIDEO_SUFFIXES)}")
+        path = validate.output_file("path", path, VIDEO_SUFFIXES)  # not a folder: it would write nothing
         fps = validate.integer("fps", self.fps if fps is None else fps, low=1, high=240)
         try:
             from diffusers.utils import export_to_video
         except ImportError as err:  # pragma: no cover - diffusers is a core requirement
             raise ImportError("saving a video needs diffusers: pip install diffusers imageio imageio-ffmpeg") from err
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # PIL frames: export_to_video scales NumPy frames by 255 (it expects floats in [0, 1]).
-        export_to_video([Image.fromarray(frame) for frame in self.frames], str(path), fps=fps)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # PIL frames: export_to_video scales NumPy frames by 255 (it expects floats in [0, 1]).
+            export_to_video([Image.fromarray(frame) for frame in self.frames], str(path), fps=fps)
+        except OSError as err:  # a read-only folder, a full disk
+            raise InputError("path", str(path), "a file that can be written", f"({err})") from None
+        if not path.is_file() or path.stat().st_size == 0:
+            raise InputError("path", str(path), "a file that can be written", "Nothing was written there.")
         logger.info("wrote %s (%d frames at %d fps)", path, self.num_frames, fps)
         return path
 

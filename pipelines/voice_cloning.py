@@ -54,6 +54,7 @@ from pipelines.base import (
 )
 from pipelines.errors import Cancelled, InputError, ModelLoadError
 from pipelines.tts_languages import MMS_ROUTE, POCKET_CONVERSION_ROUTE, POCKET_ROUTE
+from pipelines.voice_dsp import speech_only
 
 logger = logging.getLogger(__name__)
 
@@ -192,21 +193,12 @@ class VoiceConversionPipeline(Pipeline):
         import torch
 
         from pipelines import knn_vc
-        from pipelines.voice_dsp import vad_trim
 
         reference_sample_rate = _check_rate("reference_sample_rate", reference_sample_rate)
         clip = read_audio(reference, reference_sample_rate, target_rate=knn_vc.SAMPLE_RATE, channels=1,
                           min_seconds=min(min_seconds, 0.1), max_seconds=max(max_seconds, MAX_RAW_REFERENCE_SECONDS),
                           argument="reference", rate_argument="reference_sample_rate")
-        speech = vad_trim(clip.audio[0], clip.sample_rate)
-        if speech.size == 0:
-            raise InputError("reference", f"{clip.seconds:.2f} s of audio in which no speech was detected",
-                             "a recording of speech", "kNN-VC trims the reference with SoX's voice activity detector "
-                                                      "(trigger level 7); music, noise or tones do not trigger it.")
-        seconds = len(speech) / clip.sample_rate
-        if not min_seconds <= seconds <= max_seconds:
-            raise InputError("reference", f"a clip with {seconds:.2f} s of speech (non-speech trimmed)",
-                             f"between {min_seconds:g} and {max_seconds:g} seconds of speech")
+        speech = speech_only(clip.audio[0], clip.sample_rate, (min_seconds, max_seconds))  # the one speech check
         return knn_vc.wavlm_features(self.wavlm, torch.from_numpy(np.ascontiguousarray(speech, dtype=np.float32)))
 
     def __call__(self, speech: Any, reference: Any = None, sample_rate: int | None = None,
@@ -610,6 +602,8 @@ class VoiceCloningPipeline(Pipeline):
             code = lang.code if lang.route == MMS_ROUTE else lang.iso639_3
             route, note = MMS_ROUTE, ""
         if isinstance(tts, _PocketTTS) and route == POCKET_ROUTE:
+            # the speech check every route makes (kNN-VC's VAD): noise, a tone or an offset is no voice here either
+            speech_only(clip.audio[0], clip.sample_rate, REFERENCE_SECONDS)
             voice = trim_silence(clip.audio[0], clip.sample_rate)
             seconds = len(voice) / clip.sample_rate
             if not REFERENCE_SECONDS[0] <= seconds <= REFERENCE_SECONDS[1]:

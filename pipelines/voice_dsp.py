@@ -27,10 +27,12 @@ import math
 
 import numpy as np
 
-__all__ = ["vad", "vad_trim", "loudness", "normalize_loudness", "KNN_VC_TRIGGER_LEVEL", "KNN_VC_LOUDNESS"]
+__all__ = ["vad", "vad_trim", "loudness", "normalize_loudness", "speech_only", "KNN_VC_TRIGGER_LEVEL",
+           "KNN_VC_LOUDNESS", "SPEECH_RATE"]
 
 KNN_VC_TRIGGER_LEVEL = 7.0  # matcher.py get_matching_set(vad_trigger_level=7)
 KNN_VC_LOUDNESS = -16.0  # matcher.py match(tgt_loudness_db=-16)
+SPEECH_RATE = 16000  # kNN-VC's rate, at which it runs the VAD on a reference (matcher.py)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -224,3 +226,33 @@ def vad_trim(audio: np.ndarray, sample_rate: int, trigger_level: float = KNN_VC_
     """Trim non-speech from both ends as kNN-VC's ``get_features`` does: `vad`, reverse, `vad`, reverse back."""
     front = vad(audio, sample_rate, trigger_level=trigger_level)
     return vad(front[..., ::-1], sample_rate, trigger_level=trigger_level)[..., ::-1]
+
+
+def speech_only(audio: np.ndarray, sample_rate: int, seconds: tuple[float, float], argument: str = "reference"
+                ) -> np.ndarray:
+    """The speech of a voice clip, or `InputError` naming `argument`: the one check of a voice reference, on every
+    voice-cloning route and in the voice library (`pipelines.voices`), so that a clip is accepted or refused the same
+    way everywhere.
+
+    The mono clip is brought to 16 kHz and trimmed with `vad_trim` (SoX's voice activity detector, as kNN-VC trims
+    its reference); a clip in which it finds no voice activity (silence, white noise, a pure tone, a constant
+    offset) is refused, and so is one whose speech lasts outside ``seconds = (low, high)``. Returns the speech,
+    float32 at `SPEECH_RATE`.
+    """
+    from pipelines.audio import resample
+    from pipelines.errors import InputError
+
+    mono = np.asarray(audio, dtype=np.float32).reshape(-1)
+    clip = mono if sample_rate == SPEECH_RATE else resample(mono, sample_rate, SPEECH_RATE)
+    speech = vad_trim(clip, SPEECH_RATE)
+    if speech.size == 0:
+        raise InputError(argument, f"{mono.size / sample_rate:.2f} s of audio in which no speech was detected",
+                         "a recording of speech",
+                         "SoX's voice activity detector (which kNN-VC trims its reference with) finds no voice in it: "
+                         "silence, noise, a pure tone or a constant offset is not a voice.")
+    length = speech.size / SPEECH_RATE
+    low, high = seconds
+    if not low <= length <= high:
+        raise InputError(argument, f"a clip with {length:.2f} s of speech (non-speech trimmed)",
+                         f"between {low:g} and {high:g} seconds of speech")
+    return np.ascontiguousarray(speech, dtype=np.float32)

@@ -3,7 +3,8 @@
 The app's voice library and the service's ``/v1/voices`` share this store. A voice is a folder
 ``<root>/<id>/`` holding ``voice.json`` (its metadata) and ``reference.wav`` (mono 16-bit PCM at the clip's own
 rate). A clip is checked as voice cloning checks a reference before it is kept: decodable audio, mono after mixing
-down, and 3-30 s of sound once leading and trailing silence is trimmed (what every cloning route accepts).
+down, speech found by the one speech check of every cloning route (`pipelines.voice_dsp.speech_only`: no noise, tone
+or constant offset), 3-30 s of it (what every cloning route accepts), and 3-30 s of sound once silence is trimmed.
 
 >>> from pipelines import load
 >>> from pipelines.voices import VoiceLibrary
@@ -31,6 +32,8 @@ from pipelines import validate
 from pipelines.audio import read_audio, save_audio, trim_silence
 from pipelines.base import Result
 from pipelines.errors import InputError
+from pipelines.textfiles import parse_json
+from pipelines.voice_dsp import speech_only
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +120,7 @@ class VoiceLibrary:
             owner = validate.text("owner", owner, max_chars=128)
         clip = read_audio(audio, sample_rate, channels=1, min_seconds=0.1, max_seconds=MAX_RAW_SECONDS,
                           argument="audio")
+        speech_only(clip.audio[0], clip.sample_rate, SPEECH_SECONDS, argument="audio")  # as every cloning route does
         voice = trim_silence(clip.audio[0], clip.sample_rate)
         seconds = len(voice) / clip.sample_rate
         low, high = SPEECH_SECONDS
@@ -165,7 +169,7 @@ class VoiceLibrary:
     @staticmethod
     def _read(folder: Path) -> Voice | None:
         try:
-            data = json.loads((folder / _META).read_text(encoding="utf-8"))
+            data = parse_json((folder / _META).read_text(encoding="utf-8"))
             voice = Voice(**{f.name: data.get(f.name) for f in dataclasses.fields(Voice)})
         except (OSError, ValueError, TypeError) as err:  # half-deleted or hand-edited: not a voice
             logger.warning("skipping %s: %s", folder, err)

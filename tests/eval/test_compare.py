@@ -130,6 +130,36 @@ def test_bad_results_files_say_why(tmp_path, content, match):
     assert info.value.argument == "base"
 
 
+@pytest.mark.parametrize("score", ["NaN", "Infinity", "-Infinity"])
+def test_a_nan_score_is_an_error_not_a_verdict(tmp_path, capsys, score):
+    """lm-eval writes a failed metric as NaN; `--compare` must not print "nan | worse" and exit 0."""
+    good = {"results": {"polemo2_in": {"exact_match,score-first": 0.5}}, "n-shot": {"polemo2_in": 5}}
+    (tmp_path / "base.json").write_text(json.dumps(good))
+    (tmp_path / "bad.json").write_text(json.dumps(good).replace("0.5", score))
+    (tmp_path / "rows.json").write_text(json.dumps({"rows": [{"model": "m", "n_shot": 5, "scores": {
+        "polemo2-in_g": score}}]}).replace(f'"{score}"', score))
+    for bad in ("bad.json", "rows.json"):
+        assert main(["--compare", str(tmp_path / "base.json"), str(tmp_path / bad), "--output",
+                     str(tmp_path / "out")]) == 2
+        err = capsys.readouterr()
+        assert "nan" not in err.out.lower() and "worse" not in err.out
+        line = err.err.strip().splitlines()[-1]
+        assert line.startswith("error: --compare CANDIDATE must be results whose every score is a finite number") and \
+            "polemo2-in_g (5-shot) scored" in line and "evaluation failed" in line, line
+    assert main(["--compare", str(tmp_path / "base.json"), str(tmp_path / "base.json"), "--output",
+                 str(tmp_path / "out")]) == 0
+    assert "| same |" in capsys.readouterr().out
+
+
+def test_a_damaged_leaderboard_json_says_which_row(tmp_path):
+    (tmp_path / "r.json").write_text(json.dumps({"rows": [{"model": "m", "n_shot": "five"}]}))
+    with pytest.raises(InputError, match="Its row 0 is not a leaderboard row"):
+        compare.read_results(tmp_path / "r.json", "base")
+    (tmp_path / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(InputError, match="JSON nested deeper"):
+        compare.read_results(tmp_path / "deep.json", "base")
+
+
 def test_no_common_n_shot_is_an_error(tmp_path):
     for name, n in (("a", 0), ("b", 5)):
         (tmp_path / f"{name}.json").write_text(json.dumps(

@@ -160,5 +160,5 @@ def test_a_folder_without_pictures_is_refused(tmp_path, capsys):
     notes.mkdir()
     (notes / "a.txt").write_text("not a picture\n")
     assert cli(run_args(tmp_path / "out", "--dataset", str(notes))) == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]  # after datasets' own "Generating train split" bar
-    assert last.startswith("error:") and "no image column 'image'" in last
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error:") and "no dataset in the folder: no parquet files, no pictures" in last

@@ -122,7 +122,7 @@ def test_wrong_columns_and_bad_labels(tmp_path, digits_folder):
                                    features=features).save_to_disk(str(tmp_path / name))
         return str(tmp_path / name)
 
-    with pytest.raises(ImageDataError, match="labels must be 0.."):
+    with pytest.raises(ImageDataError, match="row 0: label -1 is not a class index from 0 to 999"):
         load_image_data(save("negative", [-1] * 10, "int64"), validation_size=2)
     with pytest.raises(ImageDataError, match="label '7' is not a class index"):
         load_image_data(save("strings", ["7"] * 10, "string"), validation_size=2)
@@ -169,3 +169,104 @@ def test_cli_hint_names_the_trainer_and_bad_flags_are_one_line(tmp_path, capsys)
             main(argv)
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# hostile data: corrupt content inside valid-looking files, labels that cannot be, folders that are not datasets
+
+
+def _parquet(path, labels, images=None, label_type="int64"):
+    """A parquet file in the MNIST schema (or with plain integer labels), with `images` as raw bytes."""
+    import io
+
+    import datasets
+    from PIL import Image
+
+    picture = io.BytesIO()
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(picture, format="PNG")
+    images = images if images is not None else [picture.getvalue()] * len(labels)
+    label = datasets.ClassLabel(names=list(MNIST_LABELS)) if label_type == "classlabel" else datasets.Value(
+        label_type)
+    features = datasets.Features({"image": datasets.Image(), "label": label})
+    rows = {"image": [{"bytes": b, "path": None} for b in images], "label": labels}
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(path))
+    return path
+
+
+def test_corrupt_pictures_empty_files_and_impossible_labels_name_the_file_or_row(tmp_path):
+    good = _parquet(tmp_path / "good.parquet", [1, 2] * 5, label_type="classlabel")
+    cases = {
+        "a picture that is not one": (_parquet(tmp_path / "corrupt.parquet", [1] * 10, images=[
+            *[_png()] * 9, b"\x89PNG\r\n\x1a\n garbage"], label_type="classlabel"),
+            "split 'train' row 9: the picture cannot be decoded"),
+        "not a picture at all": (_parquet(tmp_path / "text.pic.parquet", [1] * 10, images=[
+            *[_png()] * 9, b"hello"], label_type="classlabel"), "row 9: the picture cannot be decoded (not a "
+                                                                "picture file PIL can read)"),
+        "zero rows": (_parquet(tmp_path / "empty.parquet", []), "empty.parquet: the parquet file holds no rows"),
+        "not parquet": (_write(tmp_path / "text.parquet", b"PAR1 but not really"), "text.parquet: not a readable "
+                                                                                     "parquet file"),
+        "a label of 10**9": (_parquet(tmp_path / "huge.parquet", [1] * 9 + [10**9]),
+                             "row 9: label 1000000000 is not a class index from 0 to 999 (at most 1000 classes)"),
+        "a negative label": (_parquet(tmp_path / "negative.parquet", [-3] + [1] * 9), "row 0: label -3"),
+    }
+    for what, (path, message) in cases.items():
+        with pytest.raises(ImageDataError) as info:
+            load_image_data(str(path), validation_size=2, cache_dir=str(tmp_path / "cache"))
+        assert message in str(info.value), (what, str(info.value))
+    assert len(load_image_data(str(good), validation_size=2, cache_dir=str(tmp_path / "cache")).train) == 8
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    picture = io.BytesIO()
+    Image.fromarray(np.full((28, 28), 200, np.uint8)).save(picture, format="PNG")
+    return picture.getvalue()
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def _image_folder(root, labels, per_label=3):
+    from PIL import Image
+
+    for label in labels:
+        (root / "train" / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_label):
+            Image.fromarray(np.full((28, 28), 40 * i, np.uint8)).save(root / "train" / label / f"{i}.png")
+    return root
+
+
+def test_the_digit_model_takes_only_the_ten_digits(tmp_path):
+    """`classes` (the digit CNN's): cat/dog or 99/100 folders are refused before a picture is decoded; folders of
+    some digits only are mapped onto the digits' own indices, so the head stays the ten digits."""
+    for labels, unknown in ((["cat", "dog"], "'cat', 'dog'"), (["99", "100"], "'100', '99'")):
+        folder = _image_folder(tmp_path / "_".join(labels), labels)
+        with pytest.raises(ImageDataError, match=f"its classes {unknown} are not the model's classes"):
+            load_image_data(str(folder), classes=MNIST_LABELS, validation_size=1)
+        assert load_image_data(str(folder), validation_size=1).labels == tuple(sorted(labels))  # no fixed classes
+    with pytest.raises(ImageDataError, match="row 0: label 12 is not a class index from 0 to 9"):
+        load_image_data(str(_parquet(tmp_path / "twelve.parquet", [12] + [1] * 9)), classes=MNIST_LABELS)
+    some = load_image_data(str(_image_folder(tmp_path / "some", ["3", "7"])), classes=MNIST_LABELS, validation_size=1)
+    assert some.labels == MNIST_LABELS
+    assert sorted(set(torch.cat([some.train.labels, some.validation.labels]).tolist())) == [3, 7]
+
+
+def test_a_folder_that_is_no_dataset_is_refused_early_and_the_walk_is_bounded(tmp_path, monkeypatch):
+    from finetune import image_data
+
+    notes = tmp_path / "notes"
+    (notes / "sub").mkdir(parents=True)
+    (notes / "sub" / "todo.txt").write_text("not pictures")
+    with pytest.raises(ImageDataError, match="no dataset in the folder: no parquet files, no pictures"):
+        load_image_data(str(notes))
+    home = _image_folder(tmp_path / "home", ["Pictures"], per_label=2)  # pictures somewhere in a big tree
+    for i in range(60):
+        (home / f"project{i}").mkdir()
+    monkeypatch.setattr(image_data, "MAX_FOLDER_ENTRIES", 50)
+    with pytest.raises(ImageDataError, match="holds more than 50 files and folders, so it is not a dataset folder"):
+        load_image_data(str(home))

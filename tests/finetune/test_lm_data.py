@@ -165,3 +165,36 @@ def test_a_utf8_bom_does_not_break_the_first_record(tmp_path, name):
     path.write_bytes(gzip.compress(body.encode("utf-8")) if name.endswith(".gz") else body.encode("utf-8"))
     rows = [row for _, row in read_rows(path)]
     assert rows == [{"text": "Zażółć gęślą jaźń."}, {"text": "Drugi."}]
+
+
+def test_corrupt_archives_and_hostile_json_name_the_file_and_line(tmp_path, capsys):
+    """A .gz damaged inside its deflate stream (zlib.error, no OSError), a truncated one, JSON nested 200,000 deep,
+    a number past Python's 4300 digits: each a DataError naming file:line, from the reader and from finetune.lm."""
+    from finetune import lm
+
+    good = "\n".join(f"line number {i} with some text {i * i}" for i in range(20000)).encode()
+    damaged = bytearray(gzip.compress(good))
+    for k in range(2000, 2100):
+        damaged[k] ^= 0x55
+    cases = {
+        "corrupt.txt.gz": (bytes(damaged), "cannot read the file (the gz data is corrupt (error: Error -3"),
+        "cut.txt.gz": (gzip.compress(good)[:5000], "cannot read the file (the gz data is truncated"),
+        "deep.jsonl": (b'{"text": "ok"}\n' + b"[" * 200_000 + b"]" * 200_000 + b"\n",
+                       ":2: not a JSON object (JSON nested deeper"),
+        "digits.jsonl": (b'{"text": "ok"}\n{"text": "x", "n": ' + b"9" * 5000 + b"}\n",
+                         ":2: not a JSON object (a JSON number with more than 4300 digits"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(DataError) as info:
+            load_lm_data(train_file=str(path), validation_size=1, cache_dir=str(tmp_path / "cache"))
+        assert f"{path}:" in str(info.value) and message in str(info.value), str(info.value)
+    output = tmp_path / "never"
+    assert lm.cli(["--model", "tiny", "--train-file", str(tmp_path / "corrupt.txt.gz"), "--output-dir",
+                   str(output), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {tmp_path / 'corrupt.txt.gz'}:") and "the gz data is corrupt" in err[-1]
+    assert not output.exists() and not (tmp_path / "never.partial").exists()
+    fine = write_jsonl(tmp_path / "fine.jsonl", [{"text": "Ala ma kota."}] * 4)
+    assert len(load_lm_data(train_file=str(fine), validation_size=1, cache_dir=str(tmp_path / "cache")).train) == 3

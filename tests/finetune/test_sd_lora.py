@@ -382,3 +382,70 @@ def test_lr_schedule_is_the_same_on_one_process_or_several(schedule):
     assert one[3] == pytest.approx(1e-2)  # warmed up after 4 optimizer steps
     if schedule != "constant_with_warmup":
         assert one[-1] == pytest.approx(0.0, abs=1e-12) and one[-2] > 0
+
+
+def test_a_single_safetensors_file_loads_like_its_folder(tmp_path):
+    import shutil
+
+    style = random_lora(tmp_path / "style")
+    single = tmp_path / "style.safetensors"
+    shutil.copy(style / "pytorch_lora_weights.safetensors", single)
+    call = {"num_inference_steps": 2, "seed": 5}
+    t2i = load("text-to-image", model="tiny")
+    t2i.set_lora(str(style))
+    from_folder = pixels(t2i(PROMPT, **call))
+    t2i.set_lora(str(single))
+    np.testing.assert_array_equal(pixels(t2i(PROMPT, **call)), from_folder)
+    np.testing.assert_array_equal(pixels(load("text-to-image", model="tiny", lora=str(single))(PROMPT, **call)),
+                                  from_folder)
+
+
+def test_bad_lora_files_are_refused_and_a_failed_request_changes_nothing(tmp_path):
+    """Not safetensors, empty, integer tensors, NaN, 1e30 (checked before anything loads), and a file diffusers
+    cannot load (found while loading the second LoRA of a request): each is refused, and the pipeline's LoRAs,
+    its `.loras.active` and its images are exactly what they were."""
+    from safetensors.torch import load_file, save_file
+
+    from pipelines.errors import InputError
+
+    good, other = random_lora(tmp_path / "good"), random_lora(tmp_path / "other", seed=1)
+    weights = load_file(str(good / "pytorch_lora_weights.safetensors"))
+    first = next(iter(weights))
+
+    def file(name: str, tensors=None, raw: bytes | None = None) -> str:
+        path = tmp_path / name
+        if raw is not None:
+            path.write_bytes(raw)
+        else:
+            save_file(tensors, str(path))
+        return str(path)
+
+    nan = {**weights, first: weights[first].clone().fill_(float("nan"))}
+    cases = [
+        (file("text.safetensors", raw=b"this is not a safetensors file"), InputError, "not a readable safetensors"),
+        (file("empty.safetensors", raw=b""), InputError, "empty.safetensors is empty"),
+        (file("int.safetensors", {k: v.to(torch.int32) for k, v in weights.items()}), InputError,
+         "holds torch.int32 values, not floating-point weights"),
+        (file("nan.safetensors", nan), InputError, "holds NaN or infinite values"),
+        (file("huge.safetensors", {k: v * 0 + 1e30 for k, v in weights.items()}), InputError,
+         r"holds a weight of 1e\+30, beyond float16.s range"),
+        (file("nolora.safetensors", {"unet.foo.weight": torch.zeros(2, 2)}), ModelLoadError,
+         "diffusers cannot load this LoRA"),
+    ]
+    call = {"num_inference_steps": 2, "seed": 3}
+    t2i = load("text-to-image", model="tiny")
+    t2i.set_lora(str(other), 0.8)
+    before, names, adapters = pixels(t2i(PROMPT, **call)), dict(t2i.loras.names), t2i.pipe.get_list_adapters()
+    for path, error, message in cases:
+        with pytest.raises(error, match=message) as info:
+            t2i.set_lora([str(good), path])  # the good one is new: loaded (last case), then taken out again
+        assert path in str(info.value)
+        assert t2i.loras.active == [(str(other), 0.8)] and t2i.loras.names == names, path
+        assert t2i.pipe.get_list_adapters() == adapters, path
+        np.testing.assert_array_equal(pixels(t2i(PROMPT, **call)), before)
+    t2i.set_lora(None)
+    with pytest.raises(InputError, match="holds NaN"):
+        t2i.set_lora([str(good), cases[3][0]])
+    assert t2i.loras.active == [] and not getattr(t2i.pipe.unet, "peft_config", None)
+    t2i.set_lora([str(good), str(other)], [1.0, 0.8])  # and a good request still works
+    assert [s for s, _ in t2i.loras.active] == [str(good), str(other)]

@@ -452,3 +452,26 @@ def test_real_voice_cloning_polish():
                                 language="pl", seed=0)
     assert out.route == "mms-tts+knn-vc" and out.tts_model == "facebook/mms-tts-pol" and "cc-by-nc-4.0" in out.licence
     assert not out.commercial_use and loudness(out.audio, 16000) == pytest.approx(-16.0, abs=0.5)
+
+
+def not_a_voice(kind: str, seconds: float = 5.0, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return {"noise": noise(seconds, rate), "tone": 0.3 * np.sin(2 * np.pi * 220 * t),
+            "dc": np.full(t.size, 0.3)}[kind].astype(np.float32)
+
+
+@pytest.mark.parametrize("language", ["en", "pl"])
+def test_every_route_refuses_noise_a_tone_or_an_offset_as_the_voice(vc, tmp_path, language):
+    """One speech check (`voice_dsp.speech_only`, kNN-VC's VAD) on the Pocket TTS route and the kNN-VC routes alike,
+    and in the voice library; the pipeline then still clones a real voice."""
+    from pipelines.voices import VoiceLibrary
+
+    for kind in ("noise", "tone", "dc"):
+        with pytest.raises(InputError, match="no speech was detected") as info:
+            vc("Hello.", reference=not_a_voice(kind), reference_sample_rate=16000, language=language, seed=0)
+        assert info.value.argument == "reference", kind
+        with pytest.raises(InputError, match="no speech was detected") as info:
+            VoiceLibrary(tmp_path).save("not a voice", not_a_voice(kind), 16000)
+        assert info.value.argument == "audio" and not list(tmp_path.glob("voice_*")), kind
+    good = vc("Hello.", reference=voice(4.0, 16000), reference_sample_rate=16000, language=language, seed=0)
+    assert good.audio.size > 0

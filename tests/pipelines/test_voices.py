@@ -30,8 +30,8 @@ def test_save_list_get_reference_delete(tmp_path):
 
 def test_owner_filter(tmp_path):
     library = VoiceLibrary(tmp_path)
-    mine = library.save("mine", voice(3.5, 16000), 16000, owner="key-a")
-    shared = library.save("shared", voice(3.5, 16000, seed=1), 16000)
+    mine = library.save("mine", voice(4.0, 16000), 16000, owner="key-a")
+    shared = library.save("shared", voice(4.0, 16000, seed=1), 16000)
     assert {v.id for v in library.list(owner="key-a")} == {mine.id, shared.id}
     assert [v.id for v in library.list(owner="key-b")] == [shared.id]
     with pytest.raises(InputError, match="voice"):
@@ -76,13 +76,13 @@ def test_ids_are_never_paths(tmp_path, bad):
 
 def test_a_hand_edited_entry_is_skipped_and_the_bound_holds(tmp_path):
     library = VoiceLibrary(tmp_path, max_voices=2)
-    kept = library.save("a", voice(3.5, 16000), 16000)
+    kept = library.save("a", voice(4.0, 16000), 16000)
     (tmp_path / "voice_0000000000000000").mkdir()
     (tmp_path / "voice_0000000000000000" / "voice.json").write_text("{not json")
     assert library.list() == [kept]
-    library.save("b", voice(3.5, 16000, seed=1), 16000)
+    library.save("b", voice(4.0, 16000, seed=1), 16000)
     with pytest.raises(InputError, match="at most 2 voices"):
-        library.save("c", voice(3.5, 16000, seed=2), 16000)
+        library.save("c", voice(4.0, 16000, seed=2), 16000)
 
 
 def test_concurrent_saves_both_land(tmp_path):
@@ -90,7 +90,7 @@ def test_concurrent_saves_both_land(tmp_path):
 
     def save(i):
         try:
-            library.save(f"v{i}", voice(3.5, 16000, seed=i), 16000)
+            library.save(f"v{i}", voice(4.0, 16000, seed=i), 16000)
         except Exception as err:  # noqa: BLE001
             errors.append(err)
 
