@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.holdout import DEFAULT_FRACTION
+
 # The readers shared with bulk inference live in pipelines (which never imports finetune); DataError is
 # pipelines.errors' (re-exported here: the trainers' modules import it from finetune.data).
 from pipelines.errors import DataError
