@@ -213,7 +213,8 @@ def test_corrupt_pictures_empty_files_and_impossible_labels_name_the_file_or_row
         with pytest.raises(ImageDataError) as info:
             load_image_data(str(path), validation_size=2, cache_dir=str(tmp_path / "cache"))
         assert message in str(info.value), (what, str(info.value))
-    good_data = load_image_data(str(good), validation_size=2, validation_fraction=0.2, cache_dir=str(tmp_path / "cache"))
+    good_data = load_image_data(str(good), validation_size=2, validation_fraction=0.2,
+                                cache_dir=str(tmp_path / "cache"))
     assert len(good_data.train) == 8
 
 
