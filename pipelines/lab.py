@@ -52,6 +52,7 @@ LAB_MODELS: dict[str, tuple[tuple[str, ...], str]] = {  # class -> (the tasks th
     "pipelines.gan:DCGANGenerator": (("gan",), "DCGAN generator"),
     # the trainer saves it in the generator's folder, as discriminator/: load that folder as a gan
     "pipelines.gan:DCGANDiscriminator": (("gan",), "DCGAN discriminator"),
+    "pipelines.metric_learning:EmbeddingNet": (("metric-learning",), "metric-learning embedding network"),
 }
 DISCRIMINATOR = "pipelines.gan:DCGANDiscriminator"
 
