@@ -226,18 +226,25 @@ def cluster_scores(vectors: np.ndarray, labels: np.ndarray, reference: np.ndarra
 
 
 def project(vectors: np.ndarray, projection: str, seed: int) -> np.ndarray:
-    """``(N, 2)`` float32 coordinates of `vectors`: t-SNE (PCA initialisation, perplexity 30 or less for few points)
-    or PCA, seeded."""
+    """``(N, 2)`` float32 coordinates of `vectors`: PCA, or t-SNE (perplexity 30, less for few points) started from
+    the PCA map scaled to a standard deviation of 1e-4 as scikit-learn's ``init="pca"`` does; seeded.
+
+    The PCA start is computed here so that a set without spread (identical pictures, or nearly) keeps its PCA map:
+    scikit-learn's TSNE divides by that spread and crashed the process on such input (a segmentation fault).
+    """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
     random_state = seed % 2**32
-    if projection == "pca":
-        points = PCA(n_components=2, random_state=random_state).fit_transform(vectors)
-    else:
-        perplexity = min(30.0, max(1.0, (len(vectors) - 1) / 3))  # TSNE needs perplexity < n_samples
-        points = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=random_state
-                      ).fit_transform(vectors)
+    if len(vectors) < 3 or np.ptp(vectors, axis=0).max() == 0:  # nothing to spread
+        return np.zeros((len(vectors), 2), dtype=np.float32)
+    start = PCA(n_components=2, random_state=random_state).fit_transform(vectors).astype(np.float32)
+    spread = float(np.std(start[:, 0]))
+    if projection == "pca" or not np.isfinite(start).all() or not spread > 1e-6:
+        return np.nan_to_num(start)
+    perplexity = min(30.0, max(1.0, (len(vectors) - 1) / 3))  # TSNE needs perplexity < n_samples
+    points = TSNE(n_components=2, init=start / spread * 1e-4, perplexity=perplexity, random_state=random_state
+                  ).fit_transform(vectors)
     return np.asarray(points, dtype=np.float32)
 
 
