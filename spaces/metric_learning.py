@@ -81,7 +81,7 @@ TEXTS = {
         "missing_slot": "{name}: not trained yet: train it in *Train it now*",
         "compared": "{n} pictures · {clusters} clusters · {k}-NN · {map} · seed {seed}",
         "sketch": "Draw a digit (pick the ✏️ brush on the left first)", "upload": "…or upload a picture",
-        "find": "Find similar", "neighbours": "Nearest pictures", "seen": "As the network sees it",
+        "find": "Find similar", "neighbours": "Nearest pictures", "search_in": "Search in", "seen": "As the network sees it",
         "found": "The {k} nearest of 1,438 training digits in **{name}**: {labels}",
         "nothing": "a drawing or an uploaded picture",
         "no_such": "{name} is not trained in this model yet: train it in *Train it now*, or pick pixels",
@@ -132,7 +132,7 @@ TEXTS = {
         "missing_slot": "{name}: jeszcze niewytrenowany: wytrenuj go w zakładce *Wytrenuj teraz*",
         "compared": "obrazków: {n} · klastrów: {clusters} · {k}-NN · {map} · ziarno {seed}",
         "sketch": "Narysuj cyfrę (najpierw wybierz ✏️ pędzel po lewej)", "upload": "…albo wgraj obrazek",
-        "find": "Znajdź podobne", "neighbours": "Najbliższe obrazki", "seen": "Tak widzi to sieć",
+        "find": "Znajdź podobne", "neighbours": "Najbliższe obrazki", "search_in": "Szukaj w", "seen": "Tak widzi to sieć",
         "found": "{k} najbliższych spośród 1438 cyfr treningowych w reprezentacji **{name}**: {labels}",
         "nothing": "rysunek albo wgrany obrazek",
         "no_such": "{name}: ten model nie ma jeszcze tej sieci: wytrenuj ją w zakładce *Wytrenuj teraz* albo wybierz "
@@ -340,7 +340,7 @@ def build(ctx: Context) -> None:
             status = gr.Markdown(elem_id="metric-status")
             with gr.Row():
                 maps = [gr.ScatterPlot(x="x", y="y", color=t("class"), color_map=colours, label=t(slot),
-                                       x_title=" ", y_title=" ", height=330, elem_id=f"metric-map-{slot}")
+                                       x_title=" ", y_title=" ", height=400, elem_id=f"metric-map-{slot}")
                         for slot in SLOTS]
             table = gr.Dataframe(label=t("scores"), interactive=False, elem_id="metric-scores")
             gr.Markdown(t("map_explain"))
@@ -354,14 +354,14 @@ def build(ctx: Context) -> None:
                     upload = image_input(label=t("upload"), type="pil", sources=["upload"], height=160,
                                          elem_id="metric-upload")
                 with gr.Column():
-                    slot = gr.Radio([(t(name), name) for name in SLOTS], value="triplet", label=t("representation"),
+                    slot = gr.Radio([(t(name), name) for name in SLOTS], value="triplet", label=t("search_in"),
                                     elem_id="metric-representation")
                     neighbours_k = gr.Slider(1, 32, value=8, step=1, label="k", elem_id="metric-similar-k")
                     find = gr.Button(t("find"), variant="primary", elem_id="metric-find")
                     seen = gr.Image(label=t("seen"), type="pil", format="png", interactive=False, height=200,
                                     elem_id="metric-seen")
             found_text = gr.Markdown(elem_id="metric-found")
-            gallery = gr.Gallery(label=t("neighbours"), columns=8, height="auto", format="png",
+            gallery = gr.Gallery(label=t("neighbours"), columns=8, height=220, format="png",
                                  elem_id="metric-neighbours")
         with gr.Tab(t("train_tab"), id="metric-train"):
             gr.Markdown(t("train_explain"))

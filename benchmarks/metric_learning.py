@@ -1,0 +1,138 @@
+"""Metric learning: training throughput of finetune.metric vs a plain PyTorch + pytorch-metric-learning loop, and the
+pipeline's scoring vs the same scikit-learn calls made by hand.
+
+    python -m benchmarks.metric_learning [--quick] [--steps 150] [--loss triplet|normalized-softmax|arcface]
+
+1. Training throughput: ``finetune.metric`` (its loop, logging, the seeded resumable batches of
+   ``finetune.image_data``; evaluations and checkpoints pushed beyond the run) against the loop of
+   pytorch-metric-learning's MNIST notebooks (``TensorDataset`` + shuffling ``DataLoader``, Adam, the loss and
+   miner called directly, plus the loss optimizer of the softmax family) on the same network (`EmbeddingNet`),
+   loss settings, data (scikit-learn's digits, offline) and batch size (128), interleaved; pictures per second and
+   the ratio (target >= 1.0x).
+2. Scoring: ``ml(pictures, labels, projection="none")`` (checks, embedding of the test pictures, k-means, ARI, NMI,
+   silhouette, k-NN for pixels and the tiny twin's two networks; the reference set's embeddings are computed once
+   and kept, by both) against the bare calls (``model(x)``, `KMeans`, the metrics, `KNeighborsClassifier`) on ready
+   tensors.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import compare, interleaved_throughput, parser, print_table, print_throughput
+
+
+def plain_loop(images: torch.Tensor, labels: torch.Tensor, loss_name: str, steps: int, batch_size: int,
+               seed: int) -> float:
+    """The loop of pytorch-metric-learning's MNIST notebooks on our network; returns pictures per second."""
+    from pytorch_metric_learning import distances, losses, miners, reducers
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from pipelines.metric_learning import EmbeddingNet
+
+    torch.manual_seed(seed)
+    model = EmbeddingNet(loss=loss_name).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    miner, loss_optimizer = None, None
+    if loss_name == "triplet":
+        distance = distances.CosineSimilarity()
+        loss_func = losses.TripletMarginLoss(margin=0.2, distance=distance, reducer=reducers.ThresholdReducer(low=0))
+        miner = miners.TripletMarginMiner(margin=0.2, distance=distance, type_of_triplets="semihard")
+    else:
+        loss_func = (losses.NormalizedSoftmaxLoss(10, 64) if loss_name == "normalized-softmax"
+                     else losses.ArcFaceLoss(10, 64))
+        loss_optimizer = torch.optim.Adam(loss_func.parameters(), lr=1e-2)
+    loader = DataLoader(TensorDataset(images.unsqueeze(1).float() / 255, labels), batch_size=batch_size,
+                        shuffle=True, drop_last=True)
+    done, start = 0, time.perf_counter()
+    while done < steps:
+        for x, y in loader:
+            optimizer.zero_grad()
+            if loss_optimizer is not None:
+                loss_optimizer.zero_grad()
+            embeddings = model(x)
+            loss = loss_func(embeddings, y, miner(embeddings, y)) if miner is not None else loss_func(embeddings, y)
+            loss.backward()
+            optimizer.step()
+            if loss_optimizer is not None:
+                loss_optimizer.step()
+            done += 1
+            if done >= steps:
+                break
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def mmhub_loop(loss_name: str, steps: int, batch_size: int, seed: int) -> float:
+    from finetune.metric import MetricArguments, main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = MetricArguments(output_dir=str(Path(tmp) / "out"), dataset="sklearn-digits", loss=loss_name,
+                               max_steps=steps, batch_size=batch_size, eval_steps=10 * steps, save_steps=10 * steps,
+                               logging_steps=20, map_projection="none", seed=seed, device="cpu")
+        return main(args)["train_samples_per_second"]
+
+
+def throughput(loss_name: str, steps: int, repeat: int) -> None:
+    from finetune.image_data import load_image_data
+
+    train = load_image_data("sklearn-digits", seed=0).train
+    a, b = interleaved_throughput(lambda i: mmhub_loop(loss_name, steps, 128, seed=i),
+                                  lambda i: plain_loop(train.images, train.labels, loss_name, steps, 128, seed=i),
+                                  repeat)
+    print_throughput(f"Training throughput, {loss_name} ({steps} steps of 128, CPU, {torch.get_num_threads()} "
+                     f"threads, median of {repeat}, interleaved)", ("finetune.metric", a),
+                     ("plain PyTorch + pytorch-metric-learning loop", b), "pictures/s", "plain loop")
+
+
+def scoring(repeat: int) -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from pipelines import load
+    from pipelines.metric_learning import sklearn_digit_splits
+
+    ml = load("metric-learning", model="tiny", device="cpu")
+    splits = sklearn_digit_splits()
+    images, labels = splits["test"]
+    reference, reference_labels = splits["train"]
+    x = torch.from_numpy(images).float().div(255).unsqueeze(1)
+    x_ref = torch.from_numpy(reference).float().div(255).unsqueeze(1)
+
+    models = (None, *ml.models.values())
+    with torch.inference_mode():
+        kept = [x_ref.flatten(1).numpy() if model is None else model(x_ref).numpy() for model in models]
+
+    def bare() -> None:
+        for model, r in zip(models, kept, strict=True):
+            with torch.inference_mode():
+                v = x.flatten(1).numpy() if model is None else model(x).numpy()
+            clusters = KMeans(n_clusters=10, n_init=4, random_state=0).fit_predict(v)
+            adjusted_rand_score(labels, clusters), normalized_mutual_info_score(labels, clusters)
+            silhouette_score(v, clusters)
+            KNeighborsClassifier(5).fit(r, reference_labels).score(v, labels)
+
+    rows = compare({"mmhub ml(pictures, labels, projection='none')": lambda: ml(images, labels, projection="none",
+                                                                               seed=0),
+                    "bare: model(x), KMeans, metrics, k-NN by hand": bare}, repeat=repeat, warmup=1)
+    print_table(f"Scoring {len(images)} test digits, pixels + 2 embeddings (tiny twin, CPU)", rows,
+                baseline="bare: model(x), KMeans, metrics, k-NN by hand")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=150, help="training steps per throughput run")
+    p.add_argument("--loss", default="triplet", choices=["triplet", "normalized-softmax", "arcface"])
+    args = p.parse_args(argv)
+    np.random.seed(0)
+    scoring(repeat=3 if args.quick else 10)
+    throughput(args.loss, 30 if args.quick else args.steps, 1 if args.quick else 3)
+
+
+if __name__ == "__main__":
+    main()
