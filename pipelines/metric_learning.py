@@ -35,7 +35,7 @@ alternative whose axes are the two directions of largest variance (ten classes o
 >>> ml = load("metric-learning", model="tiny")        # or local:metric-learning (python -m finetune.metric first)
 >>> result = ml(seed=0)                                # scikit-learn's digits: 359 test pictures, 1438 reference
 >>> [(row["representation"], round(row["ari"], 2)) for row in result.table()]
-[('pixels', 0.58), ('normalized-softmax', 0.8...), ('triplet', 0.8...)]
+[('pixels', 0.58), ('normalized-softmax', 0.77), ('triplet', 0.87)]
 >>> result.image.save("maps.png")                      # the maps side by side
 >>> ml.similar("my_seven.png", k=8).neighbours[0]      # {'index': ..., 'label': 7, 'class': '7', 'distance': ...}
 
