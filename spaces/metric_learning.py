@@ -340,9 +340,15 @@ def build(ctx: Context) -> None:
                 seed = seed_input(ctx, elem_id="metric-seed")
             run = gr.Button(t("cluster"), variant="primary", elem_id="metric-run")
             status = gr.Markdown(elem_id="metric-status")
+            # one colour key for the three maps (each plot's own legend would repeat it, and vega-lite clips it)
+            gr.HTML(f"<div id='metric-key' style='display:flex;gap:14px;flex-wrap:wrap;align-items:center'>"
+                    f"<b>{t('class')}:</b>" + "".join(
+                        f"<span><span style='color:{colour};font-size:1.3em'>●</span> {digit}</span>"
+                        for digit, colour in colours.items()) + "</div>")
             with gr.Row():
-                maps = [gr.ScatterPlot(x="x", y="y", color=t("class"), color_map=colours, label=t(slot),
-                                       x_title=" ", y_title=" ", height=400, elem_id=f"metric-map-{slot}")
+                maps = [gr.ScatterPlot(x="x", y="y", color=t("class"), color_map=colours, colors_in_legend=[],
+                                       label=t(slot), x_title=" ", y_title=" ", height=360,
+                                       elem_id=f"metric-map-{slot}")
                         for slot in SLOTS]
             table = gr.Dataframe(label=t("scores"), interactive=False, elem_id="metric-scores")
             gr.Markdown(t("map_explain"))
