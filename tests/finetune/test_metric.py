@@ -103,8 +103,8 @@ def test_softmax_family_trains_with_its_own_class_weights(tmp_path, loss):
 
     output = tmp_path / loss
     metrics = main(parse(run_args(output, "--loss", loss, "--max-steps", "3", "--logging-steps", "1",
-                                  "--map-projection", "none")))
-    assert metrics["loss"] == loss and metrics["global_step"] == 3
+                                  "--map-projection", "none", "--max-eval-samples", "100")))
+    assert metrics["loss"] == loss and metrics["global_step"] == 3 and metrics["test"]["samples"] == 100
     assert load("metric-learning", model=str(output), device="cpu").representations == ["pixels", loss]
     data = load_image_data("sklearn-digits", validation_size=200, seed=42)
     torch.manual_seed(42)
