@@ -287,6 +287,8 @@ def to_tensor(images: Any, argument: str) -> torch.Tensor:
                          "Pass a list of pictures instead to have each one normalised to 28x28.")
     if len(array) == 0:
         raise InputError(argument, "no pictures", "at least 3 pictures")
+    if len(array) > MAX_PICTURES:
+        raise InputError(argument, f"{len(array)} pictures", f"at most {MAX_PICTURES} pictures")
     if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():
             raise InputError(argument, "pictures with NaN or infinite values", PICTURES)
@@ -568,11 +570,10 @@ class MetricLearningPipeline(Pipeline):
             pictures = _picture_list(data, argument)
         elif isinstance(data, (np.ndarray, torch.Tensor)) or hasattr(data, "__array__"):
             pictures = to_tensor(data, argument)
-            if len(pictures) > MAX_PICTURES:
-                raise InputError(argument, f"{len(pictures)} pictures", f"at most {MAX_PICTURES} pictures")
         else:
             raise InputError(argument, data, PICTURES)
-        found = read_labels(labels, len(pictures)) if need_labels or labels is not None else None
+        label_argument = "labels" if argument == "data" else f"{argument} labels"
+        found = read_labels(labels, len(pictures), label_argument) if need_labels or labels is not None else None
         return pictures, found, names
 
     def _reference(self, reference: Any) -> tuple[torch.Tensor, np.ndarray, bool]:
