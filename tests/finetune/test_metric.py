@@ -160,6 +160,16 @@ def test_default_output_is_where_load_looks_and_stop_publishes(tmp_path, monkeyp
     assert ml.model_id == "local:metric-learning" and ml.representations == ["pixels", "triplet"]
 
 
+def test_trains_from_a_local_mnist_schema_folder(tmp_path):
+    from finetune.image_data import write_fixture
+
+    folder = write_fixture(tmp_path / "digits", per_class=8, format="saved")
+    metrics = main(MetricArguments(dataset=str(folder), output_dir=str(tmp_path / "out"), max_steps=4, batch_size=16,
+                                   validation_size=10, eval_steps=2, save_steps=2, map_projection="none"))
+    assert metrics["global_step"] == 4 and metrics["data"]["source"] == str(folder)
+    assert metrics["data"]["train_samples"] == 70 and metrics["evaluation"]["reference_samples"] == 70
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--loss", "contrastive"], "--loss must be one of triplet, normalized-softmax, arcface"),
     (["--type-of-triplets", "medium"], "--type-of-triplets"),
