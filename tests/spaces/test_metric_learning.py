@@ -35,6 +35,9 @@ def sketch_of_a_seven() -> dict:
 
 
 def test_the_tab_sits_in_the_basics_group_in_both_languages():
+    from spaces.metric_learning import TEXTS
+
+    assert set(TEXTS["en"]) == set(TEXTS["pl"])  # every string in both languages
     groups = dict(entry for entry in tab_layout(discover_spaces()) if isinstance(entry, tuple))
     assert "metric_learning" in [spec.name for spec in groups["basics"]]
     for lang, title in (("en", "Find similar"), ("pl", "Znajdź podobne")):
