@@ -142,6 +142,31 @@ def test_sigkill_then_resume_reaches_the_same_end(tmp_path, trained):
     assert (output / "model.safetensors").exists() and not folders.work.exists()
 
 
+def test_an_interrupted_softmax_run_resumes_with_its_class_weights(tmp_path):
+    """The softmax family's own weights and their Adam state travel in the checkpoints: interrupted after its first
+    checkpoint and resumed, a run ends where an uninterrupted one does."""
+    def args(name: str, *extra: str) -> MetricArguments:
+        return parse(run_args(tmp_path / name, "--loss", "normalized-softmax", "--max-steps", "6", "--save-steps",
+                              "3", "--eval-steps", "3", "--logging-steps", "1", "--map-projection", "none",
+                              "--max-eval-samples", "60", *extra))
+
+    whole = main(args("whole"))
+
+    def interrupt(step, total, info):
+        if step == 4:
+            raise KeyboardInterrupt("a kill after the checkpoint of step 3")
+
+    with pytest.raises(KeyboardInterrupt):
+        main(args("resumed"), progress=interrupt)
+    assert Path(RunFolders(tmp_path / "resumed").last_checkpoint()).name == "checkpoint-3"
+    resumed = main(args("resumed", "--resume"))
+    def losses(metrics):
+        return {e["step"]: e["loss"] for e in metrics["log_history"] if "loss" in e and e["step"] > 3}
+
+    assert list(losses(resumed)) == [4, 5, 6] and losses(resumed) == pytest.approx(losses(whole), rel=1e-5)
+    assert resumed["test"]["normalized-softmax"] == pytest.approx(whole["test"]["normalized-softmax"], rel=1e-5)
+
+
 def test_default_output_is_where_load_looks_and_stop_publishes(tmp_path, monkeypatch):
     monkeypatch.setenv("MMHUB_CACHE", str(tmp_path / "cache"))
     assert default_output_dir("arcface") == str(tmp_path / "cache" / "models" / "metric-learning" / "arcface")
