@@ -217,3 +217,18 @@ def test_bad_arguments_print_one_line_and_exit_2(tmp_path, capsys, extra, messag
     err = capsys.readouterr().err
     assert err.startswith("error:") and message in err and "Traceback" not in err
     assert not (tmp_path / "out.partial").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.gpu
+def test_trains_and_embeds_on_cuda(tmp_path):
+    metrics = main(parse(run_args(tmp_path / "out", "--device", "cuda", "--max-steps", "20", "--map-projection",
+                                  "none")))
+    assert metrics["device"].startswith("cuda") and metrics["test"]["triplet"]["knn_accuracy"] > 0.5
+    on_gpu = load("metric-learning", model=str(tmp_path / "out"), device="cuda")
+    on_cpu = load("metric-learning", model=str(tmp_path / "out"), device="cpu")
+    from pipelines.metric_learning import sklearn_digit_splits
+
+    pictures = sklearn_digit_splits()["test"][0][:50]
+    assert torch.allclose(torch.from_numpy(on_gpu.embed(pictures)), torch.from_numpy(on_cpu.embed(pictures)),
+                          atol=1e-4)
+    assert on_gpu.similar(pictures[0], k=3).neighbours[0]["distance"] < 1e-3
