@@ -141,8 +141,8 @@ def test_each_loss_is_the_library_called_directly(loss):
         theirs = losses.NormalizedSoftmaxLoss(10, 16, temperature=0.05)(embeddings, labels)
     else:
         theirs = losses.ArcFaceLoss(10, 16, margin=28.6, scale=64)(embeddings, labels)
-    value = ours(embeddings, labels)
-    assert float(value) == pytest.approx(float(theirs), rel=1e-6) and float(value) > 0
+    value = ours(embeddings, labels).item()
+    assert value == pytest.approx(theirs.item(), rel=1e-6) and value > 0
     if loss == "triplet":
         assert ours.mined == miner.num_triplets > 0  # the same semi-hard triplets were mined
     assert (ours.parameters() == []) == (loss == "triplet")  # the softmax family learns class weights
@@ -161,8 +161,11 @@ def test_tsne_map_and_pictures_without_spread(ml, digits):
         expected = TSNE(n_components=2, init="pca", perplexity=min(30.0, 59 / 3), random_state=4
                         ).fit_transform(vectors)
         assert np.array_equal(project(vectors, "tsne", 4), expected.astype(np.float32))
+    from sklearn.exceptions import ConvergenceWarning
+
     same = np.repeat(digits["test"][0][:1], 12, axis=0)
-    flat = ml(same, [0] * 6 + [1] * 6, projection="tsne", seed=0)
+    with pytest.warns(ConvergenceWarning, match="distinct clusters"):  # scikit-learn says so; nothing breaks
+        flat = ml(same, [0] * 6 + [1] * 6, projection="tsne", seed=0)
     for name in flat.representations:
         assert not flat.maps[name].any() and flat.scores[name]["silhouette"] is None
         assert flat.scores[name]["ari"] == 0.0
@@ -319,4 +322,19 @@ def test_still_serving_after_bad_inputs_and_progress_can_stop(ml, digits):
     stopped = ml(images, labels, projection="pca", seed=0, progress=stop_after_two)
     assert stopped.stopped and stopped.representations == ["pixels"]
     assert seen == [(1, 9, "embed", "pixels"), (2, 9, "cluster", "pixels")]
-    assert ml(images, labels, projection="none", seed=0).representations == ml.representations
+    alone = ml(images, labels, projection="none", seed=0)
+    assert alone.representations == ml.representations
+
+
+def test_two_calls_at_once_give_what_each_gives_alone(ml, digits):
+    """The app serves two requests of one cached pipeline at once: no state is shared between calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(digits["test"][0][:60], digits["test"][1][:60], 0), (digits["test"][0][60:140], digits["test"][1][60:140],
+                                                                   1)]
+    alone = [ml(images, labels, projection="none", seed=seed).scores for images, labels, seed in jobs]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda job: ml(job[0], job[1], projection="none", seed=job[2]).scores, jobs))
+    assert together == alone
+    found = list(ThreadPoolExecutor(2).map(lambda i: ml.similar(digits["train"][0][i], k=2), (3, 4)))
+    assert [f.neighbours[0]["index"] for f in found] == [3, 4]
