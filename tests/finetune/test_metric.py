@@ -89,7 +89,7 @@ def test_the_first_loss_is_the_library_called_directly(trained):
     loss = losses.TripletMarginLoss(margin=0.2, distance=distance, reducer=reducers.ThresholdReducer(low=0))
     miner = miners.TripletMarginMiner(margin=0.2, distance=distance, type_of_triplets="semihard")
     embeddings = model(x)
-    expected = float(loss(embeddings, y, miner(embeddings, y)))
+    expected = loss(embeddings, y, miner(embeddings, y)).item()
     assert metrics["log_history"][0]["step"] == 1
     assert metrics["log_history"][0]["loss"] == pytest.approx(expected, rel=1e-5)
 
@@ -112,7 +112,7 @@ def test_softmax_family_trains_with_its_own_class_weights(tmp_path, loss):
     func = losses.NormalizedSoftmaxLoss(10, 64, temperature=0.05) if loss == "normalized-softmax" else \
         losses.ArcFaceLoss(10, 64, margin=28.6, scale=64)  # the papers' values, the library's defaults
     x, y = next(data.train.batches(64, epoch=0, seed=42, drop_last=True))
-    assert metrics["log_history"][0]["loss"] == pytest.approx(float(func(model(x), y)), rel=1e-5)
+    assert metrics["log_history"][0]["loss"] == pytest.approx(func(model(x), y).item(), rel=1e-5)
     assert not (output / "embedding_maps.png").exists()
 
 
