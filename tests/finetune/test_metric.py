@@ -147,7 +147,7 @@ def test_an_interrupted_softmax_run_resumes_with_its_class_weights(tmp_path):
     checkpoint and resumed, a run ends where an uninterrupted one does."""
     def args(name: str, *extra: str) -> MetricArguments:
         return parse(run_args(tmp_path / name, "--loss", "normalized-softmax", "--max-steps", "6", "--save-steps",
-                              "3", "--eval-steps", "3", "--logging-steps", "1", "--map-projection", "none",
+                              "3", "--eval-steps", "6", "--logging-steps", "1", "--map-projection", "none",
                               "--max-eval-samples", "60", *extra))
 
     whole = main(args("whole"))
@@ -177,7 +177,7 @@ def test_default_output_is_where_load_looks_and_stop_publishes(tmp_path, monkeyp
         return step < 3
 
     args = MetricArguments(dataset="sklearn-digits", max_steps=50, batch_size=32, eval_steps=10, save_steps=10,
-                           map_projection="none")
+                           map_projection="none", max_eval_samples=60)
     metrics = main(args, progress=stop_at_three)
     assert seen == [(1, 50, "train", True), (2, 50, "train", True), (3, 50, "train", True)]
     assert metrics["stopped_early"] and metrics["global_step"] == 3
