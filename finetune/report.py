@@ -22,7 +22,7 @@ AMAZON_POLARITY_ANCHORS = (
 
 
 #: Metrics drawn on the right-hand axis, in [0, 1]; the logged losses go on the left.
-FRACTION_METRICS = ("accuracy", "macro_f1", "f1")
+FRACTION_METRICS = ("accuracy", "macro_f1", "f1", "knn_accuracy", "nmi", "ari")  # the last three: finetune.metric
 
 
 def curves(log_history: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:

@@ -93,6 +93,9 @@ _SB3_LICENCE = "not stated on the model card (the RL Zoo's card has no licence f
 _NORMALISED = ("normalised observations (the Zoo's normalize: true, a pickled vec_normalize.pkl): "
                "trust_remote_code=True")
 _LUNAR_V2 = "trained on LunarLander-v2, which Gymnasium 1.x replaced: load with env='LunarLander-v3'"
+# Metric learning: one folder per loss under local:metric-learning (python -m finetune.metric --loss ...).
+_LOCAL_METRIC = ModelInfo("local:metric-learning", "yours: trained locally (data ylecun/mnist, mit per its card)",
+                          ("any",), note="triplet / softmax embeddings: python -m finetune.metric (minutes on a CPU)")
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -277,6 +280,12 @@ TASKS: dict[str, TaskSpec] = {
             aliases=("classification", "regression", "tensorflow-playground", "nn-playground"),
             description="TensorFlow Playground in PyTorch: classify or regress 2-D points and watch every neuron "
                         "learn.",
+        ),
+        TaskSpec(
+            "metric-learning", "pipelines.metric_learning:MetricLearningPipeline", (_LOCAL_METRIC,),
+            aliases=("clustering", "embeddings", "triplet", "metric", "klasteryzacja"),
+            description="Clustering: k-means on raw digits vs on embeddings learned with a triplet and a softmax "
+                        "loss (pytorch-metric-learning): maps, ARI / NMI / silhouette / k-NN accuracy, find similar.",
         ),
     )
 }

@@ -13,6 +13,7 @@
     python -m pipelines run autoencoder digit.png --model tiny --output out/
     python -m pipelines run activation-maximisation 3 --model tiny --param steps=100 --output out/
     python -m pipelines run reinforcement-learning CartPole-v1 --model tiny --param episodes=3 --output out/
+    python -m pipelines run metric-learning sklearn-digits --model tiny --param projection=pca --output out/
 
 `list` imports no model library, so it answers at once. Bad arguments (an unknown task or `--param`, a value that
 is not valid JSON or is NaN / Infinity, an input file that does not exist, an `--output` that is a file) print one

@@ -53,6 +53,7 @@ LAB_MODELS: dict[str, tuple[tuple[str, ...], str]] = {  # class -> (the tasks th
     # the trainer saves it in the generator's folder, as discriminator/: load that folder as a gan
     "pipelines.gan:DCGANDiscriminator": (("gan",), "DCGAN discriminator"),
     "pipelines.playground:PlaygroundNet": (("playground",), "Playground network"),
+    "pipelines.metric_learning:EmbeddingNet": (("metric-learning",), "metric-learning embedding network"),
 }
 DISCRIMINATOR = "pipelines.gan:DCGANDiscriminator"
 

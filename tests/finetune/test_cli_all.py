@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAINERS = ("sentiment", "lm", "sd_lora", "digits", "vae", "gan")
+TRAINERS = ("sentiment", "lm", "sd_lora", "digits", "vae", "gan", "metric")
 
 
 def run_cli(module: str, argv: list[str], capsys) -> tuple[int, list[str]]:
@@ -28,7 +28,7 @@ def test_argparse_errors_are_one_line_naming_the_module(module, capsys):
     assert f"(see python -m finetune.{module} --help)" in lines[0]
 
 
-@pytest.mark.parametrize("module", ["digits", "vae", "gan", "lm"])
+@pytest.mark.parametrize("module", ["digits", "vae", "gan", "lm", "metric"])
 @pytest.mark.parametrize(("flags", "fragment"), [
     (["--seed", "-1"], "`--seed` must be an integer from 0 to 4294967295; got -1"),
     (["--seed", str(2**32)], "`--seed` must be an integer from 0 to 4294967295"),
