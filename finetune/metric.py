@@ -337,7 +337,7 @@ def main(args: MetricArguments, progress: Any = None) -> dict[str, Any]:
             return train(args, folders, resume_from, data, progress)
 
     return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run,
-                          single_process="finetune.metric")
+                          single_process="finetune.metric", args=args)
 
 
 # ----------------------------------------------------------------------------------------------------------------

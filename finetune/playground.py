@@ -233,7 +233,7 @@ def main(args: PlaygroundArguments, progress: Any = None) -> dict[str, Any]:
             return train(args, folders, resume_from, progress)
 
     return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run,
-                          single_process="finetune.playground")
+                          single_process="finetune.playground", args=args)
 
 
 # ----------------------------------------------------------------------------------------------------------------

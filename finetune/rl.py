@@ -563,7 +563,7 @@ def main(args: RLArguments, progress: Any = None) -> dict[str, Any]:
             return train(args, folders, resume_from, progress)
 
     return run_in_folders(args.output_dir, recorded_arguments(args, _RESUME_FREE), args.resume, args.overwrite, run,
-                          marker=MARKER, single_process="finetune.rl")
+                          marker=MARKER, single_process="finetune.rl", args=args)
 
 
 def main_with_bar(args: RLArguments) -> dict[str, Any]:

@@ -22,7 +22,8 @@ STEPS = 40
 def run_args(output: Path, *extra: str) -> list[str]:
     """A short learnable run: batches of 64, validation scored and a checkpoint every 20 steps, PCA maps."""
     return ["--dataset", "sklearn-digits", "--output-dir", str(output), "--max-steps", str(STEPS), "--batch-size",
-            "64", "--validation-size", "200", "--eval-steps", "20", "--save-steps", "20", "--logging-steps", "5",
+            "64", "--validation-size", "200", "--validation-fraction", "0.15", "--eval-steps", "20", "--save-steps",
+            "20", "--logging-steps", "5",
             "--map-projection", "pca", "--device", "cpu", *extra]
 
 
@@ -62,7 +63,8 @@ def test_metrics_json_is_what_load_gives_on_the_same_pictures(trained):
     assert (config["loss"], config["embedding_dim"], config["mean"], config["std"]) == ("triplet", 64, 0.1307, 0.3081)
     card = (output / "README.md").read_text()
     assert "pipeline_tag: image-feature-extraction" in card and "| test (359) | triplet |" in card
-    data = load_image_data("sklearn-digits", validation_size=200, seed=42)  # the run's data, as it loaded it
+    # the run's data, as it loaded it
+    data = load_image_data("sklearn-digits", validation_size=200, validation_fraction=0.15, seed=42)
     reference = data.train.subset(10000, 42)
     ml = load("metric-learning", model=str(output), device="cpu")
     for split in ("validation", "test"):
@@ -81,7 +83,7 @@ def test_the_first_loss_is_the_library_called_directly(trained):
     from pipelines.metric_learning import EmbeddingNet
 
     _, metrics = trained
-    data = load_image_data("sklearn-digits", validation_size=200, seed=42)
+    data = load_image_data("sklearn-digits", validation_size=200, validation_fraction=0.15, seed=42)
     torch.manual_seed(42)
     model = EmbeddingNet(labels=list(data.labels)).train()
     x, y = next(data.train.batches(64, epoch=0, seed=42, drop_last=True))
@@ -106,7 +108,7 @@ def test_softmax_family_trains_with_its_own_class_weights(tmp_path, loss):
                                   "--map-projection", "none", "--max-eval-samples", "100")))
     assert metrics["loss"] == loss and metrics["global_step"] == 3 and metrics["test"]["samples"] == 100
     assert load("metric-learning", model=str(output), device="cpu").representations == ["pixels", loss]
-    data = load_image_data("sklearn-digits", validation_size=200, seed=42)
+    data = load_image_data("sklearn-digits", validation_size=200, validation_fraction=0.15, seed=42)
     torch.manual_seed(42)
     model = EmbeddingNet(loss=loss, labels=list(data.labels)).train()
     func = losses.NormalizedSoftmaxLoss(10, 64, temperature=0.05) if loss == "normalized-softmax" else \
@@ -192,7 +194,8 @@ def test_trains_from_a_local_mnist_schema_folder(tmp_path):
     metrics = main(MetricArguments(dataset=str(folder), output_dir=str(tmp_path / "out"), max_steps=4, batch_size=16,
                                    validation_size=10, eval_steps=2, save_steps=2, map_projection="none"))
     assert metrics["global_step"] == 4 and metrics["data"]["source"] == str(folder)
-    assert metrics["data"]["train_samples"] == 70 and metrics["evaluation"]["reference_samples"] == 70
+    # 8 of the 80 pictures are held out (the 10 % hold-out rule)
+    assert metrics["data"]["train_samples"] == 72 and metrics["evaluation"]["reference_samples"] == 72
 
 
 @pytest.mark.parametrize(("extra", "message"), [
