@@ -375,10 +375,11 @@ class Context:
             choices.append((label, info.id))
         return choices
 
-    def model_dropdown(self, task: str, tiny_variant: str = "tiny") -> gr.Dropdown:
-        """The model picker: default, alternatives, and a free field for a Hub id (or an allowed local folder)."""
+    def model_dropdown(self, task: str, tiny_variant: str = "tiny", **kwargs: Any) -> gr.Dropdown:
+        """The model picker: default, alternatives, and a free field for a Hub id (or an allowed local folder);
+        `kwargs` go to `gr.Dropdown` (``elem_id``...)."""
         return gr.Dropdown(self.model_choices(task, tiny_variant), value=self.default_model(task, tiny_variant),
-                           label=self.t("model"), info=self.t("model_info"), allow_custom_value=True)
+                           label=self.t("model"), info=self.t("model_info"), allow_custom_value=True, **kwargs)
 
     def check_model(self, task: str, model: Any, tiny_variant: str = "tiny") -> str:
         """What the model field may load for `task`, or `gr.Error` / `InputError` saying why not.
@@ -480,8 +481,10 @@ def seed_input(ctx: Context, **kwargs: Any) -> gr.Number:
     """The Seed field of every seeded tab: −1 (the default) is random, any other value from 0 up repeats a run.
 
     A `gr.Number` left empty is sent as 0 by the browser, so "empty = random" could not work: −1 is explicit.
+    Neither ``precision`` nor ``minimum`` is set: gradio would round 1.5 silently and refuse −2 in its own words;
+    `parse_seed` refuses both, naming the seed (and the tab's status line says it in a person's words).
     """
-    return gr.Number(RANDOM_SEED, label=ctx.t("seed"), precision=0, minimum=RANDOM_SEED, **kwargs)
+    return gr.Number(RANDOM_SEED, label=ctx.t("seed"), step=1, **kwargs)
 
 
 def parse_seed(value: Any) -> int | None:
@@ -1128,17 +1131,19 @@ class RunControls:
     errors: dict[str, dict[str, str]] | None = None
     signals: _Signals = field(default_factory=_Signals)
 
-    def click(self, fn: Callable[..., Any], inputs: Sequence[Any], outputs: Sequence[Any], *, api_name: str,
-              triggers: Sequence[Any] = (), **queue_options: Any) -> Any:
-        """Wire `fn` (a function or a generator taking the inputs and ``run=``) to Run (and `triggers`, e.g. a
-        textbox's submit), and to the API endpoint `api_name`. `queue_options`: the Space's ``SPACE.queue``."""
-        inputs, outputs = list(inputs), list(outputs)
+    def click(self, fn: Callable[..., Any], inputs: Sequence[Any] | Any, outputs: Sequence[Any] | Any, *,
+              api_name: str, triggers: Sequence[Any] = (), run_button: bool = True, **queue_options: Any) -> Any:
+        """Wire `fn` (a function or a generator taking the inputs and ``run=``) to Run (unless `run_button` is
+        False) and `triggers` (e.g. a textbox's submit, an upload), and to the API endpoint `api_name`.
+        `queue_options`: the Space's ``SPACE.queue``."""
+        inputs, outputs = [list(c) if isinstance(c, (list, tuple)) else [c] for c in (inputs, outputs)]
         parameters = _input_parameters(fn)
         labels = {p.name: str(getattr(c, "label", None) or "") for p, c in zip(parameters, inputs, strict=False)}
         api_button = gr.Button(visible=False, elem_classes=["mmhub-api"])
         api_event = api_button.click(self._api(fn, parameters), inputs, outputs, api_name=api_name, **queue_options)
-        armed = gr.on([self.run.click, *triggers], self._arm, None, [self.run, self.stop, self.status],
-                      queue=False, api_visibility="private", show_progress="hidden")
+        armed = gr.on([self.run.click] * run_button + list(triggers), self._arm, None,
+                      [self.run, self.stop, self.status], queue=False, api_visibility="private",
+                      show_progress="hidden")
         browser = armed.then(self._browser(fn, parameters, len(outputs), labels), inputs, [*outputs, self.status],
                              api_visibility="private", show_progress_on=[self.status], **queue_options)
         browser.then(self._disarm, None, [self.run, self.stop], queue=False, api_visibility="private",
@@ -1224,7 +1229,8 @@ class RunControls:
             yield (*keep, run.html())
 
         browser.__name__ = browser.__qualname__ = f"{fn.__name__}_in_page"
-        extra = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request),
+        extra = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                   annotation=gr.Request),
                  inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
         browser.__signature__ = inspect.Signature([*parameters, *extra])  # type: ignore[attr-defined]
         browser.__annotations__ = {"request": gr.Request}

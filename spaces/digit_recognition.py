@@ -7,7 +7,9 @@ The first use without a trained model offers to train it here (a progress bar; m
 MNIST or, offline, from a local folder in its schema or scikit-learn's bundled digits.
 
 API (gradio_client): ``/recognise_digit`` (sketch, model) -> guesses, text, downsampled picture, probabilities,
-then one feature-map image per layer; ``/train_digits`` (dataset, epochs, max samples) -> a report.
+then one feature-map image per layer; ``/recognise_picture`` (picture, model) -> the same for an uploaded picture;
+``/train_digits`` (dataset, epochs, max samples, replace) -> streamed: a report, the training curve, the model field
+(pointed at the new model). With ``--models tiny`` training writes to the tiny cache, never to the user's model.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from .common import Context, SpaceSpec, user_errors
-from .inside import enlarge_digit, lab_pipeline, train_now, train_panel, with_texts
+from .common import Context, Run, SpaceSpec, image_input, run_controls, user_errors
+from .inside import enlarge_digit, lab_pipeline, live_target, train_now, train_panel, with_texts
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ EPOCHS = (1, 30, 4)  # the training panel's slider: minimum, maximum, value
 TEXTS = with_texts({
     "en": {
         "sketch": "Draw your number here (pick the ✏️ brush on the left first)", "recognise": "Recognise",
+        "draw_tab": "Draw", "upload_tab": "Upload a picture",
+        "picture": "A picture of one digit (dark on light or light on dark)",
         "guesses": "Guesses",
         "downsampled": "Downsampled drawing (what the network sees)", "probabilities": "Output layer: probabilities",
         "first_second": "**Downsampled drawing:** {label} · **First guess:** {first} ({p1:.0%}) · "
@@ -48,11 +52,14 @@ TEXTS = with_texts({
         "train": "Train the model", "missing": "⚠️ **No trained digit model yet** ({folder}). Train it below "
                  "(a few minutes on a CPU), or run `python -m finetune.digits`.",
         "training": "Training: step {step}/{total}, loss {loss:.3f}",
-        "trained": "✅ Trained on {source}: test accuracy {test}, validation {validation} ({steps} steps, "
+        "trained": "✅ Trained on {source}: test accuracy {test}, validation {validation} ({steps}, "
                    "{seconds:.0f} s). Saved to `{folder}`; draw a digit!",
+        "steps_count": "{count} step|{count} steps",
     },
     "pl": {
         "sketch": "Narysuj tu cyfrę (najpierw wybierz ✏️ pędzel po lewej)", "recognise": "Rozpoznaj",
+        "draw_tab": "Rysuj", "upload_tab": "Wgraj obrazek",
+        "picture": "Obrazek jednej cyfry (ciemna na jasnym albo jasna na ciemnym)",
         "guesses": "Odpowiedzi",
         "downsampled": "Pomniejszony rysunek (to widzi sieć)", "probabilities": "Warstwa wyjściowa: "
                                                                                   "prawdopodobieństwa",
@@ -71,8 +78,9 @@ TEXTS = with_texts({
         "train": "Trenowanie modelu", "missing": "⚠️ **Nie ma jeszcze wytrenowanego modelu cyfr** ({folder}). "
                  "Wytrenuj go poniżej (kilka minut na CPU) albo uruchom `python -m finetune.digits`.",
         "training": "Trening: krok {step}/{total}, strata {loss:.3f}",
-        "trained": "✅ Wytrenowano na {source}: dokładność testowa {test}, walidacyjna {validation} ({steps} kroków, "
+        "trained": "✅ Wytrenowano na {source}: dokładność testowa {test}, walidacyjna {validation} ({steps}, "
                    "{seconds:.0f} s). Zapisano w `{folder}`; narysuj cyfrę!",
+        "steps_count": "{count} krok|{count} kroki|{count} kroków",
     },
 })
 
@@ -139,9 +147,11 @@ def build(ctx: Context) -> None:
         maps = [feature_grid(result.layers[name]) for name in LAYERS]
         return (guesses, text, enlarge_digit(result.downsampled), bars, *maps)
 
-    @user_errors
-    def recognise(sketch: Any, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
-        return guess(sketch, model, progress)
+    def recognise(sketch: Any, model: str, *, run: Run) -> tuple:
+        return guess(sketch, model, None)
+
+    def recognise_picture(picture: Any, model: str, *, run: Run) -> tuple:
+        return guess(picture, model, None)
 
     @user_errors
     def live(sketch: Any, model: str) -> tuple:
@@ -155,28 +165,37 @@ def build(ctx: Context) -> None:
                 return tuple(gr.skip() for _ in outputs)
             raise
 
-    @user_errors
-    def train_model(dataset: str, epochs: float, max_samples: float,
-                    progress: gr.Progress = gr.Progress()) -> str:
-        from finetune.digits import DigitsArguments, default_output_dir, main
+    def train_model(dataset: str, epochs: float, max_samples: float, replace: bool = False, *,
+                    run: Run) -> Any:
+        from finetune.digits import DigitsArguments, main
 
-        folder = default_output_dir()
-        metrics = train_now(t, DigitsArguments, main, dataset, epochs, max_samples, progress, max_epochs=EPOCHS[1])
-        for task in SPACE.tasks + ("activation-maximisation",):
-            ctx.cache.discard(task, lab.local_id(TASK))
-        test = metrics.get("test") or {}
-        return t("trained", source=metrics["data"]["source"], test=f"{test.get('accuracy', float('nan')):.2%}",
-                 validation=f"{metrics['validation']['accuracy']:.2%}", steps=metrics["global_step"],
-                 seconds=metrics["train_runtime_s"], folder=folder)
+        target = live_target(ctx, lab.local_id(TASK))
 
-    model = ctx.model_dropdown(TASK)
+        def report(metrics: dict[str, Any], folder: str) -> str:
+            for task in SPACE.tasks + ("activation-maximisation",):
+                ctx.cache.discard(task, target)
+            test = metrics.get("test") or {}
+            return t("trained", source=metrics["data"]["source"], test=f"{test.get('accuracy', float('nan')):.2%}",
+                     validation=f"{metrics['validation']['accuracy']:.2%}",
+                     steps=t("steps_count", count=metrics["global_step"]), seconds=metrics["train_runtime_s"],
+                     folder=folder)
+
+        yield from train_now(ctx, t, DigitsArguments, main, dataset, epochs, max_samples, replace, run=run,
+                             model=lab.local_id(TASK), max_epochs=EPOCHS[1], report=report)
+
+    model = ctx.model_dropdown(TASK, elem_id="digit-model")
     with gr.Row():
         with gr.Column(scale=1):
-            sketch = gr.Sketchpad(label=t("sketch"), type="numpy", image_mode="RGBA", format="png",
-                                  canvas_size=(280, 280), brush=gr.Brush(default_size=16, colors=["#000000"],
-                                                                         color_mode="fixed"),
-                                  elem_id="digit-sketch")
-            button = gr.Button(t("recognise"), variant="primary", elem_id="digit-run")
+            with gr.Tabs():
+                with gr.Tab(t("draw_tab"), id="digit-draw"):
+                    sketch = gr.Sketchpad(label=t("sketch"), type="numpy", image_mode="RGBA", format="png",
+                                          canvas_size=(280, 280), brush=gr.Brush(default_size=16, colors=["#000000"],
+                                                                                 color_mode="fixed"),
+                                          elem_id="digit-sketch", elem_classes=["mmhub-canvas"])
+                    controls = run_controls(ctx, t("recognise"), elem_id="digit-run")
+                with gr.Tab(t("upload_tab"), id="digit-upload"):
+                    picture = image_input(label=t("picture"), type="pil", sources=["upload", "clipboard", "webcam"],
+                                          elem_id="digit-picture")
         with gr.Column(scale=1):
             guesses = gr.Label(label=t("guesses"), num_top_classes=3, elem_id="digit-guesses")
             text = gr.Markdown(elem_id="digit-text")
@@ -201,11 +220,13 @@ def build(ctx: Context) -> None:
     panel = train_panel(ctx, t, lab.local_id(TASK), "digit", epochs=EPOCHS)
 
     outputs = [guesses, text, downsampled, bars, *maps]
-    button.click(recognise, [sketch, model], outputs, api_name="recognise_digit", **SPACE.queue)
+    controls.click(recognise, [sketch, model], outputs, api_name="recognise_digit", **SPACE.queue)
+    controls.click(recognise_picture, [picture, model], outputs, api_name="recognise_picture",
+                   triggers=[picture.upload], run_button=False, **SPACE.queue)
     sketch.change(live, [sketch, model], outputs, api_visibility="private", trigger_mode="always_last",
                   show_progress="hidden", **SPACE.queue)
-    panel.button.click(train_model, [panel.dataset, panel.epochs, panel.max_samples], panel.report,
-                       api_name="train_digits", concurrency_limit=1, concurrency_id="digit_training")
+    panel.controls.click(train_model, panel.inputs, [panel.report, panel.curve, model], api_name="train_digits",
+                         concurrency_limit=1, concurrency_id="digit_training")
 
 
 SPACE = SpaceSpec(

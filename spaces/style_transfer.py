@@ -162,6 +162,7 @@ SPACE = SpaceSpec(
     emoji="🖌️",
     description="Gatys et al. neural style transfer over VGG-19 features, with intermediate images.",
     order=40,
+    group="images",
 )
 
 
