@@ -191,7 +191,7 @@ def build(ctx: Context) -> None:
 
     sketch_options = dict(type="numpy", image_mode="RGBA", format="png", canvas_size=(280, 280),
                           brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"),
-                          elem_classes=["mmhub-canvas"])
+                          elem_classes=["mmhub-canvas"], layers=False)
     with gr.Tabs():
         with gr.Tab(t("sd_tab"), id="autoencoder-sd"):
             gr.Markdown(t("sd_explain"))

@@ -1006,7 +1006,7 @@ class Run:
 
         try:
             for kind, value in run_with_updates(threaded, stop=self.stop_event):
-                if kind == "update" and value == (_STATUS,):
+                if kind == "update" and len(value) == 1 and value[0] is _STATUS:
                     yield "status", None
                 else:
                     yield kind, value
@@ -1304,6 +1304,41 @@ CSS = """
 .mmhub-clock { font-variant-numeric: tabular-nums; opacity: 0.75; }
 """
 
+#: Gradio's own words that its Polish dictionary (gradio 6.31, ``templates/frontend/assets/pl-*.js``) lacks: the
+#: English ones (its ``en`` dictionary) fall through into a Polish page. Given to gradio's i18n (`page_assets`).
+GRADIO_PL = {
+    "audio.recording_error": "Nie udało się rozpocząć nagrywania z mikrofonu.",
+    "chatbot.complete": "Gotowe", "chatbot.copy_message": "Kopiuj wiadomość",
+    "chatbot.copied_message": "Skopiowano wiadomość",
+    "chat_interface.new_chat": "Nowa rozmowa", "chat_interface.message_placeholder": "Napisz wiadomość…",
+    "chat_interface.additional_inputs": "Dodatkowe ustawienia", "chat_interface.chatbot": "Czat",
+    "chat_interface.conversation": "Rozmowa",
+    "common.download_all": "Pobierz wszystko", "common.runs": "Przebiegi",
+    "common.runs_description": "Przebiegi zapisane w tej przeglądarce", "common.back_to_app": "Aplikacja",
+    "common.back_to_app_description": "Wróć do aplikacji", "common.progress": "Postęp", "common.record": "Nagrywaj",
+    "common.stop_recording": "Zatrzymaj nagrywanie", "common.screen_studio": "Studio ekranu",
+    "common.share_gradio_tab": "[Udostępnianie] Karta Gradio", "common.run": "Uruchom",
+    "dataframe.import_empty_file": "Upuszczony plik jest pusty.",
+    "dataframe.import_no_column_names": "Upuszczony plik nie ma nazw kolumn.",
+    "dataframe.import_ragged_row": "Wiersz {line} pliku ma {fields} pól, a nagłówek {columns}.",
+    "dataframe.import_static_columns": "Nie można importować do tabeli z kolumnami tylko do odczytu.",
+    "dataframe.import_fixed_columns": "Ta tabela ma dokładnie {expected} kolumn, a plik {actual}.",
+    "dataframe.import_fixed_rows": "Ta tabela ma dokładnie {expected} wierszy, a plik {actual}.",
+    "dataframe.filter": "Filtruj", "dataframe.clear_filter": "Wyczyść filtry",
+    "image_editor.add_layer": "Dodaj warstwę", "image_editor.brush": "Pędzel",
+    "image_editor.brush_size": "Rozmiar pędzla", "image_editor.clear_canvas": "Wyczyść płótno",
+    "image_editor.color": "Kolor", "image_editor.confirm_crop": "Zatwierdź przycięcie",
+    "image_editor.crop": "Przytnij",
+    "image_editor.erase": "Gumka", "image_editor.eraser_size": "Rozmiar gumki",
+    "image_editor.fit_to_screen": "Dopasuj do ekranu", "image_editor.layer": "Warstwa",
+    "image_editor.layers": "Warstwy", "image_editor.pan": "Przesuń", "image_editor.paste": "Wklej",
+    "image_editor.redo": "Ponów", "image_editor.resize": "Zmień rozmiar", "image_editor.save_changes": "Zapisz zmiany",
+    "image_editor.select_draw_tool": "wybierz pędzel, aby zacząć rysować", "image_editor.show_layers": "Pokaż warstwy",
+    "image_editor.upload": "Wgraj", "image_editor.upload_image": "Wgraj obraz", "image_editor.webcam": "Kamera",
+    "image_editor.zoom_in": "Powiększ", "image_editor.zoom_out": "Pomniejsz",
+    "status.queue_position": "W kolejce: {position} z {size}",
+}
+
 _HEAD = """<script>
 (() => {
   const lang = %(lang)s;
@@ -1346,15 +1381,16 @@ _HEAD = """<script>
 </script>"""
 
 
-def page_assets(lang: str) -> dict[str, str]:
-    """The ``css`` and ``head`` every page of the app needs (for `gr.Blocks.launch` or `gr.mount_gradio_app`):
-    the status line's look and clock, ``<html lang>`` and gradio's own words in the UI language `lang`, and the
+def page_assets(lang: str) -> dict[str, Any]:
+    """The ``css``, ``head`` and ``i18n`` every page of the app needs (for `gr.Blocks.launch` or
+    `gr.mount_gradio_app`: ``launch(**page_assets("pl"))``): the status line's look and clock, ``<html lang>`` and
+    gradio's own words in the UI language `lang` (`GRADIO_PL` fills the gaps of gradio's Polish), and the
     accessible names of drawing canvases (elements with the class ``mmhub-canvas``: their label)."""
     import json
 
     if lang not in LANGUAGES:
         raise InputError("lang", lang, f"one of {list(LANGUAGES)}")
-    return {"css": CSS, "head": _HEAD % {"lang": json.dumps(lang)}}
+    return {"css": CSS, "head": _HEAD % {"lang": json.dumps(lang)}, "i18n": gr.I18n(pl=GRADIO_PL)}
 
 
 def env_host() -> str:

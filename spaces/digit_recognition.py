@@ -191,7 +191,7 @@ def build(ctx: Context) -> None:
                     sketch = gr.Sketchpad(label=t("sketch"), type="numpy", image_mode="RGBA", format="png",
                                           canvas_size=(280, 280), brush=gr.Brush(default_size=16, colors=["#000000"],
                                                                                  color_mode="fixed"),
-                                          elem_id="digit-sketch", elem_classes=["mmhub-canvas"])
+                                          elem_id="digit-sketch", elem_classes=["mmhub-canvas"], layers=False)
                     controls = run_controls(ctx, t("recognise"), elem_id="digit-run")
                 with gr.Tab(t("upload_tab"), id="digit-upload"):
                     picture = image_input(label=t("picture"), type="pil", sources=["upload", "clipboard", "webcam"],

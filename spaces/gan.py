@@ -150,21 +150,19 @@ def build(ctx: Context) -> None:
     def truncation_of(value: float | None) -> float | None:
         return None if value in (None, 0) else value
 
-    def samples(n: float, seed: float | None, truncation: float, model: str, *, run: Run) -> Iterator[tuple]:
-        pipe = yield from run.loading(lambda: gan(model), (model or "").strip() or default_model)
-        result = pipe(whole("n", n, 1, 256), seed=parse_seed(seed), truncation=truncation_of(truncation))
+    def samples(n: float, seed: float | None, truncation: float, model: str, *, run: Run) -> tuple:
+        result = gan(model)(whole("n", n, 1, 256), seed=parse_seed(seed), truncation=truncation_of(truncation))
         text = t("seed_text", seed=result.seed, n=len(result.images),
                  truncation=result.truncation if result.truncation is not None else t("off"))
         run.finish(seed=result.seed)
-        yield enlarge(result.grid(), SHOW), text
+        return enlarge(result.grid(), SHOW), text
 
-    def walk(start: float, end: float, steps: float, truncation: float, model: str, *, run: Run) -> Iterator[Any]:
+    def walk(start: float, end: float, steps: float, truncation: float, model: str, *, run: Run) -> Any:
         steps = whole("steps", steps, 2, 64)
-        pipe = yield from run.loading(lambda: gan(model), (model or "").strip() or default_model)
-        result = pipe.interpolate(parse_seed(start), parse_seed(end), steps=steps,
-                                  truncation=truncation_of(truncation))
+        result = gan(model).interpolate(parse_seed(start), parse_seed(end), steps=steps,
+                                        truncation=truncation_of(truncation))
         run.finish(t("walk_seeds", start=result.seeds[0], end=result.seeds[-1]))
-        yield result.strip(scale=SHOW)
+        return result.strip(scale=SHOW)
 
     def losses_frame(rows: list[tuple[int, str, float]]) -> Any:
         return pd.DataFrame(rows, columns=[t("step"), t("curve"), t("loss")])

@@ -54,6 +54,7 @@ TEXTS = {
         "system_prompt": "System prompt", "system_default": "You are a helpful assistant.",
         "max_new_tokens": "Max new tokens", "temperature": "Temperature (0 = greedy)", "top_p": "Top-p",
         "placeholder": "Write a message…", "user": "User", "assistant": "Assistant", "send": "Send",
+        "message": "Message", "conversation": "Conversation",
         "trimmed": "The conversation no longer fits in the model's context ({context} tokens, {reply} of them for "
                    "the reply): the oldest message was left out.|The conversation no longer fits in the model's "
                    "context ({context} tokens, {reply} of them for the reply): the {count} oldest messages were left "
@@ -63,7 +64,7 @@ TEXTS = {
         "system_prompt": "Prompt systemowy", "system_default": "Jesteś pomocnym asystentem.",
         "max_new_tokens": "Maks. liczba nowych tokenów", "temperature": "Temperatura (0 = zachłannie)",
         "top_p": "Top-p", "placeholder": "Napisz wiadomość…", "user": "Użytkownik", "assistant": "Asystent",
-        "send": "Wyślij",
+        "send": "Wyślij", "message": "Wiadomość", "conversation": "Rozmowa",
         # the plural forms of "the N oldest messages were left out" (one | few | many)
         "trimmed": "Rozmowa nie mieści się już w kontekście modelu ({context} tokenów, z czego {reply} na "
                    "odpowiedź): pominięto najstarszą wiadomość.|Rozmowa nie mieści się już w kontekście modelu "
@@ -307,13 +308,15 @@ def build(ctx: Context) -> None:
 
     gr.on(None, bound_reply, inputs=[model], outputs=[max_new_tokens], api_visibility="private",
           concurrency_limit=None, show_progress="hidden")
-    textbox = refuse_missing(gr.Textbox(placeholder=t("placeholder"), submit_btn=t("send"), stop_btn=ctx.t("stop"),
-                                        elem_id="chat-input"), "message", "non-empty text (write a message)")
+    textbox = refuse_missing(gr.Textbox(placeholder=t("placeholder"), label=t("message"), submit_btn=t("send"),
+                                        stop_btn=ctx.t("stop"), elem_id="chat-input"),
+                             "message", "non-empty text (write a message)")
     interface = gr.ChatInterface(
         chat,
         additional_inputs=[model, system_prompt, max_new_tokens, temperature, top_p, seed],
         additional_outputs=[seed_used],
         textbox=textbox,
+        chatbot=gr.Chatbot(label=t("conversation"), elem_id="chat-history", height=400),
         examples=[[e] for e in (EXAMPLES_PL if ctx.lang == "pl" else EXAMPLES)],
         cache_examples=False,
         api_name="chat",

@@ -43,7 +43,8 @@ def sketch(path) -> dict:
 
 
 def test_both_spaces_sit_in_the_inside_group_after_the_digit_ones():
-    (members,) = [m for entry in tab_layout(discover_spaces()) if isinstance(entry, tuple) for m in [entry[1]]]
+    (members,) = [m for entry in tab_layout(discover_spaces()) if isinstance(entry, tuple) and entry[0] == "inside"
+                  for m in [entry[1]]]
     names = [spec.name for spec in members]
     assert names.index("deep_dream") > names.index("activation_maximisation")
     assert names.index("autoencoder") == names.index("deep_dream") + 1
@@ -102,9 +103,10 @@ def test_train_it_now_then_the_map(tmp_path, monkeypatch, files):
     with pytest.raises(Exception, match="python -m finetune.vae"):  # no model yet: the error says how to get one
         fns["latent_map"](6, "local:mnist-vae")
     with pytest.raises(Exception, match="cannot be reached"):
-        fns["train_vae"]("ylecun/mnist", 1, 0)
-    report = fns["train_vae"]("sklearn-digits", 1, 256)
+        list(fns["train_vae"]("ylecun/mnist", 1, 0))
+    *_, (report, curve, model) = fns["train_vae"]("sklearn-digits", 1, 256)
     assert "sklearn-digits" in report and str(tmp_path) in report
+    assert model["value"] == "local:mnist-vae" and len(curve) >= 2
     assert fns["latent_map"](6, "local:mnist-vae").size == (336, 336)
     decoded, marked = fns["decode_point"](0.0, 0.0, 6, "local:mnist-vae")
     assert decoded.size == (224, 224) and marked.mode == "RGB"
