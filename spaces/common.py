@@ -736,8 +736,9 @@ def run_with_updates(fn: Callable[[Callable[..., Any], threading.Event], Any],
         while (item := updates.get()) is not _DONE:
             yield "update", item
         thread.join()
-    finally:
-        stop.set()  # closed early (cancel, disconnect) or failed: the worker stops at its next progress report
+    except BaseException:
+        stop.set()  # closed early (cancel, disconnect: GeneratorExit) or failed: the worker stops at its next report
+        raise
     if "error" in outcome:
         raise outcome["error"]
     yield "result", outcome["result"]

@@ -141,8 +141,8 @@ def build(ctx: Context) -> None:
         layer = gr.Dropdown(layer_choices(t("block")), value="conv4_3", label=t("layer"), info=t("layer_info"),
                             allow_custom_value=True, elem_id="dream-layer")
         strength = gr.Slider(0.1, 10, value=1.5, step=0.1, label=t("strength"))
-        octaves = gr.Slider(1, 8, value=4, step=1, label=t("octaves"))
-        steps = gr.Slider(1, 50, value=3 if ctx.tiny else 10, step=1, label=t("steps"))
+        octaves = gr.Slider(1, 8, value=4, step=1, label=t("octaves"), elem_id="dream-octaves")
+        steps = gr.Slider(1, 50, value=3 if ctx.tiny else 10, step=1, label=t("steps"), elem_id="dream-steps")
     with gr.Row():
         seed = seed_input(ctx)
         max_size = gr.Slider(64, 1024, value=256 if ctx.tiny else 512, step=32, label=t("max_size"))

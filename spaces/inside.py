@@ -165,8 +165,9 @@ def train_panel(ctx: Context, t: Callable[..., str], model: str, prefix: str, ep
             dataset = gr.Textbox("sklearn-digits" if constants.HF_HUB_OFFLINE else "ylecun/mnist",
                                  label=t("dataset"), info=t("dataset_info"))
             low, high, value = epochs
-            epochs_slider = gr.Slider(low, high, value=value, step=1, label=t("epochs"))
-            max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0)
+            epochs_slider = gr.Slider(low, high, value=value, step=1, label=t("epochs"), elem_id=f"{prefix}-epochs")
+            max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0,
+                                    elem_id=f"{prefix}-max-samples")
         replace = gr.Checkbox(False, label=t("replace", folder=folder), visible=not ctx.tiny,
                               elem_id=f"{prefix}-replace")
         controls = run_controls(ctx, t("train_button"), elem_id=f"{prefix}-train", stop=True, errors=ERROR_TEXTS)

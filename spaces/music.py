@@ -114,7 +114,8 @@ def build(ctx: Context) -> None:
     with gr.Row():
         with gr.Column():
             prompt = gr.Textbox(label=t("prompt"), lines=2, value=examples[0][0])
-            duration = gr.Slider(1, 120, value=2 if ctx.tiny else 10, step=1, label=t("duration"))
+            duration = gr.Slider(1, 120, value=2 if ctx.tiny else 10, step=1, label=t("duration"),
+                                 elem_id="music-duration")
             melody = gr.Audio(label=t("melody"), type="filepath", sources=["upload", "microphone"])
             with gr.Accordion(ctx.t("settings"), open=False):
                 model = ctx.model_dropdown(TASK)

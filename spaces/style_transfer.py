@@ -142,7 +142,7 @@ def build(ctx: Context) -> None:
     gr.Examples([[pictures["content"], pictures["swirls"]], [pictures["content"], pictures["glass"]]],
                 inputs=[content, style], label=t("examples"))
     with gr.Row():
-        steps = gr.Slider(1, 1000, value=20 if ctx.tiny else 300, step=1, label=t("steps"))
+        steps = gr.Slider(1, 1000, value=20 if ctx.tiny else 300, step=1, label=t("steps"), elem_id="style-steps")
         max_size = gr.Slider(64, 1024, value=128 if ctx.tiny else 512, step=32, label=t("max_size"))
         preserve_colors = gr.Checkbox(False, label=t("preserve_colors"))
         seed = seed_input(ctx)

@@ -18,7 +18,9 @@ WALK = """async (pause) => {
     const out = [document.body.innerText];
     for (const el of document.querySelectorAll("[placeholder], [title]")) {
       if (!shown(el)) continue;
-      for (const attribute of ["placeholder", "title"]) if (el.getAttribute(attribute)) out.push(el.getAttribute(attribute));
+      for (const attribute of ["placeholder", "title"]) {
+        if (el.getAttribute(attribute)) out.push(el.getAttribute(attribute));
+      }
     }
     return out.join("\\n");
   };
@@ -60,7 +62,7 @@ WALK = """async (pause) => {
 }"""
 
 
-def walk(page: Any, url: str, pause_ms: int = 250) -> dict[str, str]:
+def walk(page: Any, url: str, pause_ms: int = 150) -> dict[str, str]:
     """``{"Group / Tab / Sub-tab": text}`` for every tab reachable by clicking, accordions opened."""
     page.goto(url)
     page.get_by_role("tab").first.wait_for()
