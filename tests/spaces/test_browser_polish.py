@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from .browser import chromium_page, needs_chromium
-from .conftest import serving
 from .polish import english_in
 from .walk import walk
 
@@ -17,8 +16,21 @@ pytestmark = needs_chromium
 
 @pytest.fixture(scope="module")
 def polish_url():
-    with serving(["-m", "spaces", "--models", "tiny", "--lang", "pl", "--max-models", "1"]) as url:
-        yield url
+    """The whole app with ``--lang pl``, launched in this process as `python -m spaces` launches it (a subprocess
+    would import torch and gradio again: seconds this module does not need)."""
+    from spaces.app import discover_spaces
+    from spaces.launcher import build_blocks, context_from_args, launch
+    from spaces.options import parse_launch_args
+    from tests.servers import free_port
+
+    args = parse_launch_args(["--models", "tiny", "--lang", "pl", "--max-models", "1", "--host", "127.0.0.1",
+                              "--port", str(free_port())])
+    demo = build_blocks(discover_spaces(), context_from_args(args))
+    launch(demo, args, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{args.port}/"
+    finally:
+        demo.close()
 
 
 @pytest.fixture(scope="module")
