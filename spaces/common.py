@@ -79,6 +79,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "error_title": "Error",
         "warning_title": "Warning",
         "info_title": "Note",
+        "went_wrong": "Something went wrong ({error}). The app is still running, and the details are in the server "
+                      "log: please report it.",
     },
     "pl": {
         "tiny_banner": "⚠️ **Małe modele zastępcze** (`--models tiny`): aplikacja działa offline na małych losowych "
@@ -119,6 +121,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "error_title": "Błąd",
         "warning_title": "Uwaga",
         "info_title": "Informacja",
+        "went_wrong": "Coś poszło nie tak ({error}). Aplikacja działa dalej, a szczegóły są w logu serwera: prosimy o "
+                      "zgłoszenie.",
     },
 }
 
@@ -900,7 +904,7 @@ def person_message(ctx: Context, err: BaseException, errors: dict[str, dict[str,
             or str(err)
     if isinstance(err, (gr.Error, MmhubError)):
         return str(getattr(err, "message", None) or err)
-    return ctx.t("unexpected", where=ctx.t("working").rstrip("…."), error=_short(err))
+    return ctx.t("went_wrong", error=_short(err))
 
 
 # -- a run: Run and Stop buttons, one status line per tab ------------------------------------------------------------
@@ -1097,10 +1101,23 @@ def _session(request: Any) -> str:
 
 
 def _input_parameters(fn: Callable) -> list[inspect.Parameter]:
-    """`fn`'s parameters that take the event's inputs (all but ``run``), positional for gradio."""
-    return [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=inspect.Parameter.empty)
+    """`fn`'s parameters that take the event's inputs (all but ``run``), positional for gradio; a `gr.EventData`
+    parameter (``evt: gr.SelectData``) keeps its type, by which gradio passes the event's data."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError):
+        hints = {}
+    return [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      annotation=hints[p.name] if isinstance(hints.get(p.name), type)
+                      and issubclass(hints[p.name], gr.EventData) else inspect.Parameter.empty)
             for p in inspect.signature(fn).parameters.values()
             if p.name != "run" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _annotations(parameters: list[inspect.Parameter]) -> dict[str, Any]:
+    return {p.name: p.annotation for p in parameters if p.annotation is not inspect.Parameter.empty}
 
 
 def _split_specials(values: tuple[Any, ...]) -> tuple[list[Any], Any, Any]:
@@ -1133,15 +1150,19 @@ class RunControls:
     signals: _Signals = field(default_factory=_Signals)
 
     def click(self, fn: Callable[..., Any], inputs: Sequence[Any] | Any, outputs: Sequence[Any] | Any, *,
-              api_name: str, triggers: Sequence[Any] = (), run_button: bool = True, **queue_options: Any) -> Any:
+              api_name: str | None, triggers: Sequence[Any] = (), run_button: bool = True,
+              **queue_options: Any) -> Any:
         """Wire `fn` (a function or a generator taking the inputs and ``run=``) to Run (unless `run_button` is
-        False) and `triggers` (e.g. a textbox's submit, an upload), and to the API endpoint `api_name`.
-        `queue_options`: the Space's ``SPACE.queue``."""
+        False) and `triggers` (e.g. a textbox's submit, an upload), and to the API endpoint `api_name` (None: the
+        page only, e.g. for a click on a picture). `queue_options`: the Space's ``SPACE.queue``."""
         inputs, outputs = [list(c) if isinstance(c, (list, tuple)) else [c] for c in (inputs, outputs)]
         parameters = _input_parameters(fn)
         labels = {p.name: str(getattr(c, "label", None) or "") for p, c in zip(parameters, inputs, strict=False)}
-        api_button = gr.Button(visible=False, elem_classes=["mmhub-api"])
-        api_event = api_button.click(self._api(fn, parameters), inputs, outputs, api_name=api_name, **queue_options)
+        api_event = None
+        if api_name is not None:
+            api_button = gr.Button(visible=False, elem_classes=["mmhub-api"])
+            api_event = api_button.click(self._api(fn, parameters), inputs, outputs, api_name=api_name,
+                                         **queue_options)
         armed = gr.on([self.run.click] * run_button + list(triggers), self._arm, None,
                       [self.run, self.stop, self.status], queue=False, api_visibility="private",
                       show_progress="hidden")
@@ -1149,7 +1170,7 @@ class RunControls:
                              api_visibility="private", show_progress_on=[self.status], **queue_options)
         browser.then(self._disarm, None, [self.run, self.stop], queue=False, api_visibility="private",
                      show_progress="hidden")
-        return api_event
+        return api_event if api_event is not None else browser
 
     # -- the events ------------------------------------------------------------------------------------------------
 
@@ -1188,7 +1209,7 @@ class RunControls:
         api.__doc__ = fn.__doc__
         progress = inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())
         api.__signature__ = inspect.Signature([*parameters, progress])  # type: ignore[attr-defined]
-        api.__annotations__ = {}
+        api.__annotations__ = _annotations(parameters)
         return user_errors(api)
 
     def _browser(self, fn: Callable[..., Any], parameters: list[inspect.Parameter], count: int,
@@ -1234,7 +1255,7 @@ class RunControls:
                                    annotation=gr.Request),
                  inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
         browser.__signature__ = inspect.Signature([*parameters, *extra])  # type: ignore[attr-defined]
-        browser.__annotations__ = {"request": gr.Request}
+        browser.__annotations__ = {**_annotations(parameters), "request": gr.Request}
         return browser
 
 

@@ -192,11 +192,12 @@ def train_now(ctx: Context, t: Callable[..., str], arguments: type, main: Callab
 
     from finetune.data import DataError
     from finetune.run import UsageError
-    from pipelines import lab
+    from pipelines import lab, validate
     from pipelines.errors import Cancelled
 
     epochs = whole("epochs", epochs, 1, max_epochs)
     max_samples = whole("max_samples", max_samples, 0, MAX_SAMPLES)
+    replace = validate.boolean("replace", replace)
     target = live_target(ctx, model)
     folder = lab.resolve(target)
     if not ctx.tiny and lab.is_trained(target) and not replace:
