@@ -22,7 +22,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from .common import Context, Run, SpaceSpec, draw_seed, run_controls, seed_input, whole
+from .common import Context, Run, SpaceSpec, draw_seed, run_controls, seed_input, user_errors, whole
 from .inside import enlarge, lab_pipeline, live_target, train_now, train_panel, with_texts
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,8 @@ def build(ctx: Context) -> None:
         decoded = vae.decode((x, y))
         return enlarge(decoded.image, SHOW), the_map(vae, n, decoded.point)
 
-    def click_map(n: float, model: str, evt: gr.SelectData, *, run: Run) -> tuple:
+    @user_errors
+    def click_map(n: float, model: str, evt: gr.SelectData) -> tuple:
         from pipelines.autoencoder import QUANTILE, LatentMapResult
 
         vae = mnist_vae(model)
@@ -244,8 +245,10 @@ def build(ctx: Context) -> None:
     encode.click(encode_drawing, [sketch, n, mnist_model], [latent_map, decoded, point_text, x, y],
                  api_name="encode_drawing", **SPACE.queue)
     decode.click(decode_point, [x, y, n, mnist_model], [decoded, latent_map], api_name="decode_point", **SPACE.queue)
-    decode.click(click_map, [n, mnist_model], [decoded, latent_map, x, y], api_name=None,
-                 triggers=[latent_map.select], run_button=False, **SPACE.queue)
+    # a click on the map: its place comes with the select event (gr.SelectData), so a plain event; its progress and
+    # any refusal show on the Decode status line, not as badges on the pictures
+    latent_map.select(click_map, [n, mnist_model], [decoded, latent_map, x, y], api_visibility="private",
+                      show_progress_on=[decode.status], **SPACE.queue)
     interpolate.click(walk, [sketch, sketch_b, steps, mnist_model], walk_image, api_name="interpolate",
                       **SPACE.queue)
     panel.controls.click(train_model, panel.inputs, [panel.report, panel.curve, mnist_model], api_name="train_vae",

@@ -1,5 +1,15 @@
 """What every Space shares: the bounded model cache, the model-field policy, input checks, error translation,
-the PL/EN strings and the tiny banner.
+the PL/EN strings (with plural forms) and the tiny banner; the tab groups (`GROUPS`); and how a tab runs work:
+
+- `run_controls` + `RunControls.click`: a Run button, a Stop button (disabled while nothing runs), one status line
+  with the progress in words, a steady clock and an estimate of the time left; the handler gets a `Run`
+  (``run.steps``, ``run.stream``, ``run.pipeline``, ``run.finish``) and yields its outputs (`KEEP`: only the status
+  changed). Errors go to the status line in a person's words (`person_message`, `ERRORS`, `Refusal`); the API
+  endpoint of the same name keeps the pipeline's own message.
+- `seed_input` / `parse_seed` / `draw_seed`: −1 draws a new seed, shown with the result.
+- `chart_frame`: a plot refreshed during a run that keeps every colour; `page_assets`: the css, head script and
+  gradio i18n a page of the app needs (``launch(**page_assets(lang))`` or ``gr.mount_gradio_app(...,
+  **page_assets(lang))``).
 
 Space modules import this relatively (``from .common import ...``) so that `python -m spaces export` can copy
 them into a Space folder under another package name (a folder named ``spaces`` would shadow Hugging Face's
@@ -1101,23 +1111,11 @@ def _session(request: Any) -> str:
 
 
 def _input_parameters(fn: Callable) -> list[inspect.Parameter]:
-    """`fn`'s parameters that take the event's inputs (all but ``run``), positional for gradio; a `gr.EventData`
-    parameter (``evt: gr.SelectData``) keeps its type, by which gradio passes the event's data."""
-    import typing
-
-    try:
-        hints = typing.get_type_hints(fn)
-    except (NameError, TypeError):
-        hints = {}
-    return [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                      annotation=hints[p.name] if isinstance(hints.get(p.name), type)
-                      and issubclass(hints[p.name], gr.EventData) else inspect.Parameter.empty)
+    """`fn`'s parameters that take the event's inputs (all but ``run``), positional for gradio. (No `gr.EventData`:
+    the handler runs in a ``.then`` step, which gradio gives no event data.)"""
+    return [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=inspect.Parameter.empty)
             for p in inspect.signature(fn).parameters.values()
             if p.name != "run" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-
-
-def _annotations(parameters: list[inspect.Parameter]) -> dict[str, Any]:
-    return {p.name: p.annotation for p in parameters if p.annotation is not inspect.Parameter.empty}
 
 
 def _split_specials(values: tuple[Any, ...]) -> tuple[list[Any], Any, Any]:
@@ -1209,7 +1207,7 @@ class RunControls:
         api.__doc__ = fn.__doc__
         progress = inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())
         api.__signature__ = inspect.Signature([*parameters, progress])  # type: ignore[attr-defined]
-        api.__annotations__ = _annotations(parameters)
+        api.__annotations__ = {}
         return user_errors(api)
 
     def _browser(self, fn: Callable[..., Any], parameters: list[inspect.Parameter], count: int,
@@ -1255,7 +1253,7 @@ class RunControls:
                                    annotation=gr.Request),
                  inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
         browser.__signature__ = inspect.Signature([*parameters, *extra])  # type: ignore[attr-defined]
-        browser.__annotations__ = {**_annotations(parameters), "request": gr.Request}
+        browser.__annotations__ = {"request": gr.Request}
         return browser
 
 

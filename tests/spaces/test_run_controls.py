@@ -64,7 +64,7 @@ def test_person_messages_use_task_words_in_the_ui_language():
     assert str(refusal) == "Text only: pick TI2V."  # the API's words
     assert person_message(PL, refusal, texts) == "Tylko tekst: wybierz TI2V."
     assert person_message(PL, gr.Error("Już przetłumaczone.")) == "Już przetłumaczone."
-    assert person_message(PL, RuntimeError("boom")).startswith("Nieoczekiwany błąd")
+    assert person_message(PL, RuntimeError("boom")).startswith("Coś poszło nie tak (RuntimeError: boom)")
     assert allowed_words("pl", "a number in (0, 1]") == "liczba z przedziału (0, 1]"
 
 
