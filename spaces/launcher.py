@@ -23,6 +23,7 @@ __all__ = ["CSS", "add_launch_arguments", "build_blocks", "context_from_args", "
 
 logger = logging.getLogger(__name__)
 
+
 def parse_auth(value: str | tuple[str, str] | None) -> tuple[str, str] | None:
     """``USER:PASSWORD`` as a pair (None when not given); `argparse.ArgumentTypeError` when malformed."""
     if not value:
