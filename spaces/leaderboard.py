@@ -270,6 +270,7 @@ SPACE = SpaceSpec(
     description="The Open PL LLM Leaderboard's rows beside your own `python -m eval` runs: search, column groups, "
                 "n-shot and model-type filters, one score scale.",
     order=96,
+    group="text",  # beside the chat: the leaderboard ranks the language models
     packages=("eval",),
 )
 

@@ -190,6 +190,7 @@ SPACE = SpaceSpec(
     emoji="🎤",
     description="ACE-Step 1.5: a song with vocals from style tags and your lyrics, in 50 languages (Polish too).",
     order=75,
+    group="audio",  # next to Music
 )
 
 
