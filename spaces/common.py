@@ -7,6 +7,8 @@ the PL/EN strings (with plural forms) and the tiny banner; the tab groups (`GROU
   changed). Errors go to the status line in a person's words (`person_message`, `ERRORS`, `Refusal`); the API
   endpoint of the same name keeps the pipeline's own message.
 - `seed_input` / `parse_seed` / `draw_seed`: −1 draws a new seed, shown with the result.
+- `status_html` / `on_status_line`: the same status line and errors in words for a tab with controls of its own
+  (the Playground's play / pause / step, the leaderboard's filters).
 - `chart_frame`: a plot refreshed during a run that keeps every colour; `page_assets`: the css, head script and
   gradio i18n a page of the app needs (``launch(**page_assets(lang))`` or ``gr.mount_gradio_app(...,
   **page_assets(lang))``).
@@ -1082,6 +1084,60 @@ class Run:
 def waiting_html(ctx: Context) -> str:
     """The status line between a click and the start of the run (the tab's queue may be busy)."""
     return f'<div class="mmhub-run" data-state="waiting" role="status">⏳ {html.escape(ctx.t("waiting"))}</div>'
+
+
+def status_html(words: str, state: str = "done") -> str:
+    """A status line with the look of a run's (`Run.html`), for a tab whose work does not go through `run_controls`
+    (the Playground's own play / pause / step, a view that follows its filters): `words` (``**bold**`` is bold, a
+    blank line breaks the line) in `state`: ``done``, ``running``, ``stopped`` or ``error`` (said with ⚠️)."""
+    text = html.escape(words)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text).replace("\n\n", "<br>")
+    if state == "error":
+        return f'<div class="mmhub-run" data-state="error" role="alert">⚠️ {text}</div>'
+    live = ' aria-live="polite"' if state == "running" else ""
+    return f'<div class="mmhub-run" data-state="{state}" role="status"{live}>{text}</div>'
+
+
+def on_status_line(ctx: Context, fn: Callable[..., Any], outputs: int, status: int = -1,
+                   errors: dict[str, dict[str, str]] | None = None, labels: dict[str, str] | None = None,
+                   also: dict[int, Any] | None = None) -> Callable[..., Any]:
+    """`fn` for a page event (not an API endpoint) with `outputs` outputs, the one at index `status` a status line
+    (`status_html`): a refusal or a failure is said on that line in a person's words (`person_message`, `errors`
+    as for `run_controls`) while the other outputs keep their values (`also`: index -> value to set instead, e.g. a
+    timer to switch off) — no "Error" badge, and the app keeps serving. The API endpoint of the same work keeps
+    `user_errors` (the pipeline's own message). Generator functions too."""
+    where = fn.__name__.replace("_", " ")
+
+    def said(err: Exception) -> tuple[Any, ...]:
+        if isinstance(err, (MmhubError, gr.Error)):
+            logger.info("%s refused: %s", where, err)
+        else:
+            logger.error("unexpected error in %s", where, exc_info=err)
+        values = [gr.skip() for _ in range(outputs)]
+        for index, value in (also or {}).items():
+            values[index] = value
+        values[status] = status_html(person_message(ctx, err, errors, labels), "error")
+        return tuple(values)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - said on the status line
+                yield said(err)
+
+        return generator_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - said on the status line
+            return said(err)
+
+    return wrapper
 
 
 class _Signals:

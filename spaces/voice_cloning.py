@@ -271,7 +271,7 @@ def build(ctx: Context) -> None:
                                            elem_id="voice-save-name")
                     delete = gr.Button(t("delete"), scale=1, variant="stop", elem_id="voice-delete")
                 # Save and Delete share one status line (their refusals are shown there, in words)
-                library_controls = run_controls(ctx, t("save"), elem_id="voice-save", variant="secondary",
+                library_controls = run_controls(ctx, t("save"), elem_id="voice-save-run", variant="secondary",
                                                 errors=ERROR_TEXTS)
                 library_note = gr.Markdown(t("presets_note"), elem_id="voice-library-note")
                 with gr.Row():

@@ -250,7 +250,7 @@ def test_a_phone_sees_every_group_and_can_upload_a_digit(app_url, page, pictures
     page.set_viewport_size({"width": 400, "height": 800})
     try:
         page.goto(app_url)
-        groups = ["✍️ Text", "🎨 Images", "🔊 Audio", "🎬 Video", "🔬 Inside a network"]
+        groups = ["✍️ Text", "🎨 Images", "🔊 Audio", "🎬 Video", "🧭 Basics", "🔬 Inside a network"]
         for name in groups:  # every group on screen: none behind a "…" menu
             button = tab(page, name)
             expect(button).to_be_visible()
