@@ -217,10 +217,14 @@ def build(ctx: Context) -> None:
         trainer = session.trainer
         return render_html(trainer.frame(), trainer.data, options(show_test, discretize), session.points)
 
+    def source_name(source: str) -> str:
+        """A data set's name in the UI's language (the page's names); a CSV's file name as it is."""
+        return t(f"set_{source}") if f"set_{source}" in TEXTS["en"] else source
+
     def status(session: Session, key: str = "ready", before: str = "") -> str:
         """The status line (`status_html`): ready, playing, paused, with the epoch and the seed used."""
         trainer = session.trainer
-        words = t(key, epoch=trainer.epoch, seed=trainer.settings.seed, source=trainer.data.source,
+        words = t(key, epoch=trainer.epoch, seed=trainer.settings.seed, source=source_name(trainer.data.source),
                   train=len(trainer.data.train_x), test=len(trainer.data.test_x))
         return status_html(before + words, STATES[key])
 
@@ -394,7 +398,7 @@ def build(ctx: Context) -> None:
         preset_button = gr.Button(t("preset"), elem_id="pg-preset", min_width=160)
     # the status line of the app's run controls (the same look, errors said there in words); Play, Pause, Step and
     # Reset are this tab's own controls
-    status_line = gr.HTML(status_html(t("ready", epoch=0, seed=first_seed, source=first.data.source,
+    status_line = gr.HTML(status_html(t("ready", epoch=0, seed=first_seed, source=source_name(first.data.source),
                                         train=len(first.data.train_x), test=len(first.data.test_x))),
                           elem_id="pg-status", elem_classes=["mmhub-status"], padding=False)
     with gr.Row():

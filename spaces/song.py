@@ -49,6 +49,11 @@ LYRICS = {
 }
 STYLES = {"pl": "polish pop, female vocals, acoustic guitar, warm, upbeat",
           "en": "indie folk, male vocals, banjo and hand claps, cheerful"}
+INSTRUMENTAL = "lo-fi hip hop, mellow piano, vinyl crackle"
+# The Polish UI's example prompts are Polish (ACE-Step's own examples write the tags in English, which the tab takes as
+# well): the Polish song and an instrumental; English lyrics are not offered there.
+STYLES_PL = {"pl": "polski pop, wokal żeński, gitara akustyczna, ciepło, pogodnie",
+             "instrumental": "lo-fi hip hop, spokojne pianino, trzaski płyty winylowej"}
 
 TEXTS = {
     "en": {
@@ -164,7 +169,8 @@ def build(ctx: Context) -> None:
     model = ctx.model_dropdown(TASK, elem_id="song-model")  # in sight, not in the settings
     with gr.Row():
         with gr.Column():
-            style = gr.Textbox(STYLES[lang], label=t("style"), lines=2, elem_id="song-style")
+            style = gr.Textbox(STYLES_PL["pl"] if ctx.lang == "pl" else STYLES[lang], label=t("style"), lines=2,
+                               elem_id="song-style")
             lyrics = gr.Textbox(LYRICS[lang], label=t("lyrics"), lines=10, max_lines=30, elem_id="song-lyrics")
             with gr.Row():
                 language = gr.Dropdown(language_choices(lang), value=lang, label=t("language"),
@@ -189,9 +195,11 @@ def build(ctx: Context) -> None:
             download = gr.File(label=t("download"), interactive=False, elem_id="song-download")
             seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False, elem_id="song-seed-used")
             summary = gr.Markdown(elem_id="song-summary")
-    gr.Examples([[STYLES["pl"], LYRICS["pl"], False, "pl"], [STYLES["en"], LYRICS["en"], False, "en"],
-                 ["lo-fi hip hop, mellow piano, vinyl crackle", "", True, "unknown"]],
-                inputs=[style, lyrics, instrumental, language], label=ctx.t("examples"))
+    examples = ([[STYLES_PL["pl"], LYRICS["pl"], False, "pl"], [STYLES_PL["instrumental"], "", True, "unknown"]]
+                if ctx.lang == "pl" else
+                [[STYLES["pl"], LYRICS["pl"], False, "pl"], [STYLES["en"], LYRICS["en"], False, "en"],
+                 [INSTRUMENTAL, "", True, "unknown"]])
+    gr.Examples(examples, inputs=[style, lyrics, instrumental, language], label=ctx.t("examples"))
     controls.click(sing, [style, lyrics, instrumental, language, duration, seed, steps, guidance, shift, bpm, key,
                           time_signature, model], [result, download, seed_used, summary], api_name="song",
                    **SPACE.queue)

@@ -18,6 +18,13 @@ CODE = re.compile(r"\S*[_./=\\]\S*|--\S+")  # commands, paths, Hub ids, options:
 #: Gradio 6.31's words written into its components' markup without its i18n (no dictionary can change them).
 GRADIO_HARDCODED = ("Copy table data", "Copied to clipboard", "Fullscreen")
 
+#: Model names with English words in them (the Song tab's model; the leaderboard's rows add theirs, `names`).
+MODEL_NAMES = ("ACE-Step",)
+
+#: The voice menu's search alias: a language's English name after its Polish one and before its codes
+#: (``Polski — Polish (pl, pol)``, spaces.voice_cloning.language_choices): a name, kept so that either finds it.
+LANGUAGE_ALIAS = re.compile(r"— [^—()\n]+ (?=\([a-z]{2,3}(?:, [a-z]{3})?\))")
+
 #: English function words and gradio's own controls' words, for text that comes from neither table.
 COMMON_ENGLISH = frozenset(
     "the and of for with from your this that these those is are was were be been or in here there click drop "
@@ -59,9 +66,20 @@ def english_words() -> frozenset[str]:
     return frozenset((english - polish | COMMON_ENGLISH) - SHARED)
 
 
+@functools.cache
+def names() -> tuple[str, ...]:
+    """Model names shown in the app (`MODEL_NAMES`, the leaderboard's published rows), longest first."""
+    from eval.leaderboard import published_rows
+
+    found = {*MODEL_NAMES, *(row.model for row in published_rows())}
+    found |= {name.rpartition("/")[2] for name in found}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
 def english_in(text: str) -> set[str]:
-    """The English words of `text` (`english_words`), leaving out commands, paths and ids (`CODE`) and
-    `GRADIO_HARDCODED`."""
-    for phrase in GRADIO_HARDCODED:
+    """The English words of `text` (`english_words`), leaving out commands, paths and ids (`CODE`), model names
+    (`names`), the voice menu's English alias of a language (`LANGUAGE_ALIAS`) and `GRADIO_HARDCODED`."""
+    for phrase in GRADIO_HARDCODED + names():
         text = text.replace(phrase, " ")
+    text = LANGUAGE_ALIAS.sub(" ", text)
     return {w for w in WORD.findall(CODE.sub(" ", text)) if w.lower() in english_words()}

@@ -58,7 +58,7 @@ def test_step_step_reset_in_one_session(client):
     html, _ = client.predict(*controls(), api_name="/playground_step")
     assert epoch_of(html) == 2  # the same session's network goes on
     html, status, code, page = client.predict(*controls(), api_name="/playground_reset")
-    assert epoch_of(html) == 0 and "seed 7 · xor: 250 training and 250 test points" in status
+    assert epoch_of(html) == 0 and "seed 7 · Exclusive or (XOR): 250 training and 250 test points" in status
     assert "nn.Linear(2, 3)" in code and "nn.Linear(3, 1), nn.Tanh()" in code
     assert "#activation=tanh" in page and "seed=7" in page and "always draws" not in page
     *_, page = client.predict(*controls(points=300), api_name="/playground_reset")

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 # Clicks every tab once (a tab's own tabs before its siblings), opens every accordion it shows, and
-# keeps the visible text, placeholders and tooltips of each (aria-labels of gradio's own icons are not read: several
-# are hard-coded English in gradio 6.31, out of the app's reach).
+# keeps the visible text, placeholders and tooltips of each. Not read: aria-labels and tooltips of gradio's own icon
+# buttons (several are hard-coded English in gradio 6.31, out of the app's reach: the code block's Copy, Download),
+# the tooltip gradio gives each checkbox of a group (the choice's value, an API identifier, not its label), and the
+# text of code blocks (source code, as commands and paths are not words to translate).
 WALK = """async (pause) => {
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const shown = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
@@ -15,9 +17,13 @@ WALK = """async (pause) => {
   const depth = (el) => { let n = 0; for (; el; el = el.parentElement) n++; return n; };
   const tabs = () => [...document.querySelectorAll('[role="tab"]')].filter(shown);
   const grab = () => {
-    const out = [document.body.innerText];
+    let text = document.body.innerText;
+    for (const code of document.querySelectorAll(".cm-editor")) {
+      if (shown(code) && code.innerText) text = text.split(code.innerText).join("\\n");
+    }
+    const out = [text];
     for (const el of document.querySelectorAll("[placeholder], [title]")) {
-      if (!shown(el)) continue;
+      if (!shown(el) || el.closest("button.icon-button") || el.matches("input[type=checkbox]")) continue;
       for (const attribute of ["placeholder", "title"]) {
         if (el.getAttribute(attribute)) out.push(el.getAttribute(attribute));
       }
