@@ -1164,8 +1164,11 @@ class _Signals:
         return event is not None
 
     def release(self, key: str, event: threading.Event) -> None:
+        """A run that took `event` has ended. A pressed Stop stays (until the next click arms a new event): a run the
+        page dispatches later for the same click (``trigger_mode="always_last"``: the latest of several triggers,
+        e.g. the live picture's) takes it and stops at once, as the person asked."""
         with self._lock:
-            if self._events.get(key) is event:
+            if self._events.get(key) is event and not event.is_set():
                 del self._events[key]
 
 

@@ -201,10 +201,10 @@ def build(ctx: Context) -> None:
         result = yield from generate(t2i, run, **settings, **size)
         yield [(image, prompt) for image in result.images], result.seed, kept_seed
 
-    def live_gate(live: bool, prompt: str, count: int) -> Any:
+    def live_gate(live: bool, prompt: str, count: float | None) -> Any:
         """A new live run (the count changes) only while live is on and the prompt is not blank: otherwise typing
         leaves the status line alone."""
-        return count + 1 if live and (prompt or "").strip() else gr.skip()
+        return int(count or 0) + 1 if live and (prompt or "").strip() else gr.skip()
 
     def selected_index(evt: gr.SelectData) -> int:
         return evt.index
@@ -270,9 +270,12 @@ def build(ctx: Context) -> None:
         gr.Examples([[e] for e in examples], inputs=[prompt], label=ctx.t("examples"))
         t2i_inputs = [prompt, negative, steps, guidance, width, height, num_images, seed, model, lora, lora_scale]
         controls.click(text_to_image, t2i_inputs, [gallery, seed_used], api_name="text_to_image", **SPACE.queue)
-        kept_seed, selected, live_runs = gr.State(None), gr.State(None), gr.State(0)
+        kept_seed, selected = gr.State(None), gr.State(None)
         # As the prompt is typed: the gate counts a new live run (only while live is on), which runs on the tab's
-        # run controls (status line, Stop); while one works only the latest waits (always_last) ...
+        # run controls (status line, Stop); while one works only the latest waits (always_last) ... The count is a
+        # number in the page, not a gr.State: the page fires a State's change only after a queued event, and the
+        # gate answers at once (queue=False).
+        live_runs = gr.Number(0, visible="hidden", elem_id="img-live-runs")
         gr.on([prompt.change, aspect.change], live_gate, [live, prompt, live_runs], live_runs, queue=False,
               api_visibility="private", show_progress="hidden")
         typing = controls.click(live_text_to_image, [aspect, *t2i_inputs, kept_seed], [gallery, seed_used, kept_seed],

@@ -30,15 +30,22 @@ def page(tmp_path_factory):
 
 
 def open_tab(page, app_url: str, name: str) -> None:
-    """Load the app and open the tab `name`, inside whichever group tab holds it."""
+    """Load the app and open the tab `name`, inside whichever group tab holds it (a group renders its tabs when it
+    is opened: each is given a moment)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(app_url)
+    page.get_by_role("tab").first.wait_for()
     tab = page.get_by_role("tab", name=name).first
     if not tab.is_visible():
-        for group in page.get_by_role("tab").all():
-            if group.is_visible():
-                group.click()
-                if tab.is_visible():
-                    break
+        groups = page.locator("[role=tablist]").first.get_by_role("tab")
+        for index in range(groups.count()):
+            groups.nth(index).click()
+            try:
+                tab.wait_for(state="visible", timeout=3_000)
+                break
+            except PlaywrightTimeout:
+                continue
     tab.click()
 
 
@@ -151,9 +158,9 @@ def test_the_layers_sit_beside_the_canvas_and_tell_their_values(app_url, page):
     page.evaluate("""() => { window.mmhubNotes = []; const note = document.querySelector('#digit-preparing');
         new MutationObserver(() => window.mmhubNotes.push(note.innerText)).observe(note,
             {subtree: true, childList: true, characterData: true}); }""")
-    model = page.locator("#digit-sketch").locator("xpath=ancestor::div[@role='tabpanel'][1]").get_by_label("Model")
-    model.first.fill(str(tiny.build("digit-recognition")))
-    model.first.press("Enter")
+    model = page.locator("#digit-model input")
+    model.fill(str(tiny.build("digit-recognition")))
+    model.press("Enter")
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 60, cy - 90)  # a 7
