@@ -14,14 +14,13 @@ fully-connected layers, maps 0-15 / 0-5 in the convolution and downsampling laye
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 import numpy as np
 
-from .common import Context, SpaceSpec, parse_seed, request_folder, run_with_updates, user_errors, whole
+from .common import KEEP, Context, Run, SpaceSpec, draw_seed, request_folder, run_controls, seed_input, whole
 from .inside import enlarge_digit, lab_pipeline
 
 logger = logging.getLogger(__name__)
@@ -40,7 +39,8 @@ TEXTS = {
         "layer_output": "Output layer (a class)", "layer_fc2": "Fully-connected layer 2", "layer_fc1":
         "Fully-connected layer 1", "layer_pool2": "Downsampling layer 2", "layer_conv2": "Convolution layer 2",
         "layer_pool1": "Downsampling layer 1", "layer_conv1": "Convolution layer 1",
-        "progress": "Step {step}/{total}: p = {p:.2f}", "start": "start", "end": "after {steps} steps",
+        "progress": "Climbing: step {step} of {total}, p = {p:.2f}", "start": "start",
+        "end": "after {count} step|after {count} steps",
         "explain": "Training changes the weights so the right output grows. Here the weights stay fixed and the "
                    "**pixels** change instead: gradient ascent makes the chosen output (or neuron) respond more and "
                    "more. Without regularisation it finds noise that fools the network; jitter, blur and L2 decay "
@@ -63,7 +63,8 @@ TEXTS = {
         "layer_fc1": "Warstwa w pełni połączona 1", "layer_pool2": "Warstwa próbkowania 2",
         "layer_conv2": "Warstwa splotowa 2", "layer_pool1": "Warstwa próbkowania 1",
         "layer_conv1": "Warstwa splotowa 1",
-        "progress": "Krok {step}/{total}: p = {p:.2f}", "start": "start", "end": "po {steps} krokach",
+        "progress": "Wspinaczka: krok {step} z {total}, p = {p:.2f}", "start": "początek",
+        "end": "po {count} kroku|po {count} krokach|po {count} krokach",
         "explain": "Trening zmienia wagi, żeby rosło właściwe wyjście. Tu wagi stoją w miejscu, a zmieniają się "
                    "**piksele**: algorytm gradientowy sprawia, że wybrane wyjście (lub neuron) pobudza się coraz "
                    "mocniej. Bez regularyzacji wychodzi szum oszukujący sieć; drganie, rozmycie i kara L2 "
@@ -116,38 +117,40 @@ def build(ctx: Context) -> None:
         return gr.update(maximum=high, value=3 if layer == "output" else 0,
                          label=t(f"target_{unit_kind(layer)}", high=high))
 
-    @user_errors
     def maximise(target: float, layer: str, steps: float, seed: float | None, learning_rate: float, jitter: float,
-                 blur_sigma: float, l2: float, model: str, progress: gr.Progress = gr.Progress()
-                 ) -> Iterator[tuple[Any, Any, Any, str]]:
+                 blur_sigma: float, l2: float, model: str, *, run: Run) -> Iterator[Any]:
         target = int(target) if isinstance(target, float) and target.is_integer() else target
         steps, jitter = whole("steps", steps, 1, 1000), whole("jitter", jitter, 0, 4)  # the sliders' ranges
-        am = lab_pipeline(ctx, TASK, model, t("missing_model"), progress)
+        seed = draw_seed(seed)
+        am = yield from run.loading(lambda: lab_pipeline(ctx, TASK, model, t("missing_model")),
+                                    (model or "").strip() or ctx.default_model(TASK))
         history: list[list[float]] = []
 
-        def work(report: Any, stop: threading.Event) -> Any:
+        def work(report: Any) -> Any:
             def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
-                progress((step, total), desc=t("progress", step=step, total=total, p=info["probability"]))
                 if info.get("image") is not None:
                     report(info["image"])
-                return not stop.is_set()  # the request was cancelled: stop the ascent
+                return run.report(step, total, t("progress", step=step, total=total, p=info["probability"]))
 
-            return am(target, layer=layer, steps=steps, seed=parse_seed(seed), learning_rate=learning_rate,
+            return am(target, layer=layer, steps=steps, seed=seed, learning_rate=learning_rate,
                       jitter=jitter, blur_sigma=blur_sigma, l2=l2, progress=on_step, num_frames=24)
 
         shown = target if layer == "output" else None
         with request_folder("mmhub-am-") as folder:  # the GIF, gone when the request ends (gradio keeps a copy)
-            for kind, value in run_with_updates(work):
+            for kind, value in run.stream(work):
                 if kind == "update":
                     yield enlarge_digit(np.asarray(value[0], dtype=np.float32) / 255), None, None, ""
-                else:
+                elif kind == "result":
                     result = value
                     history = result.history
                     gif = str(folder / "animation.gif")
                     result.save_gif(gif)
-                    vectors = vector_table([(t("start"), history[0]), (t("end", steps=result.steps), history[-1])],
+                    vectors = vector_table([(t("start"), history[0]), (t("end", count=result.steps), history[-1])],
                                            shown)
+                    run.finish(seed=seed)
                     yield enlarge_digit(result.pixels), gif, climb_plot(result, layer, target), vectors
+                else:
+                    yield KEEP
 
     model = ctx.model_dropdown(TASK)
     gr.Markdown(t("explain"))
@@ -158,14 +161,14 @@ def build(ctx: Context) -> None:
         layer = gr.Dropdown([(f"{t(f'layer_{name}')} ({t(f'range_{unit_kind(name)}', high=NEURONS[name] - 1)})",
                               name) for name in LAYERS], value="output", label=t("layer"), elem_id="am-layer")
         steps = gr.Slider(1, 1000, value=30 if ctx.tiny else 200, step=1, label=t("steps"))
-        seed = gr.Number(0, label=ctx.t("seed"), precision=0, minimum=0)
+        seed = seed_input(ctx)
     with gr.Accordion(t("advanced"), open=False):
         with gr.Row():
             learning_rate = gr.Slider(0.001, 0.2, value=0.01, step=0.001, label=t("learning_rate"))
             jitter = gr.Slider(0, 4, value=1, step=1, label=t("jitter"))
             blur_sigma = gr.Slider(0, 3, value=0.5, step=0.1, label=t("blur_sigma"))
             l2 = gr.Slider(0, 10, value=1.0, step=0.1, label=t("l2"))
-    button = gr.Button(t("run"), variant="primary", elem_id="am-run")
+    controls = run_controls(ctx, t("run"), elem_id="am-run", stop=True)
     with gr.Row():
         image = gr.Image(label=t("result"), type="pil", format="png", interactive=False, height=260,
                          elem_id="am-image")
@@ -175,8 +178,8 @@ def build(ctx: Context) -> None:
     climb = gr.LinePlot(x=t("step"), y=t("probability"), color=t("class"), label=t("climb"), y_lim=[0, 1],
                         elem_id="am-climb")
     layer.change(target_field, layer, target, queue=False, api_visibility="private")
-    button.click(maximise, [target, layer, steps, seed, learning_rate, jitter, blur_sigma, l2, model],
-                 [image, animation, climb, vectors], api_name="maximise_activation", **SPACE.queue)
+    controls.click(maximise, [target, layer, steps, seed, learning_rate, jitter, blur_sigma, l2, model],
+                   [image, animation, climb, vectors], api_name="maximise_activation", **SPACE.queue)
 
 
 SPACE = SpaceSpec(

@@ -12,7 +12,8 @@ API (gradio_client): ``/autoencode`` (photo, max size, sample, seed, model) -> i
 figures, latent channels; ``/latent_map`` (n, model) -> the map; ``/encode_drawing`` (sketch, n, model) -> the map
 with the drawing's point, its reconstruction, the point; ``/decode_point`` (x, y, n, model) -> the picture, the map
 with the point; ``/interpolate`` (sketch, sketch, steps, model) -> the walk; ``/train_vae`` (dataset, epochs, max
-samples) -> a report.
+samples, replace) -> streamed: a report, the training curve, the map's model field (pointed at the new model; with
+``--models tiny`` training writes to the tiny cache, never to the user's model).
 """
 
 from __future__ import annotations
@@ -23,8 +24,17 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from .common import Context, SpaceSpec, parse_seed, user_errors, whole
-from .inside import brush_at_once, enlarge, lab_pipeline, preparing_note, train_now, train_panel, with_texts
+from .common import Context, Run, SpaceSpec, draw_seed, run_controls, seed_input, user_errors, whole
+from .inside import (
+    brush_at_once,
+    enlarge,
+    lab_pipeline,
+    live_target,
+    preparing_note,
+    train_now,
+    train_panel,
+    with_texts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +73,9 @@ TEXTS = with_texts({
         "train": "Train the MNIST VAE", "missing": "⚠️ **No trained MNIST VAE yet** ({folder}). Train it below "
                  "(minutes on a CPU), or run `python -m finetune.vae`.",
         "training": "Training: step {step}/{total}, loss {loss:.1f}",
-        "trained": "✅ Trained on {source}: test loss {test} per picture, validation {validation} ({steps} steps, "
+        "trained": "✅ Trained on {source}: test loss {test} per picture, validation {validation} ({steps}, "
                    "{seconds:.0f} s). Saved to `{folder}`; draw the map!",
+        "steps_count": "{count} step|{count} steps", "channel": "channel {i}",
     },
     "pl": {
         "sd_tab": "VAE ze Stable Diffusion", "mnist_tab": "VAE dla MNIST: mapa przestrzeni ukrytej",
@@ -93,8 +104,9 @@ TEXTS = with_texts({
         "train": "Trenowanie VAE dla MNIST", "missing": "⚠️ **Nie ma jeszcze wytrenowanego VAE dla MNIST** "
                  "({folder}). Wytrenuj go poniżej (kilka minut na CPU) albo uruchom `python -m finetune.vae`.",
         "training": "Trening: krok {step}/{total}, strata {loss:.1f}",
-        "trained": "✅ Wytrenowano na {source}: strata testowa {test} na obrazek, walidacyjna {validation} ({steps} "
-                   "kroków, {seconds:.0f} s). Zapisano w `{folder}`; narysuj mapę!",
+        "trained": "✅ Wytrenowano na {source}: strata testowa {test} na obrazek, walidacyjna {validation} ({steps}, "
+                   "{seconds:.0f} s). Zapisano w `{folder}`; narysuj mapę!",
+        "steps_count": "{count} krok|{count} kroki|{count} kroków", "channel": "kanał {i}",
     },
 })
 
@@ -156,38 +168,34 @@ def build(ctx: Context) -> None:
 
     # -- Stable Diffusion's VAE --------------------------------------------------------------------------------
 
-    @user_errors
-    def autoencode(photo: Any, max_size: float, sample: bool, seed: float | None, model: str,
-                   progress: gr.Progress = gr.Progress()) -> tuple:
-        ae = ctx.pipeline(TASK, (model or "").strip() or ctx.default_model(TASK), progress)
-        result = ae(photo, max_size=whole("max_size", max_size, *MAX_SIZE), sample=bool(sample),
-                    seed=parse_seed(seed) if sample else None)
+    def autoencode(photo: Any, max_size: float, sample: bool, seed: float | None, model: str, *, run: Run) -> Any:
+        seed = draw_seed(seed) if sample else None
+        ae = yield from run.pipeline(TASK, (model or "").strip() or ctx.default_model(TASK))
+        result = ae(photo, max_size=whole("max_size", max_size, *MAX_SIZE), sample=bool(sample), seed=seed)
         c, h, w = result.input_shape
         figures = t("figures", ratio=round(result.compression_ratio, 2), inputs=c * h * w,
                     latents=int(np.prod(result.latent_shape)), psnr=result.psnr,
                     shape=" × ".join(map(str, result.latent_shape)), scaling=result.scaling_factor)
         scale = max(1, 256 // max(1, max(result.latent_shape[1:] or [1])))
-        channels = [(enlarge(image, scale), f"channel {i}") for i, image in enumerate(result.latent_images)]
-        return result.image, result.reconstruction, figures, channels
+        channels = [(enlarge(image, scale), t("channel", i=i)) for i, image in enumerate(result.latent_images)]
+        run.finish(seed=seed)
+        yield result.image, result.reconstruction, figures, channels
 
     # -- the MNIST VAE -----------------------------------------------------------------------------------------
 
-    @user_errors
-    def show_map(n: float, model: str, progress: gr.Progress = gr.Progress()) -> Any:
-        return the_map(mnist_vae(model, progress), n, None)
+    def show_map(n: float, model: str, *, run: Run) -> Any:
+        return the_map(mnist_vae(model), n, None)
 
-    @user_errors
-    def encode_drawing(sketch: Any, n: float, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
-        vae = mnist_vae(model, progress)
+    def encode_drawing(sketch: Any, n: float, model: str, *, run: Run) -> tuple:
+        vae = mnist_vae(model)
         result = vae(sketch)
         landed = vae.encode(sketch)
         text = t("point", x=landed.point[0], y=landed.point[1], sx=landed.std[0], sy=landed.std[1], psnr=result.psnr)
         return (the_map(vae, n, landed.point), enlarge(result.reconstruction, SHOW), text, landed.point[0],
                 landed.point[1])
 
-    @user_errors
-    def decode_point(x: float, y: float, n: float, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
-        vae = mnist_vae(model, progress)
+    def decode_point(x: float, y: float, n: float, model: str, *, run: Run) -> tuple:
+        vae = mnist_vae(model)
         decoded = vae.decode((x, y))
         return enlarge(decoded.image, SHOW), the_map(vae, n, decoded.point)
 
@@ -205,26 +213,30 @@ def build(ctx: Context) -> None:
         decoded = vae.decode((x, y))
         return enlarge(decoded.image, SHOW), the_map(vae, n, decoded.point), round(x, 3), round(y, 3)
 
-    @user_errors
-    def walk(first: Any, second: Any, steps: float, model: str, progress: gr.Progress = gr.Progress()) -> Any:
+    def walk(first: Any, second: Any, steps: float, model: str, *, run: Run) -> Any:
         steps = whole("steps", steps, *WALK_STEPS)
-        return mnist_vae(model, progress).interpolate(first, second, steps=steps).strip(scale=4)
+        return mnist_vae(model).interpolate(first, second, steps=steps).strip(scale=4)
 
-    @user_errors
-    def train_model(dataset: str, epochs: float, max_samples: float,
-                    progress: gr.Progress = gr.Progress()) -> str:
-        from finetune.vae import VaeArguments, default_output_dir, main
+    def train_model(dataset: str, epochs: float, max_samples: float, replace: bool = False, *,
+                    run: Run) -> Any:
+        from finetune.vae import VaeArguments, main
 
-        folder = default_output_dir()
-        metrics = train_now(t, VaeArguments, main, dataset, epochs, max_samples, progress, max_epochs=EPOCHS[1])
-        ctx.cache.discard(TASK, MNIST_LOCAL)
-        test = metrics.get("test") or {}
-        return t("trained", source=metrics["data"]["source"], test=f"{test.get('loss', float('nan')):.1f}",
-                 validation=f"{metrics['validation']['loss']:.1f}", steps=metrics["global_step"],
-                 seconds=metrics["train_runtime_s"], folder=folder)
+        target = live_target(ctx, MNIST_LOCAL)
+
+        def report(metrics: dict[str, Any], folder: str) -> str:
+            ctx.cache.discard(TASK, target)
+            test = metrics.get("test") or {}
+            return t("trained", source=metrics["data"]["source"], test=f"{test.get('loss', float('nan')):.1f}",
+                     validation=f"{metrics['validation']['loss']:.1f}",
+                     steps=t("steps_count", count=metrics["global_step"]), seconds=metrics["train_runtime_s"],
+                     folder=folder)
+
+        yield from train_now(ctx, t, VaeArguments, main, dataset, epochs, max_samples, replace, run=run,
+                             model=MNIST_LOCAL, max_epochs=EPOCHS[1], report=report)
 
     sketch_options = dict(type="numpy", image_mode="RGBA", format="png", canvas_size=(280, 280),
-                          brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"))
+                          brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"),
+                          elem_classes=["mmhub-canvas"], layers=False)
     with gr.Tabs():
         with gr.Tab(t("sd_tab"), id="autoencoder-sd"):
             gr.Markdown(t("sd_explain"))
@@ -238,61 +250,67 @@ def build(ctx: Context) -> None:
             with gr.Row():
                 max_size = gr.Slider(*MAX_SIZE, value=128 if ctx.tiny else 512, step=8, label=t("max_size"))
                 sample = gr.Checkbox(False, label=t("sample"))
-                seed = gr.Number(0, label=ctx.t("seed"), precision=0, minimum=0)
-            run = gr.Button(t("run"), variant="primary", elem_id="ae-run")
+                seed = seed_input(ctx)
+            run = run_controls(ctx, t("run"), elem_id="ae-run")
             figures = gr.Markdown(elem_id="ae-figures")
             channels = gr.Gallery(label=t("channels"), columns=4, height="auto", elem_id="ae-channels")
         with gr.Tab(t("mnist_tab"), id="autoencoder-mnist"):
             gr.Markdown(t("mnist_explain"))
             brush_at_once("ae-sketch", "ae-sketch-b")
             mnist_model = gr.Dropdown(ctx.model_choices(TASK, "tiny-mnist"), value=mnist_default,
-                                      label=ctx.t("model"), info=ctx.t("model_info"), allow_custom_value=True)
+                                      label=ctx.t("model"), info=ctx.t("model_info"), allow_custom_value=True,
+                                      elem_id="ae-mnist-model")
             with gr.Row():
                 with gr.Column(scale=3):
                     latent_map = gr.Image(label=t("map"), type="pil", format="png", interactive=False,
                                           elem_id="ae-map")
                     with gr.Row():
                         n = gr.Slider(*GRID, value=15, step=1, label=t("grid"))
-                        draw_map = gr.Button(t("show_map"), elem_id="ae-show-map")
+                        draw_map = run_controls(ctx, t("show_map"), elem_id="ae-show-map", variant="secondary")
                     note = gr.Markdown(elem_id="ae-preparing")
                 with gr.Column(scale=2):
                     sketch = gr.Sketchpad(label=t("sketch"), elem_id="ae-sketch", **sketch_options)
-                    encode = gr.Button(t("encode"), variant="primary", elem_id="ae-encode")
+                    encode = run_controls(ctx, t("encode"), elem_id="ae-encode")
                     point_text = gr.Markdown(elem_id="ae-point")
                     with gr.Row():
                         x = gr.Slider(-4, 4, value=0, step=0.01, label=t("x"))
                         y = gr.Slider(-4, 4, value=0, step=0.01, label=t("y"))
-                    decode = gr.Button(t("decode"), elem_id="ae-decode")
+                    decode = run_controls(ctx, t("decode"), elem_id="ae-decode", variant="secondary")
                     decoded = gr.Image(label=t("decoded"), type="pil", format="png", interactive=False, height=240,
                                        elem_id="ae-decoded")
             with gr.Row():
                 sketch_b = gr.Sketchpad(label=t("sketch_b"), elem_id="ae-sketch-b", **sketch_options)
                 with gr.Column():
                     steps = gr.Slider(*WALK_STEPS, value=8, step=1, label=t("steps"))
-                    interpolate = gr.Button(t("interpolate"), elem_id="ae-interpolate")
+                    interpolate = run_controls(ctx, t("interpolate"), elem_id="ae-interpolate", variant="secondary")
             walk_image = gr.Image(label=t("walk"), type="pil", format="png", interactive=False, elem_id="ae-walk")
             panel = train_panel(ctx, t, MNIST_LOCAL, "ae", epochs=EPOCHS)
 
     run.click(autoencode, [photo, max_size, sample, seed, sd_model], [seen, rebuilt, figures, channels],
               api_name="autoencode", **SPACE.queue)
     # the first use of the MNIST VAE builds or loads it: a note says so until the answer comes
-    gr.on([draw_map.click, encode.click, decode.click, interpolate.click],
+    quick = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+
+    def clear_note() -> str:
+        return ""
+
+    gr.on([draw_map.run.click, encode.run.click, decode.run.click, interpolate.run.click],
           lambda m: preparing_note(ctx, TASK, (m or "").strip() or mnist_default, t("preparing")), mnist_model, note,
-          queue=False, api_visibility="private")
+          **quick)
     draw_map.click(show_map, [n, mnist_model], latent_map, api_name="latent_map", **SPACE.queue).then(
-        lambda: "", None, note, queue=False, api_visibility="private")
+        clear_note, None, note, **quick)
     encode.click(encode_drawing, [sketch, n, mnist_model], [latent_map, decoded, point_text, x, y],
-                 api_name="encode_drawing", **SPACE.queue).then(
-        lambda: "", None, note, queue=False, api_visibility="private")
+                 api_name="encode_drawing", **SPACE.queue).then(clear_note, None, note, **quick)
     decode.click(decode_point, [x, y, n, mnist_model], [decoded, latent_map], api_name="decode_point",
-                 **SPACE.queue).then(lambda: "", None, note, queue=False, api_visibility="private")
+                 **SPACE.queue).then(clear_note, None, note, **quick)
+    # a click on the map: its place comes with the select event (gr.SelectData), so a plain event; its progress and
+    # any refusal show on the Decode status line, not as badges on the pictures
     latent_map.select(click_map, [n, mnist_model], [decoded, latent_map, x, y], api_visibility="private",
-                      **SPACE.queue)
+                      show_progress_on=[decode.status], **SPACE.queue)
     interpolate.click(walk, [sketch, sketch_b, steps, mnist_model], walk_image, api_name="interpolate",
-                      **SPACE.queue).then(
-        lambda: "", None, note, queue=False, api_visibility="private")
-    panel.button.click(train_model, [panel.dataset, panel.epochs, panel.max_samples], panel.report,
-                       api_name="train_vae", concurrency_limit=1, concurrency_id="vae_training")
+                      **SPACE.queue).then(clear_note, None, note, **quick)
+    panel.controls.click(train_model, panel.inputs, [panel.report, panel.curve, mnist_model], api_name="train_vae",
+                         concurrency_limit=1, concurrency_id="vae_training")
 
 
 SPACE = SpaceSpec(

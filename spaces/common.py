@@ -1,5 +1,17 @@
 """What every Space shares: the bounded model cache, the model-field policy, input checks, error translation,
-the PL/EN strings and the tiny banner.
+the PL/EN strings (with plural forms) and the tiny banner; the tab groups (`GROUPS`); and how a tab runs work:
+
+- `run_controls` + `RunControls.click`: a Run button, a Stop button (disabled while nothing runs), one status line
+  with the progress in words, a steady clock and an estimate of the time left; the handler gets a `Run`
+  (``run.steps``, ``run.stream``, ``run.pipeline``, ``run.finish``) and yields its outputs (`KEEP`: only the status
+  changed). Errors go to the status line in a person's words (`person_message`, `ERRORS`, `Refusal`); the API
+  endpoint of the same name keeps the pipeline's own message.
+- `seed_input` / `parse_seed` / `draw_seed`: −1 draws a new seed, shown with the result.
+- `status_html` / `on_status_line`: the same status line and errors in words for a tab with controls of its own
+  (the Playground's play / pause / step, the leaderboard's filters).
+- `chart_frame`: a plot refreshed during a run that keeps every colour; `page_assets`: the css, head script and
+  gradio i18n a page of the app needs (``launch(**page_assets(lang))`` or ``gr.mount_gradio_app(...,
+  **page_assets(lang))``).
 
 Space modules import this relatively (``from .common import ...``) so that `python -m spaces export` can copy
 them into a Space folder under another package name (a folder named ``spaces`` would shadow Hugging Face's
@@ -13,6 +25,7 @@ import contextlib
 import contextvars
 import functools
 import gc
+import html
 import inspect
 import logging
 import os
@@ -21,6 +34,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +44,7 @@ import gradio as gr
 from gradio_client.exceptions import AppError
 
 from pipelines import TASKS, TINY_NAMES, InputError, load, validate
-from pipelines.errors import MmhubError
+from pipelines.errors import Cancelled, MmhubError, ModelLoadError
 
 from .options import LANGUAGES
 
@@ -64,6 +78,21 @@ STRINGS: dict[str, dict[str, str]] = {
                         "model from the list.",
         "unexpected": "Unexpected error in {where} ({error}). The app is still running and the details are in "
                       "the server log; please report it.",
+        "stand_in": "stand-in",
+        "waiting": "Waiting for its turn…",
+        "starting": "Starting…",
+        "working": "Working…",
+        "stop": "Stop",
+        "stopping": "Stopping…",
+        "done": "Done in {elapsed}",
+        "stopped": "Stopped after {elapsed}",
+        "left": "about {} left",
+        "seed_note": "seed {seed}",
+        "error_title": "Error",
+        "warning_title": "Warning",
+        "info_title": "Note",
+        "went_wrong": "Something went wrong ({error}). The app is still running, and the details are in the server "
+                      "log: please report it.",
     },
     "pl": {
         "tiny_banner": "⚠️ **Małe modele zastępcze** (`--models tiny`): aplikacja działa offline na małych losowych "
@@ -91,6 +120,21 @@ STRINGS: dict[str, dict[str, str]] = {
                         "({reason}), albo wybierz model z listy.",
         "unexpected": "Nieoczekiwany błąd w {where} ({error}). Aplikacja działa dalej, szczegóły są w logu serwera; "
                       "prosimy o zgłoszenie.",
+        "stand_in": "model zastępczy",
+        "waiting": "Czeka na swoją kolej…",
+        "starting": "Rozpoczynanie…",
+        "working": "Praca trwa…",
+        "stop": "Zatrzymaj",
+        "stopping": "Zatrzymywanie…",
+        "done": "Gotowe w {elapsed}",
+        "stopped": "Zatrzymano po {elapsed}",
+        "left": "jeszcze ok. {}",
+        "seed_note": "ziarno {seed}",
+        "error_title": "Błąd",
+        "warning_title": "Uwaga",
+        "info_title": "Informacja",
+        "went_wrong": "Coś poszło nie tak ({error}). Aplikacja działa dalej, a szczegóły są w logu serwera: prosimy o "
+                      "zgłoszenie.",
     },
 }
 
@@ -100,9 +144,40 @@ STRINGS: dict[str, dict[str, str]] = {
 #: layers, activation maximisation, Deep Dream, autoencoders, GANs.
 GROUPS: dict[str, dict[str, str]] = {
     "inside": {"en": "Inside a network", "pl": "Wnętrze sieci", "emoji": "🔬"},
+    # The product tabs by medium, so that a phone (400 px) shows every group instead of hiding 7 of 9 tabs behind
+    # gradio's "…" menu. A new Space picks one (``SpaceSpec(group="audio")``) or adds its own here.
+    "text": {"en": "Text", "pl": "Tekst", "emoji": "✍️"},
+    "images": {"en": "Images", "pl": "Obrazy", "emoji": "🎨"},
+    "audio": {"en": "Audio", "pl": "Dźwięk", "emoji": "🔊"},
+    "video": {"en": "Video", "pl": "Wideo", "emoji": "🎬"},
     # the lecture's four basic tasks of AI: classification and regression (the Playground), clustering, RL
     "basics": {"en": "Basics", "pl": "Podstawy", "emoji": "🧭"},
 }
+
+
+# -- plural forms ----------------------------------------------------------------------------------------------
+
+
+def plural_index(lang: str, count: int) -> int:
+    """Which plural form `count` takes: English 0 (one) or 1 (other); Polish 0 (one: 1), 1 (few: 2-4, 22-24, ...,
+    not 12-14) or 2 (many: 0, 5-21, 25-31, ...), as CLDR's plural rules for Polish say."""
+    count = abs(int(count))
+    if lang == "pl":
+        if count == 1:
+            return 0
+        return 1 if count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14) else 2
+    return 0 if count == 1 else 1
+
+
+def plural(lang: str, count: int, forms: Sequence[str]) -> str:
+    """The form of `forms` for `count` in `lang` (`plural_index`; the last form when fewer forms are given).
+
+    >>> [plural("pl", n, ["wiadomość", "wiadomości", "wiadomości"]) for n in (1, 2, 5, 22)]
+    ['wiadomość', 'wiadomości', 'wiadomości', 'wiadomości']
+    >>> plural("pl", 5, ["najstarszą", "najstarsze", "najstarszych"]), plural("en", 1, ["message", "messages"])
+    ('najstarszych', 'message')
+    """
+    return forms[min(plural_index(lang, count), len(forms) - 1)]
 
 
 # -- the model cache -------------------------------------------------------------------------------------------
@@ -289,10 +364,17 @@ class Context:
         return name
 
     def t(self, key: str, texts: dict[str, dict[str, str]] | None = None, **values: Any) -> str:
-        """The UI string `key` in this context's language (a Space's own `texts` first), formatted with `values`."""
+        """The UI string `key` in this context's language (a Space's own `texts` first), formatted with `values`.
+
+        With a ``count`` value, a string written as plural forms separated by ``|`` gives the form for that count
+        (`plural`): English ``"one|other"``, Polish ``"one|few|many"``.
+        """
         for table in (texts or {}, STRINGS):
             if key in table.get(self.lang, {}) or key in table.get("en", {}):
-                text = table.get(self.lang, {}).get(key) or table["en"][key]
+                lang = self.lang if key in table.get(self.lang, {}) else "en"
+                text = table[lang][key]
+                if "count" in values:
+                    text = plural(lang, values["count"], text.split("|"))
                 return text.format(**values) if values else text
         raise KeyError(f"no UI string {key!r}")
 
@@ -306,7 +388,7 @@ class Context:
         if self.llm is not None and task == "text-generation":
             return [(self.llm.label(), self.llm.model or "")]
         spec = TASKS[task]
-        choices = [(f"{v} (stand-in)", v) for v in spec.tiny_variants if self.tiny]
+        choices = [(f"{v} ({self.t('stand_in')})", v) for v in spec.tiny_variants if self.tiny]
         if self.tiny:  # the chosen variant first
             choices.sort(key=lambda c: c[1] != tiny_variant)
         for info in spec.models:
@@ -316,10 +398,11 @@ class Context:
             choices.append((label, info.id))
         return choices
 
-    def model_dropdown(self, task: str, tiny_variant: str = "tiny") -> gr.Dropdown:
-        """The model picker: default, alternatives, and a free field for a Hub id (or an allowed local folder)."""
+    def model_dropdown(self, task: str, tiny_variant: str = "tiny", **kwargs: Any) -> gr.Dropdown:
+        """The model picker: default, alternatives, and a free field for a Hub id (or an allowed local folder);
+        `kwargs` go to `gr.Dropdown` (``elem_id``...)."""
         return gr.Dropdown(self.model_choices(task, tiny_variant), value=self.default_model(task, tiny_variant),
-                           label=self.t("model"), info=self.t("model_info"), allow_custom_value=True)
+                           label=self.t("model"), info=self.t("model_info"), allow_custom_value=True, **kwargs)
 
     def check_model(self, task: str, model: Any, tiny_variant: str = "tiny") -> str:
         """What the model field may load for `task`, or `gr.Error` / `InputError` saying why not.
@@ -421,8 +504,10 @@ def seed_input(ctx: Context, **kwargs: Any) -> gr.Number:
     """The Seed field of every seeded tab: −1 (the default) is random, any other value from 0 up repeats a run.
 
     A `gr.Number` left empty is sent as 0 by the browser, so "empty = random" could not work: −1 is explicit.
+    Neither ``precision`` nor ``minimum`` is set: gradio would round 1.5 silently and refuse −2 in its own words;
+    `parse_seed` refuses both, naming the seed (and the tab's status line says it in a person's words).
     """
-    return gr.Number(RANDOM_SEED, label=ctx.t("seed"), precision=0, minimum=RANDOM_SEED, **kwargs)
+    return gr.Number(RANDOM_SEED, label=ctx.t("seed"), step=1, **kwargs)
 
 
 def parse_seed(value: Any) -> int | None:
@@ -434,6 +519,18 @@ def parse_seed(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return validate.integer("seed", value, low=0, high=validate.SEED_MAX, hint=f"{RANDOM_SEED} draws a random seed.")
+
+
+def draw_seed(value: Any) -> int:
+    """The seed a run uses: the field's value, or a fresh random one for −1 / None / empty (`parse_seed`).
+
+    Drawn here rather than in the pipeline when the tab shows the seed but the pipeline does not report it (a
+    streamed chat reply): the number shown is the number used.
+
+    >>> draw_seed(7), 0 <= draw_seed(-1) < 2**31
+    (7, True)
+    """
+    return validate.seed(parse_seed(value))
 
 
 def read_image(value: Any, argument: str) -> Any:
@@ -625,7 +722,8 @@ def request_folder(prefix: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_with_updates(fn: Callable[[Callable[..., Any], threading.Event], Any]) -> Iterator[tuple[str, Any]]:
+def run_with_updates(fn: Callable[[Callable[..., Any], threading.Event], Any],
+                     stop: threading.Event | None = None) -> Iterator[tuple[str, Any]]:
     """Run `fn(report, stop)` in a thread; yield ``("update", args)`` for each `report(*args)`, then ``("result", r)``.
 
     For pipelines whose progress callback carries intermediate results (style transfer's images), so that a
@@ -635,11 +733,12 @@ def run_with_updates(fn: Callable[[Callable[..., Any], threading.Event], Any]) -
 
     `stop` is set when this generator ends for any reason, in particular when it is closed before the result
     (gradio closes a handler's generator when the client cancels or disconnects): `fn`'s progress callback returns
-    ``not stop.is_set()``, so that the pipeline stops at its next step instead of running on for nobody.
+    ``not stop.is_set()``, so that the pipeline stops at its next step instead of running on for nobody. A `stop`
+    event may be given (a tab's Stop button sets it: `Run.stop_event`); one is made otherwise.
     """
     updates: queue.Queue = queue.Queue()
     outcome: dict[str, Any] = {}
-    stop = threading.Event()
+    stop = stop if stop is not None else threading.Event()
 
     def report(*args: Any) -> None:
         if not stop.is_set():  # nobody reads the queue any more
@@ -660,8 +759,9 @@ def run_with_updates(fn: Callable[[Callable[..., Any], threading.Event], Any]) -
         while (item := updates.get()) is not _DONE:
             yield "update", item
         thread.join()
-    finally:
-        stop.set()  # closed early (cancel, disconnect) or failed: the worker stops at its next progress report
+    except BaseException:
+        stop.set()  # closed early (cancel, disconnect: GeneratorExit) or failed: the worker stops at its next report
+        raise
     if "error" in outcome:
         raise outcome["error"]
     yield "result", outcome["result"]
@@ -675,6 +775,710 @@ def step_progress(progress: gr.Progress, describe: Callable[[int, int, dict[str,
         progress((step, total), desc=describe(step, total, info))
 
     return report
+
+
+# -- a person's words for a refused request ------------------------------------------------------------------------
+
+#: Messages for refused inputs, in a person's words, by `InputError.argument`: ``<argument>:missing`` when the value
+#: is missing or blank, else ``<argument>``. A Space passes its own table of the same shape to `run_controls`
+#: (``errors=``; its keys win), and may add keys of its own for `Refusal`. ``{label}`` is the input's label.
+ERRORS: dict[str, dict[str, str]] = {
+    "en": {
+        "image:missing": "Upload a picture first.",
+        "image": "This file is not a picture that can be read: upload a PNG, JPEG or WebP file (at least 8 pixels "
+                 "on a side).",
+        "content:missing": "Upload a content picture first (the photo to repaint).",
+        "content": "The content picture could not be read: upload a PNG, JPEG or WebP file.",
+        "style:missing": "Upload a style picture first (the painting whose style to copy).",
+        "style": "The style picture could not be read: upload a PNG, JPEG or WebP file.",
+        "audio:missing": "Upload or record some music first.",
+        "audio": "This file could not be used: upload a WAV, FLAC, MP3 or OGG file with sound in it.",
+        "reference:missing": "Record or upload a reference voice first (3 to 30 seconds of speech).",
+        "reference": "The reference voice could not be used: it needs 3 to 30 seconds of clear speech (WAV, FLAC, "
+                     "MP3 or OGG).",
+        "speech:missing": "Record or upload the speech to re-voice first.",
+        "speech": "The speech could not be used: upload 1 to 60 seconds of speech (WAV, FLAC, MP3 or OGG).",
+        "melody": "The melody could not be used: upload a WAV, FLAC, MP3 or OGG file, and pick a melody model "
+                  "(facebook/musicgen-melody) to follow it.",
+        "text:missing": "Type some text first.",
+        "prompt:missing": "Describe what you want first.",
+        "message:missing": "Write a message first.",
+        "seed": "Seed: type −1 for a random one, or a whole number from 0 up.",
+        "language": "Pick a language from the list (type a name or a code to search).",
+        "model": "Pick a model from the list, or type a Hub id such as owner/name.",
+        "invalid": "“{label}” must be {allowed}.",
+        "invalid_unknown": "“{label}”: this value cannot be used.",
+        "model_not_found": "There is no model “{model}” on the Hugging Face Hub or in the folders this app may "
+                           "read: pick one from the list.",
+        "model_offline": "“{model}” is not downloaded yet and the Hugging Face Hub cannot be reached from here: pick "
+                         "a model that is already downloaded.",
+        "model_wrong_task": "“{model}” is a model for another task: pick one from the list.",
+        "model_missing_dependency": "“{model}” needs a Python package this server does not have ({detail}).",
+        "model_incompatible": "“{model}” loaded, but not in a form this tab can use: pick one from the list.",
+        "model_unauthorized": "The model server refused the API key for “{model}”.",
+    },
+    "pl": {
+        "image:missing": "Najpierw wgraj obrazek.",
+        "image": "Tego pliku nie da się odczytać jako obrazka: wgraj plik PNG, JPEG lub WebP (co najmniej 8 pikseli "
+                 "na bok).",
+        "content:missing": "Najpierw wgraj obraz treści (zdjęcie do przemalowania).",
+        "content": "Nie da się odczytać obrazu treści: wgraj plik PNG, JPEG lub WebP.",
+        "style:missing": "Najpierw wgraj obraz stylu (obraz, którego styl ma zostać przeniesiony).",
+        "style": "Nie da się odczytać obrazu stylu: wgraj plik PNG, JPEG lub WebP.",
+        "audio:missing": "Najpierw wgraj lub nagraj muzykę.",
+        "audio": "Tego pliku nie da się użyć: wgraj plik WAV, FLAC, MP3 lub OGG, w którym słychać dźwięk.",
+        "reference:missing": "Najpierw nagraj lub wgraj głos wzorcowy (od 3 do 30 sekund mowy).",
+        "reference": "Nie da się użyć głosu wzorcowego: potrzeba od 3 do 30 sekund wyraźnej mowy (WAV, FLAC, MP3 "
+                     "lub OGG).",
+        "speech:missing": "Najpierw nagraj lub wgraj nagranie do przegłosowania.",
+        "speech": "Nie da się użyć nagrania: wgraj od 1 do 60 sekund mowy (WAV, FLAC, MP3 lub OGG).",
+        "melody": "Nie da się użyć melodii: wgraj plik WAV, FLAC, MP3 lub OGG i wybierz model z melodią "
+                  "(facebook/musicgen-melody).",
+        "text:missing": "Najpierw wpisz tekst.",
+        "prompt:missing": "Najpierw opisz, czego chcesz.",
+        "message:missing": "Najpierw napisz wiadomość.",
+        "seed": "Ziarno: wpisz −1, aby losować, albo liczbę całkowitą od 0 wzwyż.",
+        "language": "Wybierz język z listy (wpisz nazwę lub kod, aby wyszukać).",
+        "model": "Wybierz model z listy albo wpisz identyfikator z Hub, np. właściciel/nazwa.",
+        "invalid": "„{label}”: dozwolone: {allowed}.",
+        "invalid_unknown": "„{label}”: tej wartości nie można użyć.",
+        "model_not_found": "Nie ma modelu „{model}” na Hugging Face Hub ani w folderach, które ta aplikacja może "
+                           "czytać: wybierz model z listy.",
+        "model_offline": "Model „{model}” nie jest jeszcze pobrany, a Hugging Face Hub jest stąd niedostępny: wybierz "
+                         "model, który jest już pobrany.",
+        "model_wrong_task": "„{model}” to model do innego zadania: wybierz model z listy.",
+        "model_missing_dependency": "Model „{model}” potrzebuje pakietu Pythona, którego ten serwer nie ma "
+                                    "({detail}).",
+        "model_incompatible": "Model „{model}” się wczytał, ale w postaci, której ta zakładka nie umie użyć: wybierz "
+                              "model z listy.",
+        "model_unauthorized": "Serwer modelu odrzucił klucz API dla „{model}”.",
+    },
+}
+
+# What `pipelines.validate` allows, in Polish (the English is the InputError's own `allowed`).
+_ALLOWED_PL = (
+    (re.compile(r"^an integer from (\S+) to (\S+)$"), "liczba całkowita od {0} do {1}"),
+    (re.compile(r"^an integer from (\S+) to (\S+) for (.+)$"), "liczba całkowita od {0} do {1} dla {2}"),
+    (re.compile(r"^a number from (\S+) to (\S+)$"), "liczba od {0} do {1}"),
+    (re.compile(r"^a number in ([(\[]\S+, \S+[)\]])$"), "liczba z przedziału {0}"),
+    (re.compile(r"^non-empty text$"), "niepusty tekst"),
+    (re.compile(r"^a string$"), "tekst"),
+    (re.compile(r"^True or False$"), "prawda albo fałsz"),
+    (re.compile(r"^at most (\d+) characters$"), "najwyżej {0} znaków"),
+    (re.compile(r"^one of \[(.*)\]$"), "jedna z wartości: {0}"),
+)
+
+
+class Refusal(MmhubError):
+    """A request a Space refuses with a message of its own: `key` names it in the Space's `errors` table (and
+    `ERRORS`), `values` fill it in. The API gets the English message; the page, the UI language's."""
+
+    def __init__(self, key: str, texts: dict[str, dict[str, str]] | None = None, **values: Any):
+        self.key, self.values = key, values
+        table = {**ERRORS["en"], **(texts or {}).get("en", {})}
+        super().__init__(table[key].format(**values) if key in table else key)
+
+
+def allowed_words(lang: str, allowed: str) -> str | None:
+    """`InputError.allowed` in `lang` (None when a Polish wording of it is not known)."""
+    if lang == "en":
+        return allowed
+    for pattern, words in _ALLOWED_PL:
+        match = pattern.match(allowed)
+        if match:
+            return words.format(*match.groups())
+    return None
+
+
+def person_message(ctx: Context, err: BaseException, errors: dict[str, dict[str, str]] | None = None,
+                   labels: dict[str, str] | None = None) -> str:
+    """What a person reads when a request fails: task words in the UI language, no argument names, types, shapes or
+    paths (those stay in the server log and in the API's messages).
+
+    `errors` is the Space's table (see `ERRORS`); `labels` maps an argument to its input's label. A `gr.Error` (the
+    Space's own, already in the UI language) is shown as it is; anything unexpected as the "unexpected" line.
+    """
+    table = {lang: {**ERRORS.get(lang, {}), **(errors or {}).get(lang, {})} for lang in ("en", ctx.lang)}
+
+    def words(key: str, **values: Any) -> str | None:
+        if key in table[ctx.lang] or key in table["en"]:
+            return ctx.t(key, table, **values)
+        return None
+
+    if isinstance(err, Refusal):
+        return words(err.key, **err.values) or str(err)
+    if isinstance(err, InputError):
+        value = err.value
+        missing = value is None or isinstance(value, str) and not value.strip() or value == []
+        label = (labels or {}).get(err.argument) or err.argument.replace("_", " ")
+        for key in ([f"{err.argument}:missing"] if missing else []) + [err.argument]:
+            found = words(key, label=label, allowed=err.allowed)
+            if found:
+                return found
+        allowed = allowed_words(ctx.lang, err.allowed)
+        return words("invalid", label=label, allowed=allowed) if allowed else words("invalid_unknown", label=label)
+    if isinstance(err, ModelLoadError):
+        detail = re.search(r"pip install [^\s;)]+(?: [^\s;)]+)*", str(err))
+        return words(f"model_{err.reason}", model=err.model, detail=detail.group(0) if detail else err.reason) \
+            or str(err)
+    if isinstance(err, (gr.Error, MmhubError)):
+        return str(getattr(err, "message", None) or err)
+    return ctx.t("went_wrong", error=_short(err))
+
+
+# -- a run: Run and Stop buttons, one status line per tab ------------------------------------------------------------
+
+#: What a handler yields when only its status line changed (progress, a stage): every output keeps its value.
+KEEP = object()
+STATUS_EVERY = 0.5  # seconds: the status line is refreshed at most this often while the work reports progress
+_STATUS = object()
+
+
+def clock(seconds: float) -> str:
+    """``0:07``, ``12:34``, ``1:02:03``: an elapsed time or an estimate, in any language."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+class Run:
+    """One run of a tab's handler: its Stop signal, its progress in a person's words, and its status line.
+
+    A handler made for `RunControls.click` takes it as the keyword argument ``run``:
+
+    - ``run.steps(describe)`` is a pipeline's ``progress(step, total, info)`` callback: it records the progress
+      (``describe(step, total, info)``: the words), and returns False once Stop was pressed, which makes the
+      pipeline stop at its next step and return what it made so far;
+    - ``run.stream(work)`` runs ``work(report)`` in a thread (`run_with_updates`) and yields ``("update", args)``
+      for each ``report(*args)``, ``("status", None)`` when the status line is due for a refresh (yield `KEEP`
+      then), and ``("result", value)``;
+    - ``yield from run.pipeline(task, model)`` loads a model, saying so on the status line;
+    - ``run.finish(words, seed=...)`` sets what the status line says once the run ends (the seed used);
+    - ``run.stopped`` is True once Stop was pressed; ``run.browser`` tells the page (person's words) from an API
+      call.
+    """
+
+    def __init__(self, ctx: Context, stop: threading.Event | None = None, progress: Any = None,
+                 browser: bool = False):
+        self.ctx, self.browser, self._progress = ctx, browser, progress
+        self.stop_event = stop if stop is not None else threading.Event()
+        self.started = time.monotonic()
+        self.words = ctx.t("starting")
+        self.fraction: float | None = None
+        self._first: tuple[float, float] | None = None  # (time, fraction) of the first progress report
+        self._wake: Callable[[], None] | None = None
+        self._woken = 0.0
+        self.state = "running"  # then "done", "stopped" or "error"
+        self.result_words: str | None = None
+        self.seed: int | None = None
+        self.error: str | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_event.is_set()
+
+    def say(self, words: str) -> None:
+        """A stage without a fraction ("Saving…")."""
+        self.words = words
+        self._poke()
+
+    def report(self, done: float, total: float, words: str) -> bool:
+        """Progress in a person's words (``done`` of ``total``); False once Stop was pressed."""
+        self.words = words
+        if total:
+            self.fraction = min(max(float(done) / float(total), 0.0), 1.0)
+            if self._first is None:
+                self._first = (time.monotonic(), self.fraction)
+        if self._progress is not None:  # gradio_client sees it as the job's progress
+            try:
+                self._progress((done, total) if total else None, desc=words)
+            except Exception:  # noqa: BLE001 - outside an event (a direct call), gr.Progress has nowhere to go
+                logger.debug("no gr.Progress to report to", exc_info=True)
+        self._poke()
+        return not self.stopped
+
+    def steps(self, describe: Callable[[int, int, dict[str, Any]], str]) -> Callable[[int, int, dict], bool]:
+        """A pipeline ``progress(step, total, info)`` callback that reports ``describe(step, total, info)``."""
+        return lambda step, total, info: self.report(step, total, describe(step, total, info or {}))
+
+    def finish(self, words: str | None = None, seed: int | None = None) -> None:
+        """What the status line adds when the run ends: a result in a few words, the seed used."""
+        self.result_words, self.seed = words, seed
+
+    def pipeline(self, task: str, model: Any, tiny_variant: str = "tiny") -> Iterator[Any]:
+        """``pipe = yield from run.pipeline(task, model)``: `Context.pipeline`, the status line saying "Loading
+        model …" first when it is not loaded yet."""
+        name = self.ctx.check_model(task, model, tiny_variant)
+        if (TASKS[task].name, name) not in self.ctx.cache:
+            self.say(self.ctx.t("loading", model=name))
+            yield KEEP
+        return self.ctx.pipeline(task, name, tiny_variant=tiny_variant)
+
+    def loading(self, load: Callable[[], Any], model: str) -> Iterator[Any]:
+        """``pipe = yield from run.loading(lambda: ..., name)``: any loader, "Loading model …" on the status line."""
+        self.say(self.ctx.t("loading", model=model))
+        yield KEEP
+        return load()
+
+    def stream(self, work: Callable[[Callable[..., None]], Any]) -> Iterator[tuple[str, Any]]:
+        """`run_with_updates` stopped by this run's Stop, with ``("status", None)`` items for the status line."""
+
+        def threaded(report: Callable[..., None], stop: threading.Event) -> Any:
+            self._wake = lambda: report(_STATUS)
+            return work(report)
+
+        try:
+            for kind, value in run_with_updates(threaded, stop=self.stop_event):
+                if kind == "update" and len(value) == 1 and value[0] is _STATUS:
+                    yield "status", None
+                else:
+                    yield kind, value
+        finally:
+            self._wake = None
+
+    def _poke(self) -> None:
+        now = time.monotonic()
+        if self._wake is not None and now - self._woken >= STATUS_EVERY:
+            self._woken = now
+            self._wake()
+
+    def eta(self) -> float | None:
+        """Seconds left at the pace since the first progress report (loading the model does not count)."""
+        if self._first is None or self.fraction is None:
+            return None
+        start, first = self._first
+        spent, done = time.monotonic() - start, self.fraction - first
+        if done <= 0 or spent < 1.0:
+            return None
+        return spent / done * (1 - self.fraction)
+
+    def html(self) -> str:
+        """The status line: words, a steady elapsed clock and an estimate of the time left while it runs (ticked
+        by the page's script, `page_assets`); the outcome when it has ended."""
+        t = self.ctx.t
+        elapsed = time.monotonic() - self.started
+        if self.state == "error":
+            return (f'<div class="mmhub-run" data-state="error" role="alert">⚠️ {html.escape(self.error or "")}'
+                    "</div>")
+        if self.state in ("done", "stopped"):
+            parts = [t(self.state, elapsed=clock(elapsed))]
+            if self.result_words:
+                parts.append(self.result_words)
+            if self.seed is not None:
+                parts.append(t("seed_note", seed=self.seed))
+            icon = "✅" if self.state == "done" else "⏹️"
+            text = html.escape(" · ".join(parts))
+            return f'<div class="mmhub-run" data-state="{self.state}" role="status">{icon} {text}</div>'
+        eta = self.eta()
+        left = t("left")
+        shown = clock(elapsed) + (f" · {left.replace('{}', clock(eta))}" if eta is not None else "")
+        eta_attributes = f' data-eta="{eta:.1f}" data-left="{html.escape(left)}"' if eta is not None else ""
+        bar = (f'<progress value="{self.fraction:.3f}" max="1"></progress>' if self.fraction is not None
+               else "<progress></progress>")
+        return (f'<div class="mmhub-run" data-state="running" role="status" aria-live="polite">'
+                f'<span class="mmhub-run-words">⏳ {html.escape(self.words)}</span> '
+                f'<span class="mmhub-clock" data-elapsed="{elapsed:.1f}"{eta_attributes}>{shown}</span>{bar}</div>')
+
+
+def waiting_html(ctx: Context) -> str:
+    """The status line between a click and the start of the run (the tab's queue may be busy)."""
+    return f'<div class="mmhub-run" data-state="waiting" role="status">⏳ {html.escape(ctx.t("waiting"))}</div>'
+
+
+def status_html(words: str, state: str = "done") -> str:
+    """A status line with the look of a run's (`Run.html`), for a tab whose work does not go through `run_controls`
+    (the Playground's own play / pause / step, a view that follows its filters): `words` (``**bold**`` is bold, a
+    blank line breaks the line) in `state`: ``done``, ``running``, ``stopped`` or ``error`` (said with ⚠️)."""
+    text = html.escape(words)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text).replace("\n\n", "<br>")
+    if state == "error":
+        return f'<div class="mmhub-run" data-state="error" role="alert">⚠️ {text}</div>'
+    live = ' aria-live="polite"' if state == "running" else ""
+    return f'<div class="mmhub-run" data-state="{state}" role="status"{live}>{text}</div>'
+
+
+def on_status_line(ctx: Context, fn: Callable[..., Any], outputs: int, status: int = -1,
+                   errors: dict[str, dict[str, str]] | None = None, labels: dict[str, str] | None = None,
+                   also: dict[int, Any] | None = None) -> Callable[..., Any]:
+    """`fn` for a page event (not an API endpoint) with `outputs` outputs, the one at index `status` a status line
+    (`status_html`): a refusal or a failure is said on that line in a person's words (`person_message`, `errors`
+    as for `run_controls`) while the other outputs keep their values (`also`: index -> value to set instead, e.g. a
+    timer to switch off) — no "Error" badge, and the app keeps serving. The API endpoint of the same work keeps
+    `user_errors` (the pipeline's own message). Generator functions too."""
+    where = fn.__name__.replace("_", " ")
+
+    def said(err: Exception) -> tuple[Any, ...]:
+        if isinstance(err, (MmhubError, gr.Error)):
+            logger.info("%s refused: %s", where, err)
+        else:
+            logger.error("unexpected error in %s", where, exc_info=err)
+        values = [gr.skip() for _ in range(outputs)]
+        for index, value in (also or {}).items():
+            values[index] = value
+        values[status] = status_html(person_message(ctx, err, errors, labels), "error")
+        return tuple(values)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - said on the status line
+                yield said(err)
+
+        return generator_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - said on the status line
+            return said(err)
+
+    return wrapper
+
+
+class _Signals:
+    """The Stop signal of each browser session's run of one tab (session hash -> event)."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def arm(self, key: str) -> threading.Event:
+        with self._lock:
+            self._events[key] = event = threading.Event()
+            return event
+
+    def take(self, key: str) -> threading.Event:
+        with self._lock:
+            return self._events.setdefault(key, threading.Event())
+
+    def stop(self, key: str) -> bool:
+        with self._lock:
+            event = self._events.get(key)
+        if event is not None:
+            event.set()
+        return event is not None
+
+    def release(self, key: str, event: threading.Event) -> None:
+        """A run that took `event` has ended. A pressed Stop stays (until the next click arms a new event): a run the
+        page dispatches later for the same click (``trigger_mode="always_last"``: the latest of several triggers,
+        e.g. the live picture's) takes it and stops at once, as the person asked."""
+        with self._lock:
+            if self._events.get(key) is event and not event.is_set():
+                del self._events[key]
+
+
+def _session(request: Any) -> str:
+    return str(getattr(request, "session_hash", None) or id(request))
+
+
+def _input_parameters(fn: Callable) -> list[inspect.Parameter]:
+    """`fn`'s parameters that take the event's inputs (all but ``run``), positional for gradio. (No `gr.EventData`:
+    the handler runs in a ``.then`` step, which gradio gives no event data.)"""
+    return [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=inspect.Parameter.empty)
+            for p in inspect.signature(fn).parameters.values()
+            if p.name != "run" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _split_specials(values: tuple[Any, ...]) -> tuple[list[Any], Any, Any]:
+    """The inputs, the `gr.Request` and the `gr.Progress` gradio appended (either may be absent: a direct call)."""
+    values, request, progress = list(values), None, None
+    while values and isinstance(values[-1], (gr.Progress, gr.Request)):
+        if isinstance(values[-1], gr.Progress):
+            progress = values.pop()
+        else:
+            request = values.pop()
+    return values, request, progress
+
+
+@dataclass
+class RunControls:
+    """A tab's Run button, its Stop button (disabled while nothing runs) and its status line.
+
+    Made by `run_controls`; `click` wires a handler to them. The page's events show progress, errors and the
+    outcome on the status line only (``show_progress_on`` it, gradio's own overlay hidden by `CSS`): the results
+    shown so far stay visible and are never replaced by an "Error" badge. The API endpoint (`api_name`) is a twin
+    event on a hidden button with the same inputs and outputs (no status line), whose errors are raised as the
+    pipeline states them (`user_errors`), as before.
+    """
+
+    ctx: Context
+    run: gr.Button
+    stop: gr.Button
+    status: gr.HTML
+    errors: dict[str, dict[str, str]] | None = None
+    signals: _Signals = field(default_factory=_Signals)
+
+    def click(self, fn: Callable[..., Any], inputs: Sequence[Any] | Any, outputs: Sequence[Any] | Any, *,
+              api_name: str | None, triggers: Sequence[Any] = (), run_button: bool = True,
+              **queue_options: Any) -> Any:
+        """Wire `fn` (a function or a generator taking the inputs and ``run=``) to Run (unless `run_button` is
+        False) and `triggers` (e.g. a textbox's submit, an upload), and to the API endpoint `api_name` (None: the
+        page only, e.g. for a click on a picture). `queue_options`: the Space's ``SPACE.queue`` (and e.g.
+        ``trigger_mode`` for the page's run).
+
+        Returns the page's run (the event that calls `fn` for the browser), for a ``.then`` step after it or for
+        ``cancels=[...]``."""
+        inputs, outputs = [list(c) if isinstance(c, (list, tuple)) else [c] for c in (inputs, outputs)]
+        parameters = _input_parameters(fn)
+        labels = {p.name: str(getattr(c, "label", None) or "") for p, c in zip(parameters, inputs, strict=False)}
+        if api_name is not None:
+            api_button = gr.Button(visible=False, elem_classes=["mmhub-api"])
+            api_button.click(self._api(fn, parameters), inputs, outputs, api_name=api_name, **queue_options)
+        armed = gr.on([self.run.click] * run_button + list(triggers), self._arm, None,
+                      [self.run, self.stop, self.status], queue=False, api_visibility="private",
+                      show_progress="hidden")
+        browser = armed.then(self._browser(fn, parameters, len(outputs), labels), inputs, [*outputs, self.status],
+                             api_visibility="private", show_progress_on=[self.status], **queue_options)
+        browser.then(self._disarm, None, [self.run, self.stop], queue=False, api_visibility="private",
+                     show_progress="hidden")
+        return browser
+
+    # -- the events ------------------------------------------------------------------------------------------------
+
+    def _arm(self, request: gr.Request) -> tuple[Any, Any, str]:
+        self.signals.arm(_session(request))
+        return (gr.update(interactive=False), gr.update(interactive=True, value=self.ctx.t("stop")),
+                waiting_html(self.ctx))
+
+    def _disarm(self) -> tuple[Any, Any]:
+        return gr.update(interactive=True), gr.update(interactive=False, value=self.ctx.t("stop"))
+
+    def _stop(self, request: gr.Request) -> Any:
+        self.signals.stop(_session(request))
+        return gr.update(interactive=False, value=self.ctx.t("stopping"))
+
+    def _api(self, fn: Callable[..., Any], parameters: list[inspect.Parameter]) -> Callable[..., Any]:
+        ctx = self.ctx
+        if inspect.isgeneratorfunction(fn):
+
+            def api(*values: Any) -> Iterator[Any]:
+                inputs, _, progress = _split_specials(values)
+                stream = fn(*inputs, run=Run(ctx, progress=progress))
+                try:
+                    for item in stream:
+                        if item is not KEEP:
+                            yield item
+                finally:
+                    stream.close()
+        else:
+
+            def api(*values: Any) -> Any:
+                inputs, _, progress = _split_specials(values)
+                return fn(*inputs, run=Run(ctx, progress=progress))
+
+        api.__name__ = api.__qualname__ = fn.__name__
+        api.__doc__ = fn.__doc__
+        progress = inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())
+        api.__signature__ = inspect.Signature([*parameters, progress])  # type: ignore[attr-defined]
+        api.__annotations__ = {}
+        return user_errors(api)
+
+    def _browser(self, fn: Callable[..., Any], parameters: list[inspect.Parameter], count: int,
+                 labels: dict[str, str]) -> Callable[..., Iterator[tuple]]:
+        ctx, errors, signals = self.ctx, self.errors, self.signals
+        streams = inspect.isgeneratorfunction(fn)
+        where = fn.__name__.replace("_", " ")
+
+        def browser(*values: Any) -> Iterator[tuple]:
+            inputs, request, progress = _split_specials(values)
+            key = _session(request)
+            stop = signals.take(key)  # armed by the click (a press of Stop while queued is kept)
+            run = Run(ctx, stop, progress, browser=True)
+            keep = tuple(gr.skip() for _ in range(count))
+            stream = None
+            try:
+                yield (*keep, run.html())
+                result = fn(*inputs, run=run)
+                stream = result if streams else iter([result])
+                for item in stream:
+                    if item is KEEP:
+                        yield (*keep, run.html())
+                        continue
+                    item = (item,) if count == 1 else tuple(item)
+                    yield (*item, run.html())
+                run.state = "stopped" if run.stopped else "done"
+            except Cancelled:
+                run.state = "stopped"
+            except Exception as err:  # noqa: BLE001 - every failure becomes the status line, the app keeps serving
+                if isinstance(err, (MmhubError, gr.Error)):
+                    logger.info("%s refused: %s", where, err)
+                else:
+                    logger.error("unexpected error in %s", where, exc_info=err)
+                run.state, run.error = "error", person_message(ctx, err, errors, labels)
+            finally:
+                if streams and stream is not None:
+                    stream.close()
+                signals.release(key, stop)
+            yield (*keep, run.html())
+
+        browser.__name__ = browser.__qualname__ = f"{fn.__name__}_in_page"
+        extra = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                   annotation=gr.Request),
+                 inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
+        browser.__signature__ = inspect.Signature([*parameters, *extra])  # type: ignore[attr-defined]
+        browser.__annotations__ = {"request": gr.Request}
+        return browser
+
+
+def run_controls(ctx: Context, label: str, *, elem_id: str, stop: bool = False,
+                 errors: dict[str, dict[str, str]] | None = None, variant: str = "primary") -> RunControls:
+    """The Run button (`label`, ``elem_id``), a Stop button when the work can be stopped (``<prefix>-stop``,
+    disabled while nothing runs), and the status line under them (``<prefix>-status``), where ``<prefix>`` is
+    `elem_id` without its ``-run``. `errors` is the Space's table of messages (see `ERRORS`).
+
+    Adopt it in a Space::
+
+        controls = run_controls(ctx, t("generate"), elem_id="music-run", stop=True, errors=ERROR_TEXTS)
+        controls.click(compose, [prompt, seed], [player, seed_used], api_name="music", **SPACE.queue)
+
+    where ``compose(prompt, seed, *, run)`` yields its outputs (`KEEP` when only the progress changed) and
+    reports progress through ``run.steps(...)`` / ``run.stream(...)`` (`Run`).
+    """
+    prefix = elem_id.removesuffix("-run")
+    with gr.Row(elem_classes=["mmhub-controls"]):
+        run = gr.Button(label, variant=variant, elem_id=elem_id, scale=3)
+        stop_button = gr.Button(ctx.t("stop"), variant="stop", interactive=False, visible=stop,
+                                elem_id=f"{prefix}-stop", scale=1)
+    status = gr.HTML("", elem_id=f"{prefix}-status", elem_classes=["mmhub-status"], padding=False)
+    controls = RunControls(ctx, run, stop_button, status, errors)
+    if stop:
+        stop_button.click(controls._stop, None, stop_button, queue=False, api_visibility="private",
+                          show_progress="hidden")
+    return controls
+
+
+# -- plots that grow while a run goes on ------------------------------------------------------------------------------
+
+
+def chart_frame(rows: Sequence[Sequence[Any]], columns: Sequence[str], color: str | None = None,
+                categories: Sequence[str] = ()) -> Any:
+    """A DataFrame for a `gr.LinePlot` refreshed while a run goes on, with every colour category from the first
+    refresh on.
+
+    Gradio draws a plot's colour scale once, from the categories of the first value it shows; a later value only
+    replaces the data (gradio's js/nativeplot rebuilds its Vega view only when a setting such as the title, x or
+    the colour map changes), so a category that first appears later is never drawn: DeepDream's chart showed
+    octaves 1-2 of 4. Each of `categories` without data yet gets one row with no y value (no line, a legend entry)
+    in the `color` column. Start each run's plot from None (no value: gradio drops the old view).
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows), columns=list(columns))
+    if color is not None:
+        missing = [c for c in categories if c not in set(frame[color])]
+        if missing:
+            x, y = columns[0], columns[1]
+            pad = pd.DataFrame({x: [frame[x].iloc[0] if len(frame) else 0] * len(missing),
+                                y: [float("nan")] * len(missing), color: missing})
+            frame = pd.concat([frame, pad[list(columns)]], ignore_index=True)
+        frame[color] = frame[color].astype(str)
+    return frame
+
+
+# -- the page: styles, the status clock, the UI language ----------------------------------------------------------
+
+CSS = """
+.mmhub-tiny-banner { border: 2px solid #f59e0b; border-radius: 8px; padding: 0 12px; }
+.mmhub-status [data-testid="status-tracker"] { display: none !important; }
+.mmhub-status .pending { opacity: 1 !important; }
+.mmhub-run { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 12px; padding: 2px 4px; }
+.mmhub-run progress { flex-basis: 100%; width: 100%; height: 6px; accent-color: var(--color-accent); }
+.mmhub-run[data-state="error"] { color: var(--error-text-color, #b91c1c); font-weight: 600; }
+.mmhub-clock { font-variant-numeric: tabular-nums; opacity: 0.75; }
+"""
+
+#: Gradio's own words that its Polish dictionary (gradio 6.31, ``templates/frontend/assets/pl-*.js``) lacks: the
+#: English ones (its ``en`` dictionary) fall through into a Polish page. Given to gradio's i18n (`page_assets`).
+GRADIO_PL = {
+    "audio.recording_error": "Nie udało się rozpocząć nagrywania z mikrofonu.",
+    "chatbot.complete": "Gotowe", "chatbot.copy_message": "Kopiuj wiadomość",
+    "chatbot.copied_message": "Skopiowano wiadomość",
+    "chat_interface.new_chat": "Nowa rozmowa", "chat_interface.message_placeholder": "Napisz wiadomość…",
+    "chat_interface.additional_inputs": "Dodatkowe ustawienia", "chat_interface.chatbot": "Czat",
+    "chat_interface.conversation": "Rozmowa",
+    "common.download_all": "Pobierz wszystko", "common.runs": "Przebiegi",
+    "common.runs_description": "Przebiegi zapisane w tej przeglądarce", "common.back_to_app": "Aplikacja",
+    "common.back_to_app_description": "Wróć do aplikacji", "common.progress": "Postęp", "common.record": "Nagrywaj",
+    "common.stop_recording": "Zatrzymaj nagrywanie", "common.screen_studio": "Studio ekranu",
+    "common.share_gradio_tab": "[Udostępnianie] Karta Gradio", "common.run": "Uruchom",
+    "dataframe.import_empty_file": "Upuszczony plik jest pusty.",
+    "dataframe.import_no_column_names": "Upuszczony plik nie ma nazw kolumn.",
+    "dataframe.import_ragged_row": "Wiersz {line} pliku ma {fields} pól, a nagłówek {columns}.",
+    "dataframe.import_static_columns": "Nie można importować do tabeli z kolumnami tylko do odczytu.",
+    "dataframe.import_fixed_columns": "Ta tabela ma dokładnie {expected} kolumn, a plik {actual}.",
+    "dataframe.import_fixed_rows": "Ta tabela ma dokładnie {expected} wierszy, a plik {actual}.",
+    "dataframe.filter": "Filtruj", "dataframe.clear_filter": "Wyczyść filtry",
+    "image_editor.add_layer": "Dodaj warstwę", "image_editor.brush": "Pędzel",
+    "image_editor.brush_size": "Rozmiar pędzla", "image_editor.clear_canvas": "Wyczyść płótno",
+    "image_editor.color": "Kolor", "image_editor.confirm_crop": "Zatwierdź przycięcie",
+    "image_editor.crop": "Przytnij",
+    "image_editor.erase": "Gumka", "image_editor.eraser_size": "Rozmiar gumki",
+    "image_editor.fit_to_screen": "Dopasuj do ekranu", "image_editor.layer": "Warstwa",
+    "image_editor.layers": "Warstwy", "image_editor.pan": "Przesuń", "image_editor.paste": "Wklej",
+    "image_editor.redo": "Ponów", "image_editor.resize": "Zmień rozmiar", "image_editor.save_changes": "Zapisz zmiany",
+    "image_editor.select_draw_tool": "wybierz pędzel, aby zacząć rysować", "image_editor.show_layers": "Pokaż warstwy",
+    "image_editor.upload": "Wgraj", "image_editor.upload_image": "Wgraj obraz", "image_editor.webcam": "Kamera",
+    "image_editor.zoom_in": "Powiększ", "image_editor.zoom_out": "Pomniejsz",
+    "status.queue_position": "W kolejce: {position} z {size}",
+}
+
+_HEAD = """<script>
+(() => {
+  const lang = %(lang)s;
+  const fmt = (s) => {
+    s = Math.max(0, Math.round(s));
+    const h = Math.floor(s / 3600), m = Math.floor((s %% 3600) / 60), x = s %% 60;
+    return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(x).padStart(2, "0");
+  };
+  const tick = () => {
+    if (document.documentElement.lang !== lang) document.documentElement.lang = lang;
+    for (const el of document.querySelectorAll(".mmhub-clock")) {
+      const elapsed = parseFloat(el.dataset.elapsed || "0");
+      if (!el.dataset.t0) el.dataset.t0 = String(Date.now() - 1000 * elapsed);
+      const seconds = (Date.now() - Number(el.dataset.t0)) / 1000;
+      let text = fmt(seconds);
+      const left = parseFloat(el.dataset.eta) - (seconds - elapsed);
+      if (el.dataset.eta) text += " · " + el.dataset.left.replace("{}", fmt(left));
+      if (el.textContent !== text) el.textContent = text;
+    }
+    for (const block of document.querySelectorAll(".mmhub-canvas")) {
+      const name = (block.querySelector('[data-testid="block-label"]') || {}).textContent;
+      if (!name) continue;
+      for (const canvas of block.querySelectorAll("canvas")) {
+        if (canvas.getAttribute("aria-label") !== name.trim()) {
+          canvas.setAttribute("role", "img");
+          canvas.setAttribute("aria-label", name.trim());
+        }
+      }
+    }
+  };
+  setInterval(tick, 250);
+  tick();
+  // gradio words its own controls ("Drop Image Here", "Clear") in the browser's language: ask it for the UI's
+  // (what its Settings menu does: changeLocale of its core module, found among the loaded scripts).
+  const core = [...performance.getEntriesByType("resource").map((e) => e.name),
+                ...[...document.querySelectorAll("script[src], link[href]")].map((e) => e.src || e.href)]
+    .find((url) => /\\/assets\\/core-[^/]*\\.js$/.test(url));
+  if (core) import(core).then((m) => m.changeLocale && m.changeLocale(lang)).catch(() => {});
+})();
+</script>"""
+
+
+def page_assets(lang: str) -> dict[str, Any]:
+    """The ``css``, ``head`` and ``i18n`` every page of the app needs (for `gr.Blocks.launch` or
+    `gr.mount_gradio_app`: ``launch(**page_assets("pl"))``): the status line's look and clock, ``<html lang>`` and
+    gradio's own words in the UI language `lang` (`GRADIO_PL` fills the gaps of gradio's Polish), and the
+    accessible names of drawing canvases (elements with the class ``mmhub-canvas``: their label)."""
+    import json
+
+    if lang not in LANGUAGES:
+        raise InputError("lang", lang, f"one of {list(LANGUAGES)}")
+    return {"css": CSS, "head": _HEAD % {"lang": json.dumps(lang)}, "i18n": gr.I18n(pl=GRADIO_PL)}
 
 
 def env_host() -> str:

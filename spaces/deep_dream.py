@@ -10,13 +10,23 @@ model) -> the dream, an animation (GIF: the photo, then each octave), the layer'
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, request_folder, run_with_updates, user_errors, whole
+from .common import (
+    KEEP,
+    Context,
+    Run,
+    SpaceSpec,
+    chart_frame,
+    draw_seed,
+    request_folder,
+    run_controls,
+    seed_input,
+    whole,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +41,7 @@ TEXTS = {
         "advanced": "Octaves and jitter", "octave_scale": "Octave scale", "jitter": "Jitter (pixels)",
         "run": "Dream", "animation": "Octave by octave", "objective": "How strongly the layer responds",
         "step": "step", "response": "mean squared activation", "octave": "octave",
-        "progress": "Octave {octave}/{octaves}, step {step}/{total}",
+        "progress": "Dreaming: octave {octave} of {octaves}, step {step} of {total}",
         "layer_info": "Low layers (conv1, conv2) amplify strokes and textures; high ones (conv4, conv5) parts of "
                       "objects: eyes, fur, faces.",
         "explain": "DeepDream inverts training, as activation maximisation does, but on a whole photo: the weights "
@@ -47,7 +57,7 @@ TEXTS = {
         "advanced": "Oktawy i drganie", "octave_scale": "Skala oktawy", "jitter": "Drganie (piksele)",
         "run": "Śnij", "animation": "Oktawa po oktawie", "objective": "Jak silnie reaguje warstwa",
         "step": "krok", "response": "średni kwadrat aktywacji", "octave": "oktawa",
-        "progress": "Oktawa {octave}/{octaves}, krok {step}/{total}",
+        "progress": "Śnienie: oktawa {octave} z {octaves}, krok {step} z {total}",
         "layer_info": "Niskie warstwy (conv1, conv2) wzmacniają kreski i tekstury; wysokie (conv4, conv5) części "
                       "obiektów: oczy, sierść, twarze.",
         "explain": "Deep Dream odwraca proces uczenia, jak maksymalizacja aktywacji, ale na całym zdjęciu: wagi "
@@ -58,6 +68,12 @@ TEXTS = {
                    "(oryginalny przepis Google'a, 2015).",
         "block": "blok",
     },
+}
+
+#: Refused requests in a person's words (see `spaces.common.ERRORS`).
+ERROR_TEXTS = {
+    "en": {"image:missing": "Upload a photo to dream first."},
+    "pl": {"image:missing": "Najpierw wgraj zdjęcie do wyśnienia."},
 }
 
 
@@ -71,45 +87,48 @@ def layer_choices(block_word: str) -> list[tuple[str, str]]:
 
 
 def build(ctx: Context) -> None:
-    import pandas as pd
 
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
 
-    def objective_frame(values: list[float], steps: int) -> Any:
-        """One line per octave: within an octave the layer's response climbs; each new scale starts lower."""
-        return pd.DataFrame({t("step"): list(range(1, len(values) + 1)), t("response"): values,
-                             t("octave"): [str(i // steps + 1) for i in range(len(values))]})
+    def objective_frame(values: list[float], steps: int, octaves: int) -> Any:
+        """One line per octave: within an octave the layer's response climbs; each new scale starts lower. Every
+        octave is in the frame from the first refresh on (`chart_frame`: gradio keeps a plot's first colours)."""
+        rows = [(i + 1, value, str(i // steps + 1)) for i, value in enumerate(values)]
+        return chart_frame(rows, [t("step"), t("response"), t("octave")], color=t("octave"),
+                           categories=[str(i) for i in range(1, octaves + 1)])
 
-    @user_errors
     def dream(photo: Any, layer: str, strength: float, octaves: float, steps: float, seed: float | None,
-              max_size: float, octave_scale: float, jitter: float, model: str,
-              progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, Any, Any]]:
+              max_size: float, octave_scale: float, jitter: float, model: str, *, run: Run) -> Iterator[Any]:
         octaves, steps = whole("octaves", octaves, 1, 8), whole("steps", steps, 1, 50)  # the sliders' ranges
         max_size, jitter = whole("max_size", max_size, 64, 1024), whole("jitter", jitter, 0, 64)
-        dd = ctx.pipeline(TASK, model, progress)
+        seed = draw_seed(seed)
+        dd = yield from run.pipeline(TASK, model)
         values: list[float] = []
+        yield gr.skip(), gr.skip(), None  # a new plot for this run (its octaves may differ from the last run's)
 
-        def work(report: Any, stop: threading.Event) -> Any:
+        def work(report: Any) -> Any:
             def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
-                progress((step, total), desc=t("progress", octave=info["octave"], octaves=octaves, step=step,
-                                               total=total))
                 values.append(info["objective"])
                 if info.get("image") is not None:
                     report(info["image"])
-                return not stop.is_set()  # the request was cancelled: stop dreaming
+                return run.report(step, total, t("progress", octave=info["octave"], octaves=octaves,
+                                                 step=(step - 1) % steps + 1, total=steps))
 
-            return dd(photo, layer=layer, step_size=strength, octaves=octaves, steps=steps, seed=parse_seed(seed),
+            return dd(photo, layer=layer, step_size=strength, octaves=octaves, steps=steps, seed=seed,
                       max_size=max_size, octave_scale=octave_scale, jitter=jitter, progress=on_step,
                       preview_every=max(1, steps // 2))
 
         with request_folder("mmhub-dream-") as folder:  # the GIF, gone when the request ends (gradio keeps a copy)
-            for kind, value in run_with_updates(work):
+            for kind, value in run.stream(work):
                 if kind == "update":
-                    yield value[0], None, objective_frame(list(values), steps)
-                else:
+                    yield value[0], None, objective_frame(list(values), steps, octaves)
+                elif kind == "result":
                     gif = str(folder / "dream.gif")
                     value.save_gif(gif)
-                    yield value.image, gif, objective_frame(value.objective, steps)
+                    run.finish(seed=seed)
+                    yield value.image, gif, objective_frame(value.objective, steps, octaves)
+                else:
+                    yield KEEP
 
     model = ctx.model_dropdown(TASK)
     gr.Markdown(t("explain"))
@@ -122,23 +141,23 @@ def build(ctx: Context) -> None:
         layer = gr.Dropdown(layer_choices(t("block")), value="conv4_3", label=t("layer"), info=t("layer_info"),
                             allow_custom_value=True, elem_id="dream-layer")
         strength = gr.Slider(0.1, 10, value=1.5, step=0.1, label=t("strength"))
-        octaves = gr.Slider(1, 8, value=4, step=1, label=t("octaves"))
-        steps = gr.Slider(1, 50, value=3 if ctx.tiny else 10, step=1, label=t("steps"))
+        octaves = gr.Slider(1, 8, value=4, step=1, label=t("octaves"), elem_id="dream-octaves")
+        steps = gr.Slider(1, 50, value=3 if ctx.tiny else 10, step=1, label=t("steps"), elem_id="dream-steps")
     with gr.Row():
-        seed = gr.Number(0, label=ctx.t("seed"), precision=0, minimum=0)
+        seed = seed_input(ctx)
         max_size = gr.Slider(64, 1024, value=256 if ctx.tiny else 512, step=32, label=t("max_size"))
     with gr.Accordion(t("advanced"), open=False):
         with gr.Row():
             octave_scale = gr.Slider(1.1, 2.0, value=1.4, step=0.05, label=t("octave_scale"))
             jitter = gr.Slider(0, 64, value=32, step=1, label=t("jitter"))
-    button = gr.Button(t("run"), variant="primary", elem_id="dream-run")
+    controls = run_controls(ctx, t("run"), elem_id="dream-run", stop=True, errors=ERROR_TEXTS)
     with gr.Row():
         animation = gr.Image(label=t("animation"), type="filepath", interactive=False, height=300,
                              elem_id="dream-animation")
         objective = gr.LinePlot(x=t("step"), y=t("response"), color=t("octave"), label=t("objective"),
                                 elem_id="dream-objective")
-    button.click(dream, [photo, layer, strength, octaves, steps, seed, max_size, octave_scale, jitter, model],
-                 [result, animation, objective], api_name="deep_dream", **SPACE.queue)
+    controls.click(dream, [photo, layer, strength, octaves, steps, seed, max_size, octave_scale, jitter, model],
+                   [result, animation, objective], api_name="deep_dream", **SPACE.queue)
 
 
 SPACE = SpaceSpec(

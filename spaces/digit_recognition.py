@@ -12,7 +12,9 @@ window of a convolution or pooling unit, the strongest weighted inputs of a full
 selected at once, and a note says when the model is still being prepared (its first use).
 
 API (gradio_client): ``/recognise_digit`` (sketch, model) -> guesses, text, downsampled picture, probabilities,
-then one feature-map image per layer; ``/train_digits`` (dataset, epochs, max samples) -> a report.
+then one feature-map image per layer; ``/recognise_picture`` (picture, model) -> the same for an uploaded picture;
+``/train_digits`` (dataset, epochs, max samples, replace) -> streamed: a report, the training curve, the model field
+(pointed at the new model). With ``--models tiny`` training writes to the tiny cache, never to the user's model.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from .common import Context, SpaceSpec, user_errors
+from .common import Context, Run, SpaceSpec, image_input, run_controls, user_errors
 from .inside import (
     brush_at_once,
     colour_scale_html,
     enlarge_digit,
     lab_pipeline,
+    live_target,
     preparing_note,
     train_now,
     train_panel,
@@ -45,6 +48,8 @@ EPOCHS = (1, 30, 4)  # the training panel's slider: minimum, maximum, value
 TEXTS = with_texts({
     "en": {
         "sketch": "Draw your number here", "recognise": "Recognise",
+        "draw_tab": "Draw", "upload_tab": "Upload a picture",
+        "picture": "A picture of one digit (dark on light or light on dark)",
         "guesses": "Guesses",
         "downsampled": "Downsampled drawing (what the network sees)", "probabilities": "Output layer: probabilities",
         "first_second": "**Downsampled drawing:** {label} · **First guess:** {first} ({p1:.0%}) · "
@@ -62,7 +67,7 @@ TEXTS = with_texts({
         "train": "Train the model", "missing": "⚠️ **No trained digit model yet** ({folder}). Train it below "
                  "(a few minutes on a CPU), or run `python -m finetune.digits`.",
         "training": "Training: step {step}/{total}, loss {loss:.3f}",
-        "trained": "✅ Trained on {source}: test accuracy {test}, validation {validation} ({steps} steps, "
+        "trained": "✅ Trained on {source}: test accuracy {test}, validation {validation} ({steps}, "
                    "{seconds:.0f} s). Saved to `{folder}`; draw a digit!",
         "click_hint": "Click a unit in any layer to read its value and what feeds it.",
         "readout": "**{layer}**, {where}: **{value:.3f}** (the layer's largest: {maximum:.3f}).",
@@ -73,9 +78,12 @@ TEXTS = with_texts({
         "conn_pool": "It is the largest of {source} map {map} at rows {r0}–{r1}, columns {c0}–{c1}.",
         "conn_top": "Its strongest inputs (weight × activation): {items}.",
         "conn_item": "{source} {unit} ({value:+.3f})",
+        "steps_count": "{count} step|{count} steps",
     },
     "pl": {
         "sketch": "Narysuj tu cyfrę", "recognise": "Rozpoznaj",
+        "draw_tab": "Rysuj", "upload_tab": "Wgraj obrazek",
+        "picture": "Obrazek jednej cyfry (ciemna na jasnym albo jasna na ciemnym)",
         "guesses": "Odpowiedzi",
         "downsampled": "Pomniejszony rysunek (to widzi sieć)", "probabilities": "Warstwa wyjściowa: "
                                                                                   "prawdopodobieństwa",
@@ -94,7 +102,7 @@ TEXTS = with_texts({
         "train": "Trenowanie modelu", "missing": "⚠️ **Nie ma jeszcze wytrenowanego modelu cyfr** ({folder}). "
                  "Wytrenuj go poniżej (kilka minut na CPU) albo uruchom `python -m finetune.digits`.",
         "training": "Trening: krok {step}/{total}, strata {loss:.3f}",
-        "trained": "✅ Wytrenowano na {source}: dokładność testowa {test}, walidacyjna {validation} ({steps} kroków, "
+        "trained": "✅ Wytrenowano na {source}: dokładność testowa {test}, walidacyjna {validation} ({steps}, "
                    "{seconds:.0f} s). Zapisano w `{folder}`; narysuj cyfrę!",
         "click_hint": "Kliknij neuron w dowolnej warstwie, aby odczytać jego wartość i to, co go zasila.",
         "readout": "**{layer}**, {where}: **{value:.3f}** (największa w warstwie: {maximum:.3f}).",
@@ -105,6 +113,7 @@ TEXTS = with_texts({
         "conn_pool": "To największa wartość mapy {map} warstwy {source}: wiersze {r0}–{r1}, kolumny {c0}–{c1}.",
         "conn_top": "Najsilniejsze wejścia (waga × aktywacja): {items}.",
         "conn_item": "{source} {unit} ({value:+.3f})",
+        "steps_count": "{count} krok|{count} kroki|{count} kroków",
     },
 })
 
@@ -200,9 +209,11 @@ def build(ctx: Context) -> None:
         maps = [feature_grid(result.layers[name]) for name in LAYERS]
         return (guesses, text, enlarge_digit(result.downsampled), bars, *maps, result.layers)
 
-    @user_errors
-    def recognise(sketch: Any, model: str, progress: gr.Progress = gr.Progress()) -> tuple:
-        return guess(sketch, model, progress)
+    def recognise(sketch: Any, model: str, *, run: Run) -> tuple:
+        return guess(sketch, model, None)
+
+    def recognise_picture(picture: Any, model: str, *, run: Run) -> tuple:
+        return guess(picture, model, None)
 
     @user_errors
     def live(sketch: Any, model: str) -> tuple:
@@ -216,19 +227,23 @@ def build(ctx: Context) -> None:
                 return tuple(gr.skip() for _ in outputs)
             raise
 
-    @user_errors
-    def train_model(dataset: str, epochs: float, max_samples: float,
-                    progress: gr.Progress = gr.Progress()) -> str:
-        from finetune.digits import DigitsArguments, default_output_dir, main
+    def train_model(dataset: str, epochs: float, max_samples: float, replace: bool = False, *,
+                    run: Run) -> Any:
+        from finetune.digits import DigitsArguments, main
 
-        folder = default_output_dir()
-        metrics = train_now(t, DigitsArguments, main, dataset, epochs, max_samples, progress, max_epochs=EPOCHS[1])
-        for task in SPACE.tasks + ("activation-maximisation",):
-            ctx.cache.discard(task, lab.local_id(TASK))
-        test = metrics.get("test") or {}
-        return t("trained", source=metrics["data"]["source"], test=f"{test.get('accuracy', float('nan')):.2%}",
-                 validation=f"{metrics['validation']['accuracy']:.2%}", steps=metrics["global_step"],
-                 seconds=metrics["train_runtime_s"], folder=folder)
+        target = live_target(ctx, lab.local_id(TASK))
+
+        def report(metrics: dict[str, Any], folder: str) -> str:
+            for task in SPACE.tasks + ("activation-maximisation",):
+                ctx.cache.discard(task, target)
+            test = metrics.get("test") or {}
+            return t("trained", source=metrics["data"]["source"], test=f"{test.get('accuracy', float('nan')):.2%}",
+                     validation=f"{metrics['validation']['accuracy']:.2%}",
+                     steps=t("steps_count", count=metrics["global_step"]), seconds=metrics["train_runtime_s"],
+                     folder=folder)
+
+        yield from train_now(ctx, t, DigitsArguments, main, dataset, epochs, max_samples, replace, run=run,
+                             model=lab.local_id(TASK), max_epochs=EPOCHS[1], report=report)
 
     def readout(layers: dict[str, np.ndarray] | None, model: str, name: str, evt: gr.SelectData) -> str:
         """What the clicked unit of layer `name` holds, and what feeds it (the loaded model's weights)."""
@@ -289,15 +304,20 @@ def build(ctx: Context) -> None:
         maxima = {name: float(np.max(layers[name])) for name in reversed(LAYERS)}
         return colour_scale_html(t("colour_scale"), maxima, {name: t(name) for name in LAYERS})
 
-    model = ctx.model_dropdown(TASK)
+    model = ctx.model_dropdown(TASK, elem_id="digit-model")
     brush_at_once("digit-sketch")
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            sketch = gr.Sketchpad(label=t("sketch"), type="numpy", image_mode="RGBA", format="png",
-                                  canvas_size=(280, 280), brush=gr.Brush(default_size=16, colors=["#000000"],
-                                                                         color_mode="fixed"),
-                                  elem_id="digit-sketch")
-            button = gr.Button(t("recognise"), variant="primary", elem_id="digit-run")
+            with gr.Tabs():
+                with gr.Tab(t("draw_tab"), id="digit-draw"):
+                    sketch = gr.Sketchpad(label=t("sketch"), type="numpy", image_mode="RGBA", format="png",
+                                          canvas_size=(280, 280), brush=gr.Brush(default_size=16, colors=["#000000"],
+                                                                                 color_mode="fixed"),
+                                          elem_id="digit-sketch", elem_classes=["mmhub-canvas"], layers=False)
+                    controls = run_controls(ctx, t("recognise"), elem_id="digit-run")
+                with gr.Tab(t("upload_tab"), id="digit-upload"):
+                    picture = image_input(label=t("picture"), type="pil", sources=["upload", "clipboard", "webcam"],
+                                          elem_id="digit-picture")
             note = gr.Markdown(elem_id="digit-preparing")
             guesses = gr.Label(label=t("guesses"), num_top_classes=3, elem_id="digit-guesses")
             text = gr.Markdown(elem_id="digit-text")
@@ -330,13 +350,21 @@ def build(ctx: Context) -> None:
     def show_note(model: str) -> str:
         return preparing_note(ctx, TASK, model, t("preparing"))
 
-    for trigger, handler, options in (
-            (button.click, recognise, {"api_name": "recognise_digit"}),
-            (sketch.change, live, {"api_visibility": "private", "trigger_mode": "always_last",
-                                   "show_progress": "hidden"})):
-        trigger(show_note, model, note, queue=False, api_visibility="private")
-        trigger(handler, [sketch, model], outputs, **options, **SPACE.queue).then(
-            lambda found: ("", scale(found)), layers, [note, colour_bar], queue=False, api_visibility="private")
+    def after(found: dict[str, np.ndarray] | None) -> tuple[str, str]:
+        return "", scale(found)  # the note goes, the colour bar follows the new activations
+
+    # the "preparing the model" note at once (first use), then the run; then the colour bar
+    gr.on([controls.run.click, picture.upload, sketch.change], show_note, model, note, queue=False,
+          api_visibility="private", show_progress="hidden")
+    queue_after = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    controls.click(recognise, [sketch, model], outputs, api_name="recognise_digit", **SPACE.queue).then(
+        after, layers, [note, colour_bar], **queue_after)
+    controls.click(recognise_picture, [picture, model], outputs, api_name="recognise_picture",
+                   triggers=[picture.upload], run_button=False, **SPACE.queue).then(
+        after, layers, [note, colour_bar], **queue_after)
+    sketch.change(live, [sketch, model], outputs, api_visibility="private", trigger_mode="always_last",
+                  show_progress="hidden", **SPACE.queue).then(after, layers, [note, colour_bar], **queue_after)
+
     def on_select(name: str):
         def select(found: dict[str, np.ndarray] | None, model: str, evt: gr.SelectData) -> str:
             return readout(found, model, name, evt)
@@ -345,8 +373,8 @@ def build(ctx: Context) -> None:
 
     for name, image in zip(LAYERS, maps, strict=True):
         image.select(on_select(name), [layers, model], unit_text, queue=False, api_visibility="private")
-    panel.button.click(train_model, [panel.dataset, panel.epochs, panel.max_samples], panel.report,
-                       api_name="train_digits", concurrency_limit=1, concurrency_id="digit_training")
+    panel.controls.click(train_model, panel.inputs, [panel.report, panel.curve, model], api_name="train_digits",
+                         concurrency_limit=1, concurrency_id="digit_training")
 
 
 SPACE = SpaceSpec(

@@ -16,13 +16,12 @@ streamed: the grid, the epoch gallery, the losses, a status line.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, run_with_updates, user_errors, whole
+from .common import KEEP, Context, Run, SpaceSpec, parse_seed, run_controls, seed_input, whole
 from .inside import enlarge, lab_pipeline, untrained, with_texts
 
 logger = logging.getLogger(__name__)
@@ -67,14 +66,16 @@ TEXTS = with_texts({
         "features": "Network width (feature maps; wider = better and slower)",
         "train": "Train", "stop": "Stop", "current": "The generator now (same noise every epoch)",
         "epochs_gallery": "After each epoch", "losses": "The competition: both losses",
-        "step": "step", "loss": "loss", "curve": "network",
+        "step": "step", "loss": "loss", "curve": "network", "steps_count": "{count} step|{count} steps",
         "loss_d": "discriminator", "loss_g": "generator",
-        "training": "Epoch {epoch:.2f} of {epochs} · step {step}/{total} · discriminator {loss_d:.3f} · generator "
-                    "{loss_g:.3f}",
-        "done": "✅ Trained on {source}: {steps} steps ({epochs:.2f} epochs, {seconds:.0f} s){stopped}. Saved to "
+        "training": "Training: epoch {epoch:.2f} of {epochs}, step {step} of {total} · discriminator {loss_d:.3f} · "
+                    "generator {loss_g:.3f}",
+        "done": "✅ Trained on {source}: {steps} steps ({epochs:.2f} epochs, {seconds:.0f} s). Saved to "
                 "`{folder}`; the Samples tab draws from it.",
-        "stopped": ", stopped early",
-        "stopping": "⏹️ Stopping: the generator is saved as it is after the current step (`{folder}`).",
+        "stopped": "⏹️ Stopped at epoch {epochs:.2f} ({steps} steps, {seconds:.0f} s on {source}), saved to "
+                   "`{folder}`; the Samples tab draws from it.",
+        "stopped_short": "stopped at epoch {epochs:.2f}, saved",
+        "walk_seeds": "Seeds {start} → {end}",
     },
     "pl": {
         "samples_tab": "Próbki", "train_tab": "Trening na żywo",
@@ -109,13 +110,16 @@ TEXTS = with_texts({
         "train": "Trenuj", "stop": "Zatrzymaj", "current": "Generator teraz (ten sam szum w każdej epoce)",
         "epochs_gallery": "Po każdej epoce", "losses": "Rywalizacja: obie straty",
         "step": "krok", "loss": "strata", "curve": "sieć",
+        "steps_count": "{count} krok|{count} kroki|{count} kroków",
         "loss_d": "dyskryminator", "loss_g": "generator",
-        "training": "Epoka {epoch:.2f} z {epochs} · krok {step}/{total} · dyskryminator {loss_d:.3f} · generator "
-                    "{loss_g:.3f}",
-        "done": "✅ Wytrenowano na {source}: {steps} kroków ({epochs:.2f} epok, {seconds:.0f} s){stopped}. Zapisano w "
+        "training": "Trening: epoka {epoch:.2f} z {epochs}, krok {step} z {total} · dyskryminator {loss_d:.3f} · "
+                    "generator {loss_g:.3f}",
+        "done": "✅ Wytrenowano na {source}: {steps} (epoki: {epochs:.2f}, {seconds:.0f} s). Zapisano w "
                 "`{folder}`; zakładka Próbki losuje z niego.",
-        "stopped": ", zatrzymano wcześniej",
-        "stopping": "⏹️ Zatrzymuję: generator zostanie zapisany taki, jaki jest po bieżącym kroku (`{folder}`).",
+        "stopped": "⏹️ Zatrzymano w epoce {epochs:.2f} ({steps}, {seconds:.0f} s na {source}), zapisano w "
+                   "`{folder}`; zakładka Próbki losuje z niego.",
+        "stopped_short": "zatrzymano w epoce {epochs:.2f}, zapisano",
+        "walk_seeds": "Ziarna {start} → {end}",
     },
 })
 
@@ -146,29 +150,24 @@ def build(ctx: Context) -> None:
     def truncation_of(value: float | None) -> float | None:
         return None if value in (None, 0) else value
 
-    @user_errors
-    def samples(n: float, seed: float | None, truncation: float, model: str,
-                progress: gr.Progress = gr.Progress()) -> tuple:
-        result = gan(model, progress)(whole("n", n, 1, 256), seed=parse_seed(seed),
-                                      truncation=truncation_of(truncation))
+    def samples(n: float, seed: float | None, truncation: float, model: str, *, run: Run) -> tuple:
+        result = gan(model)(whole("n", n, 1, 256), seed=parse_seed(seed), truncation=truncation_of(truncation))
         text = t("seed_text", seed=result.seed, n=len(result.images),
                  truncation=result.truncation if result.truncation is not None else t("off"))
+        run.finish(seed=result.seed)
         return enlarge(result.grid(), SHOW), text
 
-    @user_errors
-    def walk(start: float, end: float, steps: float, truncation: float, model: str,
-             progress: gr.Progress = gr.Progress()) -> Any:
+    def walk(start: float, end: float, steps: float, truncation: float, model: str, *, run: Run) -> Any:
         steps = whole("steps", steps, 2, 64)
-        result = gan(model, progress).interpolate(parse_seed(start), parse_seed(end), steps=steps,
-                                                  truncation=truncation_of(truncation))
+        result = gan(model).interpolate(parse_seed(start), parse_seed(end), steps=steps,
+                                        truncation=truncation_of(truncation))
+        run.finish(t("walk_seeds", start=result.seeds[0], end=result.seeds[-1]))
         return result.strip(scale=SHOW)
 
     def losses_frame(rows: list[tuple[int, str, float]]) -> Any:
         return pd.DataFrame(rows, columns=[t("step"), t("curve"), t("loss")])
 
-    @user_errors
-    def train_live(dataset: str, epochs: float, max_samples: float, features: float,
-                   progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def train_live(dataset: str, epochs: float, max_samples: float, features: float, *, run: Run) -> Iterator[Any]:
         from finetune.data import DataError
         from finetune.gan import GanArguments, main
         from finetune.run import UsageError
@@ -176,7 +175,6 @@ def build(ctx: Context) -> None:
 
         rows: list[tuple[int, str, float]] = []
         grids: list[tuple[Any, str]] = []
-        state = {"status": ""}
         epochs = whole("epochs", epochs, 1, MAX_EPOCHS)
         width = validate.choice("features", str(whole("features", features, 4, 512)), [str(w) for w in WIDTHS])
         pictures = whole("max_samples", max_samples, 0, 10**9)
@@ -184,11 +182,8 @@ def build(ctx: Context) -> None:
                             num_train_epochs=epochs, max_samples=pictures or None, generator_features=int(width),
                             discriminator_features=int(width), logging_steps=LIVE_LOGGING_STEPS, overwrite=True)
 
-        def work(report: Any, stop: threading.Event) -> dict[str, Any]:
+        def work(report: Any) -> dict[str, Any]:
             def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
-                state["status"] = t("training", epoch=info["epoch"], epochs=int(epochs), step=step, total=total,
-                                    loss_d=info.get("loss_d", float("nan")), loss_g=info.get("loss_g", float("nan")))
-                progress((step, total), desc=state["status"])
                 if info.get("log"):
                     rows.extend([(step, t("loss_d"), info["log"]["loss_d"]), (step, t("loss_g"),
                                                                               info["log"]["loss_g"])])
@@ -196,22 +191,29 @@ def build(ctx: Context) -> None:
                 if info.get("samples") is not None:
                     grids.append((info["samples"], f"{info['epoch']:.2f}"))
                     report("grid")
-                return not stop.is_set()  # Stop (or a disconnect) closed the stream: save and end
+                words = t("training", epoch=info["epoch"], epochs=int(epochs), step=step, total=total,
+                          loss_d=info.get("loss_d", float("nan")), loss_g=info.get("loss_g", float("nan")))
+                return run.report(step, total, words)  # False after Stop (or a disconnect): save and end
 
             metrics = main(args, progress=on_step)
             ctx.cache.discard(TASK, target)
             return metrics
 
         try:
-            for kind, value in run_with_updates(work):
-                current = enlarge(grids[-1][0], 3) if grids else None
+            for kind, value in run.stream(work):
+                current = enlarge(grids[-1][0], 3) if grids else gr.skip()
                 if kind == "update":
-                    yield current, list(grids), losses_frame(rows), state["status"], gr.skip()
+                    yield current, list(grids), losses_frame(rows), gr.skip(), gr.skip()
+                elif kind == "result":
+                    figures = {"source": value["data"]["source"], "epochs": value["epoch"],
+                               "steps": t("steps_count", count=value["global_step"]),
+                               "seconds": value["train_runtime_s"], "folder": lab.resolve(target)}
+                    stopped = value["stopped_early"]
+                    run.finish(t("stopped_short", **figures) if stopped else None)
+                    yield (current, list(grids), losses_frame(rows), t("stopped" if stopped else "done", **figures),
+                           gr.update(value=target))
                 else:
-                    done = t("done", source=value["data"]["source"], steps=value["global_step"],
-                             epochs=value["epoch"], seconds=value["train_runtime_s"],
-                             stopped=t("stopped") if value["stopped_early"] else "", folder=lab.resolve(target))
-                    yield current, list(grids), losses_frame(rows), done, gr.update(value=target)
+                    yield KEEP
         except (DataError, UsageError, FileExistsError, OSError) as err:
             raise gr.Error(t("train_failed", error=err), print_exception=False) from err
 
@@ -232,17 +234,17 @@ def build(ctx: Context) -> None:
                                 allow_custom_value=True, elem_id="gan-model")
             with gr.Row():
                 n = gr.Slider(1, 64, value=16, step=1, label=t("n"))
-                seed = gr.Number(0, label=ctx.t("seed"), precision=0, minimum=0)
+                seed = seed_input(ctx, elem_id="gan-seed-input")
                 truncation = gr.Slider(0, 3, value=0, step=0.1, label=t("truncation"))
-            generate = gr.Button(t("generate"), variant="primary", elem_id="gan-generate")
+            generate = run_controls(ctx, t("generate"), elem_id="gan-generate")
             grid = gr.Image(label=t("grid"), type="pil", format="png", interactive=False, elem_id="gan-grid")
             seed_text = gr.Markdown(elem_id="gan-seed")
             with gr.Accordion(t("walk"), open=False):
                 with gr.Row():
-                    start = gr.Number(1, label=t("start"), precision=0, minimum=0)
+                    start = gr.Number(1, label=t("start"), precision=0, minimum=0)  # the two ends: fixed seeds
                     end = gr.Number(2, label=t("end"), precision=0, minimum=0)
                     steps = gr.Slider(2, 16, value=8, step=1, label=t("steps"))
-                walk_button = gr.Button(t("walk"), elem_id="gan-walk")
+                walk_button = run_controls(ctx, t("walk"), elem_id="gan-walk", variant="secondary")
                 walk_image = gr.Image(label=t("walk_image"), type="pil", format="png", interactive=False,
                                       elem_id="gan-walk-image")
         with gr.Tab(t("train_tab"), id="gan-train"):
@@ -261,9 +263,7 @@ def build(ctx: Context) -> None:
                                         label=t("max_samples"), precision=0, minimum=0, elem_id="gan-max-samples")
                 features = gr.Dropdown(list(WIDTHS), value=8 if ctx.tiny else 32, label=t("features"),
                                        elem_id="gan-features")
-            with gr.Row():
-                train = gr.Button(t("train"), variant="primary", elem_id="gan-train-run")
-                stop = gr.Button(t("stop"), variant="stop", elem_id="gan-train-stop")
+            train = run_controls(ctx, t("train"), elem_id="gan-train-run", stop=True)
             status = gr.Markdown(elem_id="gan-status")
             with gr.Row():
                 current = gr.Image(label=t("current"), type="pil", format="png", interactive=False,
@@ -275,11 +275,8 @@ def build(ctx: Context) -> None:
 
     generate.click(samples, [n, seed, truncation, model], [grid, seed_text], api_name="gan_samples", **SPACE.queue)
     walk_button.click(walk, [start, end, steps, truncation, model], walk_image, api_name="gan_walk", **SPACE.queue)
-    event = train.click(train_live, [dataset, epochs, max_samples, features],
-                        [current, gallery, losses, status, model], api_name="train_gan", concurrency_limit=1,
-                        concurrency_id="gan_training")
-    stop.click(lambda: t("stopping", folder=lab.resolve(target)), None, status, cancels=[event],
-               api_visibility="private", queue=False)
+    train.click(train_live, [dataset, epochs, max_samples, features], [current, gallery, losses, status, model],
+                api_name="train_gan", concurrency_limit=1, concurrency_id="gan_training")
 
 
 SPACE = SpaceSpec(

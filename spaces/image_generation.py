@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -30,15 +29,17 @@ import gradio as gr
 from pipelines import TINY_NAMES, validate
 
 from .common import (
+    KEEP,
     Context,
+    Run,
     SpaceSpec,
+    draw_seed,
     image_input,
     number,
     parse_seed,
     read_image,
-    run_with_updates,
-    step_progress,
-    user_errors,
+    run_controls,
+    seed_input,
     whole,
 )
 from .launcher import main_for
@@ -51,7 +52,8 @@ TEXTS = {
         "steps": "Steps", "guidance": "Guidance scale (0 = off)", "width": "Width (0 = the model's size)",
         "height": "Height (0 = the model's size)", "num_images": "Images", "generate": "Generate",
         "gallery": "Images", "image": "Start image", "strength": "Strength (how far from the image)",
-        "step": "Step {step}/{total}",
+        "step": "Painting: step {step} of {total}", "i2i_default": "the same scene as a watercolor painting",
+        "images_made": "{count} image|{count} images",
         "lora": "LoRA (folders or Hub ids, comma-separated; python -m finetune.sd_lora)", "lora_scale": "LoRA scale",
         "live": "Live: a new picture as you type", "aspect": "Aspect ratio", "aspect_own": "model's own",
         "send": "Send to image to image", "send_nothing": "Generate a picture first, then send it.",
@@ -61,7 +63,8 @@ TEXTS = {
         "steps": "Kroki", "guidance": "Skala prowadzenia (0 = wył.)", "width": "Szerokość (0 = rozmiar modelu)",
         "height": "Wysokość (0 = rozmiar modelu)", "num_images": "Liczba obrazów", "generate": "Generuj",
         "gallery": "Obrazy", "image": "Obraz wejściowy", "strength": "Siła (jak daleko od obrazu)",
-        "step": "Krok {step}/{total}",
+        "step": "Malowanie: krok {step} z {total}", "i2i_default": "ta sama scena jako akwarela",
+        "images_made": "{count} obraz|{count} obrazy|{count} obrazów",
         "lora": "LoRA (foldery lub identyfikatory z Hub, po przecinku; python -m finetune.sd_lora)",
         "lora_scale": "Siła LoRA",
         "live": "Na żywo: nowy obraz w trakcie pisania", "aspect": "Proporcje", "aspect_own": "jak model",
@@ -73,6 +76,11 @@ EXAMPLES = [
     "a lighthouse on the Baltic coast at dawn, 35mm photo",
     "zamek w Malborku zimą, obraz olejny",  # SD understands English best; Polish prompts work less well
     "a red fox in a snowy forest, watercolor",
+]
+EXAMPLES_PL = [  # the Polish UI's (SD's CLIP text encoder reads English best)
+    "latarnia morska na wybrzeżu Bałtyku o świcie, zdjęcie 35 mm",
+    "zamek w Malborku zimą, obraz olejny",
+    "rudy lis w zaśnieżonym lesie, akwarela",
 ]
 
 
@@ -116,7 +124,7 @@ def _settings(prompt: Any, negative_prompt: Any, steps: Any, guidance: Any, num_
             "negative_prompt": validate.optional_text("negative_prompt", negative_prompt) or None,
             "num_inference_steps": whole("num_inference_steps", steps, 1, 100),
             "guidance_scale": number("guidance_scale", guidance, 0.0, 20.0),
-            "num_images": whole("num_images", num_images, 1, 4), "seed": parse_seed(seed)}
+            "num_images": whole("num_images", num_images, 1, 4), "seed": draw_seed(seed)}
 
 
 def parse_loras(ctx: Context, text: Any) -> list[str] | None:
@@ -134,86 +142,83 @@ def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     image_to_image_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lives as long as the cached t2i
 
-    def step_report(progress: gr.Progress):
-        return step_progress(progress, lambda step, total, _: t("step", step=step, total=total))
+    def generate(pipe: Any, run: Run, **call: Any) -> Iterator[Any]:
+        """The pipeline called in a thread, its steps on the status line; yields KEEP, then the result."""
+        progress = run.steps(lambda step, total, _: t("step", step=step, total=total))
+        for kind, result in run.stream(lambda report: pipe(**call, progress=progress)):
+            if kind == "result":
+                run.finish(t("images_made", count=len(result.images)), seed=result.seed)
+                return result
+            yield KEEP
+        raise AssertionError("no result")  # run.stream always ends with one
 
-    @user_errors
     def text_to_image(prompt: str, negative_prompt: str, steps: float, guidance: float, width: float,
                       height: float, num_images: float, seed: float | None, model: str, lora: str = "",
-                      lora_scale: float = 1.0, progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+                      lora_scale: float = 1.0, *, run: Run) -> Iterator[Any]:
         settings = _settings(prompt, negative_prompt, steps, guidance, num_images, seed)
         size = {"width": _size("width", width), "height": _size("height", height)}
         loras = parse_loras(ctx, lora), number("lora_scale", lora_scale, -4.0, 4.0)
-        t2i = ctx.pipeline("text-to-image", model, progress)
+        t2i = yield from run.pipeline("text-to-image", model)
         t2i.set_lora(*loras)
-        result = t2i(**settings, **size, progress=step_report(progress))
-        return result.images, result.seed
+        result = yield from generate(t2i, run, **settings, **size)
+        yield result.images, result.seed
 
-    @user_errors
     def image_to_image(prompt: str, image: Any, strength: float, negative_prompt: str, steps: float,
                        guidance: float, num_images: float, seed: float | None, model: str, lora: str = "",
-                       lora_scale: float = 1.0, progress: gr.Progress = gr.Progress()) -> tuple[list[Any], int]:
+                       lora_scale: float = 1.0, *, run: Run) -> Iterator[Any]:
         settings = _settings(prompt, negative_prompt, steps, guidance, num_images, seed)
         picture = read_image(image, "image")
         strength = number("strength", strength, 0.0, 1.0, low_open=True)
         loras = parse_loras(ctx, lora), number("lora_scale", lora_scale, -4.0, 4.0)
         # Image-to-image runs on the text-to-image model's loaded components: one copy of the weights.
-        t2i = ctx.pipeline("text-to-image", model, progress)
+        t2i = yield from run.pipeline("text-to-image", model)
         if t2i not in image_to_image_of:
             from pipelines.image_generation import ImageToImagePipeline
 
             image_to_image_of[t2i] = ImageToImagePipeline.from_pipe(t2i)
         i2i = image_to_image_of[t2i]
         i2i.set_lora(*loras)
-        result = i2i(image=picture, strength=strength, **settings, progress=step_report(progress))
-        return result.images, result.seed
+        result = yield from generate(i2i, run, image=picture, strength=strength, **settings)
+        yield result.images, result.seed
 
-    @user_errors
-    def live_text_to_image(live: bool, aspect: str, prompt: str, negative_prompt: str, steps: float, guidance: float,
+    def live_text_to_image(aspect: str, prompt: str, negative_prompt: str, steps: float, guidance: float,
                            width: float, height: float, num_images: float, seed: float | None, model: str,
-                           lora: str, lora_scale: float, kept_seed: int | None,
-                           progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, Any, Any]]:
-        """Text to image as the prompt is typed (or the aspect ratio changes): nothing while live is off or the prompt
-        is blank; a random seed is drawn once and kept; an aspect preset sets the size from the loaded model's own.
-        Yields at every denoising step, so that a cancel (the next keystroke) stops the run there."""
-        if not live or not (prompt or "").strip():
-            yield gr.skip(), gr.skip(), gr.skip()
-            return
+                           lora: str, lora_scale: float, kept_seed: int | None, *, run: Run) -> Iterator[Any]:
+        """Text to image as the prompt is typed (or the aspect ratio changes; started only while live is on and the
+        prompt is not blank): a random seed is drawn once and kept; an aspect preset sets the size from the loaded
+        model's own. Yields at every denoising step, so that a cancel (the next keystroke) stops the run there; Stop
+        stops it at its next step too."""
         if parse_seed(seed) is None:
             kept_seed = kept_seed if kept_seed is not None else validate.seed(None)
             seed = kept_seed
         settings = _settings(prompt, negative_prompt, steps, guidance, num_images, seed)
         size = {"width": _size("width", width), "height": _size("height", height)}
         loras = parse_loras(ctx, lora), number("lora_scale", lora_scale, -4.0, 4.0)
-        t2i = ctx.pipeline("text-to-image", model, progress)
+        t2i = yield from run.pipeline("text-to-image", model)
         if aspect:
             size["width"], size["height"] = aspect_size(validate.choice("aspect", aspect, ASPECTS), t2i.native_size)
+        t2i.set_lora(*loras)
+        result = yield from generate(t2i, run, **settings, **size)
+        yield [(image, prompt) for image in result.images], result.seed, kept_seed
 
-        def work(report: Any, stop: threading.Event) -> Any:
-            def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
-                report(step, total)
-                return not stop.is_set()  # cancelled (a newer prompt): stop at this step
-
-            t2i.set_lora(*loras)
-            return t2i(**settings, **size, progress=on_step)
-
-        for kind, value in run_with_updates(work):
-            if kind == "update":
-                progress(value, desc=t("step", step=value[0], total=value[1]))
-                yield gr.skip(), gr.skip(), gr.skip()
-            else:
-                yield [(image, prompt) for image in value.images], value.seed, kept_seed
+    def live_gate(live: bool, prompt: str, count: float | None) -> Any:
+        """A new live run (the count changes) only while live is on and the prompt is not blank: otherwise typing
+        leaves the status line alone."""
+        return int(count or 0) + 1 if live and (prompt or "").strip() else gr.skip()
 
     def selected_index(evt: gr.SelectData) -> int:
         return evt.index
 
-    def to_image_to_image(images: list[Any] | None, selected: int | None, prompt: str) -> tuple[Any, str]:
-        """The selected picture of the gallery (the first when none is) and the prompt, for image-to-image."""
+    def to_image_to_image(images: list[Any] | None, selected: int | None, prompt: str) -> tuple[Any, Any, Any]:
+        """The selected picture of the gallery (the first when none is) and the prompt, for image-to-image; with
+        no picture yet, a line on the status line saying to make one first."""
         if not images:
-            raise gr.Error(t("send_nothing"), print_exception=False)
+            said = Run(ctx)
+            said.state, said.error = "error", t("send_nothing")
+            return gr.skip(), gr.skip(), said.html()
         index = selected if isinstance(selected, int) and 0 <= selected < len(images) else 0
         item = images[index]
-        return (item[0] if isinstance(item, (tuple, list)) else item), prompt
+        return (item[0] if isinstance(item, (tuple, list)) else item), prompt, gr.skip()
 
     def native_size(model: str) -> int:
         """The loaded model's own size, else Stable Diffusion's 512 (every registry model's), 64 for the tiny one."""
@@ -222,25 +227,26 @@ def build(ctx: Context) -> None:
             return loaded.native_size
         return 64 if (model or ctx.default_model("text-to-image")) in TINY_NAMES else 512
 
-    def settings(task: str) -> tuple[gr.Dropdown, gr.Slider, gr.Slider]:
-        model = ctx.model_dropdown(task)
+    def settings(model: gr.Dropdown, task: str) -> tuple[gr.Slider, gr.Slider]:
         steps_value, guidance_value = step_defaults(model.value, task)
         with gr.Row():
             steps = gr.Slider(1, 100, value=steps_value, step=1, label=t("steps"))
             guidance = gr.Slider(0.0, 20.0, value=guidance_value, step=0.5, label=t("guidance"))
         model.change(lambda m: step_defaults(m, task), inputs=model, outputs=[steps, guidance],
                      api_visibility="private", queue=False)
-        return model, steps, guidance
+        return steps, guidance
 
     def lora_settings() -> tuple[gr.Textbox, gr.Slider]:
         with gr.Row():
             return gr.Textbox("", label=t("lora"), scale=3), gr.Slider(-2.0, 2.0, value=1.0, step=0.05,
                                                                         label=t("lora_scale"))
 
+    examples = EXAMPLES_PL if ctx.lang == "pl" else EXAMPLES
     with gr.Tab(t("t2i"), elem_id="img-t2i-tab"):
         with gr.Row():
             with gr.Column():
-                prompt = gr.Textbox(label=t("prompt"), lines=2, value=EXAMPLES[0], elem_id="img-prompt")
+                model = ctx.model_dropdown("text-to-image", elem_id="t2i-model")  # in sight, not in the settings
+                prompt = gr.Textbox(label=t("prompt"), lines=2, value=examples[0], elem_id="img-prompt")
                 with gr.Row():
                     live = gr.Checkbox(step_defaults(ctx.default_model("text-to-image"), "text-to-image")[0]
                                        <= FAST_STEPS, label=t("live"), elem_id="img-live")
@@ -248,28 +254,35 @@ def build(ctx: Context) -> None:
                                       label=t("aspect"), elem_id="img-aspect")
                 negative = gr.Textbox(label=t("negative_prompt"))
                 with gr.Accordion(ctx.t("settings"), open=False):
-                    model, steps, guidance = settings("text-to-image")
+                    steps, guidance = settings(model, "text-to-image")
                     lora, lora_scale = lora_settings()
                     with gr.Row():
                         width = gr.Slider(0, 1024, value=0, step=64, label=t("width"))
                         height = gr.Slider(0, 1024, value=0, step=64, label=t("height"))
                     with gr.Row():
                         num_images = gr.Slider(1, 4, value=1, step=1, label=t("num_images"))
-                        seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
-                button = gr.Button(t("generate"), variant="primary")
+                        seed = seed_input(ctx, elem_id="t2i-seed-input")
+                controls = run_controls(ctx, t("generate"), elem_id="t2i-run", stop=True)
             with gr.Column():
                 gallery = gr.Gallery(label=t("gallery"), columns=2, format="png", elem_id="img-gallery")
                 seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False, elem_id="img-seed")
                 send = gr.Button(t("send"), size="sm", elem_id="img-send")
-        gr.Examples([[e] for e in EXAMPLES], inputs=[prompt], label=ctx.t("examples"))
+        gr.Examples([[e] for e in examples], inputs=[prompt], label=ctx.t("examples"))
         t2i_inputs = [prompt, negative, steps, guidance, width, height, num_images, seed, model, lora, lora_scale]
-        button.click(text_to_image, t2i_inputs, [gallery, seed_used], api_name="text_to_image", **SPACE.queue)
+        controls.click(text_to_image, t2i_inputs, [gallery, seed_used], api_name="text_to_image", **SPACE.queue)
         kept_seed, selected = gr.State(None), gr.State(None)
-        typing = gr.on([prompt.change, aspect.change], live_text_to_image, [live, aspect, *t2i_inputs, kept_seed],
-                       [gallery, seed_used, kept_seed], api_visibility="private", trigger_mode="always_last",
-                       show_progress="minimal", **SPACE.queue)
-        # a keystroke or Generate cancels the live run in progress (it stops at its next step)
-        gr.on([prompt.input, button.click], None, None, None, cancels=[typing], queue=False,
+        # As the prompt is typed: the gate counts a new live run (only while live is on), which runs on the tab's
+        # run controls (status line, Stop); while one works only the latest waits (always_last) ... The count is a
+        # number in the page, not a gr.State: the page fires a State's change only after a queued event, and the
+        # gate answers at once (queue=False).
+        live_runs = gr.Number(0, visible="hidden", elem_id="img-live-runs")
+        gr.on([prompt.change, aspect.change], live_gate, [live, prompt, live_runs], live_runs, queue=False,
+              api_visibility="private", show_progress="hidden")
+        typing = controls.click(live_text_to_image, [aspect, *t2i_inputs, kept_seed], [gallery, seed_used, kept_seed],
+                                api_name=None, run_button=False, triggers=[live_runs.change],
+                                trigger_mode="always_last", **SPACE.queue)
+        # ... and a keystroke or Generate cancels the live run in progress (it stops at its next step)
+        gr.on([prompt.input, controls.run.click], None, None, None, cancels=[typing], queue=False,
               api_visibility="private")
         # a preset shows its size on the sliders; moving a slider by hand leaves the preset
         aspect.change(lambda a, m: aspect_size(a, native_size(m)) if a else (gr.skip(), gr.skip()), [aspect, model],
@@ -280,30 +293,33 @@ def build(ctx: Context) -> None:
     with gr.Tab(t("i2i"), elem_id="img-i2i-tab"):
         with gr.Row():
             with gr.Column():
+                model2 = ctx.model_dropdown("image-to-image", elem_id="i2i-model")
                 image = image_input(label=t("image"), type="pil", sources=["upload", "clipboard", "webcam"],
                                     elem_id="img-i2i-image")
-                prompt2 = gr.Textbox(label=t("prompt"), lines=2, value="the same scene as a watercolor painting",
-                                     elem_id="img-i2i-prompt")
+                prompt2 = gr.Textbox(label=t("prompt"), lines=2, value=t("i2i_default"), elem_id="img-i2i-prompt")
                 strength = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=t("strength"))
                 with gr.Accordion(ctx.t("settings"), open=False):
                     negative2 = gr.Textbox(label=t("negative_prompt"))
-                    model2, steps2, guidance2 = settings("image-to-image")
+                    steps2, guidance2 = settings(model2, "image-to-image")
                     lora2, lora_scale2 = lora_settings()
                     with gr.Row():
                         num_images2 = gr.Slider(1, 4, value=1, step=1, label=t("num_images"))
-                        seed2 = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
-                button2 = gr.Button(t("generate"), variant="primary")
+                        seed2 = seed_input(ctx)
+                controls2 = run_controls(ctx, t("generate"), elem_id="i2i-run", stop=True)
             with gr.Column():
-                gallery2 = gr.Gallery(label=t("gallery"), columns=2, format="png")
-                seed_used2 = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
-        button2.click(image_to_image,
-                      [prompt2, image, strength, negative2, steps2, guidance2, num_images2, seed2, model2, lora2,
-                       lora_scale2],
-                      [gallery2, seed_used2], api_name="image_to_image", **SPACE.queue)
-    # the tab switch is the browser's: a click on the tab's own button (gradio names it "<elem_id>-button")
-    send.click(to_image_to_image, [gallery, selected, prompt], [image, prompt2], queue=False,
-               api_visibility="private").success(
-        None, js="() => document.getElementById('img-i2i-tab-button')?.click()")
+                gallery2 = gr.Gallery(label=t("gallery"), columns=2, format="png", elem_id="img-i2i-gallery")
+                seed_used2 = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False,
+                                       elem_id="img-i2i-seed")
+        controls2.click(image_to_image,
+                        [prompt2, image, strength, negative2, steps2, guidance2, num_images2, seed2, model2, lora2,
+                         lora_scale2],
+                        [gallery2, seed_used2], api_name="image_to_image", **SPACE.queue)
+    # the tab switch is the browser's, once a picture was sent: a click on the tab's own button (gradio names it
+    # "<elem_id>-button")
+    send.click(to_image_to_image, [gallery, selected, prompt], [image, prompt2, controls.status], queue=False,
+               api_visibility="private", show_progress="hidden").then(
+        None, js="() => { if (document.querySelector('#img-gallery img')) "
+                 "document.getElementById('img-i2i-tab-button')?.click(); }")
 
 
 SPACE = SpaceSpec(
@@ -317,6 +333,7 @@ SPACE = SpaceSpec(
     emoji="🎨",
     description="Stable Diffusion (sd-turbo, SD 1.5): text to image and image to image, with the seed used.",
     order=30,
+    group="images",
 )
 
 

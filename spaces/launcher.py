@@ -15,15 +15,13 @@ from typing import Any
 
 import gradio as gr
 
-from .common import GROUPS, Context, ModelCache, SpaceBlocks, SpaceSpec
+from .common import CSS, GROUPS, Context, ModelCache, SpaceBlocks, SpaceSpec, page_assets
 from .options import add_launch_arguments, auth, fail, parse_launch_args, port_busy_message, port_free
 
 __all__ = ["CSS", "add_launch_arguments", "build_blocks", "context_from_args", "launch", "main_for", "parse_auth",
            "run", "serve"]
 
 logger = logging.getLogger(__name__)
-
-CSS = ".mmhub-tiny-banner { border: 2px solid #f59e0b; border-radius: 8px; padding: 0 12px; }"
 
 
 def parse_auth(value: str | tuple[str, str] | None) -> tuple[str, str] | None:
@@ -54,7 +52,8 @@ def build_blocks(specs: Sequence[SpaceSpec], ctx: Context, title: str = "mmhub")
             specs[0].build(ctx)
         else:
             gr.Markdown(f"# {title}")
-            with gr.Tabs():
+            # tabs that do not fit wrap onto a second row (a phone sees every group, not a "…" menu)
+            with gr.Tabs(overflow_behavior="wrap"):
                 for entry in tab_layout(specs):
                     if isinstance(entry, SpaceSpec):
                         with gr.Tab(f"{entry.emoji} {entry.title[ctx.lang]}", id=entry.name):
@@ -62,10 +61,14 @@ def build_blocks(specs: Sequence[SpaceSpec], ctx: Context, title: str = "mmhub")
                         continue
                     group, members = entry
                     texts = GROUPS[group]
-                    with gr.Tab(f"{texts['emoji']} {texts[ctx.lang]}", id=f"group-{group}"), gr.Tabs():
-                        for spec in members:
-                            with gr.Tab(f"{spec.emoji} {spec.title[ctx.lang]}", id=spec.name):
-                                spec.build(ctx)
+                    with gr.Tab(f"{texts['emoji']} {texts[ctx.lang]}", id=f"group-{group}"):
+                        if len(members) == 1:  # a group of one is that tab
+                            members[0].build(ctx)
+                            continue
+                        with gr.Tabs(overflow_behavior="wrap"):
+                            for spec in members:
+                                with gr.Tab(f"{spec.emoji} {spec.title[ctx.lang]}", id=spec.name):
+                                    spec.build(ctx)
     return demo
 
 
@@ -91,7 +94,8 @@ def launch(demo: gr.Blocks, args: argparse.Namespace, **overrides: Any) -> Any:
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
     options: dict[str, Any] = {
         "server_name": args.host, "server_port": args.port, "share": args.share, "auth": parse_auth(args.auth),
-        "max_file_size": args.max_file_size, "ssr_mode": False, "css": CSS, "footer_links": ["api", "settings"],
+        "max_file_size": args.max_file_size, "ssr_mode": False, "footer_links": ["api", "settings"],
+        **page_assets(args.lang),  # the status line's look and clock, <html lang>, canvas names
     }
     logger.info("serving on http://%s:%d%s", args.host, args.port, " (tiny models)" if args.models else "")
     for folder in getattr(args, "allow_local_models", []):

@@ -26,7 +26,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, user_errors
+from .common import Context, SpaceSpec, on_status_line, user_errors
 from .launcher import main_for
 
 logger = logging.getLogger(__name__)
@@ -194,7 +194,6 @@ def build(ctx: Context) -> None:
         rows = all_rows()
         return sorted({r["n_shot"] for r in rows}), [k for k in TYPES if any(r["type"] == k for r in rows)]
 
-    @user_errors
     def show(search: str | None, groups: Sequence[str] | None, tasks: Sequence[str] | None,
              shots: Sequence[Any] | None, types: Sequence[str] | None) -> tuple[Any, Any, str]:
         from pipelines import validate
@@ -238,14 +237,25 @@ def build(ctx: Context) -> None:
         shot_filter = gr.CheckboxGroup(shots, value=shots, label=t("shots"), elem_id="lb-shots")
         type_filter = gr.CheckboxGroup([(t(k), k) for k in types], value=types, label=t("types"), elem_id="lb-types")
     refresh = gr.Button(t("refresh"), size="sm", elem_id="lb-refresh")
+    # the status line of the app's run controls: a refused filter is said there, in words, until the next success
+    status = gr.HTML("", elem_id="lb-status", elem_classes=["mmhub-status"], padding=False)
     table = gr.Dataframe(label=t("table"), interactive=False, wrap=True, elem_id="lb-table")
     notes = gr.Markdown(elem_id="lb-notes")
     plot = gr.BarPlot(x=t("model"), y=t("score"), color=t("type"), label=t("plot"), sort="-y", x_label_angle=-40,
                       height=360, elem_id="lb-plot")
 
     inputs, outputs = [search, groups, tasks, shot_filter, type_filter], [table, plot, notes]
-    # triggers=None: on page load and on every change of an input (the search as the person types)
-    gr.on(None, show, inputs, outputs, queue=False, api_name="leaderboard", trigger_mode="always_last")
+    labels = {"search": t("search")}
+
+    def shown(*values: Any) -> tuple[Any, ...]:
+        return (*show(*values), "")  # a success clears the status line
+
+    # triggers=None: on page load and on every change of an input (the search as the person types); the API
+    # endpoint (the checks' own messages) is a twin on a hidden button, as `run_controls` makes it
+    gr.on(None, on_status_line(ctx, shown, 4, labels=labels), inputs, [*outputs, status], queue=False,
+          api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+    gr.Button(visible=False, elem_classes=["mmhub-api"]).click(user_errors(show), inputs, outputs, queue=False,
+                                                               api_name="leaderboard")
 
     def reload() -> tuple[Any, Any]:
         found_shots, found_types = choices()
@@ -270,6 +280,7 @@ SPACE = SpaceSpec(
     description="The Open PL LLM Leaderboard's rows beside your own `python -m eval` runs: search, column groups, "
                 "n-shot and model-type filters, one score scale.",
     order=96,
+    group="text",  # beside the chat: the leaderboard ranks the language models
     packages=("eval",),
 )
 

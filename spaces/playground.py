@@ -23,17 +23,31 @@ picture (HTML) and a status line; ``/playground_export`` -> a .zip.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import logging
 import secrets
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, request_folder, seed_input, user_errors, whole
+from .common import (
+    Context,
+    Refusal,
+    SpaceSpec,
+    on_status_line,
+    parse_seed,
+    request_folder,
+    seed_input,
+    status_html,
+    user_errors,
+    whole,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +90,10 @@ TEXTS = {
                        "press ↺ Reset.",
         "exported": "Exported after epoch {epoch}: config.json + model.safetensors. Load it with "
                     "`load(\"playground\", model=\"<the unzipped folder>\")`.",
+        # the page's names of its data sets, activations and regularisations
+        "set_circle": "Circle", "set_xor": "Exclusive or (XOR)", "set_gauss": "Gaussian", "set_spiral": "Spiral",
+        "set_reg-plane": "Plane", "set_reg-gauss": "Multi Gaussian", "act_relu": "ReLU", "act_tanh": "Tanh",
+        "act_sigmoid": "Sigmoid", "act_linear": "Linear", "reg_none": "None", "reg_L1": "L1", "reg_L2": "L2",
     },
     "pl": {
         "explain": "Dwa z czterech podstawowych zadań AI na małej sieci, którą widać od środka: **klasyfikacja** "
@@ -110,8 +128,39 @@ TEXTS = {
                        "współczynnikiem 0,01 i naciśnij ↺ Od nowa.",
         "exported": "Wyeksportowano po epoce {epoch}: config.json + model.safetensors. Wczytaj przez "
                     "`load(\"playground\", model=\"<rozpakowany folder>\")`.",
+        "set_circle": "Okrąg", "set_xor": "Alternatywa wykluczająca (XOR)", "set_gauss": "Rozkład Gaussa",
+        "set_spiral": "Spirala", "set_reg-plane": "Płaszczyzna", "set_reg-gauss": "Kilka rozkładów Gaussa",
+        "act_relu": "ReLU", "act_tanh": "Tanh", "act_sigmoid": "Sigmoida", "act_linear": "Liniowa",
+        "reg_none": "Brak", "reg_L1": "L1", "reg_L2": "L2",
     },
 }
+
+#: The status line's state for each of its messages (`spaces.common.status_html`).
+STATES = {"ready": "done", "playing": "running", "paused": "stopped"}
+
+#: Refusals in a person's words (`spaces.common.ERRORS`' shape), by the argument the check names.
+ERROR_TEXTS = {
+    "en": {
+        "features": "Pick at least one feature to feed in.",
+        "batch_size": "The batch is larger than the training points: make it smaller, or use more points or a "
+                      "larger share of training data.",
+        "train_ratio": "This ratio leaves no training or no test point: use more points or a ratio nearer 50%.",
+        "csv": "Your points cannot be used ({where}: {problem}). A CSV needs two numeric columns (x1, x2) and a "
+               "label (two classes) or a numeric target, one point per line.",
+        "data:missing": "Upload your points (a CSV: x1, x2, label) first.",
+    },
+    "pl": {
+        "features": "Wybierz co najmniej jedną cechę wejściową.",
+        "batch_size": "Partia jest większa niż liczba punktów treningowych: zmniejsz ją albo użyj więcej punktów "
+                      "lub większej części danych treningowych.",
+        "train_ratio": "Przy tej proporcji nie zostaje żaden punkt treningowy albo testowy: użyj więcej punktów "
+                       "albo proporcji bliższej 50%.",
+        "csv": "Nie da się użyć Twoich punktów ({where}). Plik CSV potrzebuje dwóch kolumn liczbowych (x1, x2) i "
+               "etykiety (dwie klasy) albo liczbowego celu, jeden punkt w wierszu.",
+        "data:missing": "Najpierw wgraj swoje punkty (CSV: x1, x2, etykieta).",
+    },
+}
+
 
 @dataclasses.dataclass
 class Session:
@@ -135,6 +184,7 @@ def build(ctx: Context) -> None:
     from pipelines.playground_svg import PointsCache, RenderOptions, render_html
 
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+    t_seed = ctx.t("seed")
     first_seed = secrets.randbelow(100_000)  # what a new session shows until its seed is set
 
     # -- controls -> settings ---------------------------------------------------------------------------------
@@ -167,10 +217,16 @@ def build(ctx: Context) -> None:
         trainer = session.trainer
         return render_html(trainer.frame(), trainer.data, options(show_test, discretize), session.points)
 
-    def status(session: Session, key: str = "ready") -> str:
+    def source_name(source: str) -> str:
+        """A data set's name in the UI's language (the page's names); a CSV's file name as it is."""
+        return t(f"set_{source}") if f"set_{source}" in TEXTS["en"] else source
+
+    def status(session: Session, key: str = "ready", before: str = "") -> str:
+        """The status line (`status_html`): ready, playing, paused, with the epoch and the seed used."""
         trainer = session.trainer
-        return t(key, epoch=trainer.epoch, seed=trainer.settings.seed, source=trainer.data.source,
-                 train=len(trainer.data.train_x), test=len(trainer.data.test_x))
+        words = t(key, epoch=trainer.epoch, seed=trainer.settings.seed, source=source_name(trainer.data.source),
+                  train=len(trainer.data.train_x), test=len(trainer.data.test_x))
+        return status_html(before + words, STATES[key])
 
     def extras(session: Session) -> tuple[str, str]:
         trainer = session.trainer
@@ -209,7 +265,6 @@ def build(ctx: Context) -> None:
 
     # -- handlers ---------------------------------------------------------------------------------------------
 
-    @user_errors
     def apply(session: Session | None, seed: Any, show_test: bool, discretize: bool, *controls: Any) -> tuple:
         before = session.trainer if session is not None else None
         session = start(session, seed, controls)
@@ -219,21 +274,18 @@ def build(ctx: Context) -> None:
             return (session, picture(session, show_test, discretize), status(session), *extras(session),
                     gr.Timer(active=False))
 
-    @user_errors
-    def redraw(session: Session | None, show_test: bool, discretize: bool) -> Any:
+    def redraw(session: Session | None, show_test: bool, discretize: bool) -> tuple[Any, Any]:
         if session is None:
-            return initial_picture(show_test, discretize)
+            return initial_picture(show_test, discretize), gr.skip()
         with session.lock:
-            return picture(session, show_test, discretize)
+            return picture(session, show_test, discretize), gr.skip()
 
-    @user_errors
     def reset(session: Session | None, seed: Any, show_test: bool, discretize: bool, *controls: Any) -> tuple:
         session = stopped(start(session, seed, controls))
         with session.lock:
             session.trainer.reset(seed=seed_for(session, seed))
             return session, picture(session, show_test, discretize), status(session), *extras(session)
 
-    @user_errors
     def regenerate(session: Session | None, show_test: bool, discretize: bool, *controls: Any) -> tuple:
         session = stopped(start(session, -1, controls))
         with session.lock:
@@ -241,21 +293,18 @@ def build(ctx: Context) -> None:
             return (session, picture(session, show_test, discretize), status(session), *extras(session),
                     gr.Timer(active=False), gr.update(value=-1))
 
-    @user_errors
     def step(session: Session | None, seed: Any, show_test: bool, discretize: bool, *controls: Any) -> tuple:
         session = stopped(start(session, seed, controls))
         with session.lock:
             session.trainer.step(1)
             return session, picture(session, show_test, discretize), status(session, "paused")
 
-    @user_errors
     def play(session: Session | None, seed: Any, show_test: bool, discretize: bool, *controls: Any) -> tuple:
         session = start(session, seed, controls)
         with session.lock:
             session.playing, session.since = True, time.monotonic()
             return session, status(session, "playing"), gr.Timer(active=True)
 
-    @user_errors
     def tick(session: Session | None, speed: float, show_test: bool, discretize: bool) -> tuple:
         """One frame of a play: `speed` epochs, then the picture (nothing when the session no longer plays)."""
         epochs = whole("speed", speed, 1, MAX_SPEED)
@@ -268,8 +317,8 @@ def build(ctx: Context) -> None:
             if time.monotonic() - session.since > MAX_PLAY_SECONDS:
                 session.playing = False
                 return (session, picture(session, show_test, discretize),
-                        t("timeout", minutes=int(MAX_PLAY_SECONDS // 60), epoch=session.trainer.epoch),
-                        gr.Timer(active=False))
+                        status_html(t("timeout", minutes=int(MAX_PLAY_SECONDS // 60), epoch=session.trainer.epoch),
+                                    "stopped"), gr.Timer(active=False))
             return session, picture(session, show_test, discretize), status(session, "playing"), gr.skip()
 
     def pause(session: Session | None) -> Any:
@@ -277,7 +326,6 @@ def build(ctx: Context) -> None:
             stopped(session)
         return gr.Timer(active=False)
 
-    @user_errors
     def paused(session: Session | None, show_test: bool, discretize: bool) -> tuple:
         """After a pause: the picture and the epoch where it stopped (after any tick still running)."""
         if session is None:
@@ -285,7 +333,6 @@ def build(ctx: Context) -> None:
         with session.lock:
             return picture(session, show_test, discretize), status(session, "paused")
 
-    @user_errors
     def preset(session: Session | None) -> tuple:
         settings = pgm.overfitting_preset()
         trainer = pgm.Playground(settings)
@@ -298,14 +345,13 @@ def build(ctx: Context) -> None:
         neuron_updates = [gr.update(value=hidden[i] if i < len(hidden) else 2, visible=i < len(hidden))
                           for i in range(pgm.MAX_LAYERS)]
         with session.lock:
-            return (session, picture(session, True, False), t("preset_text") + "\n\n" + status(session),
+            return (session, picture(session, True, False), status(session, before=t("preset_text") + "\n\n"),
                     *extras(session), gr.Timer(active=False), settings.seed, "classification",
-                    gr.update(choices=_choices(CLASSIFICATION_SETS), value=settings.dataset), None,
+                    gr.update(choices=_choices(CLASSIFICATION_SETS, t), value=settings.dataset), None,
                     settings.train_ratio, settings.noise, settings.num_samples, settings.batch_size,
                     list(settings.features), len(hidden), *neuron_updates, settings.activation,
                     settings.learning_rate, settings.regularization, settings.regularization_rate, True, False)
 
-    @user_errors
     def export(session: Session | None, seed: Any, *controls: Any) -> Iterator[tuple]:
         session = start(session, seed, controls)
         with request_folder("mmhub-playground-") as folder:
@@ -315,14 +361,14 @@ def build(ctx: Context) -> None:
                 epoch = trainer.epoch
             archive = shutil.make_archive(str(folder / f"playground-{trainer.data.source}-epoch{epoch}"), "zip",
                                           folder / "playground-network")
-            yield session, archive, t("exported", epoch=epoch)
+            yield session, archive, status_html(t("exported", epoch=epoch))
 
     def problem_changed(problem: str, dataset: str, points: float) -> tuple:
         """The data sets of the problem (the chosen one kept when it is one of them, as after the preset), and the
         page's number of points for it when the field still shows the other problem's."""
         sets = REGRESSION_SETS if problem == "regression" else CLASSIFICATION_SETS
         keep = dataset in sets
-        return (gr.update(choices=_choices(sets), value=dataset if keep else sets[0]),
+        return (gr.update(choices=_choices(sets, t), value=dataset if keep else sets[0]),
                 points if keep or points not in POINTS.values() else POINTS.get(problem, 500))
 
     def layers_changed(layers: float) -> list:
@@ -350,14 +396,17 @@ def build(ctx: Context) -> None:
         reset_button = gr.Button(t("reset"), elem_id="pg-reset", min_width=90)
         speed = gr.Slider(1, MAX_SPEED, value=2, step=1, label=t("speed"), elem_id="pg-speed", min_width=220)
         preset_button = gr.Button(t("preset"), elem_id="pg-preset", min_width=160)
-    status_line = gr.Markdown(t("ready", epoch=0, seed=first_seed, source=first.data.source,
-                                train=len(first.data.train_x), test=len(first.data.test_x)), elem_id="pg-status")
+    # the status line of the app's run controls (the same look, errors said there in words); Play, Pause, Step and
+    # Reset are this tab's own controls
+    status_line = gr.HTML(status_html(t("ready", epoch=0, seed=first_seed, source=source_name(first.data.source),
+                                        train=len(first.data.train_x), test=len(first.data.test_x))),
+                          elem_id="pg-status", elem_classes=["mmhub-status"], padding=False)
     with gr.Row():
         with gr.Column(scale=1, min_width=250):
             gr.Markdown(f"**{t('data')}**")
             problem = gr.Radio([(t("classification"), "classification"), (t("regression"), "regression")],
                                value="classification", label=t("problem"), elem_id="pg-problem")
-            dataset = gr.Radio(_choices(CLASSIFICATION_SETS), value=defaults.dataset, label=t("dataset"),
+            dataset = gr.Radio(_choices(CLASSIFICATION_SETS, t), value=defaults.dataset, label=t("dataset"),
                                elem_id="pg-dataset")
             ratio = gr.Slider(10, 90, value=defaults.train_ratio, step=10, label=t("ratio"), elem_id="pg-ratio")
             noise = gr.Slider(0, 50, value=defaults.noise, step=5, label=t("noise"), elem_id="pg-noise")
@@ -387,11 +436,12 @@ def build(ctx: Context) -> None:
                                  step=1, label=t("neurons", n=i + 1), visible=i < len(defaults.hidden),
                                  elem_id=f"pg-neurons-{i + 1}") for i in range(pgm.MAX_LAYERS)]
         with gr.Column(scale=1, min_width=220):
-            activation = gr.Dropdown([(a.capitalize() if a != "relu" else "ReLU", a) for a in pgm.ACTIVATIONS],
+            activation = gr.Dropdown([(t(f"act_{a}"), a) for a in pgm.ACTIVATIONS],
                                      value=defaults.activation, label=t("activation"), elem_id="pg-activation")
             learning_rate = gr.Dropdown(list(pgm.LEARNING_RATES), value=defaults.learning_rate,
                                         label=t("learning_rate"), elem_id="pg-learning-rate")
-            regularization = gr.Dropdown(list(pgm.REGULARIZATIONS), value=defaults.regularization,
+            regularization = gr.Dropdown([(t(f"reg_{r}"), r) for r in pgm.REGULARIZATIONS],
+                                         value=defaults.regularization,
                                          label=t("regularization"), elem_id="pg-regularization")
             rate = gr.Dropdown(list(pgm.REGULARIZATION_RATES), value=defaults.regularization_rate,
                                label=t("regularization_rate"), elem_id="pg-regularization-rate")
@@ -401,7 +451,7 @@ def build(ctx: Context) -> None:
     with gr.Accordion(t("code"), open=False):
         code = gr.Code(first.code(), language="python", elem_id="pg-code")
     with gr.Accordion(t("page"), open=False):
-        page = gr.Markdown(t("page_link", url=defaults.url(), seed=first_seed), elem_id="pg-page")
+        page_link = gr.Markdown(t("page_link", url=defaults.url(), seed=first_seed), elem_id="pg-page")
 
     timer = gr.Timer(TICK, active=False)
 
@@ -414,8 +464,52 @@ def build(ctx: Context) -> None:
     sliders = [ratio, noise, points, batch, layers, *neurons]
     view_flags = [show_test, discretize]
     queue = SPACE.queue
-    rebuild = {"fn": apply, "inputs": [session_state, seed, *view_flags, *controls],
-               "outputs": [session_state, view, status_line, code, page, timer], "api_visibility": "private"}
+    labels = {"seed": t_seed, "num_samples": t("points"), "batch_size": t("batch"), "train_ratio": t("ratio"),
+              "features": t("features"), "hidden": t("layers"), "speed": t("speed")}
+
+    def page(fn: Any, outputs: list[Any], stop_timer: bool = False) -> Any:
+        """`fn` for this page: a refusal goes to the status line in words (`on_status_line`), and switches the
+        timer off when `stop_timer` (a play that cannot go on)."""
+        also = {outputs.index(timer): gr.update(active=False)} if stop_timer else {}
+        return on_status_line(ctx, csv_words(fn), len(outputs), outputs.index(status_line), ERROR_TEXTS, labels,
+                              also)
+
+    def csv_words(fn: Any) -> Any:
+        """`fn` whose refused CSV is a `Refusal` naming the file, the line and the problem (for the page)."""
+        from pipelines.playground_data import CsvDataError
+
+        def refusal(err: CsvDataError) -> Refusal:
+            where = f"{Path(err.path).name}:{err.line}" if err.line else Path(err.path).name
+            return Refusal("csv", ERROR_TEXTS, where=where, problem=err.problem)
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args: Any) -> Iterator[Any]:
+                try:
+                    yield from fn(*args)
+                except CsvDataError as err:
+                    raise refusal(err) from err
+
+            return generator
+
+        @functools.wraps(fn)
+        def call(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except CsvDataError as err:
+                raise refusal(err) from err
+
+        return call
+
+    def api(fn: Any, inputs: list[Any], outputs: list[Any], api_name: str) -> None:
+        """The API endpoint of `fn` (the pipeline's own messages) on a hidden button, as `run_controls` does."""
+        gr.Button(visible=False, elem_classes=["mmhub-api"]).click(user_errors(fn), inputs, outputs,
+                                                                   api_name=api_name, **queue)
+
+    rebuild_outputs = [session_state, view, status_line, code, page_link, timer]
+    rebuild = {"fn": page(apply, rebuild_outputs, stop_timer=True),
+               "inputs": [session_state, seed, *view_flags, *controls], "outputs": rebuild_outputs,
+               "api_visibility": "private"}
     user_changes = [dataset.input, csv_file.upload, csv_file.clear, features.input, activation.input,
                     learning_rate.input, regularization.input, rate.input,
                     *[s.release for s in sliders], *[s.input for s in sliders]]
@@ -423,37 +517,45 @@ def build(ctx: Context) -> None:
     problem.input(problem_changed, [problem, dataset, points], [dataset, points], api_visibility="private",
                   queue=False).then(**rebuild, **queue)
     gr.on([layers.input, layers.release], layers_changed, layers, neurons, api_visibility="private", queue=False)
-    gr.on([show_test.input, discretize.input], redraw, [session_state, *view_flags], view,
-          api_visibility="private", trigger_mode="always_last", **queue)
-    play_button.click(play, [session_state, seed, *view_flags, *controls], [session_state, status_line, timer],
-                      api_visibility="private", **queue)
-    timer.tick(tick, [session_state, speed, *view_flags], [session_state, view, status_line, timer],
+    gr.on([show_test.input, discretize.input], page(redraw, [view, status_line]), [session_state, *view_flags],
+          [view, status_line], api_visibility="private", trigger_mode="always_last", **queue)
+    play_outputs = [session_state, status_line, timer]
+    play_button.click(page(play, play_outputs, stop_timer=True), [session_state, seed, *view_flags, *controls],
+                      play_outputs, api_visibility="private", **queue)
+    tick_outputs = [session_state, view, status_line, timer]
+    timer.tick(page(tick, tick_outputs, stop_timer=True), [session_state, speed, *view_flags], tick_outputs,
                api_visibility="private", concurrency_limit=MAX_TICKS, concurrency_id="playground_tick",
                show_progress="hidden")
     pause_button.click(pause, session_state, timer, api_visibility="private", queue=False).then(
-        paused, [session_state, *view_flags], [view, status_line], api_visibility="private", **queue)
+        page(paused, [view, status_line]), [session_state, *view_flags], [view, status_line],
+        api_visibility="private", **queue)
     # Step and Reset stop a play first (the timer, at once), then do their work through the queue
+    step_inputs, step_outputs = [session_state, seed, *view_flags, *controls], [session_state, view, status_line]
     step_button.click(pause, session_state, timer, api_visibility="private", queue=False).then(
-        step, [session_state, seed, *view_flags, *controls], [session_state, view, status_line],
-        api_name="playground_step", **queue)
+        page(step, step_outputs), step_inputs, step_outputs, api_visibility="private", **queue)
+    api(step, step_inputs, step_outputs, "playground_step")
+    reset_outputs = [session_state, view, status_line, code, page_link]
     reset_button.click(pause, session_state, timer, api_visibility="private", queue=False).then(
-        reset, [session_state, seed, *view_flags, *controls], [session_state, view, status_line, code, page],
-        api_name="playground_reset", **queue)
-    regenerate_button.click(regenerate, [session_state, *view_flags, *controls],
-                            [session_state, view, status_line, code, page, timer, seed], api_visibility="private",
+        page(reset, reset_outputs), step_inputs, reset_outputs, api_visibility="private", **queue)
+    api(reset, step_inputs, reset_outputs, "playground_reset")
+    regenerate_outputs = [session_state, view, status_line, code, page_link, timer, seed]
+    regenerate_button.click(page(regenerate, regenerate_outputs, stop_timer=True),
+                            [session_state, *view_flags, *controls], regenerate_outputs, api_visibility="private",
                             **queue)
-    preset_button.click(preset, session_state,
-                        [session_state, view, status_line, code, page, timer, seed, problem, dataset, csv_file,
-                         ratio, noise, points, batch, features, layers, *neurons, activation, learning_rate,
-                         regularization, rate, show_test, discretize], api_visibility="private", **queue)
-    export_button.click(export, [session_state, seed, *controls], [session_state, export_file, status_line],
-                        api_name="playground_export", **queue)
+    preset_outputs = [session_state, view, status_line, code, page_link, timer, seed, problem, dataset, csv_file,
+                      ratio, noise, points, batch, features, layers, *neurons, activation, learning_rate,
+                      regularization, rate, show_test, discretize]
+    preset_button.click(page(preset, preset_outputs, stop_timer=True), session_state, preset_outputs,
+                        api_visibility="private", **queue)
+    export_inputs, export_outputs = [session_state, seed, *controls], [session_state, export_file, status_line]
+    export_button.click(page(export, export_outputs), export_inputs, export_outputs, api_visibility="private",
+                        **queue)
+    api(export, export_inputs, export_outputs, "playground_export")
 
 
-def _choices(names: tuple[str, ...]) -> list[tuple[str, str]]:
-    labels = {"circle": "Circle", "xor": "Exclusive or (XOR)", "gauss": "Gaussian", "spiral": "Spiral",
-              "reg-plane": "Plane", "reg-gauss": "Multi Gaussian"}
-    return [(labels[name], name) for name in names]
+def _choices(names: tuple[str, ...], t: Any) -> list[tuple[str, str]]:
+    """The data sets' names as the page writes them (in the UI's language: `t`)."""
+    return [(t(f"set_{name}"), name) for name in names]
 
 
 def _number(value: Any) -> Any:

@@ -19,14 +19,24 @@ curve, status, after video, after summary, model.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, request_folder, run_with_updates, seed_input, user_errors, whole
+from .common import (
+    KEEP,
+    Context,
+    Run,
+    SpaceSpec,
+    draw_seed,
+    parse_seed,
+    request_folder,
+    run_controls,
+    seed_input,
+    whole,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +75,7 @@ TEXTS = {
                          "each action from a replay memory. The hyperparameters are the RL Zoo's for the "
                          "environment.",
         "algo": "Algorithm", "env": "Environment", "timesteps": "Training steps",
-        "train": "Train", "stop": "Stop", "before": "Before training (random weights)",
+        "train": "Train", "before": "Before training (random weights)",
         "after": "After training", "live_curve": "Training: the return of each episode",
         "episode_return": "episode return", "mean10": "mean of the last 10",
         "playing_before": "The untrained agent plays…",
@@ -75,9 +85,10 @@ TEXTS = {
                 "Evaluation (10 episodes): **{mean:.1f}** ± {std:.1f}; random actions: {random:.1f}. Saved to "
                 "`{folder}`; *Watch an agent* can play it.",
         "stopped": ", stopped early",
-        "stopping": "⏹️ Stopping: the agent is saved as it is after the current step.",
+        "playing": "Playing: episode {step} of {total}, return {value}",
+        "episodes_played": "{count} episode|{count} episodes", "saved": "the agent is saved",
         "train_failed": "Training failed: {error}",
-        "no_video": "no video",
+        "no_video": "no video", "trained_here": "trained here",
     },
     "pl": {
         "explain": "W **uczeniu ze wzmocnieniem** *agent* działa w *środowisku*: widzi obserwację, wybiera akcję i "
@@ -102,7 +113,7 @@ TEXTS = {
                          "**PPO** uczy się z partii świeżych doświadczeń; **DQN** uczy się wartości każdej akcji z "
                          "pamięci powtórek. Hiperparametry pochodzą z RL Zoo dla danego środowiska.",
         "algo": "Algorytm", "env": "Środowisko", "timesteps": "Kroki treningu",
-        "train": "Trenuj", "stop": "Zatrzymaj", "before": "Przed treningiem (losowe wagi)",
+        "train": "Trenuj", "before": "Przed treningiem (losowe wagi)",
         "after": "Po treningu", "live_curve": "Trening: zwrot każdego epizodu",
         "episode_return": "zwrot epizodu", "mean10": "średnia z ostatnich 10",
         "playing_before": "Gra niewytrenowany agent…",
@@ -112,9 +123,10 @@ TEXTS = {
                 "Ocena (10 epizodów): **{mean:.1f}** ± {std:.1f}; losowe akcje: {random:.1f}. Zapisano w "
                 "`{folder}`; zakładka *Obejrzyj agenta* może go odtworzyć.",
         "stopped": ", zatrzymano wcześniej",
-        "stopping": "⏹️ Zatrzymuję: agent zostanie zapisany taki, jaki jest po bieżącym kroku.",
+        "playing": "Gra: epizod {step} z {total}, zwrot {value}",
+        "episodes_played": "{count} epizod|{count} epizody|{count} epizodów", "saved": "agent jest zapisany",
         "train_failed": "Trening nie powiódł się: {error}",
-        "no_video": "brak wideo",
+        "no_video": "brak wideo", "trained_here": "wytrenowany tutaj",
     },
 }
 
@@ -150,24 +162,29 @@ def build(ctx: Context) -> None:
         rows = [(step, total, f"{t('episode')} {episode}") for episode, step, _, total in result.curve()]
         return pd.DataFrame(rows, columns=[t("step"), t("so_far"), t("episode")])
 
-    @user_errors
-    def play_agent(model: str, episodes: float, seed: Any, deterministic: bool,
-                   progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def play_agent(model: str, episodes: float, seed: Any, deterministic: bool, *, run: Run) -> Iterator[Any]:
         from pipelines import validate
 
         episodes = whole("episodes", episodes, 1, MAX_EPISODES)
-        seed = parse_seed(seed)
+        seed = draw_seed(seed)
         deterministic = validate.boolean("deterministic", bool(deterministic))
-        agent = ctx.pipeline(TASK, model, progress)
+        agent = yield from run.pipeline(TASK, model)
 
-        def report(step: int, total: int, info: dict[str, Any]) -> None:
-            progress((step, total), desc=f"{t('episode')} {step}/{total}: {t('return')} {info['return']:g}")
+        def describe(step: int, total: int, info: dict[str, Any]) -> str:
+            return t("playing", step=step, total=total, value=f"{info['return']:g}")
 
-        result = agent(episodes=episodes, seed=seed, deterministic=deterministic, max_frames=MAX_FRAMES,
-                       progress=report)
-        with request_folder("mmhub-rl-") as folder:
-            video = str(result.save(folder / "episode.mp4")) if result.frames is not None else None
-            yield video, returns_frame(result), step_curve(result), summary(result)
+        def work(report: Any) -> Any:  # Stop ends it after the episode in progress
+            return agent(episodes=episodes, seed=seed, deterministic=deterministic, max_frames=MAX_FRAMES,
+                         progress=run.steps(describe))
+
+        for kind, result in run.stream(work):
+            if kind != "result":
+                yield KEEP
+                continue
+            with request_folder("mmhub-rl-") as folder:
+                video = str(result.save(folder / "episode.mp4")) if result.frames is not None else None
+                run.finish(t("episodes_played", count=result.episodes), seed=result.seed)
+                yield video, returns_frame(result), step_curve(result), summary(result)
 
     def training_curve(log: list[dict[str, Any]]) -> Any:
         rows = []
@@ -177,9 +194,9 @@ def build(ctx: Context) -> None:
             rows.append((entry["step"], sum(recent) / len(recent), t("mean10")))
         return pd.DataFrame(rows, columns=[t("timestep"), t("return"), t("series")])
 
-    @user_errors
-    def train_live(algo: str, env: str, timesteps: float, seed: Any,
-                   progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def train_live(algo: str, env: str, timesteps: float, seed: Any, *, run: Run) -> Iterator[Any]:
+        """Streams the untrained agent, the live curve (progress on the status line; Stop saves the agent as it is
+        and ends the training), then the trained agent and the report."""
         from finetune.rl import RLArguments, main, make_agent
         from finetune.run import UsageError
         from pipelines import validate
@@ -197,7 +214,7 @@ def build(ctx: Context) -> None:
             raise gr.Error(t("train_failed", error=err), print_exception=False) from err
         log: list[dict[str, Any]] = []
         metrics: dict[str, Any] = {}
-        state = {"status": t("playing_before"), "drawn": 0.0}
+        drawn = {"at": 0.0}
         skip = gr.skip()
 
         def side(agent: Any, folder: Any, name: str) -> tuple[str | None, str]:
@@ -207,43 +224,47 @@ def build(ctx: Context) -> None:
             returns = ", ".join(f"{r:g}" for r in result.returns)
             return video, f"{summary(result)}  \n{t('return')}: {returns}"
 
-        def work(report: Any, stop: threading.Event) -> dict[str, Any]:
+        def work(report: Any) -> dict[str, Any]:
             def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
                 log.extend(info.get("finished", []))
                 mean = info.get("mean_return")
-                state["status"] = t("training", step=step, total=total, episodes=info["episodes"],
-                                    mean="–" if mean is None else f"{mean:.1f}")
-                progress((step, total), desc=state["status"])
                 now = time.monotonic()
-                if now - state["drawn"] >= CURVE_EVERY_S or step >= total:
-                    state["drawn"] = now
+                if now - drawn["at"] >= CURVE_EVERY_S or step >= total:
+                    drawn["at"] = now
                     report("curve")
-                return not stop.is_set()  # Stop (or a disconnect) closed the stream: save and end
+                # False once Stop was pressed (or the stream was closed): the trainer saves and ends
+                return run.report(step, total, t("training", step=step, total=total, episodes=info["episodes"],
+                                                 mean="–" if mean is None else f"{mean:.1f}"))
 
             metrics = main(args, progress=on_step)
             ctx.cache.discard(TASK, target)
             return metrics
 
         with request_folder("mmhub-rl-train-") as folder:
-            yield skip, skip, skip, state["status"], skip, skip, skip
+            run.say(t("playing_before"))
+            yield skip, skip, skip, "", skip, skip, skip
             before_video, before_text = side(make_agent(args), folder, "before")
-            yield before_video, before_text, training_curve(log), state["status"], None, "", skip
+            yield before_video, before_text, training_curve(log), skip, None, "", skip
             try:
-                for kind, value in run_with_updates(work):
+                for kind, value in run.stream(work):
                     if kind == "update":
-                        yield skip, skip, training_curve(log), state["status"], skip, skip, skip
-                        continue
-                    metrics = value
-                yield skip, skip, training_curve(log), t("playing_after"), skip, skip, skip
+                        yield skip, skip, training_curve(log), skip, skip, skip, skip
+                    elif kind == "result":
+                        metrics = value
+                    else:
+                        yield KEEP
             except (UsageError, FileExistsError, OSError) as err:
                 raise gr.Error(t("train_failed", error=err), print_exception=False) from err
-            after = ctx.pipeline(TASK, target, progress)
+            run.say(t("playing_after"))
+            yield skip, skip, training_curve(log), skip, skip, skip, skip
+            after = ctx.pipeline(TASK, target)
             after_video, after_text = side(after.agent, folder, "after")
             evaluation, random = metrics["evaluation"], metrics["random_baseline"]
             done = t("done", algo=metrics["algo"], env=env, steps=metrics["timesteps"], episodes=metrics["episodes"],
                      seconds=metrics["train_runtime_s"], stopped=t("stopped") if metrics["stopped_early"] else "",
                      mean=evaluation["mean_reward"], std=evaluation["std_reward"], random=random["mean_reward"],
                      folder=target)
+            run.finish(t("saved"), seed=seed)
             yield skip, skip, training_curve(log), done, after_video, after_text, gr.update(value=target)
 
     gr.Markdown(t("explain"))
@@ -253,14 +274,14 @@ def build(ctx: Context) -> None:
                 gr.Markdown(t("tiny_note"))
             choices = ctx.model_choices(TASK)
             if Path(target).is_dir():
-                choices.append((f"{target} (trained here)", target))
+                choices.append((f"{target} ({t('trained_here')})", target))
             model = gr.Dropdown(choices, value=ctx.default_model(TASK), label=ctx.t("model"),
                                 info=ctx.t("model_info"), allow_custom_value=True, elem_id="rl-model")
             with gr.Row():
                 episodes = gr.Slider(1, MAX_EPISODES, value=3, step=1, label=t("episodes"), elem_id="rl-episodes")
                 seed = seed_input(ctx, elem_id="rl-seed")
                 deterministic = gr.Checkbox(True, label=t("deterministic"))
-            play_button = gr.Button(t("play"), variant="primary", elem_id="rl-play-run")
+            play_controls = run_controls(ctx, t("play"), elem_id="rl-play-run", stop=True)
             play_summary = gr.Markdown(elem_id="rl-play-summary")
             with gr.Row():
                 video = gr.Video(label=t("video"), interactive=False, format="mp4", elem_id="rl-video")
@@ -275,10 +296,8 @@ def build(ctx: Context) -> None:
                 timesteps = gr.Slider(MIN_TIMESTEPS, MAX_TIMESTEPS, value=4096 if ctx.tiny else 30_000, step=256,
                                       label=t("timesteps"), elem_id="rl-timesteps")
                 train_seed = seed_input(ctx, elem_id="rl-train-seed")
-            with gr.Row():
-                train = gr.Button(t("train"), variant="primary", elem_id="rl-train-run")
-                stop = gr.Button(t("stop"), variant="stop", elem_id="rl-train-stop")
-            status = gr.Markdown(elem_id="rl-status")
+            train_controls = run_controls(ctx, t("train"), elem_id="rl-train-run", stop=True)
+            status = gr.Markdown(elem_id="rl-status")  # the report of a finished training
             live = gr.LinePlot(x=t("timestep"), y=t("return"), color=t("series"), label=t("live_curve"),
                                elem_id="rl-live-curve")
             with gr.Row():
@@ -293,12 +312,11 @@ def build(ctx: Context) -> None:
                                            elem_id="rl-after-video")
                     after_text = gr.Markdown(elem_id="rl-after")
 
-    play_button.click(play_agent, [model, episodes, seed, deterministic], [video, returns, curve, play_summary],
-                      api_name="rl_play", **SPACE.queue)
-    event = train.click(train_live, [algo, env, timesteps, train_seed],
-                        [before_video, before_text, live, status, after_video, after_text, model],
-                        api_name="rl_train", concurrency_limit=1, concurrency_id="rl_training")
-    stop.click(lambda: t("stopping"), None, status, cancels=[event], api_visibility="private", queue=False)
+    play_controls.click(play_agent, [model, episodes, seed, deterministic], [video, returns, curve, play_summary],
+                        api_name="rl_play", **SPACE.queue)
+    train_controls.click(train_live, [algo, env, timesteps, train_seed],
+                         [before_video, before_text, live, status, after_video, after_text, model],
+                         api_name="rl_train", concurrency_limit=1, concurrency_id="rl_training")
 
 
 SPACE = SpaceSpec(

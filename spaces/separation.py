@@ -9,8 +9,8 @@ has no such component, so it is a small `gr.HTML` block with the Web Audio API (
 the stems decoded into buffers, a ``GainNode`` per stem into one master gain, and all sources started at the same
 context time (a common start time is what keeps them in sync; separate ``<audio>`` elements drift).
 
-API (gradio_client): ``/separate`` (audio file, two_stems, shifts, seed, model) -> one file per stem slot
-(``MAX_STEMS`` slots, unused ones None; vocals first) and the list of all stem files.
+API (gradio_client): ``/separate`` (audio file, two_stems, shifts, seed (-1 = random), model) -> one file per stem
+slot (``MAX_STEMS`` slots, unused ones None; vocals first) and the list of all stem files.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, request_folder, require, step_progress, user_errors, whole
+from .common import KEEP, Context, Run, SpaceSpec, draw_seed, request_folder, require, run_controls, seed_input, whole
 from .launcher import main_for
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ TEXTS = {
     "en": {
         "audio": "Music (upload or record)", "two_stems": "Split into", "all_stems": "all stems",
         "only": "{stem} + the rest", "shifts": "Shifts (more = slower, slightly better)", "run": "Separate",
-        "downloads": "Download the stems", "stem": "Stem {i}", "progress": "Separating…",
+        "downloads": "Download the stems", "stem": "Stem {i}", "progress": "Separating: part {step} of {total}",
+        "stems_made": "{count} stem|{count} stems",
         "mixer": "Mixer", "mixer_empty": "Separate a song: its stems then play here together, each with its own "
                                          "volume, mute and solo.",
         "play": "Play", "pause": "Pause", "stop": "Stop", "position": "Position", "volume": "Volume: {stem}",
@@ -49,12 +50,17 @@ TEXTS = {
     "pl": {
         "audio": "Muzyka (wgraj lub nagraj)", "two_stems": "Podziel na", "all_stems": "wszystkie ścieżki",
         "only": "{stem} + reszta", "shifts": "Przesunięcia (więcej = wolniej, trochę lepiej)", "run": "Rozdziel",
-        "downloads": "Pobierz ścieżki", "stem": "Ścieżka {i}", "progress": "Rozdzielanie…",
+        "downloads": "Pobierz ścieżki", "stem": "Ścieżka {i}", "progress": "Rozdzielanie: część {step} z {total}",
+        "stems_made": "{count} ścieżka|{count} ścieżki|{count} ścieżek",
+        # the stems' names (demucs: drums, bass, other, vocals; htdemucs_6s adds guitar, piano)
+        "stem_vocals": "wokal", "stem_drums": "perkusja", "stem_bass": "bas", "stem_other": "reszta",
+        "stem_guitar": "gitara", "stem_piano": "fortepian", "stem_no_vocals": "bez wokalu",
+        "stem_no_drums": "bez perkusji", "stem_no_bass": "bez basu", "stem_no_other": "bez reszty",
         "mixer": "Mikser", "mixer_empty": "Rozdziel utwór: jego ścieżki zagrają tu razem, każda z własną głośnością, "
                                           "wyciszeniem i solo.",
         "play": "Odtwórz", "pause": "Pauza", "stop": "Zatrzymaj", "position": "Pozycja",
-        "volume": "Głośność: {stem}", "mute": "Wycisz", "solo": "Solo", "mute_stem": "Wycisz {stem}",
-        "solo_stem": "Solo {stem}", "loading": "Wczytywanie ścieżek…", "ready": "Gotowe: naciśnij Odtwórz.",
+        "volume": "Głośność: {stem}", "mute": "Wycisz", "solo": "Solo", "mute_stem": "Wycisz: {stem}",
+        "solo_stem": "Solo: {stem}", "loading": "Wczytywanie ścieżek…", "ready": "Gotowe: naciśnij Odtwórz.",
         "failed": "Nie udało się wczytać ścieżek.", "download_all": "Pobierz wszystkie ścieżki (zip)",
     },
 }
@@ -219,19 +225,21 @@ def stem_order(names: Sequence[str]) -> list[str]:
     return sorted(names, key=lambda name: (name != "vocals", name != "no_vocals"))
 
 
-def mixer_html(files: Sequence[str] | None, t: Any) -> str:
+def mixer_html(files: Sequence[str] | None, t: Any, stem_name: Any = None) -> str:
     """The mixer for stem files gradio serves (the paths of the ``downloads`` files, in gradio's cache), in their
-    order; a note when there are none. `t` looks up the Space's strings."""
+    order; a note when there are none. `t` looks up the Space's strings; `stem_name` words a stem's name in the UI's
+    language (the name itself by default; ``data-stem`` keeps the model's name)."""
     if not files:
         return f'<div class="mmhub-mixer"><p>{html.escape(t("mixer_empty"))}</p></div>'
     data = " ".join(f'data-{key}="{html.escape(t(key))}"' for key in ("loading", "ready", "failed"))
     rows = []
     for path in files:
-        name = Path(path).stem
+        stem = Path(path).stem
+        name = stem_name(stem) if stem_name is not None else stem
         label = html.escape(name)
         url = "gradio_api/file=" + quote(str(path))  # relative: also right when the app is mounted under a path
         rows.append(
-            f'<div class="mixer-row" data-stem="{label}" data-url="{html.escape(url)}">'
+            f'<div class="mixer-row" data-stem="{html.escape(stem)}" data-url="{html.escape(url)}">'
             f'<span class="mixer-name">{label}</span>'
             f'<input type="range" data-action="volume" min="0" max="1.5" step="0.01" value="1" '
             f'aria-label="{html.escape(t("volume", stem=name))}">'
@@ -261,35 +269,46 @@ def zip_stems(files: Sequence[str], folder: Path) -> Path:
 def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
 
-    @user_errors
-    def separate(audio: str | None, two_stems: str, shifts: float, seed: float | None, model: str,
-                 progress: gr.Progress = gr.Progress()) -> Iterator[list[Any]]:
+    def stem_name(name: str) -> str:
+        return t(f"stem_{name}") if f"stem_{name}" in TEXTS.get(ctx.lang, {}) else name
+
+    def separate(audio: str | None, two_stems: str, shifts: float, seed: float | None, model: str, *,
+                 run: Run) -> Iterator[Any]:
         from pipelines.audio import read_audio
 
         require(audio, "audio", "an audio file (upload or record one)")
         clip = read_audio(audio, argument="audio")  # unreadable, empty, silent, NaN: InputError naming `audio`
         shifts = whole("shifts", shifts, 0, 5)
-        seed = parse_seed(seed)
-        sep = ctx.pipeline(TASK, model, progress)
-        result = sep(clip.audio, sample_rate=clip.sample_rate, two_stems=two_stems or None, shifts=shifts, seed=seed,
-                     progress=step_progress(progress, lambda *_: t("progress")))
-        with request_folder("mmhub-stems-") as folder:  # gone once gradio has copied the stems
-            saved = result.save(folder)
-            paths = {name: saved[name] for name in stem_order(list(saved))}
-            players = [gr.update(value=str(path), label=name, visible=True) for name, path in paths.items()]
-            players += [gr.update(value=None, visible=False)] * (MAX_STEMS - len(players))
-            yield players[:MAX_STEMS] + [[str(p) for p in paths.values()]]
+        seed = draw_seed(seed)
+        sep = yield from run.pipeline(TASK, model)
+
+        def work(report: Any) -> Any:
+            return sep(clip.audio, sample_rate=clip.sample_rate, two_stems=two_stems or None, shifts=shifts,
+                       seed=seed, progress=run.steps(lambda step, total, _: t("progress", step=step, total=total)))
+
+        for kind, result in run.stream(work):
+            if kind != "result":
+                yield KEEP
+                continue
+            with request_folder("mmhub-stems-") as folder:  # gone once gradio has copied the stems
+                saved = result.save(folder)
+                paths = {name: saved[name] for name in stem_order(list(saved))}  # vocals first
+                players = [gr.update(value=str(path), label=stem_name(name), visible=True)
+                           for name, path in paths.items()]
+                players += [gr.update(value=None, visible=False)] * (MAX_STEMS - len(players))
+                run.finish(t("stems_made", count=len(paths)), seed=seed)
+                yield players[:MAX_STEMS] + [[str(p) for p in paths.values()]]
 
     model = ctx.model_dropdown(TASK)
     with gr.Row():
         with gr.Column():
             audio = gr.Audio(label=t("audio"), type="filepath", sources=["upload", "microphone"], elem_id="sep-audio")
-            choices = [(t("all_stems"), "")] + [(t("only", stem=s), s) for s in TWO_STEMS]
+            choices = [(t("all_stems"), "")] + [(t("only", stem=stem_name(s)), s) for s in TWO_STEMS]
             two_stems = gr.Dropdown(choices, value="", label=t("two_stems"))
             with gr.Row():
                 shifts = gr.Slider(0, 5, value=1, step=1, label=t("shifts"))
-                seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
-            button = gr.Button(t("run"), variant="primary")
+                seed = seed_input(ctx)
+            controls = run_controls(ctx, t("run"), elem_id="separation-run")
         with gr.Column():
             gr.Markdown(f"### {t('mixer')}")
             mixer = gr.HTML(mixer_html(None, t), js_on_load=MIXER_JS, css_template=MIXER_CSS, elem_id="sep-mixer")
@@ -302,13 +321,16 @@ def build(ctx: Context) -> None:
         """The mixer and the zip for the stems gradio now serves (`downloads`' files, already in its cache)."""
         files = list(files or [])
         if not files:
-            yield mixer_html(None, t), gr.update(value=None, visible=False)
+            yield mixer_html(None, t, stem_name), gr.update(value=None, visible=False)
             return
         with request_folder("mmhub-stems-zip-") as folder:  # gone once gradio has copied the zip
-            yield mixer_html(files, t), gr.update(value=str(zip_stems(files, folder)), visible=True)
+            yield mixer_html(files, t, stem_name), gr.update(value=str(zip_stems(files, folder)), visible=True)
 
-    button.click(separate, [audio, two_stems, shifts, seed, model], players + [downloads], api_name="separate",
-                 **SPACE.queue).then(mix, downloads, [mixer, download_all], api_visibility="private")
+    controls.click(separate, [audio, two_stems, shifts, seed, model], players + [downloads], api_name="separate",
+                   **SPACE.queue)
+    # The mixer follows the stems once gradio serves them (their paths in its cache): the page's run sets
+    # `downloads`, whose change rebuilds the mixer and the zip (an API call does not touch the page).
+    downloads.change(mix, downloads, [mixer, download_all], api_visibility="private", show_progress="hidden")
 
 
 SPACE = SpaceSpec(
@@ -321,6 +343,7 @@ SPACE = SpaceSpec(
     emoji="🎚️",
     description="HTDemucs music source separation: vocals, drums, bass and other, each to play and download.",
     order=50,
+    group="audio",
 )
 
 

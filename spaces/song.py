@@ -6,14 +6,13 @@ download.
 
 API (gradio_client): ``/song`` (style, lyrics, instrumental, language, duration, seed, steps, guidance, shift, bpm,
 key, time signature, model) -> WAV for the player, FLAC to download, the seed used, a summary line. Seed −1 draws a
-random one; bpm 0 and an empty key / time signature leave them to the model. Stop cancels the request: the pipeline
-stops at its next denoising step.
+random one; bpm 0 and an empty key / time signature leave them to the model. In the page, progress and refusals are
+on the tab's status line, and Stop ends the song at its next denoising step (what was sung so far is kept).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,14 +22,15 @@ from pipelines import validate
 from pipelines.song_languages import LANGUAGES
 
 from .common import (
+    KEEP,
     Context,
+    Run,
     SpaceSpec,
+    draw_seed,
     number,
-    parse_seed,
     request_folder,
-    run_with_updates,
+    run_controls,
     seed_input,
-    user_errors,
     whole,
 )
 
@@ -49,6 +49,11 @@ LYRICS = {
 }
 STYLES = {"pl": "polish pop, female vocals, acoustic guitar, warm, upbeat",
           "en": "indie folk, male vocals, banjo and hand claps, cheerful"}
+INSTRUMENTAL = "lo-fi hip hop, mellow piano, vinyl crackle"
+# The Polish UI's example prompts are Polish (ACE-Step's own examples write the tags in English, which the tab takes as
+# well): the Polish song and an instrumental; English lyrics are not offered there.
+STYLES_PL = {"pl": "polski pop, wokal żeński, gitara akustyczna, ciepło, pogodnie",
+             "instrumental": "lo-fi hip hop, spokojne pianino, trzaski płyty winylowej"}
 
 TEXTS = {
     "en": {
@@ -64,9 +69,9 @@ TEXTS = {
         "guidance": "Guidance (base models; turbo ignores it)", "shift": "Timestep shift",
         "bpm": "Tempo, BPM (0 = the model chooses)", "key": "Key (empty = the model chooses)",
         "time_signature": "Time signature (beats per bar; empty = the model chooses)",
-        "generate": "Sing", "stop": "Stop", "result": "Song", "download": "Download (FLAC)",
-        "step": "Denoising step {step}/{total}", "stopping": "⏹️ Stopping at the next denoising step.",
-        "summary": "Seed {seed} · {language} · {seconds:g} s · {steps} steps{stopped}",
+        "generate": "Sing", "result": "Song", "download": "Download (FLAC)",
+        "step": "Singing: step {step} of {total}", "steps_count": "{count} step|{count} steps",
+        "summary": "Seed {seed} · {language} · {seconds:g} s · {steps}{stopped}",
         "stopped": " · stopped after step {done}",
         "instrumental_summary": "instrumental",
     },
@@ -83,11 +88,35 @@ TEXTS = {
         "guidance": "Skala prowadzenia (modele base; turbo ją pomija)", "shift": "Przesunięcie kroków czasu",
         "bpm": "Tempo, BPM (0 = wybiera model)", "key": "Tonacja (puste = wybiera model)",
         "time_signature": "Metrum (miary w takcie; puste = wybiera model)",
-        "generate": "Zaśpiewaj", "stop": "Zatrzymaj", "result": "Piosenka", "download": "Pobierz (FLAC)",
-        "step": "Krok odszumiania {step}/{total}", "stopping": "⏹️ Zatrzymuję po bieżącym kroku odszumiania.",
-        "summary": "Ziarno {seed} · {language} · {seconds:g} s · kroków: {steps}{stopped}",
+        "generate": "Zaśpiewaj", "result": "Piosenka", "download": "Pobierz (FLAC)",
+        "step": "Śpiew: krok {step} z {total}", "steps_count": "{count} krok|{count} kroki|{count} kroków",
+        "summary": "Ziarno {seed} · {language} · {seconds:g} s · {steps}{stopped}",
         "stopped": " · zatrzymano po kroku {done}",
         "instrumental_summary": "instrumentalnie",
+    },
+}
+
+
+#: Refusals in a person's words (`spaces.common.ERRORS`' shape), by the pipeline's argument names.
+ERROR_TEXTS = {
+    "en": {
+        "lyrics:missing": "Write the lyrics first, or tick Instrumental for a song without vocals.",
+        "lyrics": "An instrumental has no vocals: clear the lyrics, or untick Instrumental to have them sung.",
+        "prompt:missing": "Describe the style first (a few tags: genre, instruments, mood, voice).",
+        "key": "Pick a key from the list, written out: “A minor”, not “Am”.",
+        "num_inference_steps": "Too many steps for this model: a turbo model takes 1 to 20 (8 recommended), a base "
+                               "model up to 200.",
+        "duration": "A song lasts from 10 seconds to 10 minutes (600 s).",
+    },
+    "pl": {
+        "lyrics:missing": "Najpierw napisz tekst piosenki albo zaznacz „Instrumentalnie”, by była bez wokalu.",
+        "lyrics": "Utwór instrumentalny nie ma wokalu: usuń tekst albo odznacz „Instrumentalnie”, by został "
+                  "zaśpiewany.",
+        "prompt:missing": "Najpierw opisz styl (kilka tagów: gatunek, instrumenty, nastrój, głos).",
+        "key": "Wybierz tonację z listy, zapisaną w całości: „A minor”, a nie „Am”.",
+        "num_inference_steps": "Za dużo kroków dla tego modelu: model turbo przyjmuje od 1 do 20 (zalecane 8), "
+                               "model base do 200.",
+        "duration": "Piosenka trwa od 10 sekund do 10 minut (600 s).",
     },
 }
 
@@ -101,17 +130,16 @@ def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     lang = ctx.lang if ctx.lang in LYRICS else "en"
 
-    @user_errors
     def sing(style: str, lyrics: str, instrumental: bool, language: str, duration: float, seed: float | None,
              steps: float, guidance: float, shift: float, bpm: float | None, key: str | None,
-             time_signature: str | None, model: str, progress: gr.Progress = gr.Progress()
-             ) -> Iterator[tuple[Any, Any, Any, Any]]:
+             time_signature: str | None, model: str, *, run: Run) -> Iterator[Any]:
         from pipelines.audio import save_audio
 
-        song = ctx.pipeline(TASK, model, progress)
+        seed = draw_seed(seed)
+        song = yield from run.pipeline(TASK, model)
         tempo = whole("bpm", 0 if bpm is None else bpm, 0, BPM_RANGE[1])
         call = dict(lyrics=lyrics or None, instrumental=instrumental, language=language,
-                    duration=number("duration", duration, *DURATION_RANGE), seed=parse_seed(seed),
+                    duration=number("duration", duration, *DURATION_RANGE), seed=seed,
                     num_inference_steps=whole("steps", steps, 1, 1000), shift=number("shift", shift, 0, 100),
                     # turbo checkpoints run without guidance: pass none rather than have diffusers warn each time
                     guidance_scale=None if song.is_turbo else number("guidance_scale", guidance, 0, 1000),
@@ -119,16 +147,13 @@ def build(ctx: Context) -> None:
                     time_signature=int(validate.choice("time_signature", time_signature, TIME_SIGNATURES))
                     if time_signature else None)
 
-        def work(report: Any, stop: threading.Event) -> Any:
-            def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
-                progress((step, total), desc=t("step", step=step, total=total))
-                return not stop.is_set()  # Stop (or a disconnect) closed the request: stop denoising
-
-            return song(style, progress=on_step, **call)
+        def work(report: Any) -> Any:  # Stop: the pipeline stops at its next denoising step
+            return song(style, progress=run.steps(lambda step, total, _: t("step", step=step, total=total)), **call)
 
         with request_folder("mmhub-song-") as folder:
-            for kind, value in run_with_updates(work):
+            for kind, value in run.stream(work):
                 if kind != "result":
+                    yield KEEP
                     continue
                 player = str(save_audio(folder / "song.wav", value.audio, value.sample_rate))
                 download = str(save_audio(folder / "song.flac", value.audio, value.sample_rate))
@@ -136,13 +161,16 @@ def build(ctx: Context) -> None:
                     (code, label) for label, code in language_choices(lang))[value.language]
                 stopped = t("stopped", done=value.steps_done) if value.interrupted else ""
                 summary = t("summary", seed=value.seed, language=language_name, seconds=round(value.seconds, 2),
-                            steps=value.num_inference_steps, stopped=stopped)
+                            steps=t("steps_count", count=value.num_inference_steps), stopped=stopped)
+                run.finish(seed=value.seed)
                 yield player, download, value.seed, summary
 
     gr.Markdown(f"🎤 {t('intro')} ℹ️ {t('cpu_note')} {t('licence')}")
+    model = ctx.model_dropdown(TASK, elem_id="song-model")  # in sight, not in the settings
     with gr.Row():
         with gr.Column():
-            style = gr.Textbox(STYLES[lang], label=t("style"), lines=2, elem_id="song-style")
+            style = gr.Textbox(STYLES_PL["pl"] if ctx.lang == "pl" else STYLES[lang], label=t("style"), lines=2,
+                               elem_id="song-style")
             lyrics = gr.Textbox(LYRICS[lang], label=t("lyrics"), lines=10, max_lines=30, elem_id="song-lyrics")
             with gr.Row():
                 language = gr.Dropdown(language_choices(lang), value=lang, label=t("language"),
@@ -153,7 +181,6 @@ def build(ctx: Context) -> None:
                                      elem_id="song-duration")
                 seed = seed_input(ctx, elem_id="song-seed")
             with gr.Accordion(ctx.t("settings"), open=False):
-                model = ctx.model_dropdown(TASK)
                 with gr.Row():
                     steps = gr.Slider(1, 64, value=8, step=1, label=t("steps"), elem_id="song-steps")
                     guidance = gr.Slider(0.0, 15.0, value=7.0, step=0.5, label=t("guidance"))
@@ -162,21 +189,20 @@ def build(ctx: Context) -> None:
                     bpm = gr.Number(0, label=t("bpm"), precision=0, minimum=0, maximum=BPM_RANGE[1])
                     key = gr.Dropdown(["", *KEYS], value="", label=t("key"), allow_custom_value=True)
                     time_signature = gr.Dropdown(["", *TIME_SIGNATURES], value="", label=t("time_signature"))
-            with gr.Row():
-                button = gr.Button(t("generate"), variant="primary", elem_id="song-run")
-                stop = gr.Button(t("stop"), variant="stop", elem_id="song-stop")
+            controls = run_controls(ctx, t("generate"), elem_id="song-run", stop=True, errors=ERROR_TEXTS)
         with gr.Column():
             result = gr.Audio(label=t("result"), type="filepath", interactive=False, elem_id="song-audio")
             download = gr.File(label=t("download"), interactive=False, elem_id="song-download")
             seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False, elem_id="song-seed-used")
             summary = gr.Markdown(elem_id="song-summary")
-    gr.Examples([[STYLES["pl"], LYRICS["pl"], False, "pl"], [STYLES["en"], LYRICS["en"], False, "en"],
-                 ["lo-fi hip hop, mellow piano, vinyl crackle", "", True, "unknown"]],
-                inputs=[style, lyrics, instrumental, language], label=ctx.t("examples"))
-    event = button.click(sing, [style, lyrics, instrumental, language, duration, seed, steps, guidance, shift, bpm,
-                                key, time_signature, model], [result, download, seed_used, summary],
-                         api_name="song", **SPACE.queue)
-    stop.click(lambda: t("stopping"), None, summary, cancels=[event], api_visibility="private", queue=False)
+    examples = ([[STYLES_PL["pl"], LYRICS["pl"], False, "pl"], [STYLES_PL["instrumental"], "", True, "unknown"]]
+                if ctx.lang == "pl" else
+                [[STYLES["pl"], LYRICS["pl"], False, "pl"], [STYLES["en"], LYRICS["en"], False, "en"],
+                 [INSTRUMENTAL, "", True, "unknown"]])
+    gr.Examples(examples, inputs=[style, lyrics, instrumental, language], label=ctx.t("examples"))
+    controls.click(sing, [style, lyrics, instrumental, language, duration, seed, steps, guidance, shift, bpm, key,
+                          time_signature, model], [result, download, seed_used, summary], api_name="song",
+                   **SPACE.queue)
 
 
 SPACE = SpaceSpec(
@@ -190,6 +216,7 @@ SPACE = SpaceSpec(
     emoji="🎤",
     description="ACE-Step 1.5: a song with vocals from style tags and your lyrics, in 50 languages (Polish too).",
     order=75,
+    group="audio",  # next to Music
 )
 
 

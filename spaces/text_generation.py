@@ -4,7 +4,8 @@
     python -m spaces.text_generation --models tiny    # offline, tiny random chat model (noise)
     python -m spaces.text_generation --llm-endpoint http://gpu-box:8000/v1   # a vLLM server runs the model
 
-API (gradio_client): ``/chat`` (message, model, system_prompt, max_new_tokens, temperature, top_p, seed) -> reply.
+API (gradio_client): ``/chat`` (message, model, system_prompt, max_new_tokens, temperature, top_p, seed) -> reply,
+the seed used (−1 draws one per reply: Retry gives a new reply; a fixed seed repeats it).
 Models without a chat template (GPT-2) continue a plain "User: / Assistant:" transcript instead.
 
 The chat never dead-ends: the reply may use at most half the model's context (the slider follows the model), and
@@ -14,7 +15,9 @@ notice saying so.
 
 from __future__ import annotations
 
+import collections
 import functools
+import inspect
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +26,18 @@ import gradio as gr
 
 from pipelines import TINY_NAMES, InputError, validate
 
-from .common import Context, SpaceSpec, number, parse_seed, refuse_missing, require, user_errors, whole
+from .common import (
+    Context,
+    SpaceSpec,
+    draw_seed,
+    number,
+    person_message,
+    refuse_missing,
+    require,
+    seed_input,
+    user_errors,
+    whole,
+)
 from .launcher import main_for
 
 logger = logging.getLogger(__name__)
@@ -39,15 +53,23 @@ TEXTS = {
     "en": {
         "system_prompt": "System prompt", "system_default": "You are a helpful assistant.",
         "max_new_tokens": "Max new tokens", "temperature": "Temperature (0 = greedy)", "top_p": "Top-p",
-        "placeholder": "Write a message…", "user": "User", "assistant": "Assistant",
+        "placeholder": "Write a message…", "user": "User", "assistant": "Assistant", "send": "Send",
+        "message": "Message", "conversation": "Conversation",
         "trimmed": "The conversation no longer fits in the model's context ({context} tokens, {reply} of them for "
-                   "the reply): the {count} oldest messages were left out.",
+                   "the reply): the oldest message was left out.|The conversation no longer fits in the model's "
+                   "context ({context} tokens, {reply} of them for the reply): the {count} oldest messages were left "
+                   "out.",
     },
     "pl": {
         "system_prompt": "Prompt systemowy", "system_default": "Jesteś pomocnym asystentem.",
         "max_new_tokens": "Maks. liczba nowych tokenów", "temperature": "Temperatura (0 = zachłannie)",
         "top_p": "Top-p", "placeholder": "Napisz wiadomość…", "user": "Użytkownik", "assistant": "Asystent",
+        "send": "Wyślij", "message": "Wiadomość", "conversation": "Rozmowa",
+        # the plural forms of "the N oldest messages were left out" (one | few | many)
         "trimmed": "Rozmowa nie mieści się już w kontekście modelu ({context} tokenów, z czego {reply} na "
+                   "odpowiedź): pominięto najstarszą wiadomość.|Rozmowa nie mieści się już w kontekście modelu "
+                   "({context} tokenów, z czego {reply} na odpowiedź): pominięto {count} najstarsze wiadomości.|"
+                   "Rozmowa nie mieści się już w kontekście modelu ({context} tokenów, z czego {reply} na "
                    "odpowiedź): pominięto {count} najstarszych wiadomości.",
     },
 }
@@ -57,6 +79,12 @@ EXAMPLES = [
     "Wyjaśnij w dwóch zdaniach, czym jest sieć neuronowa.",
     "Write a limerick about a cat who learns Python.",
     "Once upon a time, in a small village by the sea,",
+]
+EXAMPLES_PL = [  # the Polish UI's
+    "Napisz haiku o Wiśle.",
+    "Wyjaśnij w dwóch zdaniach, czym jest sieć neuronowa.",
+    "Napisz limeryk o kocie, który uczy się Pythona.",
+    "Dawno, dawno temu, w małej wiosce nad morzem,",
 ]
 
 
@@ -173,23 +201,25 @@ def context_length(ctx: Context, model: str) -> int | None:
     return config_context_length(model, info.revision if info else None)
 
 
-def chat_handler(ctx: Context) -> Any:
-    """The chat function of `ctx`'s Space (what `gr.ChatInterface` calls): checks, loads, trims, streams."""
+def chat_handler(ctx: Context, browser_sessions: collections.OrderedDict | None = None) -> Any:
+    """The chat function of `ctx`'s Space (what `gr.ChatInterface` calls): checks, loads, trims, streams; yields
+    the reply so far and the seed used. A request from a browser session in `browser_sessions` (the page's own
+    events mark them) is refused in a person's words (`person_message`), an API call as the pipeline states it."""
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
 
     @user_errors
-    def chat(message: str, history: list[dict], model: str, system_prompt: str, max_new_tokens: float,
-             temperature: float, top_p: float, seed: float | None) -> Iterator[str]:
+    def api_words(message: str, history: list[dict], model: str, system_prompt: str, max_new_tokens: float,
+                  temperature: float, top_p: float, seed: float | None) -> Iterator[tuple[str, int]]:
         message = validate.text("message", require(message, "message", "non-empty text (write a message)"))
         if system_prompt is not None:
             system_prompt = validate.text("system_prompt", system_prompt, allow_empty=True)
         temperature = number("temperature", temperature, 0.0, 2.0)
         top_p = number("top_p", top_p, 0.0, 1.0, low_open=True)
-        seed = parse_seed(seed)
+        seed = draw_seed(seed)  # drawn here: the reply streams, and the seed shown is the seed used
         requested = whole("max_new_tokens", max_new_tokens, 1, MAX_REPLY)
         model = ctx.check_model(TASK, model, TINY_VARIANT)
         if (TASK, model) not in ctx.cache:
-            yield f"⏳ {ctx.t('loading', model=model)}"
+            yield f"⏳ {ctx.t('loading', model=model)}", seed
         gen = ctx.pipeline(TASK, model, tiny_variant=TINY_VARIANT)
         if gen.context_length:  # None: a server that does not say (it refuses what does not fit)
             limit = reply_limit(gen.context_length)
@@ -204,7 +234,7 @@ def chat_handler(ctx: Context) -> Any:
         if dropped:
             notice = t("trimmed", context=gen.context_length, reply=max_new_tokens, count=dropped)
             logger.info("chat with %s: %s", model, notice)
-            gr.Warning(notice)
+            gr.Warning(notice, title=ctx.t("warning_title"))
         params: dict[str, Any] = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
                                   "seed": seed, "stream": True}
         if gen.has_chat_template:
@@ -214,26 +244,48 @@ def chat_handler(ctx: Context) -> Any:
         reply = ""
         for chunk in chunks:
             reply += chunk
-            yield reply
+            yield reply, seed
         if not reply:
-            yield "…"
+            yield "…", seed
 
+    @functools.wraps(api_words)
+    def chat(*args: Any, **kwargs: Any) -> Iterator[tuple[str, int]]:
+        values = list(args)
+        request = values.pop() if values and isinstance(values[-1], gr.Request) else kwargs.pop("request", None)
+        try:
+            yield from api_words(*values, **kwargs)
+        except gr.Error as err:
+            session = getattr(request, "session_hash", None)
+            if browser_sessions is None or session not in browser_sessions or err.__cause__ is None:
+                raise
+            labels = {"message": t("placeholder"), "max_new_tokens": t("max_new_tokens"),
+                      "temperature": t("temperature"), "top_p": t("top_p"), "seed": ctx.t("seed")}
+            raise gr.Error(person_message(ctx, err.__cause__, labels=labels), title=ctx.t("error_title"),
+                           print_exception=False) from err.__cause__
+
+    chat.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        *inspect.signature(api_words).parameters.values(),
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)])
+    chat.__annotations__ = {"request": gr.Request}
     return chat
 
 
 def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
-    chat = chat_handler(ctx)
+    browser_sessions: collections.OrderedDict[str, None] = collections.OrderedDict()
+    chat = chat_handler(ctx, browser_sessions)
+    # the model picker in sight, not in the settings
+    model = ctx.model_dropdown(TASK, TINY_VARIANT, elem_id="chat-model")
+    model.choices = [*model.choices, *fine_tuned_choices(ctx)]
     with gr.Accordion(ctx.t("settings"), open=False):
-        model = ctx.model_dropdown(TASK, TINY_VARIANT)
-        model.choices = [*model.choices, *fine_tuned_choices(ctx)]
         system_prompt = gr.Textbox(t("system_default"), label=t("system_prompt"), lines=2)
         with gr.Row():
             max_new_tokens = gr.Slider(1, MAX_REPLY, value=DEFAULT_REPLY, step=1, label=t("max_new_tokens"),
                                        elem_id="chat-max-new-tokens")
             temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=t("temperature"))
             top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label=t("top_p"))
-            seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
+            seed = seed_input(ctx, elem_id="chat-seed-input")
+    seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False, elem_id="chat-seed", render=False)
 
     @user_errors
     def bound_reply(model: str) -> Any:
@@ -248,19 +300,32 @@ def build(ctx: Context) -> None:
         limit = reply_limit(context)
         return gr.update(maximum=limit, value=min(DEFAULT_REPLY, limit))
 
+    def from_the_page(request: gr.Request) -> None:
+        """Mark this browser session: its refusals are worded for a person."""
+        browser_sessions[str(request.session_hash)] = None
+        while len(browser_sessions) > 10_000:
+            browser_sessions.popitem(last=False)
+
     gr.on(None, bound_reply, inputs=[model], outputs=[max_new_tokens], api_visibility="private",
           concurrency_limit=None, show_progress="hidden")
-    gr.ChatInterface(
+    textbox = refuse_missing(gr.Textbox(placeholder=t("placeholder"), label=t("message"), submit_btn=t("send"),
+                                        stop_btn=ctx.t("stop"), elem_id="chat-input"),
+                             "message", "non-empty text (write a message)")
+    interface = gr.ChatInterface(
         chat,
         additional_inputs=[model, system_prompt, max_new_tokens, temperature, top_p, seed],
-        textbox=refuse_missing(gr.Textbox(placeholder=t("placeholder"), submit_btn=True, stop_btn=True), "message",
-                               "non-empty text (write a message)"),
-        examples=[[e] for e in EXAMPLES],
+        additional_outputs=[seed_used],
+        textbox=textbox,
+        chatbot=gr.Chatbot(label=t("conversation"), elem_id="chat-history", height=400),
+        examples=[[e] for e in (EXAMPLES_PL if ctx.lang == "pl" else EXAMPLES)],
         cache_examples=False,
         api_name="chat",
         concurrency_limit=ctx.llm.concurrency if ctx.llm is not None else SPACE.concurrency_limit,  # a server batches
         fill_height=False,
     )
+    seed_used.render()
+    gr.on([textbox.submit, interface.chatbot.retry, interface.chatbot.example_select], from_the_page, None, None,
+          queue=False, api_visibility="private", show_progress="hidden")
 
 
 SPACE = SpaceSpec(
@@ -274,6 +339,7 @@ SPACE = SpaceSpec(
     emoji="✍️",
     description="GPT-2 and Bielik: chat with streamed tokens, a system prompt and sampling controls.",
     order=10,
+    group="text",
 )
 
 

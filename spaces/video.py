@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Context, SpaceSpec, parse_seed, request_folder, step_progress, user_errors, whole
+from .common import KEEP, Context, Refusal, Run, SpaceSpec, draw_seed, request_folder, run_controls, seed_input, whole
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ TEXTS = {
         "prompt": "Prompt", "negative_prompt": "Negative prompt", "width": "Width", "height": "Height",
         "frames": "Frames (4k + 1)", "steps": "Steps", "guidance": "Guidance scale (<= 1 = off)",
         "image": "First frame (optional; Wan 2.2 TI2V only)", "generate": "Generate", "video": "Video",
-        "step": "Step {step}/{total}",
+        "step": "Denoising: step {step} of {total}",
+        "made": "{frames} frames, {width}×{height}", "noisy": "the video is still noisy",
         "cpu_note": "⚠️ On a CPU, Wan is impractically slow: one 480p clip of Wan 2.1 1.3B takes hours (it runs, "
                     "nothing is refused). Use a GPU with 8 GB or more (Wan 2.2 TI2V 5B: 24 GB); the tiny models "
                     "(`--models tiny`) run on a CPU in seconds.",
@@ -35,17 +36,31 @@ TEXTS = {
         "prompt": "Opis", "negative_prompt": "Czego unikać", "width": "Szerokość", "height": "Wysokość",
         "frames": "Klatki (4k + 1)", "steps": "Kroki", "guidance": "Skala prowadzenia (<= 1 = wył.)",
         "image": "Pierwsza klatka (opcjonalnie; tylko Wan 2.2 TI2V)", "generate": "Generuj", "video": "Wideo",
-        "step": "Krok {step}/{total}",
+        "step": "Odszumianie: krok {step} z {total}",
+        "made": "klatki: {frames}, {width}×{height}", "noisy": "wideo jest jeszcze zaszumione",
         "cpu_note": "⚠️ Na CPU Wan jest niepraktycznie wolny: jeden klip 480p z Wan 2.1 1.3B to godziny (działa, "
                     "niczego nie blokujemy). Użyj GPU z co najmniej 8 GB (Wan 2.2 TI2V 5B: 24 GB); małe modele "
                     "(`--models tiny`) działają na CPU w kilka sekund.",
     },
 }
 
+#: Refused requests in a person's words (see `spaces.common.ERRORS`).
+ERROR_TEXTS = {
+    "en": {"text_only": "This model makes video from text only — pick Wan 2.2 TI2V (Wan-AI/Wan2.2-TI2V-5B-Diffusers) "
+                        "to start from an image, or remove the first frame."},
+    "pl": {"text_only": "Ten model tworzy wideo tylko z tekstu — aby zacząć od obrazka, wybierz Wan 2.2 TI2V "
+                        "(Wan-AI/Wan2.2-TI2V-5B-Diffusers) albo usuń pierwszą klatkę."},
+}
+
 EXAMPLES = [
     "a red fox trotting through fresh snow at sunrise, cinematic",
     "waves crashing on a rocky Baltic shore, slow motion",
     "a paper boat drifting down a rainy street, close-up",
+]
+EXAMPLES_PL = [
+    "rudy lis biegnący przez świeży śnieg o wschodzie słońca, filmowo",
+    "fale rozbijające się o skalisty brzeg Bałtyku, zwolnione tempo",
+    "papierowa łódka płynąca deszczową ulicą, zbliżenie",
 ]
 
 
@@ -63,29 +78,38 @@ def video_defaults(model: str) -> tuple[int, int, int, int]:
 
 def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
+    examples = EXAMPLES_PL if ctx.lang == "pl" else EXAMPLES
 
-    @user_errors
     def generate(prompt: str, negative_prompt: str, width: float, height: float, num_frames: float, steps: float,
-                 guidance: float, seed: float | None, image: Any, model: str,
-                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple[str, int]]:
-        """One yield: a generator, so that the MP4's folder goes once gradio has copied the file into its cache."""
+                 guidance: float, seed: float | None, image: Any, model: str, *, run: Run) -> Iterator[Any]:
         width, height = whole("width", width, 16, 1280), whole("height", height, 16, 1280)  # the sliders' ranges
         num_frames, steps = whole("num_frames", num_frames, 1, 121), whole("steps", steps, 1, 100)
-        video = ctx.pipeline(TASK, model, progress)
-        result = video(prompt, negative_prompt=negative_prompt or None, width=width, height=height,
-                       num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
-                       seed=parse_seed(seed), image=image,
-                       progress=step_progress(progress, lambda step, total, _: t("step", step=step, total=total)))
-        with request_folder("mmhub-video-") as folder:
-            yield str(result.save(folder / "video.mp4")), result.seed
+        seed = draw_seed(seed)
+        video = yield from run.pipeline(TASK, model)
+        if image is not None and not video.supports_image:
+            raise Refusal("text_only", ERROR_TEXTS)
+
+        def work(report: Any) -> Any:
+            return video(prompt, negative_prompt=negative_prompt or None, width=width, height=height,
+                         num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance, seed=seed,
+                         image=image, progress=run.steps(lambda step, total, _: t("step", step=step, total=total)))
+
+        for kind, result in run.stream(work):
+            if kind != "result":
+                yield KEEP
+                continue
+            made = t("made", frames=len(result.frames), width=result.width, height=result.height)
+            run.finish(f"{made} · {t('noisy')}" if result.interrupted else made, seed=result.seed)
+            with request_folder("mmhub-video-") as folder:  # the MP4 goes once gradio has copied it
+                yield str(result.save(folder / "video.mp4")), result.seed
 
     gr.Markdown(t("cpu_note"))
     with gr.Row():
         with gr.Column():
-            prompt = gr.Textbox(label=t("prompt"), lines=2, value=EXAMPLES[0])
-            image = gr.Image(label=t("image"), type="pil", sources=["upload", "clipboard"])
+            model = ctx.model_dropdown(TASK)  # outside the settings: it decides whether a first frame may be given
+            prompt = gr.Textbox(label=t("prompt"), lines=2, value=examples[0])
+            image = gr.Image(label=t("image"), type="pil", sources=["upload", "clipboard"], elem_id="video-image")
             with gr.Accordion(ctx.t("settings"), open=False):
-                model = ctx.model_dropdown(TASK)
                 negative = gr.Textbox(label=t("negative_prompt"))
                 width_value, height_value, frames_value, steps_value = video_defaults(model.value)
                 with gr.Row():
@@ -96,16 +120,16 @@ def build(ctx: Context) -> None:
                     steps = gr.Slider(1, 100, value=steps_value, step=1, label=t("steps"))
                 with gr.Row():
                     guidance = gr.Slider(0.0, 15.0, value=5.0, step=0.5, label=t("guidance"))
-                    seed = gr.Number(None, label=ctx.t("seed"), precision=0, minimum=0)
-            button = gr.Button(t("generate"), variant="primary")
+                    seed = seed_input(ctx)
+            controls = run_controls(ctx, t("generate"), elem_id="video-run", stop=True, errors=ERROR_TEXTS)
         with gr.Column():
-            result = gr.Video(label=t("video"), interactive=False, format="mp4")
-            seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False)
-    gr.Examples([[e] for e in EXAMPLES], inputs=[prompt], label=ctx.t("examples"))
+            result = gr.Video(label=t("video"), interactive=False, format="mp4", elem_id="video-result")
+            seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False, elem_id="video-seed")
+    gr.Examples([[e] for e in examples], inputs=[prompt], label=ctx.t("examples"))
     model.change(video_defaults, inputs=model, outputs=[width, height, num_frames, steps], api_visibility="private",
                  queue=False)
-    button.click(generate, [prompt, negative, width, height, num_frames, steps, guidance, seed, image, model],
-                 [result, seed_used], api_name="video", **SPACE.queue)
+    controls.click(generate, [prompt, negative, width, height, num_frames, steps, guidance, seed, image, model],
+                   [result, seed_used], api_name="video", **SPACE.queue)
 
 
 SPACE = SpaceSpec(
@@ -119,6 +143,7 @@ SPACE = SpaceSpec(
     emoji="🎬",
     description="Wan 2.1 / 2.2: a short video from a prompt (or a first image); GPU recommended.",
     order=80,
+    group="video",
 )
 
 

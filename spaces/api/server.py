@@ -15,8 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..common import SpaceSpec
-from ..launcher import CSS, build_blocks, context_from_args, parse_auth, resolve_lazy_imports
+from ..common import SpaceSpec, page_assets
+from ..launcher import build_blocks, context_from_args, parse_auth, resolve_lazy_imports
 from ..options import FILE_SIZE_UNITS, fail, port_busy_message, port_free
 from .requestid import LOG_FORMAT, install_log_filter
 
@@ -48,9 +48,10 @@ def build_app(specs: Sequence[SpaceSpec], args: argparse.Namespace, title: str =
     demo = build_blocks(specs, ctx, title=title)
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
     service = Service.create(ctx, settings_from_args(args))
+    # page_assets: the status line's look and clock, <html lang>, gradio's words in the UI's language, canvas names
     return create_app(service, demo, auth=parse_auth(args.auth), max_file_size=args.max_file_size, ssr_mode=False,
-                      css=CSS, footer_links=["api", "settings"], server_name=args.host, server_port=args.port,
-                      show_error=False)
+                      footer_links=["api", "settings"], server_name=args.host, server_port=args.port,
+                      show_error=False, **page_assets(args.lang))
 
 
 def _share(server: Any, args: argparse.Namespace) -> None:

@@ -47,15 +47,26 @@ def test_model_that_cannot_load_offline_is_an_error_naming_it(client):
     check_confidences(client.predict("Still here?", "tiny", api_name="/sentiment"))
 
 
-def test_sentiment_batch_from_lines_and_csv(client, media):
-    table, chart = client.predict("Super!\n\nOkropne.\nMeh", handle_file(media["csv"]), "tiny",
-                                  api_name="/sentiment_batch")
+def test_sentiment_batch_from_lines_or_a_csv_with_every_column_and_downloads(client, media):
+    import pandas as pd
+
+    table, chart, files = client.predict("Super!\n\nOkropne.\nMeh", None, "tiny", api_name="/sentiment_batch")
     assert table["headers"] == ["text", "label", "score", "negative", "neutral", "positive"]
-    texts = [row[0] for row in table["data"]]
-    assert texts == ["Super!", "Okropne.", "Meh", "Świetny produkt, polecam!", "Terrible quality.", "OK"]
+    assert [row[0] for row in table["data"]] == ["Super!", "Okropne.", "Meh"]
     assert all(row[1] in LABELS and row[2] == max(row[3:6]) for row in table["data"])
+    # a file is analysed alone (the pasted lines are a separate input) and keeps its own columns
+    table, chart, files = client.predict("Super!\nOkropne.", handle_file(media["csv"]), "tiny",
+                                         api_name="/sentiment_batch")
+    assert table["headers"] == ["id", "review", "label", "score", "negative", "neutral", "positive"]
+    assert [row[:2] for row in table["data"]] == [["1", "Świetny produkt, polecam!"], ["2", "Terrible quality."],
+                                                  ["3", "OK"]]
+    assert all(row[2] in LABELS and row[3] == max(row[4:7]) for row in table["data"])
     counts = dict(chart["data"])
-    assert set(counts) == LABELS and sum(counts.values()) == 6
+    assert set(counts) == LABELS and sum(counts.values()) == 3
+    by_suffix = {Path(f).suffix: f for f in files}
+    assert set(by_suffix) == {".csv", ".xlsx"} and Path(by_suffix[".csv"]).name == "reviews-sentiment.csv"
+    for frame in (pd.read_csv(by_suffix[".csv"]), pd.read_excel(by_suffix[".xlsx"])):
+        assert list(frame.columns) == table["headers"] and list(frame["review"])[1] == "Terrible quality."
     with pytest.raises(AppError):
         client.predict("", None, "tiny", api_name="/sentiment_batch")
 
@@ -86,21 +97,21 @@ def test_fifty_concurrent_requests_from_separate_clients(app_url):
 def test_chat_streams_a_reply_with_a_system_prompt(client):
     job = client.submit("Cześć, jak się masz?", "tiny-chat", "Odpowiadaj krótko.", 12, 0.7, 0.95, 3,
                         api_name="/chat")
-    reply = job.result(timeout=120)
-    assert isinstance(reply, str) and reply
+    reply, seed = job.result(timeout=120)
+    assert isinstance(reply, str) and reply and seed == 3  # the reply, and the seed it used
     outputs = job.outputs()
     assert len(outputs) >= 2  # the "loading" line and/or the growing reply: it streamed
-    assert all(isinstance(o, str) for o in outputs)
+    assert all(isinstance(o[0], str) and o[1] == 3 for o in outputs)
 
 
 def test_chat_with_a_plain_model_and_a_bad_setting(client):
-    reply = client.predict("Once upon a time", "tiny", "", 8, 0.0, 0.95, None, api_name="/chat")
-    assert isinstance(reply, str)
+    reply, seed = client.predict("Once upon a time", "tiny", "", 8, 0.0, 0.95, None, api_name="/chat")
+    assert isinstance(reply, str) and 0 <= seed < 2**31  # no seed: a random one, reported
     with pytest.raises(AppError, match="max_new_tokens"):  # the tiny GPT-2 has 512 positions
         client.predict("Hello", "tiny", "", 1000, 0.7, 0.95, None, api_name="/chat")
     with pytest.raises(AppError, match="maximum"):  # checked by gradio against the slider's range
         client.predict("Hello", "tiny-chat", "", 4096, 0.7, 0.95, None, api_name="/chat")
-    assert isinstance(client.predict("Hello", "tiny-chat", "", 4, 0.7, 0.95, 1, api_name="/chat"), str)
+    assert client.predict("Hello", "tiny-chat", "", 4, 0.7, 0.95, 1, api_name="/chat")[1] == 1
 
 
 def _gallery_images(gallery: list) -> list:

@@ -45,10 +45,25 @@ def test_dream_a_photo(app_url, page, photo):
     expect(page.locator("#dream-animation img")).to_be_visible(timeout=120_000)
     expect(page.locator("#dream-result img")).to_be_visible()
     expect(page.locator("#dream-objective canvas, #dream-objective svg").first).to_be_visible()
-    page.wait_for_timeout(1500)  # the plot redraws with the last octave's line
+    every_octave(page, 4)  # one line per octave (the page drew 1-2 of 4 when the plot kept its first colours)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "deep-dream.png"), full_page=True)
     assert (SCREENSHOTS / "deep-dream.png").stat().st_size > 20_000
+    for selector, value in (("#dream-octaves", 2), ("#dream-steps", 1)):  # a second run with fewer octaves
+        box = page.locator(f"{selector} input[type=number]")
+        box.fill(str(value))
+        box.press("Enter")
+    expect(page.locator("#dream-stop")).to_be_disabled()  # nothing runs
+    page.locator("#dream-run").click()
+    expect(page.locator("#dream-status .mmhub-run[data-state='running']")).to_be_visible(timeout=30_000)
+    expect(page.locator("#dream-status .mmhub-run[data-state='done']")).to_be_visible(timeout=120_000)
+    every_octave(page, 2)  # a new plot for the new run
+
+
+def every_octave(page, octaves: int) -> None:
+    """The DeepDream chart draws one line per octave (Vega's SVG: one ``line mark`` path per colour)."""
+    page.wait_for_function("n => document.querySelectorAll(\"#dream-objective path[aria-roledescription='line "
+                           "mark']\").length === n", arg=octaves, timeout=30_000)
 
 
 def test_stable_diffusion_vae_reconstruction(app_url, page, photo):

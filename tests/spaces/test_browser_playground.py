@@ -64,7 +64,7 @@ def test_play_pause_step_reset_and_the_overfitting_preset(app_url, page):
             box.fill("8")
             box.blur()
         page.locator("#pg-show-test input").check()
-        expect(page.locator("#pg-status")).to_contain_text("spiral", timeout=60_000)
+        expect(page.locator("#pg-status")).to_contain_text("Spiral", timeout=60_000)
     page.locator("#pg-play").click()
     expect(page.locator("#pg-status")).to_contain_text("Playing", timeout=60_000)
     first = wait_for_epoch(page, lambda e: e >= 4)

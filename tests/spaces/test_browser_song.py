@@ -25,6 +25,7 @@ def test_sing_polish_lyrics_then_stop_and_sing_again(app_url, page):
     from playwright.sync_api import expect
 
     page.goto(app_url)
+    page.get_by_role("tab", name="Audio").click()  # next to Music
     page.get_by_role("tab", name="Song").click()
     page.locator("#song-style textarea").fill("polish pop, female vocals, acoustic guitar, warm, upbeat")
     page.locator("#song-lyrics textarea").fill(LYRICS)
@@ -43,10 +44,16 @@ def test_sing_polish_lyrics_then_stop_and_sing_again(app_url, page):
     page.screenshot(path=str(SCREENSHOTS / "song.png"), full_page=True)
     assert (SCREENSHOTS / "song.png").stat().st_size > 20_000
 
-    # Stop: the request is cancelled (the pipeline stops at its next step) and the tab says so; it keeps serving
+    # Stop: the pipeline stops at its next denoising step, the status line says so, what was sung is kept (a run
+    # that ended first says Done); the tab keeps serving
+    expect(page.locator("#song-stop")).to_be_disabled()  # nothing runs
     page.locator("#song-run").click()
     page.locator("#song-stop").click()
-    expect(summary.get_by_text("Stopping at the next denoising step")).to_be_visible()
+    expect(page.locator("#song-status .mmhub-run[data-state=stopped], #song-status .mmhub-run[data-state=done]")
+           ).to_be_visible(timeout=120_000)
+    if page.locator("#song-status .mmhub-run[data-state=stopped]").count():
+        expect(summary).to_contain_text("stopped after step")
+    expect(page.locator("#song-stop")).to_be_disabled()
     seed.fill("7")
     seed.press("Enter")
     page.locator("#song-run").click()

@@ -87,6 +87,6 @@ def test_chat_handler_warns_when_it_drops_turns_and_still_replies(chat_model):
     notice = r"context \(256 tokens, 64 of them for the reply\): the [0-9]+ oldest messages were left out"
     with pytest.warns(UserWarning, match=notice):
         replies = list(chat("Ostatnie pytanie?", long_history(12), "tiny-chat", "Krótko.", 64, 0.7, 0.95, 1))
-    assert replies and isinstance(replies[-1], str)
+    assert replies and isinstance(replies[-1][0], str) and replies[-1][1] == 1  # the reply and the seed used
     with pytest.raises(gr.Error, match="`max_new_tokens` must be an integer from 1 to 128 for tiny-chat"):
         list(chat("Hej", [], "tiny-chat", "", 129, 0.7, 0.95, 1))

@@ -106,9 +106,10 @@ def test_train_it_now_then_the_map(tmp_path, monkeypatch, files):
     with pytest.raises(Exception, match="python -m finetune.vae"):  # no model yet: the error says how to get one
         fns["latent_map"](6, "local:mnist-vae")
     with pytest.raises(Exception, match="cannot be reached"):
-        fns["train_vae"]("ylecun/mnist", 1, 0)
-    report = fns["train_vae"]("sklearn-digits", 1, 256)
+        list(fns["train_vae"]("ylecun/mnist", 1, 0))
+    *_, (report, curve, model) = fns["train_vae"]("sklearn-digits", 1, 256)
     assert "sklearn-digits" in report and str(tmp_path) in report
+    assert model["value"] == "local:mnist-vae" and len(curve) >= 2
     assert fns["latent_map"](6, "local:mnist-vae").size == MAP_SIZE
     decoded, marked = fns["decode_point"](0.0, 0.0, 6, "local:mnist-vae")
     assert decoded.size == (224, 224) and marked.mode == "RGB"

@@ -24,13 +24,15 @@ def seven(size: int = 280) -> Image.Image:
 
 def test_grouped_spaces_share_one_top_level_tab():
     layout = tab_layout(discover_spaces())
-    keys = [entry[0] for entry in layout if isinstance(entry, tuple)]
-    assert keys[0] == "inside" and len(keys) == len(set(keys))  # one top-level tab per group
-    members = [spec.name for spec in dict(entry for entry in layout if isinstance(entry, tuple))["inside"]]
-    assert members[:2] == ["digit_recognition", "activation_maximisation"]
-    ungrouped = [entry for entry in layout if not isinstance(entry, tuple)]
-    assert all(isinstance(entry, SpaceSpec) and entry.group is None for entry in ungrouped)
-    assert set(GROUPS["inside"]) >= {"en", "pl"}
+    groups = [entry for entry in layout if isinstance(entry, tuple)]
+    # six top-level tabs, in the order of their first members: a phone sees them all
+    assert [key for key, _ in groups] == ["text", "images", "audio", "video", "basics", "inside"]
+    assert len(layout) == len(groups) == len({key for key, _ in groups})  # every tab in a group, one tab per group
+    members = {key: [spec.name for spec in specs] for key, specs in groups}
+    assert members["inside"][:2] == ["digit_recognition", "activation_maximisation"]
+    assert members["text"] == ["text_generation", "sentiment", "leaderboard"] and members["video"] == ["video"]
+    assert members["audio"][-2:] == ["music", "song"] and members["basics"] == ["playground", "reinforcement_learning"]
+    assert all(set(GROUPS[key]) >= {"en", "pl", "emoji"} for key in GROUPS)
 
 
 def test_unknown_group_is_refused():
@@ -71,9 +73,13 @@ def test_train_it_now_then_recognise(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="python -m finetune.digits"):  # no model yet: the error says how to get one
         fns["recognise_digit"](sketch, "local:digit-recognition")
     with pytest.raises(Exception, match="cannot be reached"):
-        fns["train_digits"]("ylecun/mnist", 1, 0)
-    report = fns["train_digits"]("sklearn-digits", 1, 256)
+        list(fns["train_digits"]("ylecun/mnist", 1, 0))
+    *_, (report, curve, model) = fns["train_digits"]("sklearn-digits", 1, 256)  # streamed: the curve grows
     assert "sklearn-digits" in report and str(tmp_path) in report
+    assert model["value"] == "local:digit-recognition" and len(curve) >= 2  # the tab switches to it; loss per step
+    with pytest.raises(Exception, match="Replace the trained model"):  # a trained model is replaced only when asked
+        list(fns["train_digits"]("sklearn-digits", 1, 64))
+    *_, (report, _, _) = fns["train_digits"]("sklearn-digits", 1, 256, True)
     guesses, text, downsampled, bars, *maps, layers = fns["recognise_digit"](sketch, "local:digit-recognition")
     assert sum(guesses.values()) == pytest.approx(1.0, abs=1e-4) and "First guess" in text
     assert downsampled.size == (224, 224) and len(bars) == 10 and len(maps) == 8

@@ -33,14 +33,14 @@ def test_the_chat_tab_answers_from_the_server(chat_app):
     expected = local([{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}],
                      max_new_tokens=TOKENS, temperature=0).text
     assert "\ufffd" not in expected
-    assert client.predict(QUESTION, model, SYSTEM, TOKENS, 0.0, 0.95, None, api_name="/chat") == expected
+    assert client.predict(QUESTION, model, SYSTEM, TOKENS, 0.0, 0.95, None, api_name="/chat")[0] == expected
 
 
 def test_conversations_reach_the_server_concurrently(chat_app):
     client, model = chat_app
     questions = [f"Pytanie numer {i}" for i in range(6)]
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
-        replies = list(pool.map(lambda q: client.predict(q, model, "", 8, 0.0, 0.95, None, api_name="/chat"),
+        replies = list(pool.map(lambda q: client.predict(q, model, "", 8, 0.0, 0.95, None, api_name="/chat")[0],
                                 questions))
     assert all(isinstance(r, str) and r for r in replies)
 

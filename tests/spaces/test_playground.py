@@ -58,7 +58,7 @@ def test_step_step_reset_in_one_session(client):
     html, _ = client.predict(*controls(), api_name="/playground_step")
     assert epoch_of(html) == 2  # the same session's network goes on
     html, status, code, page = client.predict(*controls(), api_name="/playground_reset")
-    assert epoch_of(html) == 0 and "seed 7 · xor: 250 training and 250 test points" in status
+    assert epoch_of(html) == 0 and "seed 7 · Exclusive or (XOR): 250 training and 250 test points" in status
     assert "nn.Linear(2, 3)" in code and "nn.Linear(3, 1), nn.Tanh()" in code
     assert "#activation=tanh" in page and "seed=7" in page and "always draws" not in page
     *_, page = client.predict(*controls(points=300), api_name="/playground_reset")
@@ -95,7 +95,7 @@ def test_your_csv_and_its_refusal_naming_the_line(client, tmp_path):
     ({"layers": 7}, "greater than maximum value 6"),  # gradio checks the components' own bounds and choices
     ({"activation": "gelu"}, "not in the list of choices"),
     ({"learning_rate": "fast"}, "not in the list of choices"),
-    ({"seed": -5}, "less than minimum value -1"),
+    ({"seed": -5}, "`seed` must be an integer from 0"),  # −1 is random; the seed field has no bound of its own
     ({"features": []}, "`features` must be a non-empty list"),  # the rest, ours
     ({"points": 20, "ratio": 10}, "`batch_size` must be an integer from 1 to 2"),  # 2 training points
 ])

@@ -38,7 +38,10 @@ def test_language_menu_is_searchable_over_every_supported_language(client):
     assert menu["filterable"] and menu["allow_custom_value"]  # typed codes reach the pipeline, which explains
     codes = [choice[1] for choice in menu["choices"]]
     assert len(codes) == 1137 and codes[0] == "en" and "pol" in codes and "azj-script_latin" in codes
-    assert ["Polish (pl, pol)", "pol"] in [list(choice) for choice in menu["choices"]]
+    labels = {choice[1]: choice[0] for choice in menu["choices"]}
+    # the English name, the language's own (CLDR, through babel: "polski" finds Polish), the codes
+    assert labels["pol"] == "Polish — polski (pl, pol)" and labels["deu"] == "German, Standard — Deutsch (de, deu)"
+    assert labels["abi"] == "Abidji (abi)"  # no CLDR name: the MMS list's
 
 
 BAD = [

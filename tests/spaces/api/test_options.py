@@ -97,4 +97,7 @@ def test_the_login_protects_the_app_and_the_api(monkeypatch):
         login = "Basic " + base64.b64encode(b"me:secret").decode()
         assert client.get("/v1/models", headers={"Authorization": login}).status_code == 200
         assert client.post("/login", data={"username": "me", "password": "secret"}).status_code == 200
-        assert client.get("/config").status_code == 200
+        config = client.get("/config")
+        assert config.status_code == 200
+        # the page gets the app's assets (spaces.common.page_assets): the status line's look, <html lang>, i18n
+        assert ".mmhub-status" in config.json()["css"] and 'const lang = "en"' in config.json()["head"]
