@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|eot|>")
 CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 STREAM_THREAD = "mmhub-text-stream"  # the name of the thread behind a streamed call
+MAX_TOP_LOGPROBS = 20  # alternatives per token with logprobs= (OpenAI's top_logprobs allows 0-20)
 
 
 @dataclass
@@ -50,6 +51,10 @@ class GeneratedText(Result):
     new_tokens: int
     finish_reason: str  # "stop": an end token or stop string; "length": max_new_tokens reached
     seed: int | None = None
+    #: with ``logprobs=N``: one entry per generated token of `text`, ``{"token", "id", "logprob", "top": [{"token",
+    #: "id", "logprob"}, ...N]}``; log-probabilities are the log-softmax of the model's logits (before temperature
+    #: and top-p), special tokens (EOS, end of turn) and tokens after a stop string left out
+    logprobs: list[dict[str, Any]] | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -151,7 +156,7 @@ class TextGenerationPipeline(Pipeline):
                  top_p: float | None = 0.95, top_k: int | None = None, repetition_penalty: float | None = None,
                  do_sample: bool | None = None, seed: int | None = None, stop: str | list[str] | None = None,
                  system_prompt: str | None = None, stream: bool = False, truncate: bool = False,
-                 ) -> GeneratedText | list[GeneratedText] | Iterator[str]:
+                 logprobs: int | None = None) -> GeneratedText | list[GeneratedText] | Iterator[str]:
         """Generate for one prompt (or chat), or a batch of them. See the class docstring.
 
         Args:
@@ -168,6 +173,8 @@ class TextGenerationPipeline(Pipeline):
             system_prompt (`str`, *optional*): a system message for chat models.
             stream, truncate (`bool`, defaults to `False`): stream text chunks; keep the end of a prompt that is
                 too long for the context instead of refusing it.
+            logprobs (`int`, *optional*): 0 to 20: report each generated token's log-probability and this many most
+                likely alternatives (`GeneratedText.logprobs`); not with ``stream=True``.
         """
         prompts, batched = self._split_batch(inputs)
         params = check_generation_params(
@@ -176,6 +183,10 @@ class TextGenerationPipeline(Pipeline):
             system_prompt=system_prompt, stream=stream, truncate=truncate)
         validate.integer("max_new_tokens", params.max_new_tokens, low=1, high=self.context_length - 1,
                          hint=f"The model's context is {self.context_length} tokens.")
+        logprobs = validate.optional_integer("logprobs", logprobs, low=0, high=MAX_TOP_LOGPROBS)
+        if logprobs is not None and stream:
+            raise InputError("logprobs", logprobs, "None with stream=True", "Ask for log-probabilities without "
+                                                                           "streaming.")
         max_new_tokens, temperature, top_p, top_k = (params.max_new_tokens, params.temperature, params.top_p,
                                                      params.top_k)
         stops, sample, seed = params.stops, params.sample, params.seed
@@ -197,12 +208,19 @@ class TextGenerationPipeline(Pipeline):
         if stream:
             return self._stream(batch, gen_kwargs, finish, stops)
 
+        if logprobs is not None:
+            gen_kwargs |= {"output_logits": True, "return_dict_in_generate": True}
         with torch.inference_mode():
             output = self.model.generate(**batch, **gen_kwargs, stopping_criteria=StoppingCriteriaList([finish]))
-        new_tokens = output[:, batch["input_ids"].shape[1]:]  # slice by tokens: the prompt never leaks
+        sequences = output.sequences if logprobs is not None else output
+        new_tokens = sequences[:, batch["input_ids"].shape[1]:]  # slice by tokens: the prompt never leaks
         lengths = finish.lengths or [None] * len(encoded)
         results = [self._result(new_tokens[row], len(ids), lengths[row], stops, seed)
                    for row, ids in enumerate(encoded)]
+        if logprobs is not None:
+            for row, result in enumerate(results):
+                result.logprobs = self._token_logprobs(new_tokens[row], [step[row] for step in output.logits],
+                                                       result.text, logprobs)
         return results if batched else results[0]
 
     # -- preprocess ------------------------------------------------------------------------------------------
@@ -251,6 +269,30 @@ class TextGenerationPipeline(Pipeline):
         reason = "stop" if finished_at is not None or stopped else "length"
         return GeneratedText(text, prompt_tokens, len(used), reason, seed)
 
+    def _token_logprobs(self, tokens: torch.Tensor, logits: list[torch.Tensor], text: str,
+                        top: int) -> list[dict[str, Any]]:
+        """Per token of `text`: its log-probability under the model (log-softmax of the raw logits) and the `top`
+        most likely tokens at that step. Special tokens are left out, and so is every token that starts past the end
+        of `text` (a stop string's)."""
+        special = set(self.tokenizer.all_special_ids)
+        entries: list[dict[str, Any]] = []
+        kept: list[int] = []
+        for step, token_id in enumerate(tokens.tolist()[: len(logits)]):
+            if token_id in special:
+                continue
+            if len(self.tokenizer.decode(kept, skip_special_tokens=True)) >= len(text) and kept:
+                break  # the tokens so far already make the whole text: this one is past a stop string
+            kept.append(token_id)
+            scores = torch.log_softmax(logits[step].float(), dim=-1)
+            best = torch.topk(scores, top) if top else None
+            entries.append({
+                "token": self.tokenizer.decode([token_id]), "id": token_id, "logprob": float(scores[token_id]),
+                "top": [] if best is None else [
+                    {"token": self.tokenizer.decode([i]), "id": i, "logprob": float(v)}
+                    for v, i in zip(best.values.tolist(), best.indices.tolist(), strict=True)],
+            })
+        return entries
+
     def _stream(self, batch: Any, gen_kwargs: dict[str, Any], finish: _FinishRecorder,
                 stops: list[str]) -> Iterator[str]:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -267,19 +309,62 @@ class TextGenerationPipeline(Pipeline):
                 streamer.end()
 
         thread = threading.Thread(target=work, daemon=True, name=STREAM_THREAD)
-        return _stream_chunks(streamer, stops, cancelled, thread, errors)
+        ended: dict[str, bool] = {}
+        return TextStream(_stream_chunks(streamer, stops, cancelled, thread, errors, ended), finish,
+                          gen_kwargs["max_new_tokens"], batch["input_ids"].shape[1], ended)
+
+
+class TextStream(Iterator[str]):
+    """What ``gen(..., stream=True)`` returns: an iterator of text chunks (closing it stops the generation) that says,
+    once it is exhausted, how the generation ended: `finish_reason` ("stop": an end token or a stop string;
+    "length": max_new_tokens reached), `new_tokens` and `prompt_tokens` (for usage counts)."""
+
+    def __init__(self, chunks: Iterator[str], finish: _FinishRecorder, max_new_tokens: int, prompt_tokens: int,
+                 ended: dict[str, bool] | None = None):
+        self._chunks, self._finish, self._ended = chunks, finish, ended if ended is not None else {}
+        self.max_new_tokens, self.prompt_tokens = max_new_tokens, prompt_tokens
+
+    def __next__(self) -> str:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._chunks.close()
+
+    @property
+    def _ended_at(self) -> int | None:
+        return self._finish.lengths[0] if self._finish.lengths else None
+
+    @property
+    def finish_reason(self) -> str:
+        return "stop" if self._ended_at is not None or self._ended.get("stop_string") else "length"
+
+    @property
+    def new_tokens(self) -> int:
+        return self._ended_at if self._ended_at is not None else self.max_new_tokens
 
 
 def _stream_chunks(streamer: TextIteratorStreamer, stops: list[str], cancelled: threading.Event,
-                   thread: threading.Thread, errors: list[BaseException]) -> Iterator[str]:
+                   thread: threading.Thread, errors: list[BaseException],
+                   ended: dict[str, bool] | None = None) -> Iterator[str]:
     """Yield streamed text, cut at a stop string exactly as the non-streamed call does (`cut_stream`).
 
     The generation starts at the first ``next()``: a stream that is never iterated generates nothing (closing an
     unstarted generator runs none of its code, so a thread started before it would have run to the end for nobody).
+    ``ended["stop_string"]`` says, once the stream is over, whether the decoded text held a stop string (which the
+    token-level criteria can miss: a stop string matching a decoded U+FFFD, say).
     """
+    raw: list[str] = []
+
+    def recorded() -> Iterator[str]:
+        for chunk in streamer:
+            raw.append(chunk)
+            yield chunk
+
     thread.start()
     try:
-        yield from cut_stream(streamer, stops)
+        yield from cut_stream(recorded(), stops)
+        if ended is not None:
+            ended["stop_string"] = cut_at_stop("".join(raw), stops)[1]
         if errors:
             raise errors[0]
     finally:

@@ -4,9 +4,11 @@
     python -m spaces --models tiny --lang pl          # offline, tiny random models (noise), Polish UI
     python -m spaces --host 0.0.0.0 --auth me:secret --max-file-size 50mb
     python -m spaces --allow-local-models ~/models    # the model field may also load folders under ~/models
+    python -m spaces --host 0.0.0.0 --api-key "$KEY"  # the API (/v1, /models, /docs) for the network, with a key
     python -m spaces export sentiment build/space-sentiment   # then: cd build/space-sentiment && python app.py
 
-A bad option is one ``error:`` line and exit code 2, before gradio or any model loads.
+The same port serves the API: OpenAI's routes under /v1, Hugging Face's Inference API under /models, the schema at
+/docs (spaces/api). A bad option is one ``error:`` line and exit code 2, before gradio or any model loads.
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         export_main(argv[1:])
         return
+    from .api.options import add_api_arguments, check_exposure, finish_api_arguments
     from .options import fail, parse_launch_args, port_busy_message, port_free
 
-    args = parse_launch_args(argv, prog=PROG, description=__doc__)  # checked before gradio is imported
+    args = parse_launch_args(argv, prog=PROG, description=__doc__, extra=add_api_arguments,
+                             finish=finish_api_arguments)  # checked before gradio is imported
+    refusal = check_exposure(args)
+    if refusal:
+        fail(PROG, refusal)
     if not port_free(args.host, args.port):
         fail(PROG, port_busy_message(args))
+    from .api.server import serve
     from .app import discover_spaces
-    from .launcher import serve
 
     serve(discover_spaces(), args, prog=PROG, title="mmhub")
 

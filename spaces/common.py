@@ -156,6 +156,11 @@ class ModelCache:
         item = self._items.get((task, model))
         return item[0] if item is not None else None
 
+    def loaded(self) -> list[tuple[str, str, int]]:
+        """``(task, model, bytes of weights)`` of each loaded pipeline, least recently used first."""
+        with self._lock:
+            return [(task, model, size) for (task, model), (_, size) in self._items.items()]
+
     @property
     def total_bytes(self) -> int:
         return sum(size for _, size in self._items.values())

@@ -16,9 +16,9 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pipelines.errors import InputError
 
@@ -205,20 +205,29 @@ def port_busy_message(args: argparse.Namespace) -> str:
             f"with --port")
 
 
-def launch_parser(prog: str | None = None, description: str | None = None) -> OneLineParser:
-    return add_launch_arguments(OneLineParser(prog=prog, description=description,
-                                              formatter_class=argparse.RawDescriptionHelpFormatter))
+def launch_parser(prog: str | None = None, description: str | None = None,
+                  extra: Callable[[argparse.ArgumentParser], Any] | None = None) -> OneLineParser:
+    parser = add_launch_arguments(OneLineParser(prog=prog, description=description,
+                                                formatter_class=argparse.RawDescriptionHelpFormatter))
+    if extra is not None:  # more options (the API server's: spaces/api/options.py)
+        extra(parser)
+    return parser
 
 
 def parse_launch_args(argv: Sequence[str] | None = None, prog: str | None = None,
-                      description: str | None = None) -> argparse.Namespace:
+                      description: str | None = None,
+                      extra: Callable[[argparse.ArgumentParser], Any] | None = None,
+                      finish: Callable[[argparse.Namespace], Any] | None = None) -> argparse.Namespace:
     """The checked launch options: a bad one prints one ``PROG: error: ...`` line and exits with code 2.
 
-    ``args.llm`` is the Chat tab's `llm_endpoint.LLMEndpoint` (None: the app loads its own LLM)."""
-    parser = launch_parser(prog, description)
+    ``args.llm`` is the Chat tab's `llm_endpoint.LLMEndpoint` (None: the app loads its own LLM). `extra` adds options
+    to the parser; `finish(args)` completes them afterwards (an `InputError` from it is the same one-line error)."""
+    parser = launch_parser(prog, description, extra)
     args = parser.parse_args(argv)
     try:
         args.llm = llm_endpoint.from_args(args)
+        if finish is not None:
+            finish(args)
     except InputError as err:
         parser.error(str(err))
     return args
@@ -226,7 +235,7 @@ def parse_launch_args(argv: Sequence[str] | None = None, prog: str | None = None
 
 # -- the Spaces of this package, known without importing them (or gradio) ----------------------------------------
 
-NOT_SPACES = frozenset({"__main__", "app", "common", "export", "inside", "launcher", "llm_endpoint", "options"})
+NOT_SPACES = frozenset({"__main__", "api", "app", "common", "export", "inside", "launcher", "llm_endpoint", "options"})
 
 
 def space_names() -> list[str]:
