@@ -47,7 +47,8 @@ from __future__ import annotations
 from typing import Any
 
 #: Route modules of this package, in the order their routes are matched (before the Gradio UI mounted at "/").
-ROUTERS: list[str] = ["health", "openai_models", "openai_chat", "openai_images", "openai_audio", "voices", "hf"]
+ROUTERS: list[str] = ["health", "openai_models", "openai_chat", "openai_images", "openai_audio", "voices", "hf",
+                      "job_routes"]
 
 #: Paths the API owns: auth, body cap, request ids and metrics apply under these (the Gradio UI has its own login).
 API_PREFIXES: tuple[str, ...] = ("/v1", "/models", "/ready", "/metrics")
