@@ -80,6 +80,17 @@ class JobRequest(OpenAIRequest):
                               description="A model of the task (GET /v1/models); default: the task's default model.")
     seed: int | None = Field(None, **SEED, description="The same seed, the same output; default random (reported).")
 
+    @field_validator("*")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as err:
+                    raise ValueError(f"holds a lone surrogate at index {err.start}, which is not text") from None
+        return value
+
 
 class VideoRequest(JobRequest):
     """OpenAI's ``videos.create`` (prompt, model, seconds, size, input_reference) and Wan's settings."""
@@ -114,7 +125,7 @@ class VideoRequest(JobRequest):
         if value is None:
             return None
         parts = value.lower().split("x")
-        if len(parts) != 2 or not all(p.isdigit() and len(p) <= 5 for p in parts):
+        if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 5 for p in parts):
             raise ValueError("must be 'WIDTHxHEIGHT', e.g. '832x480'")
         for side in (int(p) for p in parts):
             if not VIDEO_SIDE_MULTIPLE <= side <= VIDEO_MAX_SIDE or side % VIDEO_SIDE_MULTIPLE:

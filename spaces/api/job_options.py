@@ -48,7 +48,7 @@ def _ttl(text: str) -> float:
 def _count(name: str, low: int, high: int):  # noqa: ANN202
     def parse(text: str) -> int:
         value = str(text).strip()
-        if not value.isdigit() or not low <= int(value) <= high:
+        if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
             raise argparse.ArgumentTypeError(f"{name} must be an integer from {low} to {high}; got {text!r}")
         return int(value)
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 from pipelines import TASKS, TINY_NAMES
 
@@ -42,6 +43,7 @@ router = APIRouter(tags=["jobs"])
 POLL_AFTER_MS = 500  # what GET tells the SDK's poll() to wait while a job is queued or running
 MAX_LIST = 100
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+MIN_IMAGE_SIDE = 8  # every job's pictures: Wan's first frame needs 8 px; DeepDream (16) and style transfer check more
 
 
 class JobError(BaseModel):
@@ -151,7 +153,16 @@ def _form_value(kind: JobKind, name: str, value: str) -> Any:
 
 
 async def read_job_request(request: Request, kind: JobKind) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """(values, files) of a job request: a multipart or urlencoded form (files in it), or a JSON object."""
+    """(values, files) of a job request: a multipart or urlencoded form (files in it), or a JSON object; no job when
+    the client hung up before its request was read (uvicorn then hands the app a disconnect, not the body)."""
+    try:
+        return await _read_job_request(request, kind)
+    except ClientDisconnect:
+        raise ApiError(400, "The client went away before its request was read; no job was created.", param="body",
+                       code="client_disconnected") from None
+
+
+async def _read_job_request(request: Request, kind: JobKind) -> tuple[dict[str, Any], dict[str, bytes]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
@@ -206,6 +217,7 @@ async def read_job_request(request: Request, kind: JobKind) -> tuple[dict[str, A
 def _check_file(name: str, data: bytes, kind: str) -> tuple[bytes, str]:
     """An uploaded file as it is kept: an image re-encoded as PNG (decoded first), an audio file as sent once
     libsndfile reads it; else an `InputError` naming the field."""
+    from pipelines import validate
     from pipelines.errors import InputError
 
     if not data:
@@ -214,6 +226,7 @@ def _check_file(name: str, data: bytes, kind: str) -> tuple[bytes, str]:
         from .openai_images import read_upload_image
 
         picture = read_upload_image(data, name)
+        validate.image_size(name, picture.size, min_side=MIN_IMAGE_SIDE)
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")
         return buffer.getvalue(), ".png"
@@ -362,7 +375,8 @@ def startup(service: Service) -> None:
         register_metrics(service.metrics.registry, store, KINDS, runner)
         service.extras["job_metrics"] = runner
     else:  # a second lifespan of the same service (tests): the counters follow the new runner
-        runner.finished = service.extras["job_metrics"].finished
+        first = service.extras["job_metrics"]
+        runner.finished, store.on_expired = first.finished, first.store.on_expired
     service.extras["jobs"] = (store, runner)
     runner.start()
     logger.info("jobs: %d workers, folder %s%s, expire %g s after they finish, %d per key", settings.workers,

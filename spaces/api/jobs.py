@@ -10,8 +10,8 @@ step: the pipelines' ``progress(step, total, info)`` callback returns False) and
 - **Bounds**: at most ``--job-limit`` jobs queued or running per API key (default 4; past it, 429 with
   ``Retry-After``), and at most `MAX_STORED` jobs kept per key (finished ones included; DELETE or expiry frees them).
 - **Expiry**: a finished job (completed or failed) and its files are removed ``--job-ttl`` seconds after it finished
-  (default 3600; ``expires_at`` says when). A sweep runs every ``min(ttl / 2, 60)`` s, and a job past its time is
-  gone for GET at once.
+  (default 3600; ``expires_at`` says when: the whole second at or after that). A sweep runs every
+  ``min(ttl / 2, 60)`` s, and a job past its time is gone for GET at once.
 - **Files**: each job is a folder ``<jobs dir>/<id>/`` with ``job.json`` (its state), its inputs and its outputs. The
   output is written under a temporary name and renamed into place, and ``job.json`` is replaced atomically: a reader
   (or a crash) never sees half a file. Without ``--jobs-dir`` the folder is a private temporary one, removed when the
@@ -35,6 +35,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -155,6 +156,7 @@ class JobStore:
         self._lock_file = lock_folder(self.root)
         self.jobs: dict[str, Job] = {}
         self._lock = threading.RLock()
+        self.on_expired: Callable[[Job], None] = lambda job: None  # a metrics hook
         if self.persistent:
             self._load()
 
@@ -253,6 +255,7 @@ class JobStore:
         job.deleted = True
         shutil.rmtree(self.folder(job), ignore_errors=True)
         logger.info("job %s expired: its files are removed", job.id)
+        self.on_expired(job)
 
     def expire(self, now: float | None = None) -> int:
         """Remove the finished jobs past ``expires_at``; how many went."""
@@ -277,7 +280,7 @@ class JobStore:
             now = time.time()
             job.status, job.error = status, error
             job.completed_at = int(now)
-            job.expires_at = int(now + self.settings.ttl + 0.999)
+            job.expires_at = math.ceil(now + self.settings.ttl)  # whole seconds (as OpenAI's times), never early
             if status == "completed":
                 job.progress = 100
             self.save(job)
@@ -396,9 +399,7 @@ class JobRunner:
         every = max(0.5, min(self.store.settings.ttl / 2, 60.0))
         while not self.stopping.is_set():
             await asyncio.sleep(every)
-            gone = await anyio.to_thread.run_sync(self.store.expire)
-            for _ in range(gone):
-                self.finished("-", "expired")
+            await anyio.to_thread.run_sync(self.store.expire)
 
     def progress_for(self, job: Job) -> Progress:
         def progress(step: int, total: int, info: dict[str, Any] | None = None) -> bool:
@@ -503,7 +504,7 @@ class JobRunner:
 
 def register_metrics(registry: Any, store: JobStore, kinds: Iterable[str], runner: JobRunner) -> None:
     """``mmhub_jobs{kind,status}`` (jobs kept now, per status) and ``mmhub_jobs_finished_total{kind,status}``
-    (completed, failed, cancelled; ``expired`` with kind ``-``) on the API's Prometheus registry."""
+    (completed, failed, cancelled, and expired: removed after ``--job-ttl``) on the API's Prometheus registry."""
     from prometheus_client import Counter
     from prometheus_client.core import GaugeMetricFamily
     from prometheus_client.registry import Collector
@@ -523,3 +524,4 @@ def register_metrics(registry: Any, store: JobStore, kinds: Iterable[str], runne
     finished = Counter("mmhub_jobs_finished", "Jobs that ended, per kind and how", ["kind", "status"],
                        registry=registry)
     runner.finished = lambda kind, status: finished.labels(kind, status).inc()
+    store.on_expired = lambda job: finished.labels(job.kind, "expired").inc()
