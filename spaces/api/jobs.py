@@ -49,7 +49,7 @@ from typing import Any, Protocol
 
 import anyio
 
-from pipelines.errors import Cancelled, InputError, MmhubError, ModelLoadError
+from pipelines.errors import Cancelled, InputError, MmhubError
 
 from .errors import ApiError, from_exception
 from .job_options import JobSettings
@@ -126,7 +126,10 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def error_object(err: BaseException) -> dict[str, Any]:
-    """A failed job's ``error`` (OpenAI's ``VideoCreateError``: code, message, param, type) for `err`."""
+    """A failed job's ``error`` (OpenAI's ``VideoCreateError``: code, message, param, type) for `err` (one made
+    elsewhere, a Ray Serve replica's, is carried as ``err.error``)."""
+    if isinstance(getattr(err, "error", None), dict):
+        return err.error
     if isinstance(err, (ApiError, MmhubError)) or type(err).__name__ == "Error":
         try:
             api = from_exception(err)
@@ -436,14 +439,10 @@ class JobRunner:
             logger.info("job %s completed", job.id)
         except (JobStopped, Cancelled) as err:
             self._stopped(job, err)
-        except (ApiError, MmhubError, ModelLoadError) as err:
-            self._failed(job, err)
         except Exception as err:  # noqa: BLE001 - the job fails, the server keeps serving
-            if type(err).__name__ == "Error":  # gr.Error from the model field
-                self._failed(job, err)
-            else:
+            if error_object(err)["code"] == "internal_error":
                 logger.exception("job %s failed unexpectedly", job.id)
-                self._failed(job, err)
+            self._failed(job, err)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
             if job.deleted:
