@@ -442,10 +442,16 @@ class Ingress:
 # -- the application ------------------------------------------------------------------------------------------------
 
 
-def app_builder(args: dict[str, Any], overrides: dict[str, dict[str, Any]] | None = None) -> Any:
-    """The Serve application of a config's ``args``: ``options`` (``python -m spaces``'s launch options, a list or one
-    string), ``groups`` ({group: [tasks]}, default `DEFAULT_GROUPS`), ``ui`` (default true). `overrides` are
-    deployment options by name (what ``deployments:`` of a Serve config says; `serve run` applies those itself)."""
+def app_builder(args: dict[str, Any]) -> Any:
+    """The Serve application of a config's ``args`` (the ``import_path`` of `spaces/ray_serve.yaml`; Serve applies
+    the config's ``deployments:`` itself): ``options`` (``python -m spaces``'s launch options, a list or one string),
+    ``groups`` ({group: [tasks]}, default `DEFAULT_GROUPS`), ``ui`` (default true)."""
+    return build_application(args)
+
+
+def build_application(args: dict[str, Any], overrides: dict[str, dict[str, Any]] | None = None) -> Any:
+    """`app_builder` with `overrides`: deployment options by name (a config's ``deployments:``, for
+    ``python -m spaces --ray-config``, which deploys through `serve.run`)."""
     options = args.get("options") or []
     options = shlex.split(options) if isinstance(options, str) else [str(o) for o in options]
     groups = {str(g): [str(t) for t in tasks] for g, tasks in (args.get("groups") or DEFAULT_GROUPS).items()}
@@ -501,7 +507,7 @@ def serve_on_ray(args: argparse.Namespace, argv: list[str], prog: str) -> None:
     base = app_args.get("options") or []
     app_args["options"] = (shlex.split(base) if isinstance(base, str) else list(base)) + own
     try:
-        app = app_builder(app_args, deployment_overrides(app_config))
+        app = build_application(app_args, deployment_overrides(app_config))
     except ValueError as err:
         fail(prog, f"{args.ray_config}: {err}")
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}

@@ -236,7 +236,7 @@ def test_a_job_runs_on_its_group(serve_app):
 
 
 def test_the_shipped_configs_are_serve_configs_of_this_app():
-    from spaces.api.ray_serve import app_builder, deployment_overrides, read_config
+    from spaces.api.ray_serve import app_builder, build_application, deployment_overrides, read_config
 
     for name in ("ray_serve.yaml", "ray_serve_gpu.yaml"):
         config = read_config(ROOT / "spaces" / name)
@@ -244,7 +244,7 @@ def test_the_shipped_configs_are_serve_configs_of_this_app():
         assert app.import_path == "spaces.api.ray_serve:app_builder"
         overrides = deployment_overrides(app)
         assert set(overrides) == {"ingress", *app.args["groups"]}
-        built = app_builder(dict(app.args) | {"options": ["--models", "tiny"]}, overrides)
+        built = build_application(dict(app.args) | {"options": ["--models", "tiny"]}, overrides)
         assert type(built).__name__ == "Application"
     gpu = deployment_overrides(read_config(ROOT / "spaces" / "ray_serve_gpu.yaml").applications[0])
     assert gpu["image"]["ray_actor_options"]["num_gpus"] == 0.5
