@@ -35,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     refusal = check_exposure(args)
     if refusal:
         fail(PROG, refusal)
-    if not port_free(args.host, args.port):
-        fail(PROG, port_busy_message(args))
+    if not (args.ray_config and args.ray_address) and not port_free(args.host, args.port):  # (a cluster's Serve
+        fail(PROG, port_busy_message(args))  # proxy may hold the port already: its HTTP options stay as first set)
     if args.ray_config:  # service-jobs: the same app on Ray Serve (spaces/api/ray_serve.py)
         from .api.ray_serve import serve_on_ray
 

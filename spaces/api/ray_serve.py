@@ -493,7 +493,9 @@ def deployment_overrides(app_config: Any) -> dict[str, dict[str, Any]]:
 
 def serve_on_ray(args: argparse.Namespace, argv: list[str], prog: str) -> None:
     """``python -m spaces --ray-config FILE [--ray-address ADDRESS]``: deploy the config's application with this
-    command line's options added to its ``args.options``, on ``--host``/``--port``, until Ctrl-C / SIGTERM."""
+    command line's options added to its ``args.options``, on ``--host``/``--port``, until Ctrl-C / SIGTERM (then
+    the app is deleted; a Ray started here stops with it). On a cluster where Serve already runs, its HTTP host and
+    port stay what they were first started with (Serve's rule; it logs a warning): pass the same ``--port``."""
     import signal
 
     import ray
