@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -51,9 +52,10 @@ class GeneratedText(Result):
     new_tokens: int
     finish_reason: str  # "stop": an end token or stop string; "length": max_new_tokens reached
     seed: int | None = None
-    #: with ``logprobs=N``: one entry per generated token of `text`, ``{"token", "id", "logprob", "top": [{"token",
-    #: "id", "logprob"}, ...N]}``; log-probabilities are the log-softmax of the model's logits (before temperature
-    #: and top-p), special tokens (EOS, end of turn) and tokens after a stop string left out
+    #: with ``logprobs=N``: one entry per generated token of `text`, ``{"token", "id", "logprob", "bytes", "top":
+    #: [{"token", "id", "logprob", "bytes"}, ...N]}``; log-probabilities are the log-softmax of the model's logits
+    #: (before temperature and top-p); ``bytes`` the token's own bytes (a piece of a UTF-8 character decodes to
+    #: U+FFFD in ``token``); special tokens (EOS, end of turn) and tokens after a stop string left out
     logprobs: list[dict[str, Any]] | None = None
 
     def __str__(self) -> str:
@@ -287,8 +289,10 @@ class TextGenerationPipeline(Pipeline):
             best = torch.topk(scores, top) if top else None
             entries.append({
                 "token": self.tokenizer.decode([token_id]), "id": token_id, "logprob": float(scores[token_id]),
+                "bytes": _token_bytes(self.tokenizer, token_id),
                 "top": [] if best is None else [
-                    {"token": self.tokenizer.decode([i]), "id": i, "logprob": float(v)}
+                    {"token": self.tokenizer.decode([i]), "id": i, "logprob": float(v),
+                     "bytes": _token_bytes(self.tokenizer, i)}
                     for v, i in zip(best.values.tolist(), best.indices.tolist(), strict=True)],
             })
         return entries
@@ -405,6 +409,31 @@ class _Cancelled(StoppingCriteria):
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet back to bytes (transformers' ``bytes_to_unicode``, inverted)."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    return {char: byte for byte, char in bytes_to_unicode().items()}
+
+
+def _token_bytes(tokenizer: Any, token_id: int) -> list[int]:
+    """The bytes a token stands for: byte-level BPE pieces (GPT-2, Llama 3, Qwen) through GPT-2's byte alphabet,
+    SentencePiece byte-fallback tokens (``<0x0A>``) as their byte, anything else as its decoded text in UTF-8."""
+    piece = tokenizer.convert_ids_to_tokens(token_id)
+    decoder = getattr(getattr(tokenizer, "backend_tokenizer", None), "decoder", None)
+    if isinstance(piece, str) and type(decoder).__name__ == "ByteLevel":
+        table = _byte_decoder()
+        if all(char in table for char in piece):
+            return [table[char] for char in piece]
+    if isinstance(piece, str) and len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">"):
+        try:
+            return [int(piece[3:5], 16)]
+        except ValueError:
+            pass
+    return list(tokenizer.decode([token_id]).encode("utf-8"))
 
 
 def _adapter_folder(model: str, adapter: str | None) -> str | None:

@@ -5,7 +5,7 @@ Gradio UI mounted at ``/`` last (a mount at ``/`` takes every path no route matc
 >>> from spaces.api.service import Service
 >>> from spaces.api.app import create_app
 >>> app = create_app(Service.create(Context(models="tiny", cache=ModelCache(2, 2**30))))
->>> "/v1/models" in [route.path for route in app.routes]
+>>> "/v1/models" in app.openapi()["paths"]
 True
 """
 

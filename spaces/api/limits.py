@@ -47,8 +47,8 @@ class TaskGate:
         if self.metrics is not None:
             getattr(self.metrics, name).labels(self.task).inc(delta)
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def acquire(self) -> Ticket:
+        """A slot (waiting for one when the queue has room), or a 429 `ApiError` at once when it has none."""
         if self.running >= self.limit and self.waiting >= self.queue:
             seconds = self.retry_after()
             raise ApiError(429, f"Too many {self.task} requests: {self.running} running and {self.waiting} waiting "
@@ -63,14 +63,37 @@ class TaskGate:
             self._gauge("queue_depth", -1)
         self.running += 1
         self._gauge("in_flight", 1)
-        started = time.monotonic()
+        return Ticket(self)
+
+    def _release(self, started: float) -> None:
+        self.running -= 1
+        self._gauge("in_flight", -1)
+        self.semaphore.release()
+        self.mean_seconds = 0.8 * self.mean_seconds + 0.2 * (time.monotonic() - started)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        ticket = await self.acquire()
         try:
             yield
         finally:
-            self.running -= 1
-            self._gauge("in_flight", -1)
-            self.semaphore.release()
-            self.mean_seconds = 0.8 * self.mean_seconds + 0.2 * (time.monotonic() - started)
+            ticket.release()
+
+
+class Ticket:
+    """A held slot; `release` is idempotent, and a ticket dropped unreleased (a streamed answer whose client left
+    before it began) gives its slot back when it is collected."""
+
+    def __init__(self, gate: TaskGate):
+        self.gate, self.started, self.released = gate, time.monotonic(), False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.gate._release(self.started)
+
+    def __del__(self) -> None:
+        self.release()
 
 
 class TaskLimits:
@@ -87,6 +110,9 @@ class TaskLimits:
 
     def slot(self, task: str) -> contextlib.AbstractAsyncContextManager[None]:
         return self.gate(task).slot()
+
+    async def acquire(self, task: str) -> Ticket:
+        return await self.gate(task).acquire()
 
 
 class BodyLimitMiddleware:

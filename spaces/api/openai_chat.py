@@ -263,9 +263,9 @@ def _token_logprobs(entries: list[dict[str, Any]] | None, top: int) -> ChoiceLog
     if entries is None:
         return None
     return ChoiceLogprobs(content=[TokenLogprob(
-        token=e["token"], bytes=list(e["token"].encode("utf-8")), logprob=e["logprob"],
-        top_logprobs=[TopLogprob(token=t["token"], bytes=list(t["token"].encode("utf-8")), logprob=t["logprob"])
-                      for t in e["top"][:top]]) for e in entries])
+        token=e["token"], bytes=e["bytes"], logprob=e["logprob"],
+        top_logprobs=[TopLogprob(token=t["token"], bytes=t["bytes"], logprob=t["logprob"]) for t in e["top"][:top]])
+        for e in entries])
 
 
 def _completion_logprobs(entries: list[dict[str, Any]] | None, top: int) -> CompletionLogprobs | None:

@@ -8,10 +8,11 @@ Without a key (and without ``--auth``) the server listens on a loopback address 
 with one ``error:`` line, since anyone on the network could otherwise use (and load models on) the machine.
 
 >>> from spaces.options import parse_launch_args
->>> from spaces.api.options import add_api_arguments, check_exposure
->>> args = parse_launch_args(["--api-key", "k1", "--host", "0.0.0.0"], extra=add_api_arguments)
+>>> from spaces.api.options import add_api_arguments, check_exposure, finish_api_arguments
+>>> args = parse_launch_args(["--api-key", "a-long-key-1", "--host", "0.0.0.0"], extra=add_api_arguments,
+...                          finish=finish_api_arguments)
 >>> check_exposure(args), args.api_keys
-(None, ('k1',))
+(None, ('a-long-key-1',))
 """
 
 from __future__ import annotations

@@ -107,14 +107,13 @@ class Service:
         iterator is closed when the client goes away (the pipeline then stops generating). ``.source`` is what
         ``make()`` returned (a `TextStream` says how the generation ended)."""
         request.state.task = task
-        slot = self.limits.slot(task)
-        await slot.__aenter__()
+        ticket = await self.limits.acquire(task)
         try:
             chunks = await self._call(make)
         except BaseException:
-            await slot.__aexit__(None, None, None)
+            ticket.release()
             raise
-        return ThreadedStream(chunks, slot)
+        return ThreadedStream(chunks, ticket)
 
     @staticmethod
     async def _call(fn: Callable[[], Any]) -> Any:
@@ -132,8 +131,8 @@ class Service:
 class ThreadedStream:
     """A blocking iterator consumed in worker threads, as an async iterator that releases a task slot at its end."""
 
-    def __init__(self, source: Iterator[Any], slot: Any):
-        self.source, self._slot = source, slot
+    def __init__(self, source: Iterator[Any], ticket: Any):
+        self.source, self.ticket = source, ticket
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         try:
@@ -144,7 +143,7 @@ class ThreadedStream:
             if close is not None:
                 with contextlib.suppress(Exception):
                     await anyio.to_thread.run_sync(close)
-            await self._slot.__aexit__(None, None, None)
+            self.ticket.release()
 
 
 def loaded_models(ctx: Context) -> list[tuple[str, str, int]]:

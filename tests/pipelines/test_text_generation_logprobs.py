@@ -46,11 +46,15 @@ def test_greedy_logprobs_are_the_models_own(gen):
         assert [t["logprob"] for t in entry["top"]] == sorted((t["logprob"] for t in entry["top"]), reverse=True)
         assert len(entry["top"]) == 3
     assert "".join(e["token"] for e in result.logprobs) == result.text
+    assert bytes(b for e in result.logprobs for b in e["bytes"]).decode("utf-8", "replace") == result.text
     assert gen(PROMPT, max_new_tokens=6, temperature=0).text == result.text  # asking for them changes nothing
 
 
 def test_logprobs_stop_at_a_stop_string_and_are_refused_with_stream(gen, chat):
     full = chat(CHAT, max_new_tokens=8, temperature=0, logprobs=0)
+    # the tiny chat model writes pieces of UTF-8 characters: their bytes join to the text, their "token"s show U+FFFD
+    assert bytes(b for e in full.logprobs for b in e["bytes"]).decode("utf-8", "replace") == full.text
+    assert any(len(e["bytes"]) == 1 and e["bytes"][0] >= 0x80 for e in full.logprobs)
     stop = a_stop(full.text)
     cut = chat(CHAT, max_new_tokens=8, temperature=0, logprobs=0, stop=stop)
     assert cut.text == full.text[: full.text.find(stop)]

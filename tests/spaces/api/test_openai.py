@@ -173,3 +173,34 @@ def test_refusals_name_the_field(client):
         error = caught.value.body
         assert field in (error.get("param") or "") or field in error["message"], error
         assert {"message", "type", "param", "code"} <= set(error)
+
+
+def test_a_lora_under_the_allowed_folder_changes_the_image_and_off_again(client, api):
+    import json
+
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from finetune import sd_lora
+    from pipelines import tiny
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny.build("text-to-image"))
+    sd_lora.add_lora(pipe.unet, sd_lora.SDLoraArguments(output_dir="x", instance_dir="x", instance_prompt="x"))
+    torch.manual_seed(0)
+    for name, parameter in pipe.unet.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero (no change); a trained LoRA has moved it
+            parameter.data.normal_(0.0, 0.5)
+    folder = api.runs / "mug-lora"
+    folder.mkdir()
+    sd_lora.save_lora(pipe.unet, folder)
+    (folder / "mmhub_run.json").write_text(json.dumps({"task": "text-to-image", "base_model": "tiny"}))
+
+    def image(**extra) -> np.ndarray:
+        answer = client.images.generate(model="tiny", prompt="a sks mug", size="64x64",
+                                        extra_body={"seed": 3, "num_inference_steps": 2, "guidance_scale": 7.5}
+                                        | extra)
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(answer.data[0].b64_json))), dtype=np.float32)
+
+    base = image()
+    assert np.abs(image(lora=str(folder)) - base).mean() > 0.5
+    np.testing.assert_array_equal(image(), base)  # the next request without a LoRA draws as the base model

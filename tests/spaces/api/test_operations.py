@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
+import time
 
 import httpx
 import pytest
@@ -204,3 +205,21 @@ def test_request_ids_metrics_and_ready(api):
     assert 'mmhub_api_request_seconds_bucket{' in metrics and "mmhub_api_queue_depth" in metrics
     loaded = {(t, m) for t, m in re.findall(r'mmhub_models_loaded\{model="([^"]+)",task="([^"]+)"\} 1', metrics)}
     assert {(m["model"], m["task"]) for m in ready["models"]} == loaded
+
+
+def test_a_client_leaving_mid_stream_gives_its_slot_back(api):
+    body = CHAT | {"max_tokens": 200, "stream": True}
+    for read in (1, 0):  # leave after the first event, or before reading anything
+        with httpx.stream("POST", f"{api.url}/v1/chat/completions", json=body, headers=api.headers) as answer:
+            assert answer.status_code == 200
+            for _ in zip(range(read), answer.iter_lines(), strict=False):
+                pass
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        metrics = httpx.get(f"{api.url}/metrics", headers=api.headers).text
+        if re.search(r'mmhub_api_in_flight\{task="text-generation"\} 0\.0', metrics):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the text-generation slot was not given back")
+    assert httpx.post(f"{api.url}/v1/chat/completions", json=CHAT, headers=api.headers).status_code == 200
