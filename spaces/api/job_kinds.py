@@ -25,6 +25,10 @@ separation model does not make) fails the job: ``status: "failed"`` with ``error
 `run` functions are plain: ``run(pipe, params, inputs, out, progress) -> info`` writes its files into `out` and
 returns what the answer reports, with ``_outputs`` {variant: file name}; they run wherever the pipeline lives (this
 process, or a Ray Serve replica).
+
+>>> from spaces.api.job_kinds import KINDS
+>>> KINDS["videos"].path, KINDS["videos"].task, KINDS["videos"].variants[0]
+('/v1/videos', 'text-to-video', 'video')
 """
 
 from __future__ import annotations

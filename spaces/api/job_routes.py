@@ -14,6 +14,10 @@ each key sees only its own jobs. The store, the workers, the bounds and the expi
     curl http://127.0.0.1:7860/v1/videos -F prompt="a red fox" -F model=tiny -F num_inference_steps=2
     curl http://127.0.0.1:7860/v1/videos/video_...                 # until "status": "completed"
     curl http://127.0.0.1:7860/v1/videos/video_.../content -o fox.mp4
+
+>>> from spaces.api.job_routes import router
+>>> sorted({route.path for route in router.routes if route.path.startswith("/v1/videos")})
+['/v1/videos', '/v1/videos/{job_id}', '/v1/videos/{job_id}/content']
 """
 
 from __future__ import annotations

@@ -332,9 +332,8 @@ class Executor(Protocol):
 async def waiting_slot(limits: Any, task: str) -> AsyncIterator[None]:
     """A slot of `task` in the API's `TaskLimits`, waiting (instead of a 429) while its waiting room is full."""
     while True:
-        slot = limits.slot(task)
         try:
-            await slot.__aenter__()
+            ticket = await limits.acquire(task)
             break
         except ApiError as err:
             if err.status != 429:
@@ -343,7 +342,7 @@ async def waiting_slot(limits: Any, task: str) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await slot.__aexit__(None, None, None)
+        ticket.release()
 
 
 class LocalExecutor:

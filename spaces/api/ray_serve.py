@@ -32,6 +32,10 @@ first bytes cannot be resent: the client sees the stream end early (a chat strea
 itself. A job whose replica dies runs again from the start on another replica. If the ingress replica itself dies,
 its requests in flight fail (Serve's proxy answers 500) and its jobs are lost unless ``--jobs-dir`` is on a disk the
 new ingress replica sees; clients retry (the openai SDK retries 5xx twice by default).
+
+>>> from spaces.api.ray_serve import check_groups
+>>> check_groups({"text": ["sentiment", "text-generation"], "lab": ["deep-dream"]})["deep-dream"]
+'lab'
 """
 
 from __future__ import annotations
