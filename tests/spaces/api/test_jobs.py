@@ -438,3 +438,29 @@ def test_the_video_request_takes_the_sdks_fields():
 
     ours = set(KINDS["videos"].request.model_fields) | set(KINDS["videos"].files)
     assert set(VideoCreateParams.__annotations__) <= ours
+
+
+def test_workers_load_several_models_at_once():
+    """The job workers (and requests, and tabs) load through one `ModelCache` from several threads: transformers'
+    loading is not thread-safe (two tiny MusicGens and an ACE-Step loaded at once failed with "Cannot copy out of
+    meta tensor" before the cache loaded one model at a time)."""
+    from spaces.common import ModelCache
+
+    cache = ModelCache(4, 2**33)
+    loaded: dict[str, object] = {}
+    errors: list[BaseException] = []
+
+    def load(task: str, model: str) -> None:
+        try:
+            loaded[model] = cache.get(task, model)
+        except BaseException as err:  # noqa: BLE001 - collected for the assertion
+            errors.append(err)
+
+    models = (("text-to-music", "tiny"), ("text-to-music", "tiny-melody"), ("text-to-song", "tiny-base"))
+    threads = [threading.Thread(target=load, args=model) for model in models]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not errors, errors
+    assert loaded["tiny-melody"](["jazz"], duration=0.2, seed=0)[0].audio.size > 0
