@@ -503,19 +503,19 @@ def serve_on_ray(args: argparse.Namespace, argv: list[str], prog: str) -> None:
     import signal
 
     import ray
+    import yaml
 
     from ..options import fail
 
-    config = read_config(args.ray_config)
-    app_config = config.applications[0]
-    app_args = dict(app_config.args or {})
-    own = strip_ray_options(argv)
-    base = app_args.get("options") or []
-    app_args["options"] = (shlex.split(base) if isinstance(base, str) else list(base)) + own
     try:
+        config = read_config(args.ray_config)
+        app_config = config.applications[0]
+        app_args = dict(app_config.args or {})
+        base = app_args.get("options") or []
+        app_args["options"] = (shlex.split(base) if isinstance(base, str) else list(base)) + strip_ray_options(argv)
         app = build_application(app_args, deployment_overrides(app_config))
-    except ValueError as err:
-        fail(prog, f"{args.ray_config}: {err}")
+    except (OSError, ValueError, yaml.YAMLError) as err:  # pydantic's ValidationError is a ValueError
+        fail(prog, f"--ray-config {args.ray_config}: {' '.join(str(err).split())[:600]}")
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "MMHUB_CACHE", "HF_HOME", "OMP_NUM_THREADS"):
         if name in os.environ:
