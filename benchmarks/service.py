@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -239,6 +240,7 @@ def ray_replicas(folder: str, texts: list[str], total: int) -> None:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     member.kill()
             psutil.wait_procs(family, timeout=30)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:

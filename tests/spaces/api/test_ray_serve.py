@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def cluster() -> Iterator[str]:
     finally:  # the app has shut down through Serve by now (serve_app): the idle cluster's processes are killed
         kill_family(head.pid)
         log.close()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
