@@ -59,6 +59,17 @@ def _folder(text: str) -> str:
     path = os.path.expanduser(str(text))
     if "\x00" in path or (os.path.exists(path) and not os.path.isdir(path)):
         raise argparse.ArgumentTypeError(f"--jobs-dir must be a folder (it is created when missing); got {text!r}")
+    lock = os.path.join(path, ".lock")
+    if os.path.isfile(lock):  # another server's (the store takes the lock for good once it starts)
+        import fcntl
+
+        with open(lock, "a") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise argparse.ArgumentTypeError(f"--jobs-dir {text!r} is in use by another mmhub server; give this "
+                                                 f"one its own folder") from None
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
     return os.path.abspath(path)
 
 

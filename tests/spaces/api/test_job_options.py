@@ -41,6 +41,19 @@ def test_bad_job_and_ray_options_are_one_error_line(monkeypatch, capsys, argv, w
     assert exited.value.code == 2 and word in one_error_line(capsys.readouterr().err, PROG)
 
 
+def test_a_jobs_dir_in_use_is_refused_at_once(tmp_path, capsys):
+    from spaces.api.jobs import JobStore
+
+    store = JobStore(JobSettings(root=str(tmp_path)))  # a running server's
+    try:
+        with pytest.raises(SystemExit):
+            parse(["--jobs-dir", str(tmp_path)])
+        assert "in use by another mmhub server" in one_error_line(capsys.readouterr().err, PROG)
+    finally:
+        store.close()
+    assert parse(["--jobs-dir", str(tmp_path)]).jobs_dir == str(tmp_path)
+
+
 def test_job_options_reach_the_settings(tmp_path, monkeypatch):
     monkeypatch.delenv("MMHUB_API_KEY", raising=False)
     assert job_settings(parse([])) == JobSettings()
