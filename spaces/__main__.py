@@ -5,6 +5,7 @@
     python -m spaces --host 0.0.0.0 --auth me:secret --max-file-size 50mb
     python -m spaces --allow-local-models ~/models    # the model field may also load folders under ~/models
     python -m spaces --host 0.0.0.0 --api-key "$KEY"  # the API (/v1, /models, /docs) for the network, with a key
+    python -m spaces --ray-config spaces/ray_serve.yaml   # the same app on Ray Serve (task groups, replicas, GPUs)
     python -m spaces export sentiment build/space-sentiment   # then: cd build/space-sentiment && python app.py
 
 The same port serves the API: OpenAI's routes under /v1, Hugging Face's Inference API under /models, the schema at
@@ -34,8 +35,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     refusal = check_exposure(args)
     if refusal:
         fail(PROG, refusal)
-    if not port_free(args.host, args.port):
-        fail(PROG, port_busy_message(args))
+    if not (args.ray_config and args.ray_address) and not port_free(args.host, args.port):  # (a cluster's Serve
+        fail(PROG, port_busy_message(args))  # proxy may hold the port already: its HTTP options stay as first set)
+    if args.ray_config:  # service-jobs: the same app on Ray Serve (spaces/api/ray_serve.py)
+        from .api.ray_serve import serve_on_ray
+
+        serve_on_ray(args, argv, prog=PROG)
+        return
     from .api.server import serve
     from .app import discover_spaces
 

@@ -202,6 +202,12 @@ def model_bytes(obj: Any, _depth: int = 0) -> int:
     return total
 
 
+#: Held while a model loads. Two `from_pretrained` calls in two threads at once break each other in transformers 5
+#: (measured: tiny MusicGen and ACE-Step loaded together fail with "Cannot copy out of meta tensor" or a missing
+#: lazy attribute); the API's job workers, its requests and the tabs load through this cache concurrently.
+_LOADING = threading.Lock()
+
+
 class ModelCache:
     """Loaded pipelines, least recently used first out, bounded by count and by the bytes of their weights.
 
@@ -253,7 +259,8 @@ class ModelCache:
             if on_load is not None:
                 on_load()
             logger.info("loading %s model %s", task, model)
-            pipeline = self._loader(task, model=model)
+            with _LOADING:  # one load at a time: transformers' loading is not thread-safe (two at once: meta tensors)
+                pipeline = self._loader(task, model=model)
             size = model_bytes(pipeline)
             with self._lock:
                 self._items[key] = (pipeline, size)

@@ -14,6 +14,9 @@ Layout (one concern per module):
 - ``fields.py``    OpenAI's request fields: which are honoured, which are refused with a 400 naming them
 - one module per group of routes (``ROUTERS`` below): health, OpenAI models / chat / images / audio / voices,
   Hugging Face tasks.
+- ``jobs.py`` the long jobs' store and runner, ``job_kinds.py`` what each kind takes and makes, ``job_routes.py`` their
+  routes (``/v1/videos`` and its siblings), ``job_options.py`` their launch options
+- ``ray_serve.py`` the same app on Ray Serve (an ingress over it, a deployment per task group; ``ray_options.py``)
 
 How to add routes (e.g. long jobs under ``/v1/videos``):
 
@@ -47,7 +50,8 @@ from __future__ import annotations
 from typing import Any
 
 #: Route modules of this package, in the order their routes are matched (before the Gradio UI mounted at "/").
-ROUTERS: list[str] = ["health", "openai_models", "openai_chat", "openai_images", "openai_audio", "voices", "hf"]
+ROUTERS: list[str] = ["health", "openai_models", "openai_chat", "openai_images", "openai_audio", "voices", "hf",
+                      "job_routes"]
 
 #: Paths the API owns: auth, body cap, request ids and metrics apply under these (the Gradio UI has its own login).
 API_PREFIXES: tuple[str, ...] = ("/v1", "/models", "/ready", "/metrics")

@@ -29,6 +29,7 @@ SDK_TYPES = {
     "images.generate": "openai.types.image_generate_params:ImageGenerateParamsBase",
     "images.edit": "openai.types.image_edit_params:ImageEditParamsBase",
     "speech": "openai.types.audio.speech_create_params:SpeechCreateParams",
+    "videos.create": "openai.types.video_create_params:VideoCreateParams",
 }
 
 

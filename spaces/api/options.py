@@ -127,7 +127,10 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     group.add_argument("--shutdown-timeout", type=seconds, default=str(DEFAULT_SHUTDOWN_SECONDS), metavar="SECONDS",
                        help=f"on Ctrl-C / SIGTERM, wait this long for requests in flight to finish "
                             f"(default {DEFAULT_SHUTDOWN_SECONDS:g})")
-    return parser
+    from .job_options import add_job_arguments  # service-jobs: --jobs-dir, --job-ttl, --job-limit, --job-workers
+    from .ray_options import add_ray_arguments  # service-jobs: --ray-config, --ray-address
+
+    return add_ray_arguments(add_job_arguments(parser))
 
 
 def finish_api_arguments(args: argparse.Namespace) -> argparse.Namespace:

@@ -30,13 +30,15 @@ def file_size_bytes(text: str) -> int:
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
+    from .job_options import job_settings
     from .service import ApiSettings
 
     return ApiSettings(api_keys=tuple(getattr(args, "api_keys", ())), login=parse_auth(args.auth),
                        limits=dict(getattr(args, "api_limits", {})), queue=getattr(args, "api_queue", 16),
                        max_body_bytes=file_size_bytes(args.max_file_size),
                        voices_dir=getattr(args, "voices_dir", None),
-                       shutdown_timeout=getattr(args, "shutdown_timeout", 30.0))
+                       shutdown_timeout=getattr(args, "shutdown_timeout", 30.0),
+                       jobs=job_settings(args))
 
 
 def build_app(specs: Sequence[SpaceSpec], args: argparse.Namespace, title: str = "mmhub") -> Any:

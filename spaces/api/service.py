@@ -45,6 +45,7 @@ class ApiSettings:
     max_body_bytes: int = 200 * 2**20
     voices_dir: str | Path | None = None
     shutdown_timeout: float = 30.0
+    jobs: Any = None  # `spaces.api.job_options.JobSettings` (service-jobs); None: the defaults
 
 
 @dataclass
