@@ -5,7 +5,7 @@ on one language's recordings and speaks in that reader's voice. The clip is that
 passage with a fixed seed (`VoiceCloningPipeline.speak`, no cloning), made on first use and kept under
 ``$MMHUB_CACHE/voice-presets``. Cloning from it then speaks any text in that reader's voice. Nothing is downloaded
 for a preset beyond the language's MMS-TTS checkpoint, which voice cloning in that language loads anyway; with the
-tiny models one tiny random VITS speaks for every language, so every preset is the same noise.
+tiny models one tiny random VITS speaks for every language: noise, which the speech check refuses as a preset.
 
 Kyutai's Pocket TTS ships named voices (alba, marius, ...), but as a separate download from Kyutai's repositories
 (kyutai/tts-voices, and the embeddings of kyutai/pocket-tts-without-voice-cloning); the transformers checkpoint's
@@ -31,6 +31,7 @@ import numpy as np
 
 from pipelines.audio import save_audio
 from pipelines.errors import InputError
+from pipelines.voice_dsp import speech_only
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ def preset_reference(vc: Any, key: Any, root: str | os.PathLike | None = None) -
     """The WAV file of preset `key` for the voice-cloning pipeline `vc`: made on first use (`vc.speak`), then read
     from ``root`` (default `default_root`), keyed by the checkpoint, the passage and the seed.
 
-    Raises `InputError` naming ``voice`` for an unknown key.
+    Raises `InputError` naming ``voice`` for an unknown key, and for a preset its voice model reads as no speech
+    (the one speech check, `pipelines.voice_dsp.speech_only`; the tiny models' noise), which is then not kept.
     """
     preset = PRESETS.get(key) if isinstance(key, str) else None
     if preset is None:
@@ -91,6 +93,12 @@ def preset_reference(vc: Any, key: Any, root: str | os.PathLike | None = None) -
     needed = int(MIN_SECONDS * result.sample_rate)
     if 0 < len(audio) < needed:
         audio = np.tile(audio, -(-needed // len(audio)))
+    try:  # a voice model that makes no speech (the tiny models' random VITS makes noise) gives no preset
+        speech_only(audio, result.sample_rate, (0.0, float("inf")), argument="voice")
+    except InputError as err:
+        raise InputError("voice", key, "a preset whose voice model speaks",
+                         f"{model_id} made no speech for it (random weights make noise); clone from a recording "
+                         "or a saved voice instead") from err
     folder.mkdir(parents=True, exist_ok=True)
     fd, staging = tempfile.mkstemp(prefix=f".{preset.key}-", suffix=".wav", dir=folder)
     os.close(fd)

@@ -4,8 +4,9 @@ A Space is any module here that defines ``SPACE = SpaceSpec(...)``; adding one f
 
 >>> from spaces.app import build_app, discover_spaces
 >>> [s.name for s in discover_spaces()]
-['text_generation', 'sentiment', 'image_generation', 'style_transfer', 'separation', 'voice_cloning', 'music',
- 'video', 'digit_recognition', 'activation_maximisation', 'deep_dream', 'autoencoder', 'gan', 'leaderboard']
+['text_generation', 'sentiment', 'image_generation', 'style_transfer', 'separation', 'voice_cloning', 'music', 'song',
+ 'video', 'playground', 'digit_recognition', 'activation_maximisation', 'deep_dream', 'autoencoder', 'gan',
+ 'leaderboard', 'metric_learning', 'reinforcement_learning']
 """
 
 from __future__ import annotations

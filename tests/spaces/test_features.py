@@ -162,23 +162,19 @@ def voice_ctx():
     return ctx
 
 
-def test_a_preset_voice_is_made_once_and_clones(tmp_path, voice_ctx):
-    import soundfile as sf
-
+def test_a_preset_voice_speaks_in_its_language_and_noise_is_no_preset(tmp_path, voice_ctx):
     from pipelines import InputError
-    from pipelines.voice_presets import MIN_SECONDS, PRESETS, preset_reference
+    from pipelines.voice_presets import PRESETS, preset_reference
 
     vc = voice_ctx.pipeline("voice-cloning", "tiny")
-    path = preset_reference(vc, "mms-eng", tmp_path)
-    audio, rate = sf.read(path)
-    assert audio.ndim == 1 and len(audio) / rate >= MIN_SECONDS - 1e-3
-    stamp = path.stat().st_mtime_ns
-    assert preset_reference(vc, "mms-eng", tmp_path) == path and path.stat().st_mtime_ns == stamp  # kept
     spoken = vc.speak(PRESETS["mms-pol"].text, language="pol", seed=PRESETS["mms-pol"].seed)
     assert spoken.route == "mms-tts" and spoken.tts_model == vc.mms_model_id("pol")
     assert spoken.licence.startswith("none: tiny random weights")  # a real MMS checkpoint: cc-by-nc-4.0
-    result = vc("Hello there, this is a test.", reference=str(path), language="en", seed=1)  # Pocket TTS clones it
-    assert result.route == "pocket-tts" and len(result.audio) > 0
+    # the tiny random VITS makes noise: the one speech check refuses it as a preset, by the argument a person picked,
+    # and nothing is kept for the next call
+    with pytest.raises(InputError, match=r"`voice`.*made no speech"):
+        preset_reference(vc, "mms-eng", tmp_path)
+    assert not any(tmp_path.iterdir())
     with pytest.raises(InputError, match="voice"):
         preset_reference(vc, "alba", tmp_path)
 
