@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.audio import save_audio
+from pipelines.audio import read_audio, save_audio
 from pipelines.errors import InputError
 from pipelines.voice_dsp import speech_only
 
@@ -86,19 +86,16 @@ def preset_reference(vc: Any, key: Any, root: str | os.PathLike | None = None) -
     digest = hashlib.sha256(f"{_VERSION}|{model_id}|{preset.text}|{preset.seed}".encode()).hexdigest()[:16]
     folder = Path(root).expanduser() if root is not None else default_root()
     path = folder / f"{preset.key}-{digest}.wav"
-    if path.is_file():
+    if path.is_file():  # made before; checked again, as a clip kept by an older version may be noise
+        clip = read_audio(path, channels=1, argument="voice")
+        _check_speech(clip.audio[0], clip.sample_rate, key, model_id)
         return path
     result = vc.speak(preset.text, language=preset.language, seed=preset.seed)
     audio = np.asarray(result.audio, dtype=np.float32)
     needed = int(MIN_SECONDS * result.sample_rate)
     if 0 < len(audio) < needed:
         audio = np.tile(audio, -(-needed // len(audio)))
-    try:  # a voice model that makes no speech (the tiny models' random VITS makes noise) gives no preset
-        speech_only(audio, result.sample_rate, (0.0, float("inf")), argument="voice")
-    except InputError as err:
-        raise InputError("voice", key, "a preset whose voice model speaks",
-                         f"{model_id} made no speech for it (random weights make noise); clone from a recording "
-                         "or a saved voice instead") from err
+    _check_speech(audio, result.sample_rate, key, model_id)
     folder.mkdir(parents=True, exist_ok=True)
     fd, staging = tempfile.mkstemp(prefix=f".{preset.key}-", suffix=".wav", dir=folder)
     os.close(fd)
@@ -110,3 +107,13 @@ def preset_reference(vc: Any, key: Any, root: str | os.PathLike | None = None) -
         raise
     logger.info("made preset voice %s from %s (%.1f s)", preset.key, model_id, len(audio) / result.sample_rate)
     return path
+
+
+def _check_speech(audio: np.ndarray, sample_rate: int, key: str, model_id: str) -> None:
+    """A voice model that makes no speech (the tiny models' random VITS makes noise) gives no preset."""
+    try:
+        speech_only(audio, sample_rate, (0.0, float("inf")), argument="voice")
+    except InputError as err:
+        raise InputError("voice", key, "a preset whose voice model speaks",
+                         f"{model_id} made no speech for it (random weights make noise); clone from a recording "
+                         "or a saved voice instead") from err

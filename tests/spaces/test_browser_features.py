@@ -142,7 +142,7 @@ def test_save_a_voice_reuse_it_without_recording_then_delete_it(app_url, page, m
     page.get_by_role("option", name="preset: English reader (MMS-TTS)").click()  # no recording needed
     page.locator("#voice-run").click()
     # the tiny models' preset is noise (a real MMS checkpoint speaks): refused in words on the status line
-    expect(page.locator("#voice-status")).to_contain_text("made no speech", timeout=120_000)
+    expect(page.locator("#voice-status")).to_contain_text("This voice cannot be used", timeout=120_000)
 
 
 def test_the_layers_sit_beside_the_canvas_and_tell_their_values(app_url, page):

@@ -163,6 +163,11 @@ def voice_ctx():
 
 
 def test_a_preset_voice_speaks_in_its_language_and_noise_is_no_preset(tmp_path, voice_ctx):
+    import hashlib
+
+    import numpy as np
+    import soundfile as sf
+
     from pipelines import InputError
     from pipelines.voice_presets import PRESETS, preset_reference
 
@@ -175,6 +180,14 @@ def test_a_preset_voice_speaks_in_its_language_and_noise_is_no_preset(tmp_path, 
     with pytest.raises(InputError, match=r"`voice`.*made no speech"):
         preset_reference(vc, "mms-eng", tmp_path)
     assert not any(tmp_path.iterdir())
+    # a noise clip kept by an older version is refused the same way
+    from pipelines.voice_presets import _VERSION
+
+    digest = hashlib.sha256(f"{_VERSION}|{vc.mms_model_id('eng')}|{PRESETS['mms-eng'].text}|0".encode()).hexdigest()
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / f"mms-eng-{digest[:16]}.wav", rng.normal(0, 0.3, 64_000).astype(np.float32), 16_000)
+    with pytest.raises(InputError, match=r"`voice`.*made no speech"):
+        preset_reference(vc, "mms-eng", tmp_path)
     with pytest.raises(InputError, match="voice"):
         preset_reference(vc, "alba", tmp_path)
 
