@@ -16,7 +16,8 @@ so far, and a training early with the network as it is (saved). The trained netw
 API (gradio_client): ``/metric_compare`` (model, pictures, clusters, k, map, seed) -> pixels map, softmax map,
 triplet map, scores, summary (with the seed used); ``/metric_similar`` (model, drawing, upload, representation, k)
 -> neighbours, the picture as the network sees it, text; ``/metric_train`` (loss, dataset, epochs, max pictures,
-seed) -> streamed: loss curve, report, model.
+seed, replace) -> streamed: loss curve, report, model. Outside ``--models tiny`` a network already trained with the
+loss is replaced only when "Replace the trained model" (``replace``, default False) is ticked.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from .common import (
     seed_input,
     whole,
 )
-from .inside import brush_at_once, enlarge_digit
+from .inside import ERROR_TEXTS as TRAIN_ERRORS
+from .inside import brush_at_once, enlarge_digit, refuse_replacing, replace_checkbox
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +173,10 @@ TEXTS = {
 }
 
 #: Refusals in a person's words (`spaces.common.ERRORS`' shape), by the argument the check names; the API keeps the
-#: pipeline's own message.
+#: pipeline's own message. "Train now" shares the trained-model panels' ``exists`` (`spaces.inside.ERROR_TEXTS`).
 ERROR_TEXTS = {
     "en": {
+        **TRAIN_ERRORS["en"],
         "image:missing": "Draw a digit or upload a picture first.",
         "image": "This picture cannot be used: draw a digit with at least one stroke, or upload a PNG, JPEG or WebP "
                  "file.",
@@ -181,6 +184,7 @@ ERROR_TEXTS = {
                           "it now”, or search in the pixels.",
     },
     "pl": {
+        **TRAIN_ERRORS["pl"],
         "image:missing": "Najpierw narysuj cyfrę albo wgraj obrazek.",
         "image": "Tego obrazka nie da się użyć: narysuj cyfrę co najmniej jedną kreską albo wgraj plik PNG, JPEG lub "
                  "WebP.",
@@ -294,22 +298,25 @@ def build(ctx: Context) -> None:
         return pd.DataFrame([(step, loss, t("train_loss")) for step, loss in rows],
                             columns=[t("step"), t("loss"), t("series")])
 
-    def train_live(loss: str, dataset: str, epochs: float, max_samples: float, seed: Any, *,
+    def train_live(loss: str, dataset: str, epochs: float, max_samples: float, seed: Any, replace: bool = False, *,
                    run: Run) -> Iterator[Any]:
         """Streams the live loss curve (progress on the status line; Stop saves the network as it is and ends the
-        training), then the report and the model field pointed at the trained network."""
+        training), then the report and the model field pointed at the trained network. Outside tiny mode a network
+        already trained with `loss` is replaced only when `replace` is ticked (the ``exists`` refusal)."""
         from finetune.data import DataError
         from finetune.metric import MetricArguments, main
         from finetune.run import UsageError
-        from pipelines import validate
+        from pipelines import lab, validate
 
         loss = validate.choice("loss", loss, LOSSES)
         epochs = whole("epochs", epochs, 1, MAX_EPOCHS)
         pictures = whole("max_samples", max_samples, 0, 10**9)
         seed = validate.integer("seed", draw_seed(seed), low=0, high=2**32 - 1)  # the trainer's range
+        folder = str(Path(target) / loss)  # one network per loss: the others stay
+        refuse_replacing(ctx, lab.is_trained(folder), replace, folder)
         try:
             args = MetricArguments(loss=loss, dataset=(dataset or "").strip() or "sklearn-digits",
-                                   output_dir=str(Path(target) / loss), num_train_epochs=epochs,
+                                   output_dir=folder, num_train_epochs=epochs,
                                    max_samples=pictures or None, seed=seed, logging_steps=5, eval_steps=50,
                                    save_steps=50, map_projection="none", overwrite=True)
         except UsageError as err:
@@ -427,6 +434,7 @@ def build(ctx: Context) -> None:
                                    elem_id="metric-epochs")
                 max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0, elem_id="metric-max")
                 train_seed = seed_input(ctx, elem_id="metric-train-seed")
+            replace = replace_checkbox(ctx, target, elem_id="metric-replace")
             train_controls = run_controls(ctx, t("train"), elem_id="metric-train-run", stop=True, errors=ERROR_TEXTS)
             report = gr.Markdown(elem_id="metric-trained")  # the report of a finished training
             curve = gr.LinePlot(x=t("step"), y=t("loss"), color=t("series"), label=t("curve"),
@@ -436,7 +444,7 @@ def build(ctx: Context) -> None:
                            api_name="metric_compare", **SPACE.queue)
     find_controls.click(similar, [model, sketch, upload, slot, neighbours_k], [gallery, seen, found_text],
                         api_name="metric_similar", **SPACE.queue)
-    train_controls.click(train_live, [loss, dataset, epochs, max_samples, train_seed], [curve, report, model],
+    train_controls.click(train_live, [loss, dataset, epochs, max_samples, train_seed, replace], [curve, report, model],
                          api_name="metric_train", concurrency_limit=1, concurrency_id="metric_training")
 
 

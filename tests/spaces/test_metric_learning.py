@@ -6,6 +6,7 @@ Polish), Stop ending a comparison with what it made and a training with the netw
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import gradio as gr
@@ -225,3 +226,29 @@ def test_stop_on_the_page_keeps_the_curve_and_saves_the_network(tmp_path, monkey
     saved = json.loads((folder / "normalized-softmax" / "metrics.json").read_text())
     assert saved["stopped_early"] and saved["global_step"] < 30 * 11
     assert f"{saved['global_step']} steps" in line
+
+
+def test_train_it_now_replaces_a_trained_network_only_when_asked(tmp_path, monkeypatch):
+    """Outside tiny mode Train never replaces the loss's trained network unasked (issue 19 §4): with "Replace the
+    trained model" unticked it is refused in words on the status line (Polish here) and the network stays; ticked,
+    that loss's network is replaced and the other losses' stay."""
+    from pipelines import tiny
+
+    user = tmp_path / "models" / "metric-learning"
+    shutil.copytree(tiny.build("metric-learning"), user)  # a user's triplet and normalized-softmax networks
+    monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))
+    weights = {loss: (user / loss / "model.safetensors").read_bytes() for loss in ("triplet", "normalized-softmax")}
+    built = build_blocks([space("metric-learning")], Context(lang="pl"))
+    box = next(b for b in built.blocks.values() if getattr(b, "elem_id", None) == "metric-replace")
+    assert box.visible and box.label == f"Zastąp wytrenowany model w {user}" and box.value is False
+    with pytest.raises(Exception, match="A trained model is already in .*triplet: tick “Replace the trained model”"):
+        list(handler(built, "metric_train")("triplet", "sklearn-digits", 1, 640, 3))  # the API's default: False
+    request = gr.Request(session_hash="metric-replace")
+    *_, line = last(in_page(built, "train_live")("triplet", "sklearn-digits", 1, 640, 3, False, request))
+    assert f"W {user / 'triplet'} jest już wytrenowany model: zaznacz „Zastąp wytrenowany model”" in line
+    assert not (user / "triplet" / "metrics.json").exists()
+    _, report, model = last(handler(built, "metric_train")("triplet", "sklearn-digits", 1, 640, 3, True))
+    assert report.startswith("✅") and model["value"] == "local:metric-learning"
+    assert json.loads((user / "triplet" / "metrics.json").read_text())["global_step"] == 5
+    assert (user / "triplet" / "model.safetensors").read_bytes() != weights["triplet"]
+    assert (user / "normalized-softmax" / "model.safetensors").read_bytes() == weights["normalized-softmax"]
