@@ -9,8 +9,9 @@ losses as they evolve; Stop ends it and keeps the generator as it is. The result
 looks (with ``--models tiny``: in the tiny-model cache), and "Samples" draws from it at once.
 
 API (gradio_client): ``/gan_samples`` (n, seed, truncation, model) -> the grid, the seed used; ``/gan_walk`` (start
-seed, end seed, steps, truncation, model) -> the walk; ``/train_gan`` (dataset, epochs, max pictures, feature maps) ->
-streamed: the grid, the epoch gallery, the losses, a status line.
+seed, end seed, steps, truncation, model) -> the walk; ``/train_gan`` (dataset, epochs, max pictures, feature maps,
+replace) -> streamed: the grid, the epoch gallery, the losses, a status line. Outside ``--models tiny`` a trained
+GAN in ``local:gan`` is replaced only when "Replace the trained model" (``replace``, default False) is ticked.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import gradio as gr
 
 from .common import KEEP, Context, Run, SpaceSpec, parse_seed, run_controls, seed_input, whole
-from .inside import enlarge, lab_pipeline, untrained, with_texts
+from .inside import ERROR_TEXTS, enlarge, lab_pipeline, refuse_replacing, replace_checkbox, untrained, with_texts
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,11 @@ def build(ctx: Context) -> None:
     def losses_frame(rows: list[tuple[int, str, float]]) -> Any:
         return pd.DataFrame(rows, columns=[t("step"), t("curve"), t("loss")])
 
-    def train_live(dataset: str, epochs: float, max_samples: float, features: float, *, run: Run) -> Iterator[Any]:
+    def train_live(dataset: str, epochs: float, max_samples: float, features: float, replace: bool = False, *,
+                   run: Run) -> Iterator[Any]:
+        """Streams the grid, the epoch gallery and the losses as it trains (Stop saves the generator as it is),
+        then the report and the model field. Outside tiny mode a trained GAN is replaced only when `replace` is
+        ticked (the ``exists`` refusal)."""
         from finetune.data import DataError
         from finetune.gan import GanArguments, main
         from finetune.run import UsageError
@@ -178,6 +183,7 @@ def build(ctx: Context) -> None:
         epochs = whole("epochs", epochs, 1, MAX_EPOCHS)
         width = validate.choice("features", str(whole("features", features, 4, 512)), [str(w) for w in WIDTHS])
         pictures = whole("max_samples", max_samples, 0, 10**9)
+        refuse_replacing(ctx, lab.is_trained(target), replace, lab.resolve(target))
         args = GanArguments(dataset=(dataset or "").strip() or "sklearn-digits", output_dir=lab.resolve(target),
                             num_train_epochs=epochs, max_samples=pictures or None, generator_features=int(width),
                             discriminator_features=int(width), logging_steps=LIVE_LOGGING_STEPS, overwrite=True)
@@ -263,7 +269,8 @@ def build(ctx: Context) -> None:
                                         label=t("max_samples"), precision=0, minimum=0, elem_id="gan-max-samples")
                 features = gr.Dropdown(list(WIDTHS), value=8 if ctx.tiny else 32, label=t("features"),
                                        elem_id="gan-features")
-            train = run_controls(ctx, t("train"), elem_id="gan-train-run", stop=True)
+            replace = replace_checkbox(ctx, lab.resolve(target), elem_id="gan-replace")
+            train = run_controls(ctx, t("train"), elem_id="gan-train-run", stop=True, errors=ERROR_TEXTS)
             status = gr.Markdown(elem_id="gan-status")
             with gr.Row():
                 current = gr.Image(label=t("current"), type="pil", format="png", interactive=False,
@@ -275,8 +282,9 @@ def build(ctx: Context) -> None:
 
     generate.click(samples, [n, seed, truncation, model], [grid, seed_text], api_name="gan_samples", **SPACE.queue)
     walk_button.click(walk, [start, end, steps, truncation, model], walk_image, api_name="gan_walk", **SPACE.queue)
-    train.click(train_live, [dataset, epochs, max_samples, features], [current, gallery, losses, status, model],
-                api_name="train_gan", concurrency_limit=1, concurrency_id="gan_training")
+    train.click(train_live, [dataset, epochs, max_samples, features, replace],
+                [current, gallery, losses, status, model], api_name="train_gan", concurrency_limit=1,
+                concurrency_id="gan_training")
 
 
 SPACE = SpaceSpec(

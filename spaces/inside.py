@@ -129,6 +129,28 @@ def live_target(ctx: Context, model: str) -> str:
     return ctx.own_model(tiny.cache_dir() / f"{model.removeprefix(lab.LOCAL_PREFIX)}-live")
 
 
+def replace_checkbox(ctx: Context, folder: str, elem_id: str) -> gr.Checkbox:
+    """The "Replace the trained model in `folder`" box of a "Train now" (unticked; hidden with tiny models, where
+    the training writes the tiny cache and nothing needs asking). Its value goes to `refuse_replacing`."""
+    return gr.Checkbox(False, label=ctx.t("replace", TEXTS, folder=folder), visible=not ctx.tiny, elem_id=elem_id)
+
+
+def refuse_replacing(ctx: Context, trained: bool, replace: Any, folder: str) -> bool:
+    """The checked `replace` box (`validate.boolean`); the ``exists`` `Refusal` (`ERROR_TEXTS`: put them in the
+    run controls' `errors`) when a training would replace the `trained` model in `folder` without it being ticked.
+    With tiny models nothing is asked: "Train now" writes the tiny cache (`live_target`), never a user's model.
+
+    >>> refuse_replacing(Context(models="tiny"), True, False, "/tmp/model")
+    False
+    """
+    from pipelines import validate
+
+    replace = validate.boolean("replace", replace)
+    if not ctx.tiny and trained and not replace:
+        raise Refusal("exists", ERROR_TEXTS, folder=folder)
+    return replace
+
+
 @dataclass
 class TrainPanel:
     """The components of `train_panel`: its inputs (dataset, epochs, max_samples, replace), its Run / Stop buttons
@@ -174,8 +196,7 @@ def train_panel(ctx: Context, t: Callable[..., str], model: str, prefix: str, ep
             epochs_slider = gr.Slider(low, high, value=value, step=1, label=t("epochs"), elem_id=f"{prefix}-epochs")
             max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0,
                                     elem_id=f"{prefix}-max-samples")
-        replace = gr.Checkbox(False, label=t("replace", folder=folder), visible=not ctx.tiny,
-                              elem_id=f"{prefix}-replace")
+        replace = replace_checkbox(ctx, folder, elem_id=f"{prefix}-replace")
         controls = run_controls(ctx, t("train_button"), elem_id=f"{prefix}-train", stop=True, errors=ERROR_TEXTS)
         report = gr.Markdown(elem_id=f"{prefix}-trained")
         curve = gr.LinePlot(x=t("step"), y=t("loss"), label=t("curve"), elem_id=f"{prefix}-curve")
@@ -198,16 +219,14 @@ def train_now(ctx: Context, t: Callable[..., str], arguments: type, main: Callab
 
     from finetune.data import DataError
     from finetune.run import UsageError
-    from pipelines import lab, validate
+    from pipelines import lab
     from pipelines.errors import Cancelled
 
     epochs = whole("epochs", epochs, 1, max_epochs)
     max_samples = whole("max_samples", max_samples, 0, MAX_SAMPLES)
-    replace = validate.boolean("replace", replace)
     target = live_target(ctx, model)
     folder = lab.resolve(target)
-    if not ctx.tiny and lab.is_trained(target) and not replace:
-        raise Refusal("exists", ERROR_TEXTS, folder=folder)
+    refuse_replacing(ctx, lab.is_trained(target), replace, folder)
     losses: list[tuple[int, float]] = []
     shown = {"at": 0.0}
 

@@ -7,20 +7,22 @@ and a triplet loss, three maps side by side, the scores; find the pictures most 
 "Compare" clusters the 359 test digits of scikit-learn's set (MNIST-like, offline) in each representation
 (`pipelines.metric_learning`): a t-SNE or PCA map of each, coloured by the true class, and a table of ARI, NMI,
 silhouette and k-NN accuracy. "Find similar" draws (or uploads) a digit and shows its nearest pictures in the
-chosen representation. "Train it now" trains one loss (`python -m finetune.metric`'s loop) with a live loss curve;
-Stop ends it early and keeps the network as it is. The trained network is saved where ``local:metric-learning``
-points (with ``--models tiny``: in the tiny-model cache) and the other sub-tabs use it.
+chosen representation. "Train it now" trains one loss (`python -m finetune.metric`'s loop) with a live loss curve.
+Each sub-tab runs on the app's run controls (`spaces.common.run_controls`): a Stop button, one status line with the
+progress, the outcome and the seed used, and refusals in a person's words. Stop ends a comparison with the maps made
+so far, and a training early with the network as it is (saved). The trained network is saved where
+``local:metric-learning`` points (with ``--models tiny``: in the tiny-model cache) and the other sub-tabs use it.
 
 API (gradio_client): ``/metric_compare`` (model, pictures, clusters, k, map, seed) -> pixels map, softmax map,
-triplet map, scores, status; ``/metric_similar`` (model, drawing, upload, representation, k) -> neighbours, the
-picture as the network sees it, text; ``/metric_train`` (loss, dataset, epochs, max pictures, seed) -> streamed:
-loss curve, status, model.
+triplet map, scores, summary (with the seed used); ``/metric_similar`` (model, drawing, upload, representation, k)
+-> neighbours, the picture as the network sees it, text; ``/metric_train`` (loss, dataset, epochs, max pictures,
+seed, replace) -> streamed: loss curve, report, model. Outside ``--models tiny`` a network already trained with the
+loss is replaced only when "Replace the trained model" (``replace``, default False) is ticked.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,16 +31,18 @@ from typing import Any
 import gradio as gr
 
 from .common import (
+    KEEP,
     Context,
+    Run,
     SpaceSpec,
+    draw_seed,
     image_input,
-    parse_seed,
-    run_with_updates,
+    run_controls,
     seed_input,
-    user_errors,
     whole,
 )
-from .inside import enlarge_digit
+from .inside import ERROR_TEXTS as TRAIN_ERRORS
+from .inside import brush_at_once, enlarge_digit, refuse_replacing, replace_checkbox
 
 logger = logging.getLogger(__name__)
 
@@ -79,29 +83,33 @@ TEXTS = {
         "softmax": "Softmax", "representation": "representation", "ari": "ARI", "nmi": "NMI",
         "silhouette": "silhouette", "knn": "k-NN accuracy", "class": "class", "scores": "Scores",
         "missing_slot": "{name}: not trained yet: train it in *Train it now*",
+        "not_reached": "{name}: not mapped (stopped)",
         "compared": "{n} pictures · {clusters} clusters · {k}-NN · {map} · seed {seed}",
-        "sketch": "Draw a digit (pick the ✏️ brush on the left first)", "upload": "…or upload a picture",
+        "comparing": "{name}: {stage} (step {step} of {total})", "stage_embed": "computing the vectors",
+        "stage_cluster": "k-means and the scores", "stage_map": "drawing the map",
+        "compared_count": "{count} representation compared|{count} representations compared",
+        "sketch": "Draw a digit", "upload": "…or upload a picture",
         "find": "Find similar", "neighbours": "Nearest pictures", "search_in": "Search in",
         "seen": "As the network sees it",
         "found": "The {k} nearest of 1,438 training digits in **{name}**: {labels}",
-        "nothing": "a drawing or an uploaded picture",
-        "no_such": "{name} is not trained in this model yet: train it in *Train it now*, or pick pixels",
+        "found_count": "{count} nearest picture|{count} nearest pictures",
         "loss": "Loss", "dataset": "Dataset",
         "dataset_info": "sklearn-digits (offline, 1,797 small digits), a Hub id (ylecun/mnist), or a local folder in "
                         "the MNIST schema.",
         "epochs": "Epochs", "max_samples": "Use at most this many training pictures (0 = all)",
-        "train": "Train", "stop": "Stop",
+        "train": "Train",
         "train_explain": "Pick a loss and press **Train**: the curve shows the training loss as it falls. At the end "
                          "the network is scored on the test digits and saved; *Compare* and *Find similar* then use "
                          "it.",
         "curve": "Training loss", "step": "step", "series": "curve", "train_loss": "training loss",
         "training": "Step {step:,} of {total:,} · epoch {epoch:.1f} · loss {loss:.4f}{validation}",
         "validation": " · validation ARI {ari:.3f}, {k}-NN accuracy {knn:.1%}",
-        "done": "✅ {loss} trained on {source} for {steps:,} steps ({seconds:.1f} s){stopped}. Test pictures: ARI "
+        "done": "✅ {loss} trained on {source} for {steps} ({seconds:.1f} s){stopped}. Test pictures: ARI "
                 "**{ari:.3f}** (pixels {pixels_ari:.3f}), NMI **{nmi:.3f}** (pixels {pixels_nmi:.3f}), {k}-NN "
                 "accuracy **{knn:.1%}**. Saved to `{folder}`.",
-        "stopped": ", stopped early", "stopping": "⏹️ Stopping: the network is saved as it is after the current step.",
-        "train_failed": "Training failed: {error}",
+        "stopped": ", stopped early", "steps_count": "{count:,} step|{count:,} steps",
+        "steps_saved": "{count:,} step, the network is saved|{count:,} steps, the network is saved",
+        "train_failed": "Training failed: {error}", "trained_here": "trained here",
         "tiny_note": "⚠️ Tiny stand-ins: two small networks trained for seconds on the training digits.",
     },
     "pl": {
@@ -131,32 +139,57 @@ TEXTS = {
         "triplet": "Triplet (trójkowa)", "softmax": "Softmax", "representation": "reprezentacja", "ari": "ARI",
         "nmi": "NMI", "silhouette": "sylwetka", "knn": "trafność k-NN", "class": "klasa", "scores": "Wyniki",
         "missing_slot": "{name}: jeszcze niewytrenowany: wytrenuj go w zakładce *Wytrenuj teraz*",
+        "not_reached": "{name}: bez mapy (zatrzymano)",
         "compared": "obrazków: {n} · klastrów: {clusters} · {k}-NN · {map} · ziarno {seed}",
-        "sketch": "Narysuj cyfrę (najpierw wybierz ✏️ pędzel po lewej)", "upload": "…albo wgraj obrazek",
+        "comparing": "{name}: {stage} (krok {step} z {total})", "stage_embed": "obliczanie wektorów",
+        "stage_cluster": "k-średnich i wyniki", "stage_map": "rysowanie mapy",
+        "compared_count": "porównano {count} reprezentację|porównano {count} reprezentacje|porównano {count} "
+                          "reprezentacji",
+        "sketch": "Narysuj cyfrę", "upload": "…albo wgraj obrazek",
         "find": "Znajdź podobne", "neighbours": "Najbliższe obrazki", "search_in": "Szukaj w",
         "seen": "Tak widzi to sieć",
         "found": "{k} najbliższych spośród 1438 cyfr treningowych w reprezentacji **{name}**: {labels}",
-        "nothing": "rysunek albo wgrany obrazek",
-        "no_such": "{name}: ten model nie ma jeszcze tej sieci: wytrenuj ją w zakładce *Wytrenuj teraz* albo wybierz "
-                   "piksele",
+        "found_count": "{count} najbliższy obrazek|{count} najbliższe obrazki|{count} najbliższych obrazków",
         "loss": "Funkcja straty", "dataset": "Zbiór danych",
         "dataset_info": "sklearn-digits (offline, 1797 małych cyfr), identyfikator z Hub (ylecun/mnist) albo lokalny "
                         "folder w schemacie MNIST.",
         "epochs": "Epoki", "max_samples": "Użyj najwyżej tylu obrazków treningowych (0 = wszystkie)",
-        "train": "Trenuj", "stop": "Zatrzymaj",
+        "train": "Trenuj",
         "train_explain": "Wybierz funkcję straty i naciśnij **Trenuj**: wykres pokazuje, jak spada strata treningu. "
                          "Na końcu sieć jest oceniana na cyfrach testowych i zapisywana; zakładki *Porównaj* i "
                          "*Znajdź podobne* jej wtedy używają.",
         "curve": "Strata treningu", "step": "krok", "series": "krzywa", "train_loss": "strata treningu",
-        "training": "Krok {step:,} z {total:,} · epoka {epoch:.1f} · strata {loss:.4f}{validation}",
+        "training": "Krok {step} z {total} · epoka {epoch:.1f} · strata {loss:.4f}{validation}",
         "validation": " · walidacja: ARI {ari:.3f}, trafność {k}-NN {knn:.1%}",
-        "done": "✅ {loss} wytrenowany na {source}: {steps:,} kroków ({seconds:.1f} s){stopped}. Obrazki testowe: "
+        "done": "✅ {loss} wytrenowany na {source}: {steps} ({seconds:.1f} s){stopped}. Obrazki testowe: "
                 "ARI **{ari:.3f}** (piksele {pixels_ari:.3f}), NMI **{nmi:.3f}** (piksele {pixels_nmi:.3f}), "
                 "trafność {k}-NN **{knn:.1%}**. Zapisano w `{folder}`.",
-        "stopped": ", zatrzymano wcześniej",
-        "stopping": "⏹️ Zatrzymuję: sieć zostanie zapisana taka, jaka jest po bieżącym kroku.",
-        "train_failed": "Trening nie powiódł się: {error}",
+        "stopped": ", zatrzymano wcześniej", "steps_count": "{count} krok|{count} kroki|{count} kroków",
+        "steps_saved": "{count} krok, sieć jest zapisana|{count} kroki, sieć jest zapisana|{count} kroków, sieć jest "
+                       "zapisana",
+        "train_failed": "Trening nie powiódł się: {error}", "trained_here": "wytrenowany tutaj",
         "tiny_note": "⚠️ Małe modele zastępcze: dwie małe sieci trenowane kilka sekund na cyfrach treningowych.",
+    },
+}
+
+#: Refusals in a person's words (`spaces.common.ERRORS`' shape), by the argument the check names; the API keeps the
+#: pipeline's own message. "Train now" shares the trained-model panels' ``exists`` (`spaces.inside.ERROR_TEXTS`).
+ERROR_TEXTS = {
+    "en": {
+        **TRAIN_ERRORS["en"],
+        "image:missing": "Draw a digit or upload a picture first.",
+        "image": "This picture cannot be used: draw a digit with at least one stroke, or upload a PNG, JPEG or WebP "
+                 "file.",
+        "representation": "The network picked under “Search in” is not trained in this model yet: train it in “Train "
+                          "it now”, or search in the pixels.",
+    },
+    "pl": {
+        **TRAIN_ERRORS["pl"],
+        "image:missing": "Najpierw narysuj cyfrę albo wgraj obrazek.",
+        "image": "Tego obrazka nie da się użyć: narysuj cyfrę co najmniej jedną kreską albo wgraj plik PNG, JPEG lub "
+                 "WebP.",
+        "representation": "Sieć wybrana w polu „Szukaj w” nie jest jeszcze wytrenowana w tym modelu: wytrenuj ją w "
+                          "zakładce „Wytrenuj teraz” albo szukaj w pikselach.",
     },
 }
 
@@ -185,16 +218,14 @@ def build(ctx: Context) -> None:
     target = ctx.own_model(live_target(ctx))  # this Space writes it: the model field may load it
     default_model = "tiny" if ctx.tiny else LOCAL
 
-    def pipeline(model: Any, progress: Any = None) -> Any:
-        return ctx.pipeline(TASK, model, progress)
-
     def scatter(result: Any, name: str) -> Any:
         points = result.maps[name]
         return pd.DataFrame({"x": points[:, 0], "y": points[:, 1], t("class"): result.map_classes()})
 
-    @user_errors
-    def compare(model: str, pictures: float, clusters: float, k: float, projection: str, seed: Any,
-                progress: gr.Progress = gr.Progress()) -> tuple:
+    def compare(model: str, pictures: float, clusters: float, k: float, projection: str, seed: Any, *,
+                run: Run) -> Iterator[Any]:
+        """Streams progress on the status line (Stop ends it after the stage in progress, with the maps made so
+        far), then the three maps, the scores and the summary."""
         from pipelines import validate
         from pipelines.metric_learning import sklearn_digit_splits
 
@@ -202,34 +233,42 @@ def build(ctx: Context) -> None:
         clusters = whole("n_clusters", clusters, 2, 20)
         k = whole("k", k, 1, 25)
         projection = validate.choice("projection", projection, ("tsne", "pca"))
-        seed = parse_seed(seed)
-        ml = pipeline(model, progress)
+        seed = draw_seed(seed)
+        ml = yield from run.pipeline(TASK, model)
         images, labels = sklearn_digit_splits()["test"]
 
-        def report(step: int, total: int, info: dict[str, Any]) -> None:
-            progress((step, total), desc=f"{t(info['representation'])}: {info['stage']}")
+        def describe(step: int, total: int, info: dict[str, Any]) -> str:
+            return t("comparing", name=t(info["representation"]), stage=t(f"stage_{info['stage']}"), step=step,
+                     total=total)
 
-        result = ml(images[:pictures], labels[:pictures], n_clusters=clusters, k=k, projection=projection, seed=seed,
-                    progress=report)
-        plots = []
-        for slot in SLOTS:
-            name = slot_representation(slot, result.representations)
-            if name is None:
-                plots.append(gr.update(value=None, label=t("missing_slot", name=t(slot))))
+        def work(report: Any) -> Any:
+            return ml(images[:pictures], labels[:pictures], n_clusters=clusters, k=k, projection=projection,
+                      seed=seed, progress=run.steps(describe))
+
+        for kind, result in run.stream(work):
+            if kind != "result":
+                yield KEEP
                 continue
-            score = result.scores[name]
-            plots.append(gr.update(value=scatter(result, name),
-                                   label=f"{t(name)} · ARI {score['ari']:.2f} · NMI {score['nmi']:.2f}"))
-        rows = [(t(row["representation"]), row["ari"], row["nmi"], row["silhouette"], row["knn_accuracy"])
-                for row in result.table()]
-        table = pd.DataFrame(rows, columns=[t("representation"), t("ari"), t("nmi"), t("silhouette"), t("knn")])
-        status = t("compared", n=result.samples, clusters=result.n_clusters, k=result.k,
-                   map="t-SNE" if projection == "tsne" else "PCA", seed=result.seed)
-        return (*plots, table.round(4), status)
+            plots = []
+            for slot in SLOTS:
+                name = slot_representation(slot, result.representations)
+                if name is not None and name in result.maps:
+                    score = result.scores[name]
+                    plots.append(gr.update(value=scatter(result, name),
+                                           label=f"{t(name)} · ARI {score['ari']:.2f} · NMI {score['nmi']:.2f}"))
+                    continue
+                trained = slot_representation(slot, ml.representations)
+                label = t("missing_slot", name=t(slot)) if trained is None else t("not_reached", name=t(trained))
+                plots.append(gr.update(value=None, label=label))
+            rows = [(t(row["representation"]), row["ari"], row["nmi"], row["silhouette"], row["knn_accuracy"])
+                    for row in result.table()]
+            table = pd.DataFrame(rows, columns=[t("representation"), t("ari"), t("nmi"), t("silhouette"), t("knn")])
+            summary = t("compared", n=result.samples, clusters=result.n_clusters, k=result.k,
+                        map="t-SNE" if projection == "tsne" else "PCA", seed=result.seed)
+            run.finish(t("compared_count", count=len(result.representations)), seed=result.seed)
+            yield (*plots, table.round(4), summary)
 
-    @user_errors
-    def similar(model: str, sketch: Any, upload: Any, slot: str, k: float,
-                progress: gr.Progress = gr.Progress()) -> tuple:
+    def similar(model: str, sketch: Any, upload: Any, slot: str, k: float, *, run: Run) -> Iterator[Any]:
         from pipelines import validate
 
         slot = validate.choice("representation", slot, SLOTS)
@@ -238,12 +277,12 @@ def build(ctx: Context) -> None:
         if picture is None or isinstance(picture, dict) and all(
                 picture.get(key) is None or key == "layers" and not picture[key]
                 for key in ("composite", "background", "layers")):
-            raise InputError("image", None, t("nothing"))
-        ml = pipeline(model, progress)
+            raise InputError("image", None, "a drawing or an uploaded picture")
+        ml = yield from run.pipeline(TASK, model)
         name = slot_representation(slot, ml.representations)
         if name is None:
             raise InputError("representation", slot, f"one this model has ({', '.join(ml.representations)})",
-                             t("no_such", name=t(slot)))
+                             f"{slot} is not trained in this model yet: train it in Train it now, or pick pixels.")
         if upload is not None:
             from .common import read_image
 
@@ -252,81 +291,91 @@ def build(ctx: Context) -> None:
         gallery = [(enlarge_digit(p, 4), f"{n['class']} · {n['distance']:.3f}")
                    for n, p in zip(found.neighbours, found.pictures, strict=True)]
         text = t("found", k=k, name=t(name), labels=", ".join(n["class"] for n in found.neighbours))
-        return gallery, enlarge_digit(found.query, 8), text
+        run.finish(t("found_count", count=len(found.neighbours)))
+        yield gallery, enlarge_digit(found.query, 8), text
 
     def curve_frame(rows: list[tuple[int, float]]) -> Any:
         return pd.DataFrame([(step, loss, t("train_loss")) for step, loss in rows],
                             columns=[t("step"), t("loss"), t("series")])
 
-    @user_errors
-    def train_live(loss: str, dataset: str, epochs: float, max_samples: float, seed: Any,
-                   progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def train_live(loss: str, dataset: str, epochs: float, max_samples: float, seed: Any, replace: bool = False, *,
+                   run: Run) -> Iterator[Any]:
+        """Streams the live loss curve (progress on the status line; Stop saves the network as it is and ends the
+        training), then the report and the model field pointed at the trained network. Outside tiny mode a network
+        already trained with `loss` is replaced only when `replace` is ticked (the ``exists`` refusal)."""
         from finetune.data import DataError
         from finetune.metric import MetricArguments, main
         from finetune.run import UsageError
-        from pipelines import validate
+        from pipelines import lab, validate
 
         loss = validate.choice("loss", loss, LOSSES)
         epochs = whole("epochs", epochs, 1, MAX_EPOCHS)
         pictures = whole("max_samples", max_samples, 0, 10**9)
-        seed = parse_seed(seed)
-        seed = validate.seed(None) if seed is None else validate.integer("seed", seed, low=0, high=2**32 - 1)
+        seed = validate.integer("seed", draw_seed(seed), low=0, high=2**32 - 1)  # the trainer's range
+        folder = str(Path(target) / loss)  # one network per loss: the others stay
+        refuse_replacing(ctx, lab.is_trained(folder), replace, folder)
         try:
             args = MetricArguments(loss=loss, dataset=(dataset or "").strip() or "sklearn-digits",
-                                   output_dir=str(Path(target) / loss), num_train_epochs=epochs,
+                                   output_dir=folder, num_train_epochs=epochs,
                                    max_samples=pictures or None, seed=seed, logging_steps=5, eval_steps=50,
                                    save_steps=50, map_projection="none", overwrite=True)
         except UsageError as err:
             raise gr.Error(t("train_failed", error=err), print_exception=False) from err
         rows: list[tuple[int, float]] = []
-        state = {"status": "", "drawn": 0.0}
+        drawn = {"at": 0.0}
+        metrics: dict[str, Any] = {}
+        skip = gr.skip()
 
-        def work(report: Any, stop: threading.Event) -> dict[str, Any]:
+        def work(report: Any) -> dict[str, Any]:
             def on_step(step: int, total: int, info: dict[str, Any]) -> bool:
                 if info.get("log"):
                     rows.append((info["log"]["step"], info["log"]["loss"]))
                 validation = info.get("validation") or {}
                 shown = t("validation", ari=validation["ari"], k=args.k, knn=validation["knn_accuracy"]) \
                     if validation else ""
-                state["status"] = t("training", step=step, total=total, epoch=info["epoch"], loss=info["loss"],
-                                    validation=shown)
-                progress((step, total), desc=state["status"])
                 now = time.monotonic()
-                if now - state["drawn"] >= CURVE_EVERY_S or step >= total:
-                    state["drawn"] = now
+                if now - drawn["at"] >= CURVE_EVERY_S or step >= total:
+                    drawn["at"] = now
                     report("curve")
-                return not stop.is_set()  # Stop (or a disconnect) closed the stream: save and end
+                # False once Stop was pressed (or the stream was closed): the trainer saves and ends
+                return run.report(step, total, t("training", step=step, total=total, epoch=info["epoch"],
+                                                 loss=info["loss"], validation=shown))
 
             metrics = main(args, progress=on_step)
             ctx.cache.discard(TASK, target)
             ctx.cache.discard(TASK, LOCAL)
             return metrics
 
-        skip = gr.skip()
+        yield None, "", skip  # a new curve and no old report for this run
         try:
-            for kind, value in run_with_updates(work):
+            for kind, value in run.stream(work):
                 if kind == "update":
-                    yield curve_frame(rows), state["status"], skip
-                    continue
-                test, split = value["test"], value["evaluation"]["test_split"]
-                done = t("done", loss=t(loss), source=value["data"]["source"], steps=value["global_step"],
-                         seconds=value["train_runtime_s"], stopped=t("stopped") if value["stopped_early"] else "",
-                         ari=test[loss]["ari"], nmi=test[loss]["nmi"], knn=test[loss]["knn_accuracy"],
-                         pixels_ari=test["pixels"]["ari"], pixels_nmi=test["pixels"]["nmi"],
-                         k=value["evaluation"]["k"], folder=args.output_dir)
-                logger.info("trained %s on %s (%s split scored)", loss, value["data"]["source"], split)
-                yield curve_frame(rows), done, gr.update(value=LOCAL if not ctx.tiny else target)
+                    yield curve_frame(rows), skip, skip
+                elif kind == "result":
+                    metrics = value
+                else:
+                    yield KEEP
         except (DataError, UsageError, FileExistsError, OSError) as err:
             raise gr.Error(t("train_failed", error=err), print_exception=False) from err
+        test, split = metrics["test"], metrics["evaluation"]["test_split"]
+        done = t("done", loss=t(loss), source=metrics["data"]["source"],
+                 steps=t("steps_count", count=metrics["global_step"]), seconds=metrics["train_runtime_s"],
+                 stopped=t("stopped") if metrics["stopped_early"] else "", ari=test[loss]["ari"],
+                 nmi=test[loss]["nmi"], knn=test[loss]["knn_accuracy"], pixels_ari=test["pixels"]["ari"],
+                 pixels_nmi=test["pixels"]["nmi"], k=metrics["evaluation"]["k"], folder=args.output_dir)
+        logger.info("trained %s on %s (%s split scored)", loss, metrics["data"]["source"], split)
+        run.finish(t("steps_saved", count=metrics["global_step"]), seed=seed)
+        yield curve_frame(rows), done, gr.update(value=LOCAL if not ctx.tiny else target)
 
     gr.Markdown(t("explain"))
     if ctx.tiny:
         gr.Markdown(t("tiny_note"))
     choices = ctx.model_choices(TASK)
     if ctx.tiny:
-        choices.append((f"{target} (trained here)", target))
+        choices.append((f"{target} ({t('trained_here')})", target))
     model = gr.Dropdown(choices, value=default_model, label=ctx.t("model"), info=ctx.t("model_info"),
                         allow_custom_value=True, elem_id="metric-model")
+    brush_at_once("metric-sketch")
     colours = {str(i): colour for i, colour in enumerate(COLOURS)}
     with gr.Tabs():
         with gr.Tab(t("compare_tab"), id="metric-compare"):
@@ -338,8 +387,8 @@ def build(ctx: Context) -> None:
                 projection = gr.Radio([(t("tsne"), "tsne"), (t("pca"), "pca")], value="tsne", label=t("projection"),
                                       elem_id="metric-projection")
                 seed = seed_input(ctx, elem_id="metric-seed")
-            run = gr.Button(t("cluster"), variant="primary", elem_id="metric-run")
-            status = gr.Markdown(elem_id="metric-status")
+            compare_controls = run_controls(ctx, t("cluster"), elem_id="metric-run", stop=True, errors=ERROR_TEXTS)
+            summary = gr.Markdown(elem_id="metric-summary")
             # one colour key for the three maps (each plot's own legend would repeat it, and vega-lite clips it)
             gr.HTML(f"<div id='metric-key' style='display:flex;gap:14px;flex-wrap:wrap;align-items:center'>"
                     f"<b>{t('class')}:</b>" + "".join(
@@ -358,14 +407,15 @@ def build(ctx: Context) -> None:
                     sketch = gr.Sketchpad(label=t("sketch"), type="numpy", image_mode="RGBA", format="png",
                                           canvas_size=(280, 280), brush=gr.Brush(default_size=16, colors=["#000000"],
                                                                                  color_mode="fixed"),
-                                          elem_id="metric-sketch")
+                                          elem_id="metric-sketch", elem_classes=["mmhub-canvas"])
                     upload = image_input(label=t("upload"), type="pil", sources=["upload"], height=160,
                                          elem_id="metric-upload")
                 with gr.Column():
                     slot = gr.Radio([(t(name), name) for name in SLOTS], value="triplet", label=t("search_in"),
                                     elem_id="metric-representation")
                     neighbours_k = gr.Slider(1, 32, value=8, step=1, label="k", elem_id="metric-similar-k")
-                    find = gr.Button(t("find"), variant="primary", elem_id="metric-find")
+                    find_controls = run_controls(ctx, t("find"), elem_id="metric-find", stop=True,
+                                                 errors=ERROR_TEXTS)
                     seen = gr.Image(label=t("seen"), type="pil", format="png", interactive=False, height=200,
                                     elem_id="metric-seen")
             found_text = gr.Markdown(elem_id="metric-found")
@@ -384,20 +434,18 @@ def build(ctx: Context) -> None:
                                    elem_id="metric-epochs")
                 max_samples = gr.Number(0, label=t("max_samples"), precision=0, minimum=0, elem_id="metric-max")
                 train_seed = seed_input(ctx, elem_id="metric-train-seed")
-            with gr.Row():
-                train = gr.Button(t("train"), variant="primary", elem_id="metric-train-run")
-                stop = gr.Button(t("stop"), variant="stop", elem_id="metric-train-stop")
-            train_status = gr.Markdown(elem_id="metric-train-status")
+            replace = replace_checkbox(ctx, target, elem_id="metric-replace")
+            train_controls = run_controls(ctx, t("train"), elem_id="metric-train-run", stop=True, errors=ERROR_TEXTS)
+            report = gr.Markdown(elem_id="metric-trained")  # the report of a finished training
             curve = gr.LinePlot(x=t("step"), y=t("loss"), color=t("series"), label=t("curve"),
                                 elem_id="metric-curve")
 
-    run.click(compare, [model, pictures, clusters, k, projection, seed], [*maps, table, status],
-              api_name="metric_compare", **SPACE.queue)
-    find.click(similar, [model, sketch, upload, slot, neighbours_k], [gallery, seen, found_text],
-               api_name="metric_similar", **SPACE.queue)
-    event = train.click(train_live, [loss, dataset, epochs, max_samples, train_seed], [curve, train_status, model],
-                        api_name="metric_train", concurrency_limit=1, concurrency_id="metric_training")
-    stop.click(lambda: t("stopping"), None, train_status, cancels=[event], api_visibility="private", queue=False)
+    compare_controls.click(compare, [model, pictures, clusters, k, projection, seed], [*maps, table, summary],
+                           api_name="metric_compare", **SPACE.queue)
+    find_controls.click(similar, [model, sketch, upload, slot, neighbours_k], [gallery, seen, found_text],
+                        api_name="metric_similar", **SPACE.queue)
+    train_controls.click(train_live, [loss, dataset, epochs, max_samples, train_seed, replace], [curve, report, model],
+                         api_name="metric_train", concurrency_limit=1, concurrency_id="metric_training")
 
 
 SPACE = SpaceSpec(

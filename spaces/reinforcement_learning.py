@@ -12,8 +12,9 @@ untrained one. Stop ends the training early and keeps the agent as it is. The tr
 play it.
 
 API (gradio_client): ``/rl_play`` (model, episodes, seed, deterministic) -> video, returns table, reward curve,
-summary; ``/rl_train`` (algorithm, environment, timesteps, seed) -> streamed: before video, before summary,
-curve, status, after video, after summary, model.
+summary; ``/rl_train`` (algorithm, environment, timesteps, seed, replace) -> streamed: before video, before summary,
+curve, status, after video, after summary, model. Outside ``--models tiny`` a trained agent already in the folder is
+replaced only when "Replace the trained model" (``replace``, default False) is ticked.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .common import (
     seed_input,
     whole,
 )
+from .inside import ERROR_TEXTS, refuse_replacing, replace_checkbox
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +140,13 @@ def live_target(ctx: Context) -> str:
     return str(tiny.cache_dir() / "rl-live") if ctx.tiny else lab.resolve(LOCAL)
 
 
+def trained_agent(folder: str) -> bool:
+    """True when `folder` holds a saved agent: the SB3 zip that loading looks for (`pipelines.sb3_load`)."""
+    from pathlib import Path
+
+    return any(Path(folder).expanduser().glob("*.zip"))
+
+
 def build(ctx: Context) -> None:
     from pathlib import Path
 
@@ -194,9 +203,11 @@ def build(ctx: Context) -> None:
             rows.append((entry["step"], sum(recent) / len(recent), t("mean10")))
         return pd.DataFrame(rows, columns=[t("timestep"), t("return"), t("series")])
 
-    def train_live(algo: str, env: str, timesteps: float, seed: Any, *, run: Run) -> Iterator[Any]:
+    def train_live(algo: str, env: str, timesteps: float, seed: Any, replace: bool = False, *,
+                   run: Run) -> Iterator[Any]:
         """Streams the untrained agent, the live curve (progress on the status line; Stop saves the agent as it is
-        and ends the training), then the trained agent and the report."""
+        and ends the training), then the trained agent and the report. Outside tiny mode a trained agent in the
+        folder is replaced only when `replace` is ticked (the ``exists`` refusal)."""
         from finetune.rl import RLArguments, main, make_agent
         from finetune.run import UsageError
         from pipelines import validate
@@ -207,6 +218,7 @@ def build(ctx: Context) -> None:
         timesteps = whole("timesteps", timesteps, MIN_TIMESTEPS, MAX_TIMESTEPS)
         seed = parse_seed(seed)
         seed = validate.seed(None) if seed is None else validate.integer("seed", seed, low=0, high=2**31 - 1)
+        refuse_replacing(ctx, trained_agent(target), replace, target)
         try:
             args = RLArguments(algo=algo, env=env, timesteps=timesteps, seed=seed, output_dir=target,
                                overwrite=True, video_length=0)
@@ -296,7 +308,8 @@ def build(ctx: Context) -> None:
                 timesteps = gr.Slider(MIN_TIMESTEPS, MAX_TIMESTEPS, value=4096 if ctx.tiny else 30_000, step=256,
                                       label=t("timesteps"), elem_id="rl-timesteps")
                 train_seed = seed_input(ctx, elem_id="rl-train-seed")
-            train_controls = run_controls(ctx, t("train"), elem_id="rl-train-run", stop=True)
+            replace = replace_checkbox(ctx, target, elem_id="rl-replace")
+            train_controls = run_controls(ctx, t("train"), elem_id="rl-train-run", stop=True, errors=ERROR_TEXTS)
             status = gr.Markdown(elem_id="rl-status")  # the report of a finished training
             live = gr.LinePlot(x=t("timestep"), y=t("return"), color=t("series"), label=t("live_curve"),
                                elem_id="rl-live-curve")
@@ -314,7 +327,7 @@ def build(ctx: Context) -> None:
 
     play_controls.click(play_agent, [model, episodes, seed, deterministic], [video, returns, curve, play_summary],
                         api_name="rl_play", **SPACE.queue)
-    train_controls.click(train_live, [algo, env, timesteps, train_seed],
+    train_controls.click(train_live, [algo, env, timesteps, train_seed, replace],
                          [before_video, before_text, live, status, after_video, after_text, model],
                          api_name="rl_train", concurrency_limit=1, concurrency_id="rl_training")
 

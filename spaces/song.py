@@ -74,6 +74,8 @@ TEXTS = {
         "summary": "Seed {seed} · {language} · {seconds:g} s · {steps}{stopped}",
         "stopped": " · stopped after step {done}",
         "instrumental_summary": "instrumental",
+        "example_pl": "🇵🇱 Polish pop, sung in Polish", "example_en": "🎸 Indie folk, sung in English",
+        "example_instrumental": "🎹 Instrumental: lo-fi hip hop",
     },
     "pl": {
         "intro": "Opisz styl tagami (gatunek, instrumenty, nastrój, głos) i napisz tekst ze znacznikami budowy, np. "
@@ -93,6 +95,8 @@ TEXTS = {
         "summary": "Ziarno {seed} · {language} · {seconds:g} s · {steps}{stopped}",
         "stopped": " · zatrzymano po kroku {done}",
         "instrumental_summary": "instrumentalnie",
+        "example_pl": "🇵🇱 Polski pop, śpiewany po polsku", "example_en": "🎸 Indie folk, śpiewany po angielsku",
+        "example_instrumental": "🎹 Utwór instrumentalny: lo-fi hip hop",
     },
 }
 
@@ -195,11 +199,15 @@ def build(ctx: Context) -> None:
             download = gr.File(label=t("download"), interactive=False, elem_id="song-download")
             seed_used = gr.Number(label=ctx.t("seed_used"), precision=0, interactive=False, elem_id="song-seed-used")
             summary = gr.Markdown(elem_id="song-summary")
-    examples = ([[STYLES_PL["pl"], LYRICS["pl"], False, "pl"], [STYLES_PL["instrumental"], "", True, "unknown"]]
+    examples = ({"pl": [STYLES_PL["pl"], LYRICS["pl"], False, "pl"],
+                 "instrumental": [STYLES_PL["instrumental"], "", True, "unknown"]}
                 if ctx.lang == "pl" else
-                [[STYLES["pl"], LYRICS["pl"], False, "pl"], [STYLES["en"], LYRICS["en"], False, "en"],
-                 [INSTRUMENTAL, "", True, "unknown"]])
-    gr.Examples(examples, inputs=[style, lyrics, instrumental, language], label=ctx.t("examples"))
+                {"pl": [STYLES["pl"], LYRICS["pl"], False, "pl"], "en": [STYLES["en"], LYRICS["en"], False, "en"],
+                 "instrumental": [INSTRUMENTAL, "", True, "unknown"]})
+    # Each example is shown by its name (gradio's example_labels): a table of the four inputs shows the checkbox as
+    # "true"/"false" (gradio's Checkbox example prints the raw value, in English whatever the UI language).
+    gr.Examples(list(examples.values()), inputs=[style, lyrics, instrumental, language], label=ctx.t("examples"),
+                example_labels=[t(f"example_{name}") for name in examples], elem_id="song-examples")
     controls.click(sing, [style, lyrics, instrumental, language, duration, seed, steps, guidance, shift, bpm, key,
                           time_signature, model], [result, download, seed_used, summary], api_name="song",
                    **SPACE.queue)

@@ -58,3 +58,25 @@ def test_sing_polish_lyrics_then_stop_and_sing_again(app_url, page):
     seed.press("Enter")
     page.locator("#song-run").click()
     expect(summary.get_by_text("Seed 7 · pl · Polish")).to_be_visible(timeout=120_000)
+
+
+def test_examples_show_by_name_and_fill_the_inputs(app_url, page):
+    """The examples read as names in the UI language, not a table of raw values ("true"/"false" for Instrumental);
+    picking one fills every input it names."""
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    page.get_by_role("tab", name="Audio").click()
+    page.get_by_role("tab", name="Song").click()
+    examples = page.locator("#song-examples")
+    for name in ("🇵🇱 Polish pop, sung in Polish", "🎸 Indie folk, sung in English", "🎹 Instrumental: lo-fi hip hop"):
+        expect(examples.get_by_text(name, exact=True)).to_be_visible()
+    shown = examples.inner_text()
+    assert "true" not in shown.lower().split() and "false" not in shown.lower().split()
+    examples.get_by_text("🎹 Instrumental: lo-fi hip hop", exact=True).click()
+    expect(page.locator("#song-style textarea")).to_have_value("lo-fi hip hop, mellow piano, vinyl crackle")
+    expect(page.locator("#song-lyrics textarea")).to_have_value("")
+    expect(page.locator("#song-instrumental input")).to_be_checked()
+    examples.get_by_text("🇵🇱 Polish pop, sung in Polish", exact=True).click()
+    expect(page.locator("#song-instrumental input")).not_to_be_checked()
+    expect(page.locator("#song-language input")).to_have_value("pl · Polish")

@@ -126,3 +126,31 @@ def test_exported_gan_space_carries_the_trainer(tmp_path):
     assert (folder / "finetune" / "gan.py").exists() and (folder / "pipelines" / "gan.py").exists()
     assert (folder / "mmhub_space" / "gan.py").exists() and not (folder / "spaces").exists()
     assert (ROOT / "finetune" / "gan.py").read_text() == (folder / "finetune" / "gan.py").read_text()
+
+
+def test_train_live_replaces_a_trained_gan_only_when_asked(tmp_path, monkeypatch):
+    """Outside tiny mode Train never replaces a trained GAN unasked (issue 19 §4): with "Replace the trained model"
+    unticked it is refused in words on the status line (Polish here) and the model stays; ticked, it is replaced."""
+    import shutil
+
+    import gradio as gr
+
+    from pipelines import tiny
+
+    user = tmp_path / "models" / "gan"
+    shutil.copytree(tiny.build("gan"), user)  # a trained GAN of the user's (the tiny twin, from the shared cache)
+    monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))
+    weights = (user / "model.safetensors").read_bytes()
+    demo = build_blocks([space("gan")], Context(lang="pl"))
+    box = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "gan-replace")
+    assert box.visible and box.label == f"Zastąp wytrenowany model w {user}" and box.value is False
+    train = next(fn.fn for fn in demo.fns.values() if fn.api_name == "train_gan")
+    with pytest.raises(Exception, match="A trained model is already in .*Replace the trained model"):
+        list(train("sklearn-digits", 1, 64, 8))  # the API's default: replace=False
+    page = next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "train_live_in_page")
+    *_, line = list(page("sklearn-digits", 1, 64, 8, False, gr.Request(session_hash="gan-replace")))[-1]
+    assert f"W {user} jest już wytrenowany model: zaznacz „Zastąp wytrenowany model”" in line
+    assert (user / "model.safetensors").read_bytes() == weights and not (user / "metrics.json").exists()
+    *_, status, model = list(train("sklearn-digits", 1, 64, 8, True))[-1]
+    assert status.startswith("✅") and model["value"] == "local:gan" and (user / "metrics.json").is_file()
+    assert (user / "model.safetensors").read_bytes() != weights

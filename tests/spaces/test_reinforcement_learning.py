@@ -105,3 +105,34 @@ def test_stop_ends_the_training_early_and_keeps_the_agent(tmp_path, monkeypatch)
         time.sleep(0.2)
     saved = json.loads(metrics.read_text())
     assert saved["stopped_early"] and saved["timesteps"] < 300_000 and saved["algo"] == "DQN"
+
+
+def test_train_it_now_replaces_a_trained_agent_only_when_asked(tmp_path, monkeypatch):
+    """Outside tiny mode Train never replaces a trained agent unasked (issue 19 §4): with "Replace the trained model"
+    unticked it is refused in words on the status line (Polish here) and the agent stays; ticked, it is replaced."""
+    import shutil
+
+    import gradio as gr
+
+    import spaces.reinforcement_learning as tab
+    from pipelines import tiny
+
+    user = tmp_path / "models" / "reinforcement-learning"
+    shutil.copytree(tiny.build("reinforcement-learning"), user)  # a trained agent of the user's (the tiny one)
+    monkeypatch.setenv("MMHUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(tab, "MAX_FRAMES", 10)  # short videos: filming is most of the time here
+    agent = (user / "ppo-CartPole-v1.zip").read_bytes()
+    demo = build_blocks([space("reinforcement-learning")], Context(lang="pl"))
+    box = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "rl-replace")
+    assert box.visible and box.label == f"Zastąp wytrenowany model w {user}" and box.value is False
+    train = next(fn.fn for fn in demo.fns.values() if fn.api_name == "rl_train")
+    with pytest.raises(Exception, match="A trained model is already in .*Replace the trained model"):
+        list(train("ppo", "CartPole-v1", 256, 3))  # the API's default: replace=False
+    page = next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "train_live_in_page")
+    *_, line = list(page("ppo", "CartPole-v1", 256, 3, False, gr.Request(session_hash="rl-replace")))[-1]
+    assert f"W {user} jest już wytrenowany model: zaznacz „Zastąp wytrenowany model”" in line
+    assert (user / "ppo-CartPole-v1.zip").read_bytes() == agent and not (user / "metrics.json").exists()
+    *_, status, _, _, model = list(train("ppo", "CartPole-v1", 256, 3, True))[-1]
+    assert status.startswith("✅") and model["value"] == str(user)
+    assert json.loads((user / "metrics.json").read_text())["timesteps"] >= 256
+    assert (user / "ppo-CartPole-v1.zip").read_bytes() != agent
