@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 MODELS ?=
 LANG_UI ?=
 PORT ?= 7860
+# the suite in two processes, a test file each (its module fixtures, servers and browsers stay in one process);
+# PYTEST_ARGS="-n 0" runs it in one
+PYTEST_ARGS ?= -n 2 --dist loadfile
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
 .PHONY: run test bench lint clean chromium
