@@ -34,6 +34,7 @@ from .common import (
     Run,
     SpaceSpec,
     draw_seed,
+    exclusive,
     image_input,
     number,
     parse_seed,
@@ -142,10 +143,18 @@ def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     image_to_image_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lives as long as the cached t2i
 
-    def generate(pipe: Any, run: Run, **call: Any) -> Iterator[Any]:
-        """The pipeline called in a thread, its steps on the status line; yields KEEP, then the result."""
+    def generate(pipe: Any, run: Run, loras: tuple[Any, float], shared: Any, **call: Any) -> Iterator[Any]:
+        """The pipeline called in a thread with these LoRAs, holding the lock of the `shared` text-to-image weights
+        (`exclusive`: the API draws on the same pipeline); its steps on the status line; yields KEEP, then the
+        result."""
         progress = run.steps(lambda step, total, _: t("step", step=step, total=total))
-        for kind, result in run.stream(lambda report: pipe(**call, progress=progress)):
+
+        def work(report: Any) -> Any:
+            with exclusive(shared):
+                pipe.set_lora(*loras)
+                return pipe(**call, progress=progress)
+
+        for kind, result in run.stream(work):
             if kind == "result":
                 run.finish(t("images_made", count=len(result.images)), seed=result.seed)
                 return result
@@ -159,8 +168,7 @@ def build(ctx: Context) -> None:
         size = {"width": _size("width", width), "height": _size("height", height)}
         loras = parse_loras(ctx, lora), number("lora_scale", lora_scale, -4.0, 4.0)
         t2i = yield from run.pipeline("text-to-image", model)
-        t2i.set_lora(*loras)
-        result = yield from generate(t2i, run, **settings, **size)
+        result = yield from generate(t2i, run, loras, t2i, **settings, **size)
         yield result.images, result.seed
 
     def image_to_image(prompt: str, image: Any, strength: float, negative_prompt: str, steps: float,
@@ -177,8 +185,7 @@ def build(ctx: Context) -> None:
 
             image_to_image_of[t2i] = ImageToImagePipeline.from_pipe(t2i)
         i2i = image_to_image_of[t2i]
-        i2i.set_lora(*loras)
-        result = yield from generate(i2i, run, image=picture, strength=strength, **settings)
+        result = yield from generate(i2i, run, loras, t2i, image=picture, strength=strength, **settings)
         yield result.images, result.seed
 
     def live_text_to_image(aspect: str, prompt: str, negative_prompt: str, steps: float, guidance: float,
@@ -197,8 +204,7 @@ def build(ctx: Context) -> None:
         t2i = yield from run.pipeline("text-to-image", model)
         if aspect:
             size["width"], size["height"] = aspect_size(validate.choice("aspect", aspect, ASPECTS), t2i.native_size)
-        t2i.set_lora(*loras)
-        result = yield from generate(t2i, run, **settings, **size)
+        result = yield from generate(t2i, run, loras, t2i, **settings, **size)
         yield [(image, prompt) for image in result.images], result.seed, kept_seed
 
     def live_gate(live: bool, prompt: str, count: float | None) -> Any:

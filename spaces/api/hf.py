@@ -61,6 +61,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from pipelines import TASKS, resolve_task
 
+from ..common import exclusive
 from .audio_codec import encode as encode_audio
 from .errors import ApiError, field_error
 from .service import Service, get_service
@@ -345,8 +346,9 @@ async def text_to_image(service: Service, request: Request, pipe: Any, item: HfI
     prompt = _text_input(item.inputs)
 
     def run() -> Any:
-        pipe.set_lora(None)  # a LoRA an earlier request applied to the shared pipeline
-        return pipe(prompt, **settings)
+        with exclusive(pipe):  # one call at a time on the pipeline the tabs share
+            pipe.set_lora(None)  # a LoRA an earlier request applied to the shared pipeline
+            return pipe(prompt, **settings)
 
     result = await _run_image(service, request, "text-to-image", run)
     return _image_bytes(result.images[0], item.accept)
@@ -381,8 +383,9 @@ async def image_to_image(service: Service, request: Request, pipe: Any, item: Hf
     settings = _image_settings(item.parameters)
     def run() -> Any:
         i2i = _image_of(pipe, service)
-        i2i.set_lora(None)  # a LoRA an earlier request applied to the shared pipeline
-        return i2i(prompt, image=picture, **settings)
+        with exclusive(pipe):  # image-to-image draws on the text-to-image weights
+            i2i.set_lora(None)  # a LoRA an earlier request applied to the shared pipeline
+            return i2i(prompt, image=picture, **settings)
 
     result = await _run_image(service, request, "image-to-image", run)
     return _image_bytes(result.images[0], item.accept)

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from pipelines.images import load_image
 
+from ..common import exclusive
 from ..image_generation import parse_loras
 from .errors import ApiError, field_error, from_exception, unsupported, validation_message
 from .fields import OpenAIRequest, register
@@ -157,8 +158,9 @@ async def generations(body: ImageGenerationRequest, request: Request,
     t2i = await service.pipeline(request, T2I, body.model)
 
     def run() -> Any:
-        t2i.set_lora(loras, scale)
-        return t2i(body.prompt, **_settings(body))
+        with exclusive(t2i):  # the tabs draw on the same pipeline: one call, with its own LoRAs, at a time
+            t2i.set_lora(loras, scale)
+            return t2i(body.prompt, **_settings(body))
 
     try:
         result = await service.run(request, T2I, run)
@@ -254,9 +256,10 @@ async def edits(request: Request, service: Service = Depends(get_service)) -> Im
 
     def run() -> Any:
         i2i = _image_of(t2i, service)
-        i2i.set_lora(loras, scale)
         settings = _settings(body) | ({"strength": body.strength} if body.strength is not None else {})
-        return i2i(body.prompt, image=picture, **settings)
+        with exclusive(t2i):  # image-to-image draws on the text-to-image weights
+            i2i.set_lora(loras, scale)
+            return i2i(body.prompt, image=picture, **settings)
 
     try:
         result = await service.run(request, T2I, run)  # the text-to-image slot: the weights are shared

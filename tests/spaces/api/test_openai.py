@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -175,7 +177,8 @@ def test_refusals_name_the_field(client):
         assert {"message", "type", "param", "code"} <= set(error)
 
 
-def test_a_lora_under_the_allowed_folder_changes_the_image_and_off_again(client, api):
+def _mug_lora(api):
+    """A tiny SD LoRA under the server's allowed folder, its B matrices moved (a trained LoRA's have)."""
     import json
 
     import torch
@@ -184,16 +187,23 @@ def test_a_lora_under_the_allowed_folder_changes_the_image_and_off_again(client,
     from finetune import sd_lora
     from pipelines import tiny
 
+    folder = api.runs / "mug-lora"
+    if folder.is_dir():
+        return folder
     pipe = StableDiffusionPipeline.from_pretrained(tiny.build("text-to-image"))
     sd_lora.add_lora(pipe.unet, sd_lora.SDLoraArguments(output_dir="x", instance_dir="x", instance_prompt="x"))
     torch.manual_seed(0)
     for name, parameter in pipe.unet.named_parameters():
         if "lora_B" in name:  # peft starts B at zero (no change); a trained LoRA has moved it
             parameter.data.normal_(0.0, 0.5)
-    folder = api.runs / "mug-lora"
     folder.mkdir()
     sd_lora.save_lora(pipe.unet, folder)
     (folder / "mmhub_run.json").write_text(json.dumps({"task": "text-to-image", "base_model": "tiny"}))
+    return folder
+
+
+def test_a_lora_under_the_allowed_folder_changes_the_image_and_off_again(client, api):
+    folder = _mug_lora(api)
 
     def image(**extra) -> np.ndarray:
         answer = client.images.generate(model="tiny", prompt="a sks mug", size="64x64",
@@ -204,3 +214,41 @@ def test_a_lora_under_the_allowed_folder_changes_the_image_and_off_again(client,
     base = image()
     assert np.abs(image(lora=str(folder)) - base).mean() > 0.5
     np.testing.assert_array_equal(image(), base)  # the next request without a LoRA draws as the base model
+
+
+def test_the_tab_and_the_api_drawing_at_once_keep_their_own_loras(client, api):
+    """The app's tab and the API share the cached pipeline: the tab's run with a LoRA and an API request without
+    one, at once, each draw as they would alone (without the pipeline's lock the API's set_lora(None) turned the
+    tab's LoRA off mid-run, and both walked one scheduler)."""
+    from gradio_client import Client
+    from gradio_client.utils import Status
+
+    folder = str(_mug_lora(api))
+    app = Client(api.url + "/", verbose=False)
+
+    def tab_job(lora: str) -> Any:  # prompt, negative, steps, guidance, width, height, images, seed, model, lora
+        return app.submit("a sks mug", "", 12, 7.5, 64, 64, 1, 5, "tiny", lora, 1.0, api_name="/text_to_image")
+
+    def picture(job: Any) -> np.ndarray:
+        gallery, _ = job.result(timeout=120)
+        return np.asarray(Image.open(gallery[0]["image"]).convert("RGB"), dtype=np.float32)
+
+    def tab(lora: str) -> np.ndarray:
+        return picture(tab_job(lora))
+
+    def api_image() -> np.ndarray:
+        answer = client.images.generate(model="tiny", prompt="a red mug", size="64x64",
+                                        extra_body={"seed": 3, "num_inference_steps": 8})
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(answer.data[0].b64_json))), dtype=np.float32)
+
+    alone_tab, alone_base, alone_api = tab(folder), tab(""), api_image()
+    assert np.abs(alone_tab - alone_base).mean() > 1  # the LoRA shows
+    np.testing.assert_array_equal(tab(folder), alone_tab)  # and the tab draws the same picture again
+    for _ in range(3):
+        drawing, deadline = tab_job(folder), time.monotonic() + 60
+        while drawing.status().code not in (Status.PROCESSING, Status.ITERATING):  # its 12 steps (~1.5 s) began
+            assert time.monotonic() < deadline and not drawing.done()
+            time.sleep(0.02)
+        time.sleep(0.3)
+        np.testing.assert_array_equal(api_image(), alone_api)
+        np.testing.assert_array_equal(picture(drawing), alone_tab)
