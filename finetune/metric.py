@@ -28,9 +28,10 @@ split is, beside the raw pixels, so that ``metrics.json`` is exactly what ``load
 (also given as picture files: the data's preparation is saved as ``preprocessor_config.json``, which the pipeline
 applies; `pipelines.mnist_processor`).
 Folders as every trainer's (`finetune.run`): checkpoints every ``--save-steps`` in
-``<output-dir>.partial/checkpoints``, the finished folder (config.json + model.safetensors, preprocessor_config.json,
-README.md model card, metrics.json, training_curve.png, embedding_maps.png) moved to ``<output-dir>`` only when complete. A progress
-callback returning False ends the run early *with* a finished folder (the app's Stop button).
+``<output-dir>.partial/checkpoints``, the finished folder (config.json + model.safetensors,
+preprocessor_config.json, README.md model card, metrics.json, training_curve.png, embedding_maps.png) moved to
+``<output-dir>`` only when complete. A progress callback returning False ends the run early *with* a finished folder
+(the app's Stop button).
 """
 
 from __future__ import annotations

@@ -194,7 +194,8 @@ def test_a_drawing_searched_by_similarity_is_laid_out_like_the_training_pictures
     stored = np.asarray(Image.open(path))
     canvas = np.zeros((280, 280, 4), dtype=np.uint8)  # the digit drawn small in a corner of Gradio's sketch pad
     canvas[20:110, 30:120, 3] = np.asarray(Image.fromarray(stored).resize((90, 90), Image.Resampling.BILINEAR))
-    found = ml.similar({"composite": canvas, "layers": [], "background": None}, k=3, reference=str(user_folder / "test"))
+    sketch = {"composite": canvas, "layers": [], "background": None}
+    found = ml.similar(sketch, k=3, reference=str(user_folder / "test"))
     rows, cols = np.nonzero(found.query > 0.1)
     assert max(np.ptp(rows), np.ptp(cols)) + 1 >= 24  # the measured box (MNIST's 20 for MNIST-trained networks)
     # a stored picture of the folder goes in as in training: itself is its own nearest picture, at distance 0
