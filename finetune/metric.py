@@ -24,11 +24,14 @@ the same seeded, resumable order as ``finetune.digits``), with the loss, miner a
 `pipelines.metric_learning.make_criterion`; the softmax-family losses' own class weights get their own Adam
 (``--loss-learning-rate``), as the library's docs require. Every ``--eval-steps`` the validation split is scored
 through the pipeline itself (k-means ARI / NMI, k-NN accuracy against the training split); at the end the test
-split is, beside the raw pixels, so that ``metrics.json`` is exactly what ``load()`` gives on the same pictures.
+split is, beside the raw pixels, so that ``metrics.json`` is exactly what ``load()`` gives on the same pictures
+(also given as picture files: the data's preparation is saved as ``preprocessor_config.json``, which the pipeline
+applies; `pipelines.mnist_processor`).
 Folders as every trainer's (`finetune.run`): checkpoints every ``--save-steps`` in
-``<output-dir>.partial/checkpoints``, the finished folder (config.json + model.safetensors, README.md model card,
-metrics.json, training_curve.png, embedding_maps.png) moved to ``<output-dir>`` only when complete. A progress
-callback returning False ends the run early *with* a finished folder (the app's Stop button).
+``<output-dir>.partial/checkpoints``, the finished folder (config.json + model.safetensors,
+preprocessor_config.json, README.md model card, metrics.json, training_curve.png, embedding_maps.png) moved to
+``<output-dir>`` only when complete. A progress callback returning False ends the run early *with* a finished folder
+(the app's Stop button).
 """
 
 from __future__ import annotations
@@ -321,6 +324,7 @@ def train(args: MetricArguments, folders: RunFolders, resume_from: str | None, d
     }
     hyperparameters = card_hyperparameters(args, _RESUME_FREE)
     model.cpu().save_pretrained(folders.staging)
+    data.processor().save_pretrained(folders.staging)  # what the pipeline prepares pictures with (as trained)
     write_report(folders.staging, metrics, model_card(metrics, hyperparameters, args.hub_model_id), log_history,
                  title=f"{args.loss} embedding on {Path(data.source).name}")
     if args.map_projection != "none":
@@ -412,6 +416,10 @@ def model_card(metrics: dict[str, Any], hyperparameters: dict[str, Any], repo_id
         "ml(seed=0).table()                           # pixels vs this embedding on scikit-learn's digits",
         'ml.similar("my_digit.png", k=8).neighbours   # its nearest pictures',
         "```",
+        "",
+        "`preprocessor_config.json` holds the picture preparation of training (grey, 28x28, /255) and the layout "
+        "drawings are given first (the training pictures' ink box and colours): the pipeline applies it to pictures "
+        "given as files, drawings or folders, so it reproduces the scores above on the same pictures.",
         "",
         "## Hyperparameters",
         "",

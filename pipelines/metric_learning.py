@@ -39,6 +39,11 @@ alternative whose axes are the two directions of largest variance (ten classes o
 >>> result.image.save("maps.png")                      # the maps side by side
 >>> ml.similar("my_seven.png", k=8).neighbours[0]      # {'index': ..., 'label': 7, 'class': '7', 'distance': ...}
 
+Pictures given as files, PIL images, drawings or a folder are prepared for each network as its training pictures
+were: ``python -m finetune.metric`` saves its data's preparation beside the weights (``preprocessor_config.json``,
+`pipelines.mnist_processor`), loaded into ``ml.processors``; folders without one get MNIST's (crop, fit 20x20, centre
+by mass). MNIST-ready arrays go in as they are.
+
 Every input is checked first (`InputError` naming it): pictures, labels, `k`, `n_clusters`, `projection`, `seed`.
 """
 
@@ -60,6 +65,8 @@ from torch import nn
 from pipelines import validate
 from pipelines.base import Pipeline, ProgressCallback, Result, report_progress
 from pipelines.errors import InputError, ModelLoadError
+from pipelines.mnist_processor import DEFAULT as DEFAULT_PROCESSOR
+from pipelines.mnist_processor import MnistImageProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -268,8 +275,9 @@ def _sklearn_tensors() -> dict[str, tuple[torch.Tensor, np.ndarray]]:
 
 
 PICTURES = ("MNIST-ready pictures: an array (N, 28, 28) or (N, 784), uint8 0-255 or floats in [0, 1], white digits on "
-            "black; or a list of pictures of digits (files, PIL images, arrays, sketches), each normalised as MNIST's "
-            "were; or 'sklearn-digits', or a folder <class>/<picture> of labelled pictures")
+            "black; or a list of pictures of digits (files, PIL images, arrays, sketches), each prepared as the "
+            "network's training pictures were; or 'sklearn-digits', or a folder <class>/<picture> of labelled "
+            "pictures")
 
 
 def to_tensor(images: Any, argument: str) -> torch.Tensor:
@@ -303,24 +311,29 @@ def to_tensor(images: Any, argument: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(floats)).unsqueeze(1)
 
 
-def _picture_list(values: Any, argument: str) -> torch.Tensor:
-    """Each picture of a list through `pipelines.mnist.to_mnist` (sizes checked as digit recognition does)."""
-    from pipelines.mnist import sketch_image, to_mnist
+def _picture_list(values: Any, argument: str, processors: list[MnistImageProcessor]) -> list[torch.Tensor]:
+    """Each picture of a list prepared by each of `processors` (`MnistImageProcessor.prepare`: a picture stored as
+    the training pictures were goes in as in training, a drawing is laid out like them; sizes checked as digit
+    recognition does): one ``(N, 1, 28, 28)`` tensor per processor. Each picture is decoded once."""
+    from pipelines.mnist import sketch_image
 
-    out = []
+    out: list[list[np.ndarray]] = [[] for _ in processors]
     for i, value in enumerate(values):
         name = f"{argument}[{i}]"
         picture = sketch_image(value, name)
         validate.image_size(name, picture.size, min_side=8, max_side=MAX_SIDE)
-        out.append(to_mnist(picture, argument=name))
-    return torch.from_numpy(np.stack(out)).unsqueeze(1)
+        for prepared, processor in zip(out, processors, strict=True):
+            prepared.append(processor.prepare(picture, argument=name, sketch=isinstance(value, dict)))
+    return [torch.from_numpy(np.stack(prepared)).unsqueeze(1) for prepared in out]
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
-def _folder(folder: Path, argument: str) -> tuple[torch.Tensor, np.ndarray, list[str]]:
-    """``<folder>/<class>/<picture>``: the pictures (normalised), their class indices and the class names (sorted)."""
+def _folder(folder: Path, argument: str, processors: list[MnistImageProcessor]
+            ) -> tuple[list[torch.Tensor], np.ndarray, list[str]]:
+    """``<folder>/<class>/<picture>``: the pictures (prepared by each of `processors`, see `_picture_list`), their
+    class indices and the class names (sorted)."""
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = [(c, f) for c, name in enumerate(classes) for f in sorted((folder / name).iterdir())
              if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
@@ -329,7 +342,7 @@ def _folder(folder: Path, argument: str) -> tuple[torch.Tensor, np.ndarray, list
                          f"It has {len(classes)} sub-folder(s) and {len(files)} picture(s).")
     if len(files) > MAX_PICTURES:
         raise InputError(argument, f"{len(files)} pictures", f"at most {MAX_PICTURES} pictures")
-    pictures = _picture_list([str(f) for _, f in files], argument)
+    pictures = _picture_list([str(f) for _, f in files], argument, processors)
     return pictures, np.array([c for c, _ in files], dtype=np.int64), classes
 
 
@@ -476,9 +489,16 @@ class MetricLearningPipeline(Pipeline):
 
     task = TASK
 
-    def __init__(self, models: dict[str, EmbeddingNet], model_id: str, device: Any, dtype: Any):
+    def __init__(self, models: dict[str, EmbeddingNet], model_id: str, device: Any, dtype: Any,
+                 processors: dict[str, MnistImageProcessor] | None = None):
         super().__init__(model_id, device, dtype)
         self.models = {name: models[name] for name in ORDER if name in models}
+        processors = processors or {}
+        networks = {name: processors.get(name, DEFAULT_PROCESSOR) for name in self.models}
+        #: per representation, how a picture given as a file, PIL image, drawing or folder becomes its input: each
+        #: network's preparation saved with it (``preprocessor_config.json``, `pipelines.mnist_processor`; the MNIST
+        #: defaults for folders without one); ``pixels`` takes the first network's (MNIST's with none).
+        self.processors = {PIXELS: next(iter(networks.values()), DEFAULT_PROCESSOR), **networks}
         self._reference_vectors: dict[str, np.ndarray] = {}  # the default reference set's, per representation
 
     @classmethod
@@ -510,6 +530,7 @@ class MetricLearningPipeline(Pipeline):
         elif lab.is_local_id(model) and not path.is_dir():
             raise ModelLoadError(model, "not_found", f"no trained {TASK} model in {path} yet. {train_hint()}")
         models: dict[str, EmbeddingNet] = {}
+        processors: dict[str, MnistImageProcessor] = {}
         for folder in folders:
             net = lab.load_module(EmbeddingNet, folder, task=TASK, train_command=TRAIN_COMMAND, device=device,
                                   revision=revision)
@@ -517,7 +538,8 @@ class MetricLearningPipeline(Pipeline):
                 raise ModelLoadError(model, "incompatible", f"two of its models were trained with the {net.loss} "
                                                             f"loss; keep one per loss ({folder}).")
             models[net.loss] = net
-        return cls(models, model, device, torch.float32)
+            processors[net.loss] = MnistImageProcessor.from_pretrained(folder, revision=revision, task=TASK)
+        return cls(models, model, device, torch.float32, processors)
 
     @property
     def representations(self) -> list[str]:
@@ -538,49 +560,64 @@ class MetricLearningPipeline(Pipeline):
         triplet network when loaded, else the first one; ``pixels``: the 784 raw values)."""
         representation = self._representation(representation)
         pictures, _, _ = self._data(images, None, argument="images", need_labels=False)
-        return self.vectors(representation, pictures)
+        return self.vectors(representation, pictures[representation])
 
     def _representation(self, value: Any) -> str:
         if value is None:
             return TRIPLET if TRIPLET in self.models else self.representations[-1]
         return validate.choice("representation", value, self.representations)
 
+    def _per_representation(self, tensors: list[torch.Tensor] | torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{representation: pictures}``: one tensor for all (MNIST-ready arrays), or one per distinct processor in
+        the order of `_distinct_processors`."""
+        if isinstance(tensors, torch.Tensor):
+            return {name: tensors for name in self.representations}
+        by = dict(zip(self._distinct_processors(), tensors, strict=True))
+        return {name: by[self.processors[name]] for name in self.representations}
+
+    def _distinct_processors(self) -> list[MnistImageProcessor]:
+        return list(dict.fromkeys(self.processors.values()))
+
     def _data(self, data: Any, labels: Any, argument: str = "data", need_labels: bool = True
-              ) -> tuple[torch.Tensor, np.ndarray | None, list[str] | None]:
-        """``(pictures, labels, class names or None)`` of `data` (see `__call__`), checked."""
+              ) -> tuple[dict[str, torch.Tensor], np.ndarray | None, list[str] | None]:
+        """``({representation: pictures}, labels, class names or None)`` of `data` (see `__call__`), checked;
+        pictures given as files / PIL images / drawings / a folder are prepared with each representation's
+        processor, arrays are MNIST-ready and the same for all."""
         names = None
         if data is None or isinstance(data, str) and data == SKLEARN_DIGITS:
             if labels is not None:
                 raise InputError("labels", "labels", f"no labels with {SKLEARN_DIGITS!r} (it has its own)")
             pictures, digit_labels = _sklearn_tensors()["test"]
-            return pictures, digit_labels, None
+            return self._per_representation(pictures), digit_labels, None
         if isinstance(data, (str, os.PathLike)):
             folder = Path(data).expanduser()
             if not folder.is_dir():
                 raise InputError(argument, str(data), PICTURES, f"No such folder: {str(folder)!r}.")
             if labels is not None:
                 raise InputError("labels", "labels", "no labels with a folder (its sub-folders are the classes)")
-            pictures, found, names = _folder(folder, argument)
-            return pictures, found, names
+            tensors, found, names = _folder(folder, argument, self._distinct_processors())
+            return self._per_representation(tensors), found, names
         if isinstance(data, (list, tuple)):
             if not data:
                 raise InputError(argument, "an empty list", "at least 3 pictures")
             if len(data) > MAX_PICTURES:
                 raise InputError(argument, f"{len(data)} pictures", f"at most {MAX_PICTURES} pictures")
-            pictures = _picture_list(data, argument)
+            pictures = self._per_representation(_picture_list(data, argument, self._distinct_processors()))
         elif isinstance(data, (np.ndarray, torch.Tensor)) or hasattr(data, "__array__"):
-            pictures = to_tensor(data, argument)
+            pictures = self._per_representation(to_tensor(data, argument))
         else:
             raise InputError(argument, data, PICTURES)
         label_argument = "labels" if argument == "data" else f"{argument} labels"
-        found = read_labels(labels, len(pictures), label_argument) if need_labels or labels is not None else None
+        count = len(pictures[PIXELS])
+        found = read_labels(labels, count, label_argument) if need_labels or labels is not None else None
         return pictures, found, names
 
-    def _reference(self, reference: Any) -> tuple[torch.Tensor, np.ndarray, bool]:
-        """``(pictures, labels, is the default set)`` of the k-NN / "find similar" reference set."""
+    def _reference(self, reference: Any) -> tuple[dict[str, torch.Tensor], np.ndarray, bool]:
+        """``({representation: pictures}, labels, is the default set)`` of the k-NN / "find similar" reference
+        set."""
         if reference is None or isinstance(reference, str) and reference == SKLEARN_DIGITS:
             pictures, labels = _sklearn_tensors()["train"]
-            return pictures, labels, True
+            return self._per_representation(pictures), labels, True
         if isinstance(reference, (str, os.PathLike)):
             pictures, labels, _ = self._data(reference, None, argument="reference")
             return pictures, labels, False
@@ -606,8 +643,9 @@ class MetricLearningPipeline(Pipeline):
         Args:
             data: None or ``"sklearn-digits"`` (scikit-learn's digits made MNIST-like, the 359 pictures of the test
                 split); an array ``(N, 28, 28)`` / ``(N, 784)`` of MNIST-ready pictures (uint8, or floats in [0,
-                1]; white on black); a list of pictures of digits (paths, PIL images, arrays, sketches), each
-                normalised as MNIST's were; or a folder ``<class>/<picture>``. 3 to 70,000 pictures.
+                1]; white on black), used as they are; a list of pictures of digits (paths, PIL images, arrays,
+                sketches) or a folder ``<class>/<picture>``, each prepared for each representation as its network's
+                training pictures were (``self.processors``). 3 to 70,000 pictures.
             labels: the class index of each picture (required for an array or a list).
             reference: the labelled set k-NN votes from: None (the 1,438 training pictures of the same digits), a
                 folder, or ``(pictures, labels)``.
@@ -623,30 +661,32 @@ class MetricLearningPipeline(Pipeline):
         seed = validate.seed(seed)
         progress = validate.callback("progress", progress, "progress(step, total, info)")
         wanted = self.representations if representations is None else self._wanted(representations)
-        pictures, truth, names = self._data(data, labels)
+        prepared, truth, names = self._data(data, labels)
         assert truth is not None
-        if len(pictures) < 3:
-            raise InputError("data", f"{len(pictures)} picture(s)", "at least 3 pictures")
-        ref_pictures, ref_labels, default_reference = self._reference(reference)
-        k = validate.integer("k", k, low=1, high=min(MAX_K, len(ref_pictures)),
-                             hint=f"The reference set has {len(ref_pictures)} pictures.")
+        count = len(truth)
+        if count < 3:
+            raise InputError("data", f"{count} picture(s)", "at least 3 pictures")
+        ref_prepared, ref_labels, default_reference = self._reference(reference)
+        ref_count = len(ref_labels)
+        k = validate.integer("k", k, low=1, high=min(MAX_K, ref_count),
+                             hint=f"The reference set has {ref_count} pictures.")
         distinct = len(np.unique(truth))
         if n_clusters is None:
             n_clusters = max(2, distinct)
-        n_clusters = validate.integer("n_clusters", n_clusters, low=2, high=min(MAX_CLUSTERS, len(pictures) - 1),
-                                      hint=f"There are {len(pictures)} pictures of {distinct} classes.")
-        if n_clusters > len(pictures) - 1:
-            raise InputError("data", f"{len(pictures)} pictures", f"more pictures than clusters ({n_clusters})")
-        map_index = np.arange(len(pictures))
-        if projection != "none" and len(pictures) > MAP_POINTS:
-            map_index = np.sort(np.random.default_rng(seed % 2**32).choice(len(pictures), MAP_POINTS, replace=False))
+        n_clusters = validate.integer("n_clusters", n_clusters, low=2, high=min(MAX_CLUSTERS, count - 1),
+                                      hint=f"There are {count} pictures of {distinct} classes.")
+        if n_clusters > count - 1:
+            raise InputError("data", f"{count} pictures", f"more pictures than clusters ({n_clusters})")
+        map_index = np.arange(count)
+        if projection != "none" and count > MAP_POINTS:
+            map_index = np.sort(np.random.default_rng(seed % 2**32).choice(count, MAP_POINTS, replace=False))
         stages = 3 if projection != "none" else 2
         total, step = stages * len(wanted), 0
         scores, clusters, maps, done = {}, {}, {}, []
         stopped = False
         for name in wanted:
-            vectors = self.vectors(name, pictures)
-            reference_vectors = self._reference_vectors_of(name, ref_pictures, default_reference)
+            vectors = self.vectors(name, prepared[name])
+            reference_vectors = self._reference_vectors_of(name, ref_prepared[name], default_reference)
             step += 1
             if not report_progress(progress, step, total, stage="embed", representation=name):
                 stopped = True
@@ -668,8 +708,8 @@ class MetricLearningPipeline(Pipeline):
         return ClusteringResult(representations=done, scores=scores, clusters=clusters, maps=maps,
                                 map_index=map_index if projection != "none" else np.zeros(0, dtype=np.int64),
                                 labels=truth, class_names=names or self.class_names, n_clusters=n_clusters, k=k,
-                                projection=projection, seed=seed, samples=len(pictures),
-                                reference_samples=len(ref_pictures), stopped=stopped)
+                                projection=projection, seed=seed, samples=count,
+                                reference_samples=ref_count, stopped=stopped)
 
     def _wanted(self, representations: Any) -> list[str]:
         if isinstance(representations, str) or not isinstance(representations, (list, tuple)) or not representations:
@@ -683,7 +723,8 @@ class MetricLearningPipeline(Pipeline):
 
         Args:
             image: a drawing (a Gradio Sketchpad value), a path, a PIL image or an array of one digit, 8 to 4096
-                pixels a side; normalised as MNIST's were (`pipelines.mnist.to_mnist`).
+                pixels a side; prepared with `representation`'s processor (``self.processors``: as the network's
+                training pictures were, a drawing laid out like them; `pipelines.mnist_processor`).
             k (`int`, *optional*, defaults to 8): neighbours, 1 to 64 and at most the reference size.
             representation (`str`, *optional*): ``pixels`` or a loaded embedding (default: triplet when loaded).
             reference: as in `__call__` (default: the 1,438 training pictures of scikit-learn's digits).
@@ -691,17 +732,18 @@ class MetricLearningPipeline(Pipeline):
         """
         from sklearn.neighbors import NearestNeighbors
 
-        from pipelines.mnist import sketch_image, to_mnist
+        from pipelines.mnist import sketch_image
 
         representation = self._representation(representation)
         if invert is not None:
             invert = validate.boolean("invert", invert)
-        ref_pictures, ref_labels, default_reference = self._reference(reference)
+        ref_prepared, ref_labels, default_reference = self._reference(reference)
+        ref_pictures = ref_prepared[representation]
         k = validate.integer("k", k, low=1, high=min(MAX_SIMILAR, len(ref_pictures)),
                              hint=f"The reference set has {len(ref_pictures)} pictures.")
         picture = sketch_image(image, "image")
         validate.image_size("image", picture.size, min_side=8, max_side=MAX_SIDE)
-        query = to_mnist(picture, invert=invert)
+        query = self.processors[representation].prepare(picture, invert, sketch=isinstance(image, dict))
         vector = self.vectors(representation, torch.from_numpy(query).view(1, 1, SIZE, SIZE))
         reference_vectors = self._reference_vectors_of(representation, ref_pictures, default_reference)
         distances, indices = NearestNeighbors(n_neighbors=k).fit(reference_vectors).kneighbors(vector)

@@ -56,7 +56,8 @@ def test_metrics_json_is_what_load_gives_on_the_same_pictures(trained):
 
     output, metrics = trained
     assert {p.name for p in output.iterdir()} == {"config.json", "model.safetensors", "README.md", "metrics.json",
-                                                  "training_curve.png", "embedding_maps.png"}
+                                                  "training_curve.png", "embedding_maps.png",
+                                                  "preprocessor_config.json"}
     assert not RunFolders(output).work.exists()
     saved = json.loads((output / "metrics.json").read_text())
     config = json.loads((output / "config.json").read_text())

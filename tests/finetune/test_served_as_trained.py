@@ -145,3 +145,60 @@ def test_a_dark_on_light_folder_is_measured_and_drawings_follow_it():
     drawn = processor.prepare(light)
     assert drawn[0, 0] == 1.0 and drawn.min() == 0.0  # white paper, black ink, as the training pictures
     assert MnistImageProcessor.from_dict(processor.to_dict()) == processor
+
+
+def metric_argv(user_folder: Path, output: Path) -> list[str]:
+    return ["--dataset", str(user_folder), "--output-dir", str(output), "--max-steps", "30", "--batch-size", "64",
+            "--eval-steps", "30", "--save-steps", "30", "--map-projection", "none", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def metric_run(user_folder, tmp_path_factory) -> Path:
+    from finetune.metric import cli
+
+    output = tmp_path_factory.mktemp("metric") / "run"
+    assert cli(metric_argv(user_folder, output)) == 0
+    return output
+
+
+def test_metric_scores_through_load_on_picture_files_equal_metrics_json(metric_run, user_folder):
+    """The test split and the k-NN reference as the trainer chose them, given to ``load()`` as the PNG files they were
+    decoded from (so through the saved preparation): every score of metrics.json, pixels and embedding, exactly."""
+    from finetune.metric import make_parser
+
+    metrics = json.loads((metric_run / "metrics.json").read_text())
+    saved = json.loads((metric_run / CONFIG_NAME).read_text())
+    assert saved["image_processor_type"] == "MnistImageProcessor" and saved["rescale_factor"] == 1 / 255
+    assert saved["sketch_box"] > 24 and saved["ink"] == "light-on-dark"  # measured: digits fill the frame
+    (args,) = make_parser().parse_args_into_dataclasses(args=metric_argv(user_folder, metric_run))
+    data = args.load_data(args.seed)  # the run's own splits, in its order (k-means depends on the order)
+    files = {np.asarray(Image.open(path)).tobytes(): str(path) for path in sorted(user_folder.glob("*/*/*.png"))}
+    reference = data.train.subset(args.eval_reference_size, args.seed)
+    test_files = [files[image.numpy().tobytes()] for image in data.test.images]
+    reference_files = [files[image.numpy().tobytes()] for image in reference.images]
+    assert metrics["test"]["samples"] == len(test_files) == 200
+    assert metrics["evaluation"]["reference_samples"] == len(reference_files)
+    ml = load("metric-learning", model=str(metric_run), device="cpu")
+    assert ml.processors == {"pixels": MnistImageProcessor.from_dict(saved), "triplet": MnistImageProcessor.from_dict(
+        saved)}
+    evaluation = metrics["evaluation"]
+    result = ml(test_files, data.test.labels.numpy(), reference=(reference_files, reference.labels.numpy()),
+                k=evaluation["k"], seed=evaluation["seed"], projection="none")
+    assert result.scores == {name: metrics["test"][name] for name in ("pixels", "triplet")}
+    assert result.scores["triplet"]["knn_accuracy"] > 0.5
+
+
+def test_a_drawing_searched_by_similarity_is_laid_out_like_the_training_pictures(metric_run, user_folder):
+    ml = load("metric-learning", model=str(metric_run), device="cpu")
+    path, label = test_pictures(user_folder)[0]
+    stored = np.asarray(Image.open(path))
+    canvas = np.zeros((280, 280, 4), dtype=np.uint8)  # the digit drawn small in a corner of Gradio's sketch pad
+    canvas[20:110, 30:120, 3] = np.asarray(Image.fromarray(stored).resize((90, 90), Image.Resampling.BILINEAR))
+    sketch = {"composite": canvas, "layers": [], "background": None}
+    found = ml.similar(sketch, k=3, reference=str(user_folder / "test"))
+    rows, cols = np.nonzero(found.query > 0.1)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 >= 24  # the measured box (MNIST's 20 for MNIST-trained networks)
+    # a stored picture of the folder goes in as in training: itself is its own nearest picture, at distance 0
+    same = ml.similar(str(path), k=1, reference=str(user_folder / "test"))
+    np.testing.assert_array_equal(same.query, stored.astype(np.float32) / np.float32(255))
+    assert same.neighbours[0]["distance"] == pytest.approx(0, abs=1e-6) and same.neighbours[0]["label"] == label

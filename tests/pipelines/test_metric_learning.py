@@ -338,3 +338,50 @@ def test_two_calls_at_once_give_what_each_gives_alone(ml, digits):
     assert together == alone
     found = list(ThreadPoolExecutor(2).map(lambda i: ml.similar(digits["train"][0][i], k=2), (3, 4)))
     assert [f.neighbours[0]["index"] for f in found] == [3, 4]
+
+
+def test_each_network_prepares_pictures_with_the_processor_saved_beside_it(tmp_path, digits):
+    """A folder whose triplet network was trained on dark digits on white paper (its preprocessor_config.json says
+    so) and whose softmax network has none (MNIST's defaults): pictures given as files / PIL images / a folder reach
+    each network as its own training pictures were; MNIST-ready arrays reach both as they are."""
+    import shutil
+
+    from pipelines import tiny
+    from pipelines.mnist_processor import DEFAULT, MnistImageProcessor
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(tiny.build("metric-learning"), folder)
+    paper = MnistImageProcessor(sketch_box=20, ink="dark-on-light")
+    paper.save_pretrained(folder / "triplet")
+    ml = load("metric-learning", model=str(folder), device="cpu")
+    assert ml.processors == {"pixels": DEFAULT, "normalized-softmax": DEFAULT, "triplet": paper}
+    images, labels = digits["test"][0][:30], digits["test"][1][:30]  # uint8, light digits on black, 28x28
+    pictures = [Image.fromarray(image) for image in images]
+    # the softmax network (MNIST's preparation): a stored 28x28 light-on-dark picture goes in as it is
+    np.testing.assert_array_equal(ml.embed(pictures, "normalized-softmax"), ml.embed(images, "normalized-softmax"))
+    # the triplet network: the same pictures laid out and inverted like its training pictures (white paper)
+    as_trained = np.stack([paper.drawing_array(p) for p in pictures])
+    assert as_trained[:, 0, 0].min() == 255  # white paper (these digits already have MNIST's 20x20 layout)
+    np.testing.assert_array_equal(ml.embed(pictures, "triplet"), ml.embed(as_trained, "triplet"))
+    assert not np.array_equal(ml.embed(pictures, "triplet"), ml.embed(images, "triplet"))
+    assert ml.similar(pictures[0], k=1, representation="triplet").query[0, 0] == 1.0
+    np.testing.assert_array_equal(ml.similar(pictures[0], k=1, representation="pixels").query,
+                                  images[0].astype(np.float32) / np.float32(255))
+    by_list = ml(pictures, labels, projection="none", seed=0).scores
+    assert by_list["normalized-softmax"] == ml(images, labels, projection="none", seed=0).scores["normalized-softmax"]
+    assert by_list["triplet"] == ml(as_trained, labels, projection="none", seed=0).scores["triplet"]
+    # a folder <class>/<picture> of the same pictures: the same per-network preparation
+    for i, (picture, label) in enumerate(zip(pictures, labels, strict=True)):
+        (tmp_path / "pics" / str(label)).mkdir(parents=True, exist_ok=True)
+        picture.save(tmp_path / "pics" / str(label) / f"{i:02d}.png")
+    files = sorted((tmp_path / "pics").glob("*/*.png"))
+    order = [int(f.stem) for f in files]
+    np.testing.assert_array_equal(ml.embed(str(tmp_path / "pics"), "triplet"), ml.embed(as_trained[order], "triplet"))
+    # a preparation mmhub does not make, or a broken file, is refused at load time (never silently MNIST's)
+    (folder / "triplet" / "preprocessor_config.json").write_text('{"image_processor_type": "MnistImageProcessor", '
+                                                                  '"ink": "purple"}')
+    with pytest.raises(ModelLoadError, match="ink"):
+        load("metric-learning", model=str(folder), device="cpu")
+    (folder / "triplet" / "preprocessor_config.json").write_bytes(b"\xff\x00")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        load("metric-learning", model=str(folder), device="cpu")
