@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from typing import Any, ClassVar
 
 import torch
@@ -78,12 +79,17 @@ class _StableDiffusion(Pipeline):
 
     auto_class: ClassVar[str] = ""
 
-    def __init__(self, pipe: Any, model_id: str, device: Any, dtype: Any, turbo: bool, loras: Any = None):
+    def __init__(self, pipe: Any, model_id: str, device: Any, dtype: Any, turbo: bool, loras: Any = None,
+                 lock: threading.Lock | None = None):
         from pipelines.adapters import SDLoras
 
         super().__init__(model_id, device, dtype)
         self.pipe, self.turbo = pipe, turbo
         self.loras = loras if loras is not None else SDLoras()  # shared with from_pipe: the UNet is shared too
+        #: Held by callers in several threads from `set_lora` to the end of the call (``with t2i.lock:``): the
+        #: components serve one call at a time (the scheduler keeps the step it is at; the active LoRAs are the
+        #: UNet's state). Shared with from_pipe, as the components are.
+        self.lock = lock if lock is not None else threading.Lock()
 
     # ------------------------------------------------------------------------------------------------ loading
 
@@ -175,7 +181,7 @@ class _StableDiffusion(Pipeline):
             raise InputError("other", other, "a TextToImagePipeline or ImageToImagePipeline")
         pipe = getattr(diffusers, cls.auto_class).from_pipe(other.pipe)
         pipe.set_progress_bar_config(**getattr(other.pipe, "_progress_bar_config", {}))
-        return cls(pipe, other.model_id, other.device, other.dtype, other.turbo, other.loras)
+        return cls(pipe, other.model_id, other.device, other.dtype, other.turbo, other.loras, other.lock)
 
     def set_lora(self, lora: str | list[str] | None, lora_scale: float | list[float] = 1.0) -> None:
         """Apply these LoRAs at these scales from the next call on (each loaded once); None turns LoRA off.

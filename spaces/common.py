@@ -35,7 +35,6 @@ import shutil
 import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,28 +206,6 @@ def model_bytes(obj: Any, _depth: int = 0) -> int:
 #: (measured: tiny MusicGen and ACE-Step loaded together fail with "Cannot copy out of meta tensor" or a missing
 #: lazy attribute); the API's job workers, its requests and the tabs load through this cache concurrently.
 _LOADING = threading.Lock()
-
-_IN_USE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_IN_USE_GUARD = threading.Lock()
-
-
-def exclusive(pipeline: Any) -> threading.Lock:
-    """The lock of one cached pipeline, shared by the app's tabs and the API (they share `ModelCache`): hold it from
-    ``set_lora`` to the end of the call. A diffusers pipeline serves one call at a time (its scheduler keeps the
-    step it is at) and its active LoRAs are the pipeline's state, so two callers at once would mix steps, or draw
-    with each other's LoRA. Image-to-image built ``from_pipe`` shares the text-to-image components: key it by the
-    text-to-image pipeline.
-
-    >>> lock = exclusive(t2i)
-    >>> with lock:
-    ...     t2i.set_lora(None)
-    ...     result = t2i("a red mug")
-    """
-    with _IN_USE_GUARD:
-        lock = _IN_USE.get(pipeline)
-        if lock is None:
-            lock = _IN_USE[pipeline] = threading.Lock()
-        return lock
 
 
 class ModelCache:

@@ -34,7 +34,6 @@ from .common import (
     Run,
     SpaceSpec,
     draw_seed,
-    exclusive,
     image_input,
     number,
     parse_seed,
@@ -143,14 +142,13 @@ def build(ctx: Context) -> None:
     t = lambda key, **kw: ctx.t(key, TEXTS, **kw)  # noqa: E731
     image_to_image_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lives as long as the cached t2i
 
-    def generate(pipe: Any, run: Run, loras: tuple[Any, float], shared: Any, **call: Any) -> Iterator[Any]:
-        """The pipeline called in a thread with these LoRAs, holding the lock of the `shared` text-to-image weights
-        (`exclusive`: the API draws on the same pipeline); its steps on the status line; yields KEEP, then the
-        result."""
+    def generate(pipe: Any, run: Run, loras: tuple[Any, float], **call: Any) -> Iterator[Any]:
+        """The pipeline called in a thread with these LoRAs, holding its lock (the API draws on the same cached
+        pipeline); its steps on the status line; yields KEEP, then the result."""
         progress = run.steps(lambda step, total, _: t("step", step=step, total=total))
 
         def work(report: Any) -> Any:
-            with exclusive(shared):
+            with pipe.lock:
                 pipe.set_lora(*loras)
                 return pipe(**call, progress=progress)
 
@@ -168,7 +166,7 @@ def build(ctx: Context) -> None:
         size = {"width": _size("width", width), "height": _size("height", height)}
         loras = parse_loras(ctx, lora), number("lora_scale", lora_scale, -4.0, 4.0)
         t2i = yield from run.pipeline("text-to-image", model)
-        result = yield from generate(t2i, run, loras, t2i, **settings, **size)
+        result = yield from generate(t2i, run, loras, **settings, **size)
         yield result.images, result.seed
 
     def image_to_image(prompt: str, image: Any, strength: float, negative_prompt: str, steps: float,
@@ -185,7 +183,7 @@ def build(ctx: Context) -> None:
 
             image_to_image_of[t2i] = ImageToImagePipeline.from_pipe(t2i)
         i2i = image_to_image_of[t2i]
-        result = yield from generate(i2i, run, loras, t2i, image=picture, strength=strength, **settings)
+        result = yield from generate(i2i, run, loras, image=picture, strength=strength, **settings)
         yield result.images, result.seed
 
     def live_text_to_image(aspect: str, prompt: str, negative_prompt: str, steps: float, guidance: float,
@@ -204,7 +202,7 @@ def build(ctx: Context) -> None:
         t2i = yield from run.pipeline("text-to-image", model)
         if aspect:
             size["width"], size["height"] = aspect_size(validate.choice("aspect", aspect, ASPECTS), t2i.native_size)
-        result = yield from generate(t2i, run, loras, t2i, **settings, **size)
+        result = yield from generate(t2i, run, loras, **settings, **size)
         yield [(image, prompt) for image in result.images], result.seed, kept_seed
 
     def live_gate(live: bool, prompt: str, count: float | None) -> Any:

@@ -61,7 +61,6 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from pipelines import TASKS, resolve_task
 
-from ..common import exclusive
 from .audio_codec import encode as encode_audio
 from .errors import ApiError, field_error
 from .service import Service, get_service
@@ -346,7 +345,7 @@ async def text_to_image(service: Service, request: Request, pipe: Any, item: HfI
     prompt = _text_input(item.inputs)
 
     def run() -> Any:
-        with exclusive(pipe):  # one call at a time on the pipeline the tabs share
+        with pipe.lock:  # one call at a time on the pipeline the tabs share
             pipe.set_lora(None)  # a LoRA an earlier request applied to the shared pipeline
             return pipe(prompt, **settings)
 
@@ -383,7 +382,7 @@ async def image_to_image(service: Service, request: Request, pipe: Any, item: Hf
     settings = _image_settings(item.parameters)
     def run() -> Any:
         i2i = _image_of(pipe, service)
-        with exclusive(pipe):  # image-to-image draws on the text-to-image weights
+        with i2i.lock:  # shared with the text-to-image pipeline, as its weights are
             i2i.set_lora(None)  # a LoRA an earlier request applied to the shared pipeline
             return i2i(prompt, image=picture, **settings)
 

@@ -31,7 +31,6 @@ from pydantic import BaseModel, Field, ValidationError
 
 from pipelines.images import load_image
 
-from ..common import exclusive
 from ..image_generation import parse_loras
 from .errors import ApiError, field_error, from_exception, unsupported, validation_message
 from .fields import OpenAIRequest, register
@@ -158,7 +157,7 @@ async def generations(body: ImageGenerationRequest, request: Request,
     t2i = await service.pipeline(request, T2I, body.model)
 
     def run() -> Any:
-        with exclusive(t2i):  # the tabs draw on the same pipeline: one call, with its own LoRAs, at a time
+        with t2i.lock:  # the tabs draw on the same pipeline: one call, with its own LoRAs, at a time
             t2i.set_lora(loras, scale)
             return t2i(body.prompt, **_settings(body))
 
@@ -257,7 +256,7 @@ async def edits(request: Request, service: Service = Depends(get_service)) -> Im
     def run() -> Any:
         i2i = _image_of(t2i, service)
         settings = _settings(body) | ({"strength": body.strength} if body.strength is not None else {})
-        with exclusive(t2i):  # image-to-image draws on the text-to-image weights
+        with i2i.lock:  # shared with the text-to-image pipeline, as its weights are
             i2i.set_lora(loras, scale)
             return i2i(body.prompt, image=picture, **settings)
 

@@ -73,6 +73,7 @@ def test_image_to_image_shares_the_components(t2i, i2i):
         ours, theirs = getattr(t2i.pipe, name), getattr(i2i.pipe, name)
         assert ours is theirs
         assert all(a.data_ptr() == b.data_ptr() for a, b in zip(ours.parameters(), theirs.parameters(), strict=True))
+    assert i2i.loras is t2i.loras and i2i.lock is t2i.lock  # the components' state, and one call at a time on them
 
 
 def test_image_to_image_equals_raw_diffusers(t2i, i2i, raw_t2i, tmp_path):
