@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ApiError, error_parts
+from .requestid import is_api_request
 
 OPEN = ""  # the owner of every request when the API needs no credential
 
@@ -80,9 +81,7 @@ class AuthMiddleware:
         self.app, self.credentials, self.prefixes = app, credentials, prefixes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not any(path == p or path.startswith(p.rstrip("/") + "/")
-                                              for p in self.prefixes):
+        if not is_api_request(scope, self.prefixes):
             await self.app(scope, receive, send)
             return
         owner: str | None = OPEN
@@ -90,7 +89,7 @@ class AuthMiddleware:
             header = next((v for k, v in scope.get("headers", []) if k == b"authorization"), None)
             owner = self.credentials.owner(header)
             if owner is None:
-                await self._refuse(path, send, header is not None)
+                await self._refuse(scope.get("path", ""), send, header is not None)
                 return
         scope.setdefault("state", {})["owner"] = owner or None
         await self.app(scope, receive, send)

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .errors import ApiError
+from .requestid import is_api_request
 
 DEFAULT_LIMIT = 1
 
@@ -123,9 +124,7 @@ class BodyLimitMiddleware:
         self.app, self.max_bytes, self.prefixes, self.render = app, max_bytes, prefixes, render
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not any(path == p or path.startswith(p.rstrip("/") + "/")
-                                              for p in self.prefixes):
+        if not is_api_request(scope, self.prefixes):
             await self.app(scope, receive, send)
             return
         length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)

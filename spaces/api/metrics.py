@@ -26,6 +26,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .requestid import is_api_request
+
 NO_TASK = "-"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -86,9 +88,7 @@ class MetricsMiddleware:
         self.app, self.metrics, self.prefixes = app, metrics, prefixes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not any(path == p or path.startswith(p.rstrip("/") + "/")
-                                              for p in self.prefixes):
+        if not is_api_request(scope, self.prefixes):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -54,17 +54,21 @@ def install_log_filter() -> None:
             handler.addFilter(RequestIdFilter())
 
 
+def is_api_request(scope: dict, prefixes: tuple[str, ...]) -> bool:
+    """Whether an ASGI `scope` is an HTTP request on a path under one of `prefixes` (a prefix itself, or below it):
+    what each of the API's middlewares (request ids, keys, body size, metrics) applies to."""
+    path = scope.get("path", "")
+    return scope["type"] == "http" and any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
 class RequestIdMiddleware:
     """ASGI middleware: the request id for `prefixes` (the API's paths), its header, and one access-log line each."""
 
     def __init__(self, app: Any, prefixes: tuple[str, ...]):
         self.app, self.prefixes = app, prefixes
 
-    def applies(self, path: str) -> bool:
-        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.prefixes)
-
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.applies(scope.get("path", "")):
+        if not is_api_request(scope, self.prefixes):
             await self.app(scope, receive, send)
             return
         offered = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == HEADER.encode()), None)
