@@ -18,7 +18,10 @@ import importlib
 import logging
 from typing import Any, ClassVar
 
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from .errors import ApiError, field_error
 
 logger = logging.getLogger(__name__)
 
@@ -106,3 +109,15 @@ def describe_extra(cls: type[OpenAIRequest] | None, name: str) -> str:
         return (f"`{name}` is an OpenAI field this server does not support"
                 + (f" (it accepts only {accepted} or null)" if accepted else " (only null)") + "; leave it out.")
     return f"`{name}` is not a field of this endpoint; leave it out (see /docs for the fields it takes)."
+
+
+async def read_multipart(request: Request, param: str, example: str) -> Any:
+    """The request's multipart form (starlette's ``FormData``, to be closed by the caller): a 415 naming `param`
+    (with `example`, e.g. ``"image=@picture.png, prompt=..."``) for another content type, a 400 for a malformed
+    body."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiError(415, f"Send a multipart form ({example}).", param=param, code="unsupported_media_type")
+    try:
+        return await request.form()
+    except Exception as err:  # noqa: BLE001 - a malformed multipart body
+        raise field_error(param, f"The multipart form could not be read ({type(err).__name__}).") from err

@@ -33,7 +33,7 @@ from pipelines.images import load_image
 
 from ..image_generation import parse_loras
 from .errors import ApiError, field_error, from_exception, unsupported, validation_message
-from .fields import OpenAIRequest, register
+from .fields import OpenAIRequest, read_multipart, register
 from .service import Service, get_service
 
 logger = logging.getLogger(__name__)
@@ -217,13 +217,7 @@ def _form_value(name: str, value: str) -> Any:
 @router.post("/images/edits", response_model=ImagesResponse, openapi_extra=EDIT_FORM,
              summary="An image redrawn from a prompt (OpenAI: images.edit)")
 async def edits(request: Request, service: Service = Depends(get_service)) -> ImagesResponse:
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ApiError(415, "Send a multipart form (image=@picture.png, prompt=...).", param="image",
-                       code="unsupported_media_type")
-    try:
-        form = await request.form()
-    except Exception as err:  # noqa: BLE001 - a malformed multipart body
-        raise field_error("image", f"The multipart form could not be read ({type(err).__name__}).") from err
+    form = await read_multipart(request, "image", "image=@picture.png, prompt=...")
     try:
         if "mask" in form:
             raise unsupported("mask", "inpainting is not available; send the image alone")

@@ -29,6 +29,7 @@ from pipelines.errors import InputError
 from pipelines.voices import Voice as SavedVoice
 
 from .errors import ApiError, field_error, from_exception, unsupported
+from .fields import read_multipart
 from .service import Service, get_service
 
 logger = logging.getLogger(__name__)
@@ -81,13 +82,7 @@ def _not_found(voice_id: str) -> ApiError:
 
 async def create_voice(request: Request, service: Service = Depends(get_service)) -> VoiceObject:
     """Save a clip as a voice (multipart form: ``audio_sample`` file, ``name``; optional ``consent``, ``language``)."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ApiError(415, "Send a multipart form (audio_sample=@clip.wav, name=...).", param="audio_sample",
-                       code="unsupported_media_type")
-    try:
-        form = await request.form()
-    except Exception as err:  # noqa: BLE001 - a malformed multipart body
-        raise field_error("audio_sample", f"The multipart form could not be read ({type(err).__name__}).") from err
+    form = await read_multipart(request, "audio_sample", "audio_sample=@clip.wav, name=...")
     try:
         for key in form:
             if key in OPENAI_UNSUPPORTED:
