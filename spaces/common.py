@@ -961,7 +961,8 @@ class Run:
       for each ``report(*args)``, ``("status", None)`` when the status line is due for a refresh (yield `KEEP`
       then), and ``("result", value)``;
     - ``yield from run.pipeline(task, model)`` loads a model, saying so on the status line;
-    - ``run.finish(words, seed=...)`` sets what the status line says once the run ends (the seed used);
+    - ``run.finish(words, seed=..., stopped=...)`` sets what the status line says once the run ends (the seed used;
+      whether the work ended early, when it says so: a Stop pressed after its last step stopped nothing);
     - ``run.stopped`` is True once Stop was pressed; ``run.browser`` tells the page (person's words) from an API
       call.
     """
@@ -979,6 +980,7 @@ class Run:
         self.state = "running"  # then "done", "stopped" or "error"
         self.result_words: str | None = None
         self.seed: int | None = None
+        self.ended_early: bool | None = None  # as the work reports it (`finish`); None: Stop decides
         self.error: str | None = None
 
     @property
@@ -1009,9 +1011,11 @@ class Run:
         """A pipeline ``progress(step, total, info)`` callback that reports ``describe(step, total, info)``."""
         return lambda step, total, info: self.report(step, total, describe(step, total, info or {}))
 
-    def finish(self, words: str | None = None, seed: int | None = None) -> None:
-        """What the status line adds when the run ends: a result in a few words, the seed used."""
-        self.result_words, self.seed = words, seed
+    def finish(self, words: str | None = None, seed: int | None = None, stopped: bool | None = None) -> None:
+        """What the status line adds when the run ends: a result in a few words, the seed used, and whether the
+        work ended early (``stopped``, as its result says) when the work knows: a run that completed before a late
+        Stop reached it ends "done", not "stopped"."""
+        self.result_words, self.seed, self.ended_early = words, seed, stopped
 
     def pipeline(self, task: str, model: Any, tiny_variant: str = "tiny") -> Iterator[Any]:
         """``pipe = yield from run.pipeline(task, model)``: `Context.pipeline`, the status line saying "Loading
@@ -1308,7 +1312,8 @@ class RunControls:
                         continue
                     item = (item,) if count == 1 else tuple(item)
                     yield (*item, run.html())
-                run.state = "stopped" if run.stopped else "done"
+                ended_early = run.stopped if run.ended_early is None else run.ended_early
+                run.state = "stopped" if ended_early else "done"
             except Cancelled:
                 run.state = "stopped"
             except Exception as err:  # noqa: BLE001 - every failure becomes the status line, the app keeps serving

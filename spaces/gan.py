@@ -215,7 +215,7 @@ def build(ctx: Context) -> None:
                                "steps": t("steps_count", count=value["global_step"]),
                                "seconds": value["train_runtime_s"], "folder": lab.resolve(target)}
                     stopped = value["stopped_early"]
-                    run.finish(t("stopped_short", **figures) if stopped else None)
+                    run.finish(t("stopped_short", **figures) if stopped else None, stopped=stopped)
                     yield (current, list(grids), losses_frame(rows), t("stopped" if stopped else "done", **figures),
                            gr.update(value=target))
                 else:

@@ -364,7 +364,7 @@ def build(ctx: Context) -> None:
                  nmi=test[loss]["nmi"], knn=test[loss]["knn_accuracy"], pixels_ari=test["pixels"]["ari"],
                  pixels_nmi=test["pixels"]["nmi"], k=metrics["evaluation"]["k"], folder=args.output_dir)
         logger.info("trained %s on %s (%s split scored)", loss, metrics["data"]["source"], split)
-        run.finish(t("steps_saved", count=metrics["global_step"]), seed=seed)
+        run.finish(t("steps_saved", count=metrics["global_step"]), seed=seed, stopped=metrics["stopped_early"])
         yield curve_frame(rows), done, gr.update(value=LOCAL if not ctx.tiny else target)
 
     gr.Markdown(t("explain"))

@@ -105,7 +105,8 @@ def build(ctx: Context) -> None:
                 elif kind == "result":
                     path = write_wav(folder, "music", value.audio, value.sample_rate)
                     length = value.audio.shape[-1] / value.sample_rate
-                    run.finish(t("kept" if value.interrupted else "composed", seconds=length), seed=value.seed)
+                    run.finish(t("kept" if value.interrupted else "composed", seconds=length), seed=value.seed,
+                               stopped=value.interrupted)
                     yield path, path, value.seed
                 else:
                     yield KEEP

@@ -99,7 +99,8 @@ def build(ctx: Context) -> None:
                 yield KEEP
                 continue
             made = t("made", frames=len(result.frames), width=result.width, height=result.height)
-            run.finish(f"{made} · {t('noisy')}" if result.interrupted else made, seed=result.seed)
+            run.finish(f"{made} · {t('noisy')}" if result.interrupted else made, seed=result.seed,
+                       stopped=result.interrupted)
             with request_folder("mmhub-video-") as folder:  # the MP4 goes once gradio has copied it
                 yield str(result.save(folder / "video.mp4")), result.seed
 

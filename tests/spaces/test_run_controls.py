@@ -155,6 +155,22 @@ def test_stop_ends_the_page_run_as_stopped():
     assert 'data-state="stopped"' in status and "Stopped after" in status
 
 
+def test_a_stop_pressed_after_the_last_step_leaves_the_run_done():
+    """Stop reaches a run whose work has already completed (its result says it did not end early): the status
+    line says done with the result, not "Stopped"; a work that did end early says stopped."""
+
+    def handler(prompt, *, run):
+        run.stop_event.set()  # pressed while the result was on its way
+        run.finish("6 pictures", stopped=prompt == "early")
+        return "made"
+
+    _, page, _ = build_controls(handler)
+    *_, (_, status) = page("complete")
+    assert 'data-state="done"' in status and "6 pictures" in status
+    *_, (_, status) = page("early")
+    assert 'data-state="stopped"' in status and "6 pictures" in status
+
+
 def test_a_growing_plot_has_every_colour_from_the_first_frame():
     import pandas as pd
 
