@@ -147,7 +147,7 @@ def build(ctx: Context) -> None:
                     result.save_gif(gif)
                     vectors = vector_table([(t("start"), history[0]), (t("end", count=result.steps), history[-1])],
                                            shown)
-                    run.finish(seed=seed)
+                    run.finish(seed=seed, stopped=result.interrupted)
                     yield enlarge_digit(result.pixels), gif, climb_plot(result, layer, target), vectors
                 else:
                     yield KEEP

@@ -125,7 +125,7 @@ def build(ctx: Context) -> None:
                 elif kind == "result":
                     gif = str(folder / "dream.gif")
                     value.save_gif(gif)
-                    run.finish(seed=seed)
+                    run.finish(seed=seed, stopped=value.interrupted)
                     yield value.image, gif, objective_frame(value.objective, steps, octaves)
                 else:
                     yield KEEP

@@ -154,7 +154,7 @@ def build(ctx: Context) -> None:
 
         for kind, result in run.stream(work):
             if kind == "result":
-                run.finish(t("images_made", count=len(result.images)), seed=result.seed)
+                run.finish(t("images_made", count=len(result.images)), seed=result.seed, stopped=result.interrupted)
                 return result
             yield KEEP
         raise AssertionError("no result")  # run.stream always ends with one

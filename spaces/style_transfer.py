@@ -127,7 +127,7 @@ def build(ctx: Context) -> None:
             if kind == "update":
                 yield value[0], loss_frame(list(losses))
             elif kind == "result":
-                run.finish(seed=seed)
+                run.finish(seed=seed, stopped=value.interrupted)
                 yield value.image, loss_frame(value.losses)
             else:
                 yield KEEP
