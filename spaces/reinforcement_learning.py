@@ -192,7 +192,8 @@ def build(ctx: Context) -> None:
                 continue
             with request_folder("mmhub-rl-") as folder:
                 video = str(result.save(folder / "episode.mp4")) if result.frames is not None else None
-                run.finish(t("episodes_played", count=result.episodes), seed=result.seed)
+                run.finish(t("episodes_played", count=result.episodes), seed=result.seed,
+                           stopped=result.interrupted)
                 yield video, returns_frame(result), step_curve(result), summary(result)
 
     def training_curve(log: list[dict[str, Any]]) -> Any:
@@ -276,7 +277,7 @@ def build(ctx: Context) -> None:
                      seconds=metrics["train_runtime_s"], stopped=t("stopped") if metrics["stopped_early"] else "",
                      mean=evaluation["mean_reward"], std=evaluation["std_reward"], random=random["mean_reward"],
                      folder=target)
-            run.finish(t("saved"), seed=seed)
+            run.finish(t("saved"), seed=seed, stopped=metrics["stopped_early"])
             yield skip, skip, training_curve(log), done, after_video, after_text, gr.update(value=target)
 
     gr.Markdown(t("explain"))

@@ -166,7 +166,7 @@ def build(ctx: Context) -> None:
                 stopped = t("stopped", done=value.steps_done) if value.interrupted else ""
                 summary = t("summary", seed=value.seed, language=language_name, seconds=round(value.seconds, 2),
                             steps=t("steps_count", count=value.num_inference_steps), stopped=stopped)
-                run.finish(seed=value.seed)
+                run.finish(seed=value.seed, stopped=value.interrupted)
                 yield player, download, value.seed, summary
 
     gr.Markdown(f"🎤 {t('intro')} ℹ️ {t('cpu_note')} {t('licence')}")
