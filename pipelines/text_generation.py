@@ -25,7 +25,6 @@ from transformers import (
     AutoTokenizer,
     StoppingCriteria,
     StoppingCriteriaList,
-    StopStringCriteria,
     TextIteratorStreamer,
 )
 
@@ -195,8 +194,7 @@ class TextGenerationPipeline(Pipeline):
 
         encoded = [self._encode(p, params.system_prompt, max_new_tokens, params.truncate) for p in prompts]
         batch = self.tokenizer.pad({"input_ids": encoded}, padding=True, return_tensors="pt").to(self.model.device)
-        finish = _FinishRecorder(self.eos_token_ids, batch["input_ids"].shape[1],
-                                 StopStringCriteria(self.tokenizer, stops) if stops else None)
+        finish = _FinishRecorder(self.tokenizer, self.eos_token_ids, batch["input_ids"].shape[1], stops)
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": max_new_tokens, "do_sample": sample, "eos_token_id": self.eos_token_ids,
             "pad_token_id": self.tokenizer.pad_token_id,
@@ -377,22 +375,34 @@ def _stream_chunks(streamer: TextIteratorStreamer, stops: list[str], cancelled: 
 
 
 class _FinishRecorder(StoppingCriteria):
-    """Stops a sequence at a stop string (transformers' own `StopStringCriteria`) and records, per sequence, how
-    many new tokens it had when it finished (EOS / end of turn, or a stop string); None while it runs.
+    """Stops a sequence once its generated text holds a stop string, and records, per sequence, how many new tokens
+    it had when it finished (EOS / end of turn, or a stop string); None while it runs.
+
+    Stop strings are looked for in the generated text only, as OpenAI's ``stop`` and vLLM do. transformers'
+    `StopStringCriteria` matches against the whole sequence, prompt included: the prompt "The cat" with the stop
+    " cata" stopped at the first new token "at" (and no text was cut: finish "stop" after 1 token). The check
+    decodes only the last new tokens, enough to hold the longest stop string even at one byte a token (UTF-8: 4
+    bytes a character at most).
 
     transformers fills the rest of a finished sequence with the pad id; these lengths say where that padding starts.
     """
 
-    def __init__(self, eos_token_ids: list[int], prompt_width: int, stop_strings: StoppingCriteria | None):
+    def __init__(self, tokenizer: Any, eos_token_ids: list[int], prompt_width: int, stops: list[str]):
+        self.tokenizer, self.stops = tokenizer, stops
         self.eos = torch.tensor(eos_token_ids, dtype=torch.long)
-        self.prompt_width, self.stop_strings = prompt_width, stop_strings
+        self.prompt_width = prompt_width
+        self.window = 4 * max((len(stop) for stop in stops), default=0) + 8  # + tokens that decode to nothing
         self.lengths: list[int | None] = []
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         if not self.lengths:
             self.lengths = [None] * input_ids.shape[0]
-        stopped = (self.stop_strings(input_ids, scores) if self.stop_strings is not None
-                   else torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device))
+        stopped = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        if self.stops:
+            start = max(self.prompt_width, input_ids.shape[1] - self.window)
+            tails = self.tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
+            for row, tail in enumerate(tails):
+                stopped[row] = any(stop in tail for stop in self.stops)
         done = stopped | torch.isin(input_ids[:, -1], self.eos.to(input_ids.device))
         for row in done.nonzero().flatten().tolist():
             if self.lengths[row] is None:

@@ -114,6 +114,33 @@ def test_stop_string_is_cut_streamed_or_not(gen):
     assert "".join(gen(PROMPT, max_new_tokens=30, temperature=0, stop=stop, stream=True)) == cut.text
 
 
+def test_a_stop_string_is_looked_for_in_the_reply_only(gen):
+    """OpenAI's ``stop`` (and vLLM's) ends the reply at a stop string the reply holds; the prompt's end and the
+    reply's start together do not count (transformers' StopStringCriteria matched them: 1 token, finish "stop")."""
+    prompt = "The cat"
+    full = gen(prompt, max_new_tokens=12, temperature=0)  # the tiny model answers "atatat..."
+    stop = prompt[-4:] + full.text[:1]  # " cat" + "a": across the prompt and the reply
+    assert stop not in full.text and full.finish_reason == "length"
+    kept = gen(prompt, max_new_tokens=12, temperature=0, stop=[stop])
+    assert (kept.text, kept.finish_reason, kept.new_tokens) == (full.text, "length", 12)
+    assert "".join(gen(prompt, max_new_tokens=12, temperature=0, stop=stop, stream=True)) == full.text
+
+
+def test_a_stop_string_inside_one_token_ends_the_generation_at_that_token(chat):
+    """A stop string in the middle of a token (e.g. "ibl" in "rible") ends the generation at that token, not at
+    max_new_tokens with the text cut afterwards: the check decodes the reply's last tokens, not only their ends."""
+    prompt = "Ala ma kota"
+    ids = chat.tokenizer(prompt, return_tensors="pt")
+    greedy = chat.model.generate(**ids, max_new_tokens=12, do_sample=False)[0, ids["input_ids"].shape[1]:]
+    pieces = [chat.tokenizer.decode([token]) for token in greedy]
+    text = "".join(pieces)
+    at, stop = next((k, piece[1:-1]) for k, piece in enumerate(pieces)
+                    if len(piece) >= 3 and "\ufffd" not in piece and piece[1:-1] not in "".join(pieces[:k]) + piece[0])
+    assert at < 11  # it stops before the end
+    cut = chat(prompt, max_new_tokens=12, temperature=0, stop=[stop])
+    assert (cut.text, cut.finish_reason, cut.new_tokens) == (text[: text.find(stop)], "stop", at + 1)
+
+
 def test_prompt_longer_than_the_context(gen):
     long_prompt = "kot " * 600  # well past the tiny model's 512 positions
     with pytest.raises(InputError) as info:
