@@ -94,6 +94,11 @@ def test_completions_prompts_n_and_logprobs(client, pipeline):
         model="tiny", prompt="Once upon a time", max_tokens=6, temperature=0, stream=True) if c.choices)
     assert streamed == reply.choices[0].text
     assert expected.text  # the chat model made text too: the two tiny models are both served
+    # `stop` applies to the completion only: " cata" (the prompt's " cat", the reply's first "a") ends nothing
+    whole = client.completions.create(model="tiny", prompt="The cat", max_tokens=6, temperature=0)
+    across = client.completions.create(model="tiny", prompt="The cat", max_tokens=6, temperature=0, stop=[" cata"])
+    assert whole.choices[0].text.startswith("a") and " cata" not in whole.choices[0].text
+    assert (across.choices[0].text, across.choices[0].finish_reason) == (whole.choices[0].text, "length")
 
 
 def test_image_generations_are_seeded_and_sized(client):
