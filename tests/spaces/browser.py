@@ -33,8 +33,11 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs D
 @contextmanager
 def chromium_page(profile: Path, height: int = 900) -> Iterator[Any]:
     """A Playwright page in headless Chromium on the fresh ``--user-data-dir`` `profile`, 1280 pixels wide, English,
-    60 s per action."""
-    from playwright.sync_api import sync_playwright
+    60 s per action, and 30 s for an ``expect`` that names no timeout (Playwright's 5 s is less than the whole app's
+    first load can take on a busy 2-core machine: a 400 px check once found the page still "Loading...")."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
