@@ -6,6 +6,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# pytest-xdist runs N workers (`make test`: 2 on 2 cores), and each torch would start one OpenMP thread per core:
+# oversubscribed, they wait on each other (the VAE, metric and style tests took 85 s instead of 20 s). Each worker
+# gets its share of the cores; the servers and trainers the tests start inherit it. Set before torch is imported.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _workers)))
 
 import pytest  # noqa: E402
 
