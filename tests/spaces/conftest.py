@@ -17,10 +17,12 @@ START_TIMEOUT = 180  # seconds: importing torch + gradio on a busy 2-core machin
 
 
 @contextlib.contextmanager
-def serving(args: list[str], cwd: Path = ROOT, timeout: float = START_TIMEOUT) -> Iterator[str]:
-    """Run ``python <args> --host 127.0.0.1 --port P`` in `cwd` until the page answers; yield its URL; stop it
-    afterwards (`tests.servers.running`)."""
+def serving(args: list[str], cwd: Path = ROOT, timeout: float = START_TIMEOUT,
+            extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``python <args> --host 127.0.0.1 --port P`` in `cwd` (with `extra_env`) until the page answers; yield its
+    URL; stop it afterwards (`tests.servers.running`)."""
     env = {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_NAME": None}  # loopback only, whatever the shell says
+    env.update(extra_env or {})
     with tempfile.TemporaryDirectory(prefix="mmhub-test-voices-") as voices:  # the voice library: not the user's
         env["MMHUB_VOICES"] = voices
         with running([*args, "--host", "127.0.0.1"], "/", "space", timeout, cwd=cwd, env=env) as server:

@@ -98,3 +98,48 @@ def test_stop_ends_the_run_with_what_it_made_and_keeps_the_generator(app_url, pa
     assert page.locator("span.error:visible").count() == 0  # no "Error" badge on any output
     saved = json.loads(metrics.read_text())
     assert metrics.stat().st_mtime > started and saved["stopped_early"] and saved["global_step"] < 30 * 28
+
+
+@pytest.fixture(scope="module")
+def full_app_url(tmp_path_factory):
+    """The app with its real model choices (no ``--models tiny``), offline, its ``local:`` models in a fresh
+    MMHUB_CACHE: where "Train live" writes the user's own GAN, so it asks before replacing one."""
+    from .conftest import serving
+
+    cache = tmp_path_factory.mktemp("full-app-cache")
+    with serving(["-m", "spaces", "--max-models", "2"], extra_env={"MMHUB_CACHE": str(cache)}) as url:
+        yield url, cache / "models" / "gan"
+
+
+def test_outside_tiny_mode_training_asks_before_replacing_a_trained_gan(full_app_url, page):
+    """Train live on a real app writes ``local:gan``: the first run trains; a second one, with "Replace the trained
+    model" unticked, is refused in words on the status line and leaves the model as it was; ticked, it replaces it."""
+    from playwright.sync_api import expect
+
+    url, folder = full_app_url
+    open_inside_tab(page, url, "GAN")
+    page.get_by_role("tab", name="Train live").click()
+    replace = page.locator("#gan-replace input[type=checkbox]")
+    expect(replace).to_be_visible()
+    expect(replace).not_to_be_checked()
+    expect(page.locator("#gan-replace")).to_contain_text(str(folder))  # the box names the folder it replaces
+    set_number(page, "#gan-epochs-slider", 1)
+    set_number(page, "#gan-max-samples", 64)
+    status = page.locator("#gan-train-status .mmhub-run")
+
+    def train(state: str) -> None:
+        page.locator("#gan-train-run").click()
+        expect(page.locator(f"#gan-train-status .mmhub-run[data-state='{state}']")).to_be_visible(timeout=120_000)
+        expect(page.locator("#gan-train-run")).to_be_enabled()
+
+    train("done")  # nothing trained yet: nothing to ask
+    weights = folder / "model.safetensors"
+    first = weights.stat().st_mtime_ns
+    train("error")  # a trained GAN is there and the box is unticked
+    expect(status).to_contain_text("A trained model is already in")
+    expect(status).to_contain_text("tick “Replace the trained model”")
+    assert weights.stat().st_mtime_ns == first  # refused: the model is as it was
+    assert page.locator("span.error:visible").count() == 0  # said on the status line, no "Error" badge
+    replace.check()
+    train("done")
+    assert weights.stat().st_mtime_ns > first  # asked for: replaced
