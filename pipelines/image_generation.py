@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -86,7 +88,7 @@ class _StableDiffusion(Pipeline):
         super().__init__(model_id, device, dtype)
         self.pipe, self.turbo = pipe, turbo
         self.loras = loras if loras is not None else SDLoras()  # shared with from_pipe: the UNet is shared too
-        #: Held by callers in several threads from `set_lora` to the end of the call (``with t2i.lock:``): the
+        #: Held by callers in several threads from `set_lora` to the end of the call (`using_lora`): the
         #: components serve one call at a time (the scheduler keeps the step it is at; the active LoRAs are the
         #: UNet's state). Shared with from_pipe, as the components are.
         self.lock = lock if lock is not None else threading.Lock()
@@ -192,6 +194,17 @@ class _StableDiffusion(Pipeline):
 
         self.loras.activate(self.pipe, self.model_id, sd_lora_list(lora, lora_scale))
         self._note_lora_resolutions()
+
+    @contextlib.contextmanager
+    def using_lora(self, lora: str | list[str] | None, lora_scale: float | list[float] = 1.0) -> Iterator[None]:
+        """Hold `lock` with these LoRAs set (`set_lora`): a call of its own where threads share the pipeline.
+
+        >>> with t2i.using_lora("runs/sks-mug"):
+        ...     result = t2i("a photo of sks mug")
+        """
+        with self.lock:
+            self.set_lora(lora, lora_scale)
+            yield
 
     @property
     def lora_resolutions(self) -> dict[str, int | None]:

@@ -148,8 +148,7 @@ def build(ctx: Context) -> None:
         progress = run.steps(lambda step, total, _: t("step", step=step, total=total))
 
         def work(report: Any) -> Any:
-            with pipe.lock:
-                pipe.set_lora(*loras)
+            with pipe.using_lora(*loras):
                 return pipe(**call, progress=progress)
 
         for kind, result in run.stream(work):

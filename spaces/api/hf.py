@@ -345,8 +345,7 @@ async def text_to_image(service: Service, request: Request, pipe: Any, item: HfI
     prompt = _text_input(item.inputs)
 
     def run() -> Any:
-        with pipe.lock:  # one call at a time on the pipeline the tabs share
-            pipe.set_lora(None)  # a LoRA an earlier request applied to the shared pipeline
+        with pipe.using_lora(None):  # one call at a time, without a LoRA another request applied
             return pipe(prompt, **settings)
 
     result = await _run_image(service, request, "text-to-image", run)
@@ -382,8 +381,7 @@ async def image_to_image(service: Service, request: Request, pipe: Any, item: Hf
     settings = _image_settings(item.parameters)
     def run() -> Any:
         i2i = _image_of(pipe, service)
-        with i2i.lock:  # shared with the text-to-image pipeline, as its weights are
-            i2i.set_lora(None)  # a LoRA an earlier request applied to the shared pipeline
+        with i2i.using_lora(None):  # its lock is the text-to-image pipeline's; no earlier request's LoRA
             return i2i(prompt, image=picture, **settings)
 
     result = await _run_image(service, request, "image-to-image", run)

@@ -157,8 +157,7 @@ async def generations(body: ImageGenerationRequest, request: Request,
     t2i = await service.pipeline(request, T2I, body.model)
 
     def run() -> Any:
-        with t2i.lock:  # the tabs draw on the same pipeline: one call, with its own LoRAs, at a time
-            t2i.set_lora(loras, scale)
+        with t2i.using_lora(loras, scale):  # the tabs draw on the same pipeline: one call at a time
             return t2i(body.prompt, **_settings(body))
 
     try:
@@ -250,8 +249,7 @@ async def edits(request: Request, service: Service = Depends(get_service)) -> Im
     def run() -> Any:
         i2i = _image_of(t2i, service)
         settings = _settings(body) | ({"strength": body.strength} if body.strength is not None else {})
-        with i2i.lock:  # shared with the text-to-image pipeline, as its weights are
-            i2i.set_lora(loras, scale)
+        with i2i.using_lora(loras, scale):  # its lock is the text-to-image pipeline's, as its weights are
             return i2i(body.prompt, image=picture, **settings)
 
     try:
