@@ -162,7 +162,7 @@ def test_music_shows_the_growing_preview_a_steady_clock_and_stops(app_url, page)
     expect(page.locator("#music-status")).to_contain_text("left", timeout=RUN_TIMEOUT)  # an estimate of the rest
     page.locator("#music-stop").click()
     finished(page, "music", "stopped")
-    # the page shows "Stopped after" at once; the server's end of the run adds what was kept
+    # the run's last status line says what was kept (a run that ended before Stop reached it says done)
     line = page.locator("#music-status .mmhub-run[data-state='stopped']:not([data-old])")
     expect(line).to_contain_text("kept the first", timeout=60_000)
     expect(line).to_contain_text("seed")
